@@ -1,0 +1,73 @@
+"""Load the interface's JSON schemas and validate relation data with them.
+
+The JSON files in `interfaces/database_backup/v0/schemas/` are the single source of truth;
+this module only loads them (they ship inside the package as `schemas/`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import best_match
+
+from .errors import DataValidationError
+
+REQUIRER = "requirer"
+PROVIDER = "provider"
+
+
+@functools.cache
+def load_schema(side: str) -> dict[str, Any]:
+    """Return the JSON schema of one side (`requirer` or `provider`)."""
+    if side not in (REQUIRER, PROVIDER):
+        raise ValueError(f"unknown side {side!r}")
+    folder = resources.files("database_backup.interface").joinpath("schemas")
+    text = folder.joinpath(f"{side}.json").read_text()
+    schema = json.loads(text)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
+@functools.cache
+def _validator(side: str, definition: str | None) -> jsonschema.Draft202012Validator:
+    schema = load_schema(side)
+    if definition is not None:
+        if definition not in schema["$defs"]:
+            raise ValueError(f"{side} schema has no definition {definition!r}")
+        schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def describe_error(error: jsonschema.ValidationError) -> str:
+    """Turn a jsonschema error into a short sentence naming the offending field."""
+    path = ".".join(str(part) for part in error.absolute_path)
+    where = f"'{path}'" if path else "the object"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "enum":
+        values = error.validator_value
+        allowed = ", ".join(str(v) for v in values) if isinstance(values, list) else str(values)
+        return f"{where}: {error.instance!r} is not one of: {allowed}"
+    return f"{where}: {error.message}"
+
+
+def errors_of(instance: Any, side: str, definition: str | None = None) -> list[str]:
+    """Return every validation error of `instance` as readable sentences (empty if valid)."""
+    validator = _validator(side, definition)
+    errors = list(validator.iter_errors(instance))
+    if not errors:
+        return []
+    first = best_match(errors)
+    rest = [describe_error(e) for e in errors if e is not first]
+    return [describe_error(first), *rest]
+
+
+def validate(instance: Any, side: str, definition: str | None = None) -> None:
+    """Raise DataValidationError if `instance` does not match the schema (or one definition)."""
+    problems = errors_of(instance, side, definition)
+    if problems:
+        raise DataValidationError("; ".join(problems[:3]))
