@@ -274,7 +274,9 @@ class DatabaseBackupRequirer(ops.Object):
             return
         relation = event.relation
         seen: dict[str, str] = dict(self._stored.seen)
-        requested = {job.job_id for job in self.requests(relation)}
+        decoded = codec.decode_requests(relation.data[self._charm.app].get(codec.JOBS_KEY))
+        requested = {job.job_id for job in decoded.jobs}
+        requested |= {problem.job_id for problem in decoded.problems if problem.job_id}
         prefix = f"{relation.id}/"
         for key in [k for k in seen if k.startswith(prefix)]:
             if key[len(prefix) :] not in requested:
