@@ -1,0 +1,273 @@
+"""Full physical backups streamed straight to S3 (no local copy of the data).
+
+`xtrabackup`/`mariabackup --backup --stream=xbstream` writes to a pipe; its stdout goes
+through `stream.encode` (zstd, encryption, sha256 of the stored bytes) into
+`S3Storage.upload_stream` (multipart, bounded memory). The object only exists once the
+upload completed and the tool exited with success; the tool's log is stored beside it as
+`job.log`, and `backup.json` is written last, so a failed run leaves no complete-looking
+backup (and its partial artefact is deleted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import commands
+from .connection import ConnectionSpec, QueryError, run_query
+from .flavour import Flavour, FlavourError, detect
+from .progress import ProgressCallback, emit
+from .toolrun import ToolLog, tail
+
+if TYPE_CHECKING:
+    from database_backup.catalog import BackupMetadata, Catalog
+    from database_backup.stream import DigestReader
+
+logger = logging.getLogger(__name__)
+
+ARTEFACT_BASE = "data.xbstream"
+
+
+class BackupError(Exception):
+    """The backup failed; nothing complete-looking was left in the catalog."""
+
+
+class _ToolOutput:
+    """The backup tool's stdout as a reader; at EOF it checks how the tool exited.
+
+    Raising at EOF (instead of returning b"") makes the upload fail, so a stream cut short
+    by a failing tool never becomes a complete object.
+    """
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        progress: ProgressCallback | None,
+        estimate: int,
+    ) -> None:
+        if proc.stdout is None:
+            raise ValueError("the backup tool must be started with stdout=PIPE")
+        self._proc = proc
+        self._stdout = proc.stdout
+        self._progress = progress
+        self._estimate = estimate
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self.count = 0
+        self.tool_failed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stdout.read(n)
+        with self._lock:
+            self.count += len(data)
+        if not data:
+            rc = self._proc.wait()
+            if rc != 0:
+                self.tool_failed = True
+                raise BackupError(f"the backup tool exited with code {rc}")
+        now = time.monotonic()
+        if self._progress is not None and now - self._last >= 0.5:
+            self._last = now
+            emit(self._progress, "backup", self.count, self._estimate)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stdout.close()
+
+
+def artefact_name(compression_level: int | None, encrypted: bool) -> str:
+    """Object name of the artefact: data.xbstream[.zst][.enc]."""
+    name = ARTEFACT_BASE
+    if compression_level is not None:
+        name += ".zst"
+    if encrypted:
+        name += ".enc"
+    return name
+
+
+def backup_full(
+    conn: ConnectionSpec,
+    catalog: Catalog,
+    *,
+    backup_id: str,
+    job_id: str | None = None,
+    compression_level: int | None = 3,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+    workdir: str | os.PathLike[str],
+    description: str | None = None,
+    parallel: int = 1,
+) -> BackupMetadata:
+    """Take a full physical backup of the server behind `conn` into `catalog`.
+
+    Args:
+        conn: how to reach the server (the account needs the backup privileges).
+        catalog: where the backup goes (its cluster prefix is created or verified).
+        backup_id: id of the new backup (see `catalog.new_backup_id`).
+        job_id: the job that asked for it, recorded in the metadata.
+        compression_level: zstd level, or None for no compression.
+        key: 32-byte encryption key, or None for no encryption.
+        progress: called with ProgressEvent("backup", raw bytes so far, estimate).
+        workdir: private local directory for the tool's log and the defaults file.
+        description: free text stored in the metadata.
+        parallel: copy threads of the backup tool.
+
+    Returns:
+        The metadata written to `backup.json`.
+
+    Raises:
+        BackupError: anything failed; the partial artefact was deleted (best effort) and
+            no `backup.json` exists for `backup_id`.
+    """
+    from database_backup.catalog import BackupMetadata  # imported late: keeps boto3 optional
+
+    started_at = datetime.now(timezone.utc)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        flavour = detect(conn, workdir=work)
+    except FlavourError as exc:
+        raise BackupError(str(exc)) from exc
+    estimate = _estimate_size(conn, flavour, work)
+    catalog.ensure_cluster()
+    name = artefact_name(compression_level, key is not None)
+    object_key = catalog.artefact_key(backup_id, name)
+    log = ToolLog(work / f"backup-{backup_id}.log")
+    log.note(f"backup {backup_id}: {flavour.name} {flavour.version}, artefact {name}")
+    emit(progress, "backup", 0, estimate)
+    try:
+        output, digest = _stream_to_storage(
+            conn,
+            catalog,
+            flavour,
+            object_key,
+            compression_level,
+            key,
+            progress,
+            estimate,
+            work,
+            log,
+            parallel,
+        )
+        log_text = log.text()
+        if not commands.tool_succeeded(log_text):
+            raise BackupError(f"{flavour.backup_tool} did not report success: {tail(log_text)}")
+        coords = commands.parse_binlog_coordinates(log_text)
+        meta = BackupMetadata(
+            backup_id=backup_id,
+            kind="full",
+            parent_id=None,
+            status="complete",
+            job_id=job_id,
+            description=description,
+            started_at=started_at,
+            finished_at=datetime.now(timezone.utc),
+            artefacts=[name],
+            stored_size=digest.bytes_read,
+            raw_size=output.count,
+            sha256=digest.sha256,
+            compression="zstd" if compression_level is not None else "none",
+            encrypted=key is not None,
+            flavour=flavour.name,
+            server_version=flavour.version,
+            binlog_file=coords.file if coords else None,
+            binlog_position=coords.position if coords else None,
+            gtid_set=coords.gtid_set if coords else None,
+            from_lsn=0,
+            to_lsn=commands.parse_checkpoint_lsn(log_text),
+        )
+        log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
+        catalog.write_log(backup_id, log.text())
+        catalog.write_metadata(meta)
+    except Exception as exc:
+        _discard(catalog, backup_id)
+        if isinstance(exc, BackupError):
+            raise
+        raise BackupError(f"backup {backup_id} failed: {exc}") from exc
+    emit(progress, "done", meta.raw_size or 0, meta.raw_size or 0)
+    return meta
+
+
+def _stream_to_storage(
+    conn: ConnectionSpec,
+    catalog: Catalog,
+    flavour: Flavour,
+    object_key: str,
+    compression_level: int | None,
+    key: bytes | None,
+    progress: ProgressCallback | None,
+    estimate: int,
+    work: Path,
+    log: ToolLog,
+    parallel: int,
+) -> tuple[_ToolOutput, DigestReader]:
+    """Run the backup tool and upload its encoded stdout; return (output, digest)."""
+    from database_backup.stream import encode
+
+    with (
+        conn.defaults_file(work) as defaults,
+        tempfile.TemporaryDirectory(dir=work, prefix="xb-") as scratch,
+    ):
+        argv = commands.backup_command(
+            flavour, defaults, target_dir=Path(scratch), parallel=parallel
+        )
+        with log.open() as err:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+            )
+        output = _ToolOutput(proc, progress, estimate)
+        try:
+            stored, digest = encode(output, compression_level=compression_level, key=key)
+            catalog.storage.upload_stream(object_key, stored, size_hint=_hint(estimate))
+        except BaseException as exc:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if output.tool_failed or (proc.returncode not in (0, None, -9)):
+                raise BackupError(f"{flavour.backup_tool} failed: {tail(log.text())}") from exc
+            raise
+        finally:
+            output.close()
+        rc = proc.wait()
+        if rc != 0:
+            raise BackupError(f"{flavour.backup_tool} failed (exit code {rc}): {tail(log.text())}")
+    return output, digest
+
+
+def _hint(estimate: int) -> int | None:
+    # the stream is roughly the data files plus redo; leave room so the part size holds
+    return estimate * 2 if estimate > 0 else None
+
+
+def _estimate_size(conn: ConnectionSpec, flavour: Flavour, work: Path) -> int:
+    """Bytes of the server's datadir (a progress estimate; 0 if it cannot be read)."""
+    try:
+        rows = run_query(conn, "SELECT @@datadir;", client=flavour.client_tool, workdir=work)
+        datadir = rows[0][0]
+    except (QueryError, IndexError):
+        return 0
+    total = 0
+    for root, _dirs, files in os.walk(datadir):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _discard(catalog: Catalog, backup_id: str) -> None:
+    """Best effort: remove whatever a failed backup left under its prefix."""
+    try:
+        catalog.delete_backup(backup_id)
+    except Exception as exc:
+        logger.warning("could not remove the partial backup %s: %s", backup_id, exc)

@@ -1,0 +1,394 @@
+"""Restore a full physical backup into the running server, or leave it as it was.
+
+Order of work (the current data is untouched until the artefact has proved intact):
+
+1. read the metadata; refuse early (encrypted without key, wrong flavour, no space);
+2. download -> `stream.decode` (sha256, size, authentication checked at EOF) ->
+   `mbstream -x` / `xbstream -x` into a staging directory beside the datadir;
+3. only if the stream verified: `--prepare` the staged data, give it the datadir's owner;
+4. stop the server, move the current data aside, move the restored data in, start the
+   server and check that it answers a query, then delete the previous data.
+
+Any failure after the stop puts the previous data back, starts the server again and
+raises `RestoreError` saying what failed and that the previous data is back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from . import commands
+from .connection import ConnectionSpec, QueryError, run_query
+from .datadir import DatadirSwap
+from .flavour import Flavour, FlavourError, detect, for_name, parse_version
+from .progress import ProgressCallback, emit
+from .server import ServerControl
+from .toolrun import ToolLog, tail
+
+if TYPE_CHECKING:
+    from database_backup.catalog import BackupMetadata, Catalog
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+# prepared data is about the stream's raw size; keep a margin for the redo apply
+_SPACE_MARGIN = 1.10
+
+
+class RestoreError(Exception):
+    """The restore failed; the message says what and in which state the data is.
+
+    Attributes:
+        data_changed: False when the server's data is the data from before the restore.
+    """
+
+    def __init__(self, message: str, *, data_changed: bool = False) -> None:
+        super().__init__(message)
+        self.data_changed = data_changed
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What a successful restore did."""
+
+    backup_id: str
+    flavour: str
+    server_version: str
+    stored_bytes: int
+    raw_bytes: int
+    seconds: float
+    binlog_file: str | None
+    binlog_position: int | None
+    gtid_set: str | None
+
+
+class _Counter:
+    """Pass-through reader that counts bytes and reports download progress."""
+
+    def __init__(self, source: BinaryIO, progress: ProgressCallback | None, total: int) -> None:
+        self._source = source
+        self._progress = progress
+        self._total = total
+        self.count = 0
+        self._last = 0.0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._source.read(n)
+        self.count += len(data)
+        now = time.monotonic()
+        if self._progress is not None and (now - self._last >= 0.5 or not data):
+            self._last = now
+            emit(self._progress, "download", self.count, self._total)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def restore_physical(
+    conn: ConnectionSpec,
+    server: ServerControl,
+    catalog: Catalog,
+    backup_id: str,
+    *,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+    workdir: str | os.PathLike[str],
+    verify_timeout: float = 120.0,
+    parallel: int = 1,
+) -> RestoreResult:
+    """Restore full backup `backup_id` into the server controlled by `server`.
+
+    Args:
+        conn: how to reach the server (to detect its flavour and check it after start).
+        server: stops/starts the server; its `datadir` is where the data goes.
+        catalog: the catalog holding the backup.
+        backup_id: which backup.
+        key: the encryption key, required for an encrypted backup.
+        progress: called with ProgressEvent(phase, bytes_done, bytes_estimated).
+        workdir: private directory for logs and the client defaults file.
+        verify_timeout: seconds to wait for the restarted server to answer.
+        parallel: extraction threads.
+
+    Raises:
+        RestoreError: with `data_changed=False` whenever the previous data is in place.
+    """
+    from database_backup.catalog import BackupNotFoundError  # late: keeps boto3 optional
+
+    started = time.monotonic()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        meta = catalog.read_metadata(backup_id)
+    except BackupNotFoundError as exc:
+        raise RestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
+    if meta.kind != "full":
+        raise RestoreError(f"backup {backup_id} is a {meta.kind} backup; only full ones here")
+    if meta.encrypted and key is None:
+        raise RestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
+    flavour = _flavour_for(conn, server, meta.flavour, meta.server_version, work)
+    if server.is_running():
+        _check_datadir(conn, server, flavour, work)
+    swap = DatadirSwap(server.datadir, f"{backup_id}-{secrets.token_hex(3)}")
+    needed = int((meta.raw_size or meta.stored_size) * _SPACE_MARGIN)
+    if swap.free_bytes() < needed:
+        raise RestoreError(
+            f"not enough free space beside {swap.datadir}: the restore needs about "
+            f"{needed // 2**20} MiB for the staged copy, {swap.free_bytes() // 2**20} MiB free"
+        )
+    log = ToolLog(work / f"restore-{backup_id}.log")
+    staging = swap.create_staging()
+    try:
+        raw = _fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
+        emit(progress, "prepare")
+        _prepare(flavour, staging, log)
+        swap.match_owner()
+    except RestoreError:
+        swap.discard_staging()
+        raise
+    except Exception as exc:
+        swap.discard_staging()
+        raise RestoreError(
+            f"restore of {backup_id} failed before the server was touched: {exc}"
+        ) from exc
+    _swap_and_start(conn, server, flavour, swap, progress, work, verify_timeout, backup_id)
+    emit(progress, "cleanup")
+    swap.discard_previous()
+    emit(progress, "done", meta.stored_size, meta.stored_size)
+    return RestoreResult(
+        backup_id=backup_id,
+        flavour=flavour.name,
+        server_version=meta.server_version,
+        stored_bytes=meta.stored_size,
+        raw_bytes=raw,
+        seconds=time.monotonic() - started,
+        binlog_file=meta.binlog_file,
+        binlog_position=meta.binlog_position,
+        gtid_set=meta.gtid_set,
+    )
+
+
+def _flavour_for(
+    conn: ConnectionSpec, server: ServerControl, name: str, version: str, work: Path
+) -> Flavour:
+    """The running server's flavour, checked against the backup's."""
+    try:
+        backup_flavour = for_name(name, version)
+    except FlavourError as exc:
+        raise RestoreError(f"cannot restore: {exc}") from exc
+    if not server.is_running():
+        return backup_flavour
+    try:
+        running = detect(conn, workdir=work)
+    except FlavourError as exc:
+        raise RestoreError(f"cannot restore: {exc}") from exc
+    if running.name != backup_flavour.name:
+        raise RestoreError(
+            f"cannot restore a {backup_flavour.name} backup into a {running.name} server"
+        )
+    if parse_version(running.version)[:2] != parse_version(version)[:2]:
+        raise RestoreError(
+            f"the backup was taken from {name} {version}, the server runs {running.version}: "
+            "restore physical backups into the same major.minor version"
+        )
+    return running
+
+
+def _check_datadir(
+    conn: ConnectionSpec, server: ServerControl, flavour: Flavour, work: Path
+) -> None:
+    try:
+        rows = run_query(conn, "SELECT @@datadir;", client=flavour.client_tool, workdir=work)
+    except QueryError as exc:
+        raise RestoreError(f"cannot restore: {exc}") from exc
+    reported = os.path.realpath(rows[0][0]) if rows and rows[0] else ""
+    if reported != os.path.realpath(server.datadir):
+        raise RestoreError(
+            f"the server's datadir is {reported!r}, not {str(server.datadir)!r}: "
+            "refusing to restore into a directory the server does not use"
+        )
+
+
+def _fetch_and_extract(
+    catalog: Catalog,
+    meta: BackupMetadata,
+    flavour: Flavour,
+    staging: Path,
+    key: bytes | None,
+    progress: ProgressCallback | None,
+    log: ToolLog,
+    parallel: int,
+) -> int:
+    """Download, verify and unpack the artefact; return the raw stream size."""
+    from database_backup.stream import IntegrityError, decode
+
+    artefact = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
+    emit(progress, "download", 0, meta.stored_size)
+    source = _Counter(catalog.storage.open_stream(artefact), progress, meta.stored_size)
+    try:
+        reader = decode(
+            source,
+            key=key if meta.encrypted else None,
+            compressed=meta.compression != "none",
+            expected_sha256=meta.sha256,
+            expected_size=meta.stored_size,
+        )
+        argv = commands.extract_command(flavour, staging, parallel=parallel)
+        with log.open() as err:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
+            )
+        if proc.stdin is None:
+            raise RuntimeError("the unpack tool has no stdin")
+        raw = 0
+        try:
+            while True:
+                chunk = reader.read(_CHUNK)
+                if not chunk:
+                    break
+                raw += len(chunk)
+                proc.stdin.write(chunk)
+            proc.stdin.close()
+            rc = proc.wait()
+        except IntegrityError as exc:
+            _kill(proc)
+            raise RestoreError(
+                f"backup {meta.backup_id} failed verification ({exc}); "
+                "the current data was not touched"
+            ) from exc
+        except BrokenPipeError as exc:
+            _kill(proc)
+            raise RestoreError(
+                f"{argv[0]} stopped reading the backup stream: {tail(log.text())}; "
+                "the current data was not touched"
+            ) from exc
+        except BaseException:
+            _kill(proc)
+            raise
+    finally:
+        source.close()
+    if rc != 0:
+        raise RestoreError(
+            f"{argv[0]} failed to unpack backup {meta.backup_id}: {tail(log.text())}; "
+            "the current data was not touched"
+        )
+    return raw
+
+
+def _prepare(flavour: Flavour, staging: Path, log: ToolLog) -> None:
+    argv = commands.prepare_command(flavour, staging)
+    with log.open() as err:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, check=False)
+    if proc.returncode != 0:
+        raise RestoreError(
+            f"{argv[0]} --prepare failed: {tail(log.text())}; the current data was not touched"
+        )
+
+
+def _wait_answers(
+    conn: ConnectionSpec, server: ServerControl, flavour: Flavour, work: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            run_query(conn, "SELECT 1;", client=flavour.client_tool, workdir=work, timeout=10)
+            return
+        except QueryError as exc:
+            last = str(exc)
+        if not server.is_running():
+            raise RestoreError(f"the server stopped after starting: {last}")
+        time.sleep(0.5)
+    raise RestoreError(f"the server did not answer a query within {timeout:.0f} s: {last}")
+
+
+def _swap_and_start(
+    conn: ConnectionSpec,
+    server: ServerControl,
+    flavour: Flavour,
+    swap: DatadirSwap,
+    progress: ProgressCallback | None,
+    work: Path,
+    verify_timeout: float,
+    backup_id: str,
+) -> None:
+    """Stop, swap, start, check; on failure put the previous data back and restart."""
+    emit(progress, "stop")
+    try:
+        server.stop()
+    except Exception as exc:
+        swap.discard_staging()
+        _ensure_started(server)
+        raise RestoreError(
+            f"cannot stop the server: {exc}; the current data was not touched"
+        ) from exc
+    phase = "swap"
+    try:
+        emit(progress, "swap")
+        swap.swap_in()
+        phase = "start"
+        emit(progress, "start")
+        server.start()
+        phase = "verify"
+        emit(progress, "verify")
+        _wait_answers(conn, server, flavour, work, verify_timeout)
+    except Exception as exc:
+        logger.warning("restore of %s failed at %s: %s; rolling back", backup_id, phase, exc)
+        _roll_back(server, swap, conn, flavour, work, verify_timeout, backup_id, phase, exc)
+
+
+def _roll_back(
+    server: ServerControl,
+    swap: DatadirSwap,
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    work: Path,
+    verify_timeout: float,
+    backup_id: str,
+    phase: str,
+    cause: Exception,
+) -> None:
+    what = f"restore of {backup_id} failed at the {phase} step ({cause})"
+    try:
+        if server.is_running():
+            server.stop()
+        swap.roll_back()
+        server.start()
+        _wait_answers(conn, server, flavour, work, verify_timeout)
+    except Exception as exc:
+        raise RestoreError(
+            f"{what}, and putting the previous data back failed too: {exc}. "
+            f"Check {swap.datadir} and {swap.previous} by hand.",
+            data_changed=True,
+        ) from cause
+    raise RestoreError(
+        f"{what}; the previous data was put back and the server is running again"
+    ) from cause
+
+
+def _ensure_started(server: ServerControl) -> None:
+    try:
+        if not server.is_running():
+            server.start()
+    except Exception as exc:
+        logger.error("could not start the server again: %s", exc)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()

@@ -1,0 +1,131 @@
+"""Stopping and starting the database server around a restore.
+
+The restore needs three things from whatever runs the server: stop it cleanly, start it,
+and say whether it runs; plus where its data directory is. `ServerControl` is that
+protocol (test fixtures satisfy it structurally); `SystemdServer` drives a systemd unit
+and `CommandServer` runs given commands (e.g. `snap stop ...` for a snap-packaged server).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+class ServerControlError(Exception):
+    """Stopping or starting the server failed."""
+
+
+@runtime_checkable
+class ServerControl(Protocol):
+    """What the restore needs to control the database server."""
+
+    @property
+    def datadir(self) -> Path:
+        """The server's data directory."""
+        ...
+
+    def stop(self) -> None:
+        """Stop the server cleanly and return once it has stopped."""
+        ...
+
+    def start(self) -> None:
+        """Start the server and return once it has started (or raise)."""
+        ...
+
+    def is_running(self) -> bool:
+        """Return whether the server runs."""
+        ...
+
+
+def _run(argv: Sequence[str], what: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError as exc:
+        raise ServerControlError(f"cannot {what}: {argv[0]!r} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ServerControlError(f"cannot {what}: no answer within {timeout:.0f} s") from exc
+
+
+def _check(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        tail = detail[-1] if detail else f"exit code {proc.returncode}"
+        raise ServerControlError(f"cannot {what}: {tail}")
+
+
+class SystemdServer:
+    """A server run by a systemd unit (`systemctl stop|start|is-active <unit>`)."""
+
+    def __init__(self, unit: str, datadir: str | Path, *, timeout: float = 600.0) -> None:
+        self.unit = unit
+        self._datadir = Path(datadir)
+        self.timeout = timeout
+
+    @property
+    def datadir(self) -> Path:
+        """The server's data directory."""
+        return self._datadir
+
+    def stop(self) -> None:
+        """Stop the unit (systemctl waits for the clean shutdown)."""
+        what = f"stop {self.unit}"
+        _check(_run(["systemctl", "stop", self.unit], what, self.timeout), what)
+
+    def start(self) -> None:
+        """Start the unit (returns when systemd considers it started)."""
+        what = f"start {self.unit}"
+        _check(_run(["systemctl", "start", self.unit], what, self.timeout), what)
+
+    def is_running(self) -> bool:
+        """Return whether the unit is active."""
+        proc = _run(["systemctl", "is-active", "--quiet", self.unit], "query", 30.0)
+        return proc.returncode == 0
+
+    def __repr__(self) -> str:
+        return f"SystemdServer(unit={self.unit!r}, datadir={str(self._datadir)!r})"
+
+
+class CommandServer:
+    """A server controlled by arbitrary commands (argv lists, no shell, no secrets)."""
+
+    def __init__(
+        self,
+        datadir: str | Path,
+        *,
+        start: Sequence[str],
+        stop: Sequence[str],
+        status: Sequence[str],
+        timeout: float = 600.0,
+    ) -> None:
+        if not start or not stop or not status:
+            raise ValueError("start, stop and status commands are all required")
+        self._datadir = Path(datadir)
+        self.start_command = list(start)
+        self.stop_command = list(stop)
+        self.status_command = list(status)
+        self.timeout = timeout
+
+    @property
+    def datadir(self) -> Path:
+        """The server's data directory."""
+        return self._datadir
+
+    def stop(self) -> None:
+        """Run the stop command."""
+        _check(_run(self.stop_command, "stop the server", self.timeout), "stop the server")
+
+    def start(self) -> None:
+        """Run the start command."""
+        _check(_run(self.start_command, "start the server", self.timeout), "start the server")
+
+    def is_running(self) -> bool:
+        """Return whether the status command succeeds."""
+        return _run(self.status_command, "query the server", 60.0).returncode == 0
+
+    def __repr__(self) -> str:
+        return f"CommandServer(datadir={str(self._datadir)!r})"

@@ -1,0 +1,152 @@
+"""DatadirSwap on a real filesystem: staging, swap in, roll back, partial failures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from database_backup.mysql.datadir import DatadirSwap, SwapError
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Relative path -> content of every file under root."""
+    result = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            result[str(path.relative_to(root))] = path.read_text()
+    return result
+
+
+@pytest.fixture
+def datadir(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    (data / "shop").mkdir(parents=True)
+    (data / "ibdata1").write_text("old-ibdata")
+    (data / "shop" / "orders.ibd").write_text("old-orders")
+    data.chmod(0o750)
+    return data
+
+
+def _stage(swap: DatadirSwap) -> None:
+    staging = swap.create_staging()
+    (staging / "shop").mkdir()
+    (staging / "ibdata1").write_text("new-ibdata")
+    (staging / "shop" / "orders.ibd").write_text("new-orders")
+    (staging / "xtrabackup_checkpoints").write_text("backup_type = full-prepared")
+
+
+def test_staging_is_a_private_sibling(datadir: Path):
+    swap = DatadirSwap(datadir, "b1")
+    staging = swap.create_staging()
+    assert staging.parent == datadir.parent
+    assert staging.name == "data.restore-b1"
+    assert (staging.stat().st_mode & 0o777) == 0o700
+    with pytest.raises(SwapError, match="another restore"):
+        DatadirSwap(datadir, "b1").create_staging()
+
+
+def test_swap_in_then_discard(datadir: Path):
+    inode = datadir.stat().st_ino
+    swap = DatadirSwap(datadir, "b1")
+    _stage(swap)
+    swap.swap_in()
+    assert _tree(datadir) == {
+        "ibdata1": "new-ibdata",
+        "shop/orders.ibd": "new-orders",
+        "xtrabackup_checkpoints": "backup_type = full-prepared",
+    }
+    assert _tree(swap.previous) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
+    assert datadir.stat().st_ino == inode
+    assert (datadir.stat().st_mode & 0o777) == 0o750
+    swap.discard_previous()
+    assert sorted(os.listdir(datadir.parent)) == ["data"]
+
+
+def test_roll_back_after_swap_removes_files_the_new_server_created(datadir: Path):
+    swap = DatadirSwap(datadir, "b1")
+    _stage(swap)
+    swap.swap_in()
+    (datadir / "ib_logfile0").write_text("created by the failed start")
+    swap.roll_back()
+    assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
+    assert sorted(os.listdir(datadir.parent)) == ["data"]
+
+
+def test_roll_back_after_a_partial_move_out(datadir: Path, monkeypatch: pytest.MonkeyPatch):
+    swap = DatadirSwap(datadir, "b1")
+    _stage(swap)
+    real_rename = os.rename
+    calls = {"n": 0}
+
+    def flaky_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(5, "Input/output error")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", flaky_rename)
+    with pytest.raises(SwapError, match="Input/output error"):
+        swap.swap_in()
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert not swap.swapped
+    swap.roll_back()
+    assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
+    assert sorted(os.listdir(datadir.parent)) == ["data"]
+
+
+def test_roll_back_after_a_partial_move_in(datadir: Path, monkeypatch: pytest.MonkeyPatch):
+    swap = DatadirSwap(datadir, "b1")
+    _stage(swap)
+    real_rename = os.rename
+    calls = {"n": 0}
+
+    def flaky_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:  # 2 entries moved out, 1 moved in, then failure
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", flaky_rename)
+    with pytest.raises(SwapError, match="No space left"):
+        swap.swap_in()
+    monkeypatch.setattr(os, "rename", real_rename)
+    swap.roll_back()
+    assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
+    assert sorted(os.listdir(datadir.parent)) == ["data"]
+
+
+def test_nested_layout_for_a_mount_point(datadir: Path, monkeypatch: pytest.MonkeyPatch):
+    real_ismount = os.path.ismount
+    monkeypatch.setattr(os.path, "ismount", lambda p: str(p) == str(datadir) or real_ismount(p))
+    swap = DatadirSwap(datadir, "b2")
+    assert swap.nested
+    assert swap.staging.parent == datadir
+    _stage(swap)
+    swap.swap_in()
+    assert _tree(datadir) == {
+        "ibdata1": "new-ibdata",
+        "shop/orders.ibd": "new-orders",
+        "xtrabackup_checkpoints": "backup_type = full-prepared",
+        f"{swap.previous.name}/ibdata1": "old-ibdata",
+        f"{swap.previous.name}/shop/orders.ibd": "old-orders",
+    }
+    swap.roll_back()
+    assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
+    assert sorted(os.listdir(datadir)) == ["ibdata1", "shop"]
+
+
+def test_match_owner_uses_the_datadirs_owner(datadir: Path):
+    if os.geteuid() != 0:
+        pytest.skip("changing file owners needs root")
+    os.chown(datadir, 4242, 4343)
+    swap = DatadirSwap(datadir, "b3")
+    _stage(swap)
+    swap.match_owner()
+    for path in [swap.staging, *swap.staging.rglob("*")]:
+        assert (path.stat().st_uid, path.stat().st_gid) == (4242, 4343)
+
+
+def test_missing_datadir(tmp_path: Path):
+    with pytest.raises(SwapError, match="does not exist"):
+        DatadirSwap(tmp_path / "nope", "x")
