@@ -2,20 +2,20 @@
 
 One monitor, one OSD on `memstore` (objects live in RAM), no manager, no cephx; every
 daemon runs in the foreground as a child whose PID we keep. Cold start to the first PUT
-takes about 3 s. The gateway serves plain HTTP and, on a second port, HTTPS with a
-certificate signed by a throwaway CA generated here (`CephCluster.ca_bundle`).
+takes about a second. The gateway serves plain HTTP and, on a second port, HTTPS with a
+certificate signed by a throwaway CA generated here (`CephS3.ca_bundle`, when `tls=True`).
 
 See `shared/test-infra.md` for the measured recipe and its traps (the `ms mon client
 mode`, the paxos timings, the checksum settings RGW 16.2 needs).
 
 Usage::
 
-    cluster = CephCluster(Path("/tmp/ceph"))
-    cluster.start()
-    s3 = cluster.client()
-    s3.create_bucket(Bucket="demo")
+    ceph = CephS3(Path("/tmp/ceph"), free_port(), tls=True)
+    ceph.start()
+    ceph.create_bucket("demo")
+    storage = S3Storage(ceph.s3_config("demo"))
     ...
-    cluster.stop()
+    ceph.stop()
 """
 
 from __future__ import annotations
@@ -26,55 +26,25 @@ import json
 import logging
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import boto3.session
 from botocore.config import Config
+
+from tests.infra.net import free_port, port_is_open, wait_for_port
+
+if TYPE_CHECKING:
+    from database_backup.storage import S3Config
 
 logger = logging.getLogger(__name__)
 
 REGION = "us-east-1"
 RGW_NAME = "client.rgw.test"
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until something accepts TCP connections on 127.0.0.1:port.
-
-    Raises:
-        RuntimeError: the port stayed closed for `timeout` seconds or `proc` exited.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process {proc.args!r} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def port_is_open(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
@@ -166,44 +136,48 @@ def make_tls_files(directory: Path) -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
-@dataclass
-class S3User:
-    """An RGW user and its S3 key pair."""
+class S3User(NamedTuple):
+    """An S3 key pair of an RGW user."""
 
-    uid: str
     access_key: str
     secret_key: str
 
 
 @dataclass
-class CephCluster:
-    """One mon + one memstore OSD + one RADOS Gateway, all under `datadir`.
+class CephS3:
+    """One mon + one memstore OSD + one RADOS Gateway, all under `base_dir`.
 
     Attributes:
-        datadir: where config, keyring, mon/osd data, logs and TLS files go.
+        base_dir: where config, keyring, mon/OSD data, logs and TLS files go.
+        rgw_port: the gateway's plain HTTP port on 127.0.0.1.
+        mon_ports: the monitor's (msgr v2, msgr v1) ports.
+        tls: also serve HTTPS on `https_port`, certificate signed by a throwaway CA
+            (`ca_bundle`).
+        https_port: the gateway's HTTPS port (used when `tls`).
         memstore_bytes: capacity of the in-RAM OSD.
-        tls: also serve HTTPS on `https_port` with a throwaway CA.
+        region: the region name clients sign with.
     """
 
-    datadir: Path
-    memstore_bytes: int = 8 << 30
-    tls: bool = True
-    mon_port_v2: int = field(default_factory=free_port)
-    mon_port_v1: int = field(default_factory=free_port)
-    http_port: int = field(default_factory=free_port)
+    base_dir: Path
+    rgw_port: int = field(default_factory=free_port)
+    mon_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
+    tls: bool = False
     https_port: int = field(default_factory=free_port)
+    memstore_bytes: int = 8 << 30
     region: str = REGION
-    admin: S3User | None = None
-    ca_bundle: Path | None = None
-    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _osd_id: str = ""
+    admin: S3User | None = field(default=None, init=False, repr=False)
+    ca_bundle: Path | None = field(default=None, init=False)
+    _procs: dict[str, subprocess.Popen[bytes]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _osd_id: str = field(default="", init=False)
 
     # -- addresses -------------------------------------------------------------------
 
     @property
     def endpoint(self) -> str:
         """The plain HTTP S3 endpoint URL."""
-        return f"http://127.0.0.1:{self.http_port}"
+        return f"http://127.0.0.1:{self.rgw_port}"
 
     @property
     def tls_endpoint(self) -> str:
@@ -213,44 +187,42 @@ class CephCluster:
     @property
     def conf(self) -> Path:
         """Path of the generated ceph.conf."""
-        return self.datadir / "ceph.conf"
+        return self.base_dir / "ceph.conf"
 
     @property
     def access_key(self) -> str:
         """Access key of the admin S3 user created at start."""
-        assert self.admin is not None, "cluster not started"
-        return self.admin.access_key
+        return self._admin().access_key
 
     @property
     def secret_key(self) -> str:
         """Secret key of the admin S3 user created at start."""
-        assert self.admin is not None, "cluster not started"
-        return self.admin.secret_key
+        return self._admin().secret_key
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, timeout: float = 60) -> None:
         """Create the cluster, start mon, OSD and gateway, and create the admin user."""
         started = time.monotonic()
-        self.datadir.mkdir(parents=True, exist_ok=True)
+        self.base_dir.mkdir(parents=True, exist_ok=True)
         for sub in ("run", "log", "mon", "osd", "rgw"):
-            (self.datadir / sub).mkdir(exist_ok=True)
+            (self.base_dir / sub).mkdir(exist_ok=True)
         if self.tls:
-            self.ca_bundle, cert, key = make_tls_files(self.datadir / "tls")
+            self.ca_bundle, cert, key = make_tls_files(self.base_dir / "tls")
         else:
             cert = key = None
         fsid = str(uuid.uuid4())
         self._write_conf(fsid, cert, key)
 
-        keyring = self.datadir / "keyring"
-        monmap = self.datadir / "monmap"
+        keyring = self.base_dir / "keyring"
+        monmap = self.base_dir / "monmap"
         self._run(
             "ceph-authtool", "--create-keyring", str(keyring), "--gen-key", "-n", "mon.",
             "--cap", "mon", "allow *",
         )  # fmt: skip
         self._run(
             "monmaptool", "--create", "--fsid", fsid, "--addv", "a",
-            f"[v2:127.0.0.1:{self.mon_port_v2},v1:127.0.0.1:{self.mon_port_v1}]",
+            f"[v2:127.0.0.1:{self.mon_ports[0]},v1:127.0.0.1:{self.mon_ports[1]}]",
             str(monmap),
         )  # fmt: skip
         self._run(
@@ -258,19 +230,19 @@ class CephCluster:
             "--keyring", str(keyring),
         )  # fmt: skip
         self._spawn("mon", "ceph-mon", "-c", str(self.conf), "-i", "a", "-f")
-        wait_for_port(self.mon_port_v2, 20, self._procs["mon"])
+        wait_for_port(self.mon_ports[0], timeout, self._procs["mon"])
 
         osd_uuid = str(uuid.uuid4())
         self._osd_id = self._ceph("osd", "new", osd_uuid).strip()
-        (self.datadir / "osd" / f"ceph-{self._osd_id}").mkdir(exist_ok=True)
+        (self.base_dir / "osd" / f"ceph-{self._osd_id}").mkdir(exist_ok=True)
         self._run(
             "ceph-osd", "-c", str(self.conf), "-i", self._osd_id, "--mkfs",
             "--osd-uuid", osd_uuid,
         )  # fmt: skip
         self._spawn("osd", "ceph-osd", "-c", str(self.conf), "-i", self._osd_id, "-f")
-        self._wait_osd_up(30)
+        self._wait_osd_up(timeout)
 
-        self.start_rgw()
+        self.start_rgw(timeout)
         self.admin = self.create_user("admin")
         logger.info("ceph cluster up in %.1f s at %s", time.monotonic() - started, self.endpoint)
 
@@ -282,13 +254,20 @@ class CephCluster:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait(10)
 
+    def is_running(self) -> bool:
+        """Whether mon, OSD and gateway are all alive."""
+        return all(
+            name in self._procs and self._procs[name].poll() is None
+            for name in ("mon", "osd", "rgw")
+        )
+
     def start_rgw(self, timeout: float = 30) -> None:
         """Start the RADOS Gateway and wait until it answers S3 requests."""
         proc = self._procs.get("rgw")
         if proc is not None and proc.poll() is None:
             return
         self._spawn("rgw", "radosgw", "-c", str(self.conf), "-n", RGW_NAME, "-f")
-        wait_for_port(self.http_port, timeout, self._procs["rgw"])
+        wait_for_port(self.rgw_port, timeout, self._procs["rgw"])
         if self.tls:
             wait_for_port(self.https_port, timeout, self._procs["rgw"])
 
@@ -299,7 +278,7 @@ class CephCluster:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
         deadline = time.monotonic() + 10
-        while port_is_open(self.http_port) and time.monotonic() < deadline:
+        while port_is_open(self.rgw_port) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def restart_rgw(self, timeout: float = 30) -> None:
@@ -312,10 +291,10 @@ class CephCluster:
         proc = self._procs.get("rgw")
         return proc is not None and proc.poll() is None
 
-    # -- users and clients -------------------------------------------------------------
+    # -- users, buckets and clients ------------------------------------------------
 
     def create_user(self, uid: str) -> S3User:
-        """Create an RGW user with a fresh random S3 key pair."""
+        """Create an RGW user with a fresh random key pair; return (access_key, secret_key)."""
         access_key = "AK" + secrets.token_hex(9).upper()
         secret_key = secrets.token_urlsafe(30)
         self._run(
@@ -323,25 +302,22 @@ class CephCluster:
             f"--uid={uid}", f"--display-name={uid}", f"--access-key={access_key}",
             f"--secret={secret_key}",
         )  # fmt: skip
-        return S3User(uid=uid, access_key=access_key, secret_key=secret_key)
+        return S3User(access_key, secret_key)
 
-    def client(
-        self,
-        user: S3User | None = None,
-        *,
-        access_key: str | None = None,
-        secret_key: str | None = None,
-        tls: bool = False,
-    ) -> Any:
-        """A plain boto3 S3 client for this gateway (path style, RGW-safe checksums)."""
-        user = user or self.admin
-        assert user is not None, "cluster not started"
+    def client(self, user: S3User | tuple[str, str] | None = None, *, tls: bool = False) -> Any:
+        """A plain boto3 S3 client for this gateway (path style, RGW-safe checksums).
+
+        Args:
+            user: (access_key, secret_key); the admin user by default.
+            tls: talk HTTPS to `tls_endpoint`, trusting `ca_bundle`.
+        """
+        access_key, secret_key = user or self._admin()
         return boto3.session.Session().client(
             "s3",
             endpoint_url=self.tls_endpoint if tls else self.endpoint,
             region_name=self.region,
-            aws_access_key_id=access_key or user.access_key,
-            aws_secret_access_key=secret_key or user.secret_key,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             verify=str(self.ca_bundle) if tls else None,
             config=Config(
                 s3={"addressing_style": "path"},
@@ -353,6 +329,75 @@ class CephCluster:
             ),
         )
 
+    def create_bucket(self, name: str, user: S3User | tuple[str, str] | None = None) -> None:
+        """Create a bucket owned by `user` (the admin user by default)."""
+        self.client(user).create_bucket(Bucket=name)
+
+    def s3_config(
+        self,
+        bucket: str,
+        path: str = "",
+        *,
+        user: S3User | tuple[str, str] | None = None,
+        tls: bool = False,
+    ) -> S3Config:
+        """The `database_backup.storage.S3Config` that reaches `bucket` on this gateway.
+
+        Args:
+            bucket: the bucket name.
+            path: prefix inside the bucket.
+            user: (access_key, secret_key); the admin user by default.
+            tls: use the HTTPS endpoint with the throwaway CA as `tls_ca_chain`.
+        """
+        from database_backup.storage import S3Config
+
+        access_key, secret_key = user or self._admin()
+        ca_chain = None
+        if tls:
+            assert self.ca_bundle is not None, "this gateway was started without tls=True"
+            ca_chain = self.ca_bundle.read_text()
+        return S3Config(
+            bucket=bucket,
+            access_key=access_key,
+            secret_key=secret_key,
+            endpoint=self.tls_endpoint if tls else self.endpoint,
+            region=self.region,
+            path=path,
+            uri_style="path",
+            tls_ca_chain=ca_chain,
+        )
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key in `bucket` under `prefix`, read with the admin user."""
+        keys: list[str] = []
+        for page in (
+            self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        ):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def multipart_uploads(self, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+        """Multipart uploads still open in `bucket` under `prefix`."""
+        resp = self.client().list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+        return resp.get("Uploads", [])
+
+    def remove_bucket(self, bucket: str, user: S3User | tuple[str, str] | None = None) -> None:
+        """Abort open multipart uploads, delete every object, then delete the bucket."""
+        client = self.client(user)
+        for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+            client.abort_multipart_upload(
+                Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if objects:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        client.delete_bucket(Bucket=bucket)
+
+    def _admin(self) -> S3User:
+        assert self.admin is not None, "the gateway is not started"
+        return self.admin
+
     def admin_json(self, *args: str) -> Any:
         """Run `radosgw-admin ARGS` and return its parsed JSON output."""
         out = self._run("radosgw-admin", "-c", str(self.conf), "-n", RGW_NAME, *args)
@@ -361,8 +406,8 @@ class CephCluster:
     # -- internals -------------------------------------------------------------------
 
     def _write_conf(self, fsid: str, cert: Path | None, key: Path | None) -> None:
-        d = self.datadir
-        frontend = f"beast endpoint=127.0.0.1:{self.http_port}"
+        d = self.base_dir
+        frontend = f"beast endpoint=127.0.0.1:{self.rgw_port}"
         if cert is not None and key is not None:
             frontend += (
                 f" ssl_endpoint=127.0.0.1:{self.https_port}"
@@ -371,7 +416,7 @@ class CephCluster:
         self.conf.write_text(
             f"""[global]
 fsid = {fsid}
-mon host = [v2:127.0.0.1:{self.mon_port_v2},v1:127.0.0.1:{self.mon_port_v1}]
+mon host = [v2:127.0.0.1:{self.mon_ports[0]},v1:127.0.0.1:{self.mon_ports[1]}]
 mon initial members = a
 public addr = 127.0.0.1
 cluster addr = 127.0.0.1
@@ -394,6 +439,8 @@ osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon max pg per osd = 1000
 mon warn on pool no redundancy = false
+# a killed radosgw's watches expire fast, else the next one's notifies wait 30 s
+osd client watch timeout = 3
 mon data avail warn = 1
 mon data avail crit = 0
 
@@ -428,7 +475,7 @@ rgw gc processor period = 5
         return self._run("ceph", "-c", str(self.conf), "--connect-timeout", "20", *args)
 
     def _spawn(self, name: str, *argv: str) -> None:
-        log = (self.datadir / "log" / f"{name}.out").open("ab")
+        log = (self.base_dir / "log" / f"{name}.out").open("ab")
         self._procs[name] = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )

@@ -1,0 +1,102 @@
+"""Storage errors: what failed, in words an operator can act on, never a secret."""
+
+from __future__ import annotations
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
+
+
+class StorageError(Exception):
+    """An S3 operation failed. The message says what failed and what to check."""
+
+
+class AccessDeniedError(StorageError):
+    """S3 refused the credentials or the permission (wrong access key, secret key, policy)."""
+
+
+class BucketNotFoundError(StorageError):
+    """The bucket does not exist (or is not visible with these credentials)."""
+
+
+class ObjectNotFoundError(StorageError):
+    """No object at that key."""
+
+
+class UploadAbortedError(StorageError):
+    """A multipart upload failed; the parts sent so far were (or will be) discarded."""
+
+
+_ACCESS_CODES = {
+    "InvalidAccessKeyId": "S3 does not know the access key (InvalidAccessKeyId): check the "
+    "access key",
+    "SignatureDoesNotMatch": "S3 rejected the request signature (SignatureDoesNotMatch): "
+    "check the secret key",
+    "AccessDenied": "S3 denied access (AccessDenied): check that these credentials may use "
+    "the bucket",
+    "InvalidToken": "S3 rejected the session token (InvalidToken): check the credentials",
+    "ExpiredToken": "the S3 credentials expired (ExpiredToken): renew them",
+    "AllAccessDisabled": "all access to this bucket is disabled (AllAccessDisabled)",
+}
+
+
+def error_code(exc: ClientError) -> str:
+    """The S3 error code of a `ClientError` ("" when none)."""
+    return str(exc.response.get("Error", {}).get("Code", "") or "")
+
+
+def http_status(exc: ClientError) -> int:
+    """The HTTP status of a `ClientError` (0 when unknown)."""
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def translate(
+    exc: BaseException, what: str, *, bucket: str, key: str | None = None
+) -> StorageError:
+    """Turn a botocore exception into our error type with a clear message.
+
+    Args:
+        exc: what boto3/botocore raised.
+        what: the operation, in words ("upload", "list backups", ...).
+        bucket: the bucket involved.
+        key: the object key involved, if any.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    where = f"s3://{bucket}/{key}" if key is not None else f"bucket {bucket!r}"
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        status = http_status(exc)
+        if code in _ACCESS_CODES:
+            return AccessDeniedError(f"{what} {where} failed: {_ACCESS_CODES[code]}")
+        if code == "NoSuchBucket" or (status == 404 and key is None):
+            return BucketNotFoundError(
+                f"{what} {where} failed: the bucket {bucket!r} does not exist (NoSuchBucket): "
+                "create it or fix the bucket name"
+            )
+        if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+            return ObjectNotFoundError(f"{what} {where} failed: no such object")
+        if status == 403:
+            return AccessDeniedError(
+                f"{what} {where} failed: S3 answered 403 Forbidden: check the access key, "
+                "the secret key and the bucket's permissions"
+            )
+        return StorageError(f"{what} {where} failed: S3 error {code or status}")
+    if isinstance(exc, SSLError):
+        return StorageError(
+            f"{what} {where} failed: TLS error talking to the endpoint ({exc}): check the "
+            "endpoint URL and the CA chain"
+        )
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+        return StorageError(
+            f"{what} {where} failed: the S3 endpoint is unreachable or stopped answering "
+            f"({type(exc).__name__}); check the endpoint and retry"
+        )
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"{what} {where} failed: {type(exc).__name__}: {exc}")
+    return StorageError(f"{what} {where} failed: {type(exc).__name__}: {exc}")
