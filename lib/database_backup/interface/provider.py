@@ -251,11 +251,13 @@ class DatabaseBackupProvider(ops.Object):
         # Without a peer relation there is one unit: it runs everything. What it has
         # published counts as assigned; the work it runs now is what new jobs must respect.
         me = self._charm.unit.name
-        active = self.running_work()
-        result: dict[str, dict[str, dict[str, str]]] = {}
-        for relation in self.relations:
-            known = {job_id: {"unit": me} for job_id in self.published(relation)}
-            result[str(relation.id)] = self._fresh_assignments(relation, known, active)
+        result = {
+            str(relation.id): self._fresh_assignments(
+                relation, {job_id: {"unit": me} for job_id in self.published(relation)}
+            )
+            for relation in self.relations
+        }
+        self._assign_new(result, self.running_work())
         return result
 
     def _units(self) -> list[str]:
@@ -303,19 +305,20 @@ class DatabaseBackupProvider(ops.Object):
         if peer is None:
             return
         previous = self._all_assignments()
-        result: dict[str, dict[str, dict[str, str]]] = {}
         active = self._work_across_app(previous)
-        for relation in self.relations:
-            known = previous.get(str(relation.id), {})
-            result[str(relation.id)] = self._fresh_assignments(relation, known, active)
+        result = {
+            str(relation.id): self._fresh_assignments(relation, previous.get(str(relation.id), {}))
+            for relation in self.relations
+        }
+        self._assign_new(result, active)
         encoded = json.dumps(result, sort_keys=True, separators=(",", ":"))
         if peer.data[self._charm.app].get(ASSIGNMENTS_KEY) != encoded:
             peer.data[self._charm.app][ASSIGNMENTS_KEY] = encoded
 
     def _fresh_assignments(
-        self, relation: ops.Relation, known: dict[str, dict[str, str]], active: list[Work]
+        self, relation: ops.Relation, known: dict[str, dict[str, str]]
     ) -> dict[str, dict[str, str]]:
-        """Keep known assignments of still-requested jobs; assign the new ones."""
+        """Keep known assignments of still-requested jobs; fail bad jobs and lost units."""
         leader = self._charm.unit.name
         units = self._units()
         decoded = self.requests(relation)
@@ -330,15 +333,29 @@ class DatabaseBackupProvider(ops.Object):
         for problem in decoded.problems:
             if problem.job_id and problem.job_id not in out:
                 out[problem.job_id] = Assignment(leader, problem.message).to_dict()
+        return out
+
+    def _assign_new(
+        self, result: dict[str, dict[str, dict[str, str]]], active: list[Work]
+    ) -> None:
+        """Decide every new job, oldest request first, across all relations."""
+        leader = self._charm.unit.name
+        units = self._units()
         load: dict[str, int] = {}
-        for assignment in out.values():
-            load[assignment["unit"]] = load.get(assignment["unit"], 0) + 1
-        for job in decoded.jobs:
-            if job.job_id in out:
-                continue
+        for per_relation in result.values():
+            for assignment in per_relation.values():
+                load[assignment["unit"]] = load.get(assignment["unit"], 0) + 1
+        new: list[tuple[str, int, JobRequest]] = []
+        for relation in self.relations:
+            for job in self.requests(relation).jobs:
+                if job.job_id not in result[str(relation.id)]:
+                    new.append((job.requested_at or "", relation.id, job))
+        for _, relation_id, job in sorted(new, key=lambda item: (item[0], item[1])):
             decision = may_start(active, work_of(job))
             if not decision.allowed:
-                out[job.job_id] = Assignment(leader, decision.reason).to_dict()
+                result[str(relation_id)][job.job_id] = Assignment(
+                    leader, decision.reason
+                ).to_dict()
                 continue
             unit = choose_unit(
                 job,
@@ -350,8 +367,7 @@ class DatabaseBackupProvider(ops.Object):
             )
             load[unit] = load.get(unit, 0) + 1
             active.append(work_of(job))
-            out[job.job_id] = Assignment(unit).to_dict()
-        return out
+            result[str(relation_id)][job.job_id] = Assignment(unit).to_dict()
 
     def _handle_mine(self, relation: ops.Relation) -> None:
         decoded = self.requests(relation)

@@ -107,7 +107,10 @@ def test_backup_runs_and_succeeds_across_both_charms(secret: testing.Secret):
     job_id = rctx.action_results["job-id"]  # type: ignore[index]
     requested = json.loads(wire.requirer_app["jobs"])
     assert [j["job-id"] for j in requested] == [job_id]
-    assert requested[0]["storage-config"] == {"bucket": "backups", "credentials-secret-id": secret.id}
+    assert requested[0]["storage-config"] == {
+        "bucket": "backups",
+        "credentials-secret-id": secret.id,
+    }
 
     wire.run_provider(pctx, "relation_changed")
     requested_events = [e for e in pctx.emitted_events if isinstance(e, JobRequestedEvent)]

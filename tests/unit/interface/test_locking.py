@@ -1,0 +1,83 @@
+"""Lock policy: every pair of kinds of work, as a table."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from database_backup.interface import (
+    BackupKind,
+    JobRequest,
+    JobType,
+    StorageConfig,
+    Work,
+    WorkKind,
+    may_start,
+    work_of,
+)
+
+F, I, L = WorkKind.FULL_BACKUP, WorkKind.INCREMENTAL_BACKUP, WorkKind.LOGICAL_BACKUP
+R, S = WorkKind.RESTORE, WorkKind.LOG_SHIPPING
+
+# (running, new) -> allowed?  Every one of the 25 ordered pairs is listed.
+TABLE = {
+    (F, F): True, (F, I): True, (F, L): True, (F, R): False, (F, S): True,
+    (I, F): True, (I, I): True, (I, L): True, (I, R): False, (I, S): True,
+    (L, F): True, (L, I): True, (L, L): True, (L, R): False, (L, S): True,
+    (R, F): False, (R, I): False, (R, L): False, (R, R): False, (R, S): False,
+    (S, F): True, (S, I): True, (S, L): True, (S, R): True, (S, S): True,
+}  # fmt: skip
+
+
+def test_table_covers_every_pair():
+    assert set(TABLE) == set(itertools.product(WorkKind, repeat=2))
+
+
+@pytest.mark.parametrize(("running", "new"), sorted(TABLE, key=str))
+def test_pair(running: WorkKind, new: WorkKind):
+    decision = may_start([Work(running, "job-a")], Work(new, "job-b"))
+    assert decision.allowed is TABLE[(running, new)]
+    if decision.allowed:
+        assert decision.reason == ""
+    else:
+        assert "job-a" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("running", "new", "words"),
+    [
+        (R, R, "only one restore at a time"),
+        (R, F, "the database is being restored"),
+        (R, S, "the database is being restored"),
+        (F, R, "a full backup (job job-a) is writing"),
+        (L, R, "a logical backup (job job-a) is writing"),
+    ],
+)
+def test_refusals_say_why(running: WorkKind, new: WorkKind, words: str):
+    assert words in may_start([Work(running, "job-a")], Work(new, "job-b")).reason
+
+
+def test_nothing_running_allows_everything():
+    assert all(may_start([], Work(kind, "x")).allowed for kind in WorkKind)
+
+
+def test_a_job_does_not_conflict_with_itself():
+    assert may_start([Work(R, "same")], Work(R, "same")).allowed
+
+
+def test_first_conflict_among_many_is_reported():
+    running = [Work(S, "ship"), Work(F, "full-1"), Work(F, "full-2")]
+    decision = may_start(running, Work(R, "restore-1"))
+    assert not decision.allowed
+    assert "full-1" in decision.reason
+
+
+def test_jobs_map_to_work_kinds():
+    storage = StorageConfig(bucket="b", credentials_secret_id="secret:x")
+    assert work_of(JobRequest("a", JobType.BACKUP, storage)).kind is F
+    kinds = {BackupKind.INCREMENTAL: I, BackupKind.LOGICAL: L, BackupKind.FULL: F}
+    for kind, expected in kinds.items():
+        job = JobRequest("a", JobType.BACKUP, storage, backup_kind=kind, parent_backup_id="p")
+        assert work_of(job).kind is expected
+    assert work_of(JobRequest("a", JobType.RESTORE, storage, backup_id="p")).kind is R
