@@ -1,0 +1,48 @@
+"""Pass-through stages that hash and count the bytes flowing through them."""
+
+from __future__ import annotations
+
+import hashlib
+
+from .base import ByteSource, StageReader, close_source, read_exact
+
+
+class CountingReader(StageReader):
+    """Pass ``source`` through unchanged, counting bytes (``bytes_read``)."""
+
+    def __init__(self, source: ByteSource) -> None:
+        """Count the bytes read from ``source``."""
+        super().__init__()
+        self._source = source
+        self.bytes_read = 0
+
+    def _read(self, size: int) -> bytes:
+        data = read_exact(self._source, size)
+        self.bytes_read += len(data)
+        return data
+
+    def _close_source(self) -> None:
+        close_source(self._source)
+
+
+class DigestReader(CountingReader):
+    """Pass ``source`` through unchanged, computing its SHA-256 and length.
+
+    ``sha256`` is the hex digest of the bytes read so far (the whole stream once read to
+    the end); ``bytes_read`` their count.
+    """
+
+    def __init__(self, source: ByteSource) -> None:
+        """Hash the bytes read from ``source``."""
+        super().__init__(source)
+        self._hash = hashlib.sha256()
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of the bytes read so far."""
+        return self._hash.hexdigest()
+
+    def _read(self, size: int) -> bytes:
+        data = super()._read(size)
+        self._hash.update(data)
+        return data

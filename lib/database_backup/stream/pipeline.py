@@ -1,0 +1,125 @@
+"""Composition of the stages for storing and for reading back a backup stream.
+
+Storing: ``source -> [zstd] -> [encrypt] -> digest`` (the digest and size describe the
+stored bytes, i.e. what is in object storage). Reading back: ``stored -> digest ->
+[decrypt] -> [zstd -d] -> verify``: at the end of the stream the digest and size of the
+stored bytes are compared with the catalog's, and the final read raises
+``IntegrityError`` on a mismatch, so a consumer extracting into a staging directory
+learns about it before it swaps anything in.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, cast
+
+from .base import READ_SIZE, ByteSource, StageReader, close_source
+from .compress import CompressReader, DecompressReader
+from .crypto import DecryptReader, EncryptReader
+from .digest import DigestReader
+from .errors import IntegrityError
+
+
+def encode(
+    source: ByteSource, *, compression_level: int | None, key: bytes | None
+) -> tuple[BinaryIO, DigestReader]:
+    """Build the storing pipeline over ``source``.
+
+    Args:
+        source: the raw backup stream (a pipe from the backup tool, a file...).
+        compression_level: zstd level, or None for no compression.
+        key: 32-byte encryption key, or None for no encryption.
+
+    Returns:
+        ``(stream, digest)``: read ``stream`` to its end (e.g. upload it); then
+        ``digest.sha256`` and ``digest.bytes_read`` describe the stored bytes. ``stream``
+        is the digest stage itself.
+    """
+    stage: ByteSource = source
+    if compression_level is not None:
+        stage = CompressReader(stage, level=compression_level)
+    if key is not None:
+        stage = EncryptReader(stage, key)
+    digest = DigestReader(stage)
+    return cast(BinaryIO, digest), digest
+
+
+class VerifyingReader(StageReader):
+    """At the end of ``inner``, check the digest and size of the stored bytes."""
+
+    def __init__(
+        self,
+        inner: ByteSource,
+        digest: DigestReader,
+        expected_sha256: str | None,
+        expected_size: int | None,
+    ) -> None:
+        """Verify ``digest`` (the stored bytes under ``inner``) when ``inner`` ends."""
+        super().__init__()
+        self._inner = inner
+        self._digest = digest
+        self._sha256 = expected_sha256.lower() if expected_sha256 else None
+        self._size = expected_size
+        self._verified = False
+
+    def _read(self, size: int) -> bytes:
+        if self._verified:
+            return b""
+        data = self._inner.read(size)
+        if self._size is not None and self._digest.bytes_read > self._size:
+            raise IntegrityError(
+                f"stored data is longer than recorded ({self._size} bytes): wrong or "
+                "modified object"
+            )
+        if len(data) < size:
+            self._verify()
+        return data
+
+    def _verify(self) -> None:
+        # stored bytes the decoder did not need (trailing data) still count
+        while self._digest.read(READ_SIZE):
+            pass
+        stored = self._digest.bytes_read
+        if self._size is not None and stored != self._size:
+            raise IntegrityError(
+                f"stored data has {stored} bytes, {self._size} were recorded: "
+                "the object is truncated or was modified"
+            )
+        if self._sha256 is not None and self._digest.sha256 != self._sha256:
+            raise IntegrityError(
+                "stored data does not match its recorded SHA-256: the object is corrupt "
+                "or was modified"
+            )
+        self._verified = True
+
+    def _close_source(self) -> None:
+        close_source(self._inner)
+
+
+def decode(
+    source: ByteSource,
+    *,
+    key: bytes | None,
+    compressed: bool,
+    expected_sha256: str | None,
+    expected_size: int | None,
+) -> BinaryIO:
+    """Build the reading-back pipeline over the stored bytes ``source``.
+
+    Args:
+        source: the stored stream (e.g. an S3 download).
+        key: the encryption key if the stream is encrypted, else None.
+        compressed: whether the stream is zstd-compressed.
+        expected_sha256: recorded hex SHA-256 of the stored bytes, or None.
+        expected_size: recorded size of the stored bytes, or None.
+
+    Returns:
+        The raw stream. Its reads raise ``IntegrityError`` on any corruption; the read
+        that reaches the end raises it when the digest or size differ from the record.
+    """
+    digest = DigestReader(source)
+    stage: ByteSource = digest
+    if key is not None:
+        stage = DecryptReader(stage, key)
+    if compressed:
+        stage = DecompressReader(stage)
+    return cast(BinaryIO, VerifyingReader(stage, digest, expected_sha256, expected_size))

@@ -1,0 +1,90 @@
+"""Memory stays bounded by a few chunks whatever the stream size.
+
+A generated stream goes source -> zstd -> encrypt -> digest -> decrypt -> zstd -d at two
+sizes (20 MiB and 200 MiB). tracemalloc sees every Python object the stages hold
+(the bytes they buffer, including those zstandard and cryptography return); a second
+test measures the peak RSS of a fresh process, which also covers zstd's own C buffers.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+from database_backup.stream import decode, encode, generate_key
+
+from .helpers import MIB, GeneratedSource, drain
+
+CHUNK_BOUND = 8 * MIB  # "a few chunks": eight 1 MiB chunks
+REPO = Path(__file__).resolve().parents[3]
+
+
+def traced_peak(size: int) -> int:
+    """Run ``size`` bytes through encode and decode; return tracemalloc's peak."""
+    source = GeneratedSource(size)  # its fixed 4 MiB pool is made before tracing
+    key = generate_key()
+    tracemalloc.start()
+    try:
+        stored, digest = encode(source, compression_level=3, key=key)
+        raw = decode(stored, key=key, compressed=True, expected_sha256=None, expected_size=None)
+        length, sha256 = drain(raw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert length == size
+    assert sha256 == source.hash.hexdigest()
+    assert 0 < digest.bytes_read < size  # it was compressed, and all of it went through
+    return peak
+
+
+def test_python_memory_does_not_grow_with_the_stream() -> None:
+    small = traced_peak(20 * MIB)
+    large = traced_peak(200 * MIB)
+
+    assert small < CHUNK_BOUND
+    assert large < CHUNK_BOUND
+    assert abs(large - small) < 2 * MIB, (small, large)
+
+
+RSS_SCRIPT = """
+import json, resource, sys
+from database_backup.stream import decode, encode, generate_key
+from tests.unit.stream.helpers import GeneratedSource, drain
+size = int(sys.argv[1])
+source = GeneratedSource(size)
+key = generate_key()
+stored, _ = encode(source, compression_level=3, key=key)
+raw = decode(stored, key=key, compressed=True, expected_sha256=None, expected_size=None)
+length, sha256 = drain(raw)
+print(json.dumps({
+    "ok": length == size and sha256 == source.hash.hexdigest(),
+    "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+}))
+"""
+
+
+def peak_rss(size: int) -> int:
+    """Peak RSS (bytes) of a fresh process running ``size`` bytes through the stages."""
+    result = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    report = json.loads(result.stdout)
+    assert report["ok"]
+    return report["maxrss_kib"] * 1024
+
+
+def test_process_memory_does_not_grow_with_the_stream() -> None:
+    # zstd's multi-threaded buffers reach their steady size within the first tens of MB
+    small = peak_rss(50 * MIB)
+    large = peak_rss(200 * MIB)
+
+    assert large - small < 16 * MIB, (small, large)
+    assert large < 160 * MIB
