@@ -61,6 +61,7 @@ from .events import (
     JobFailedEvent,
     JobRequestedEvent,
     JobStartedEvent,
+    JobStatusEvent,
     JobSucceededEvent,
 )
 from .locking import Decision, Work, WorkKind, may_start, work_of
@@ -100,6 +101,7 @@ __all__ = [
     "JobStartedEvent",
     "JobState",
     "JobStatus",
+    "JobStatusEvent",
     "JobSucceededEvent",
     "JobType",
     "NotLeaderError",
