@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ops import testing
 
-from database_backup.interface import schemas
+from database_backup.interface import JobRequestedEvent, schemas
 from database_backup.interface.requirer import REQUEST_ERROR_KEY
 
 from .charms import PROVIDER_ACTIONS, PROVIDER_META, ProviderCharm
@@ -86,7 +86,7 @@ def run_provider(raw: str) -> tuple[dict[str, str], list[str]]:
     ctx = testing.Context(ProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS)
     state = testing.State(leader=True, relations=[relation, peer], secrets=[SECRET])
     out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
-    requested = [e.job.job_id for e in ctx.emitted_events if hasattr(e, "job")]
+    requested = [e.job.job_id for e in ctx.emitted_events if isinstance(e, JobRequestedEvent)]
     return dict(out.get_relation(relation.id).local_unit_data), requested
 
 
@@ -108,12 +108,11 @@ def classify(raw: str) -> tuple[bool, dict[str, str]]:
         if not isinstance(item, dict) or not isinstance(item.get("job-id"), str):
             continue
         job_id = item["job-id"]
-        if ids[job_id] > 1 or schemas.errors_of(item, schemas.REQUIRER, "job"):
-            expected[job_id] = "error"
-        elif item["storage-config"].get("credentials-secret-id") == MISSING_SECRET:
-            expected[job_id] = "error"
-        else:
-            expected[job_id] = "valid"
+        invalid = ids[job_id] > 1 or schemas.errors_of(item, schemas.REQUIRER, "job")
+        missing_secret = (
+            not invalid and item["storage-config"].get("credentials-secret-id") == MISSING_SECRET
+        )
+        expected[job_id] = "error" if invalid or missing_secret else "valid"
     return True, expected
 
 

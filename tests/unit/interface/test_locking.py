@@ -17,16 +17,16 @@ from database_backup.interface import (
     work_of,
 )
 
-F, I, L = WorkKind.FULL_BACKUP, WorkKind.INCREMENTAL_BACKUP, WorkKind.LOGICAL_BACKUP
+F, INC, L = WorkKind.FULL_BACKUP, WorkKind.INCREMENTAL_BACKUP, WorkKind.LOGICAL_BACKUP
 R, S = WorkKind.RESTORE, WorkKind.LOG_SHIPPING
 
 # (running, new) -> allowed?  Every one of the 25 ordered pairs is listed.
 TABLE = {
-    (F, F): True, (F, I): True, (F, L): True, (F, R): False, (F, S): True,
-    (I, F): True, (I, I): True, (I, L): True, (I, R): False, (I, S): True,
-    (L, F): True, (L, I): True, (L, L): True, (L, R): False, (L, S): True,
-    (R, F): False, (R, I): False, (R, L): False, (R, R): False, (R, S): False,
-    (S, F): True, (S, I): True, (S, L): True, (S, R): True, (S, S): True,
+    (F, F): True, (F, INC): True, (F, L): True, (F, R): False, (F, S): True,
+    (INC, F): True, (INC, INC): True, (INC, L): True, (INC, R): False, (INC, S): True,
+    (L, F): True, (L, INC): True, (L, L): True, (L, R): False, (L, S): True,
+    (R, F): False, (R, INC): False, (R, L): False, (R, R): False, (R, S): False,
+    (S, F): True, (S, INC): True, (S, L): True, (S, R): True, (S, S): True,
 }  # fmt: skip
 
 
@@ -76,7 +76,7 @@ def test_first_conflict_among_many_is_reported():
 def test_jobs_map_to_work_kinds():
     storage = StorageConfig(bucket="b", credentials_secret_id="secret:x")
     assert work_of(JobRequest("a", JobType.BACKUP, storage)).kind is F
-    kinds = {BackupKind.INCREMENTAL: I, BackupKind.LOGICAL: L, BackupKind.FULL: F}
+    kinds = {BackupKind.INCREMENTAL: INC, BackupKind.LOGICAL: L, BackupKind.FULL: F}
     for kind, expected in kinds.items():
         job = JobRequest("a", JobType.BACKUP, storage, backup_kind=kind, parent_backup_id="p")
         assert work_of(job).kind is expected

@@ -129,7 +129,8 @@ def test_statuses_are_merged_across_units_and_finished_wins():
         seen.update({t.request.job_id: t.status for t in lib.jobs(rel)})
 
     run_with(relation, True, body)
-    assert seen["a"] is not None and seen["a"].status is JobState.SUCCESS
+    assert seen["a"] is not None
+    assert seen["a"].status is JobState.SUCCESS
 
 
 def test_garbage_from_a_provider_unit_is_ignored_not_fatal():

@@ -16,10 +16,11 @@ from database_backup.interface import (
     JobStatus,
     JobType,
     StorageConfig,
+    codec,
     decode_requests,
     decode_statuses,
+    schemas,
 )
-from database_backup.interface import codec, schemas
 
 from .draft_rules import DRAFT_PROVIDER_DATABAG, DRAFT_REQUIRER_DATABAG
 
@@ -62,7 +63,8 @@ def test_draft_provider_examples_validate(name: str):
 def test_draft_inline_keys_are_read_but_never_echoed():
     job = decode_requests(vector("draft_requirer_example.json")).jobs[0]
     assert job.storage.has_inline_keys
-    assert "secret-key" not in repr(job) and "secret-key" not in repr(job.storage)
+    assert "secret-key" not in repr(job)
+    assert "secret-key" not in repr(job.storage)
     status = JobStatus.for_request(job, JobState.RUNNING)
     assert "secret-key" not in json.dumps(status.to_dict())
     assert "access-key" not in json.dumps(status.to_dict())
