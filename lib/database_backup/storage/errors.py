@@ -29,7 +29,20 @@ class ObjectNotFoundError(StorageError):
 
 
 class UploadAbortedError(StorageError):
-    """A multipart upload failed; the parts sent so far were (or will be) discarded."""
+    """A multipart upload failed; no object was stored at the key.
+
+    Attributes:
+        key: the full object key of the failed upload.
+        upload_id: its multipart upload id.
+        aborted: whether the parts already sent were discarded; when False (the endpoint
+            was unreachable), `S3Storage.cleanup_incomplete_uploads()` discards them later.
+    """
+
+    def __init__(self, message: str, *, key: str, upload_id: str, aborted: bool) -> None:
+        super().__init__(message)
+        self.key = key
+        self.upload_id = upload_id
+        self.aborted = aborted
 
 
 _ACCESS_CODES = {

@@ -1,0 +1,85 @@
+"""The boto3 S3 client for an `S3Config`, and the retry policy around it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import boto3.session
+
+from database_backup.storage.config import (
+    S3Config,
+    botocore_config,
+    client_kwargs,
+    write_ca_bundle,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to retry.
+
+    Attributes:
+        max_attempts: botocore attempts per request ("standard" mode: throttling, 5xx,
+            connection errors; exponential backoff with jitter).
+        part_attempts: our own attempts per multipart part (each made of up to
+            `max_attempts` botocore attempts), with backoff between them.
+        backoff: first backoff between part attempts, in seconds (doubles each time).
+        backoff_max: the longest backoff, in seconds.
+        abort_attempts: attempts to abort a failed multipart upload.
+    """
+
+    max_attempts: int = 5
+    part_attempts: int = 3
+    backoff: float = 1.0
+    backoff_max: float = 16.0
+    abort_attempts: int = 3
+
+    def delay(self, attempt: int) -> float:
+        """The pause after failed attempt number `attempt` (1-based): exponential, jittered."""
+        ceiling = min(self.backoff_max, self.backoff * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not crypto
+
+
+class S3Client:
+    """A boto3 S3 client built from an `S3Config`, owning the CA bundle file it needs.
+
+    Attributes:
+        config: the settings.
+        client: the boto3 client (thread-safe; share it between threads).
+    """
+
+    def __init__(
+        self, config: S3Config, *, max_pool_connections: int = 10, retry: RetryPolicy
+    ) -> None:
+        self.config = config
+        self._ca_path: str | None = None
+        if config.tls_ca_chain:
+            self._ca_path = write_ca_bundle(config.tls_ca_chain)
+            weakref.finalize(self, _remove_file, self._ca_path)
+        self.client: Any = boto3.session.Session().client(
+            "s3",
+            config=botocore_config(
+                config,
+                max_pool_connections=max_pool_connections,
+                max_attempts=retry.max_attempts,
+            ),
+            **client_kwargs(config, self._ca_path),
+        )
+
+    def close(self) -> None:
+        """Close the HTTP connections and remove the CA bundle file."""
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self._ca_path:
+            _remove_file(self._ca_path)
+            self._ca_path = None
+
+
+def _remove_file(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
