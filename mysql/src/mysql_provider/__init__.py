@@ -1,0 +1,1 @@
+"""mysql-server charm logic (charm.py stays thin)."""

@@ -1,0 +1,1 @@
+"""backup-manager charm logic, in modules named for what they do (charm.py stays thin)."""
