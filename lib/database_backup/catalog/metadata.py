@@ -1,0 +1,265 @@
+"""Backup metadata (``backup.json``), backup ids and the incomplete-backup record.
+
+``backup.json`` is JSON with kebab-case keys and ``"format-version": 1``; times are ISO
+8601 in UTC. Keys this version does not know are kept in ``extra`` and written back, so
+a newer writer's fields survive an older reader's rewrite.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import MISSING, Field, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from .errors import MetadataError
+
+FORMAT_VERSION = 1
+KINDS = ("full", "incremental", "logical")
+COMPRESSIONS = ("none", "zstd")
+STATUS_COMPLETE = "complete"
+BACKUP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def new_backup_id(now: datetime) -> str:
+    """Return a new backup id for a backup started at ``now`` (timezone-aware).
+
+    Ids sort by start time: ``20261122T071500Z-3fa9`` (UTC second, then 4 random hex
+    digits so two backups started in the same second differ).
+    """
+    return f"{as_utc(now):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def check_backup_id(backup_id: str) -> str:
+    """Return ``backup_id`` if it is a safe single path segment, else raise ValueError."""
+    if not isinstance(backup_id, str) or not BACKUP_ID_PATTERN.match(backup_id):
+        raise ValueError(
+            f"invalid backup id {backup_id!r}: use letters, digits, '.', '_' and '-' "
+            "(at most 128 characters, not starting with a punctuation mark)"
+        )
+    return backup_id
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC; naive datetimes are refused (ambiguous)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("a timezone-aware datetime is required (naive times are ambiguous)")
+    return moment.astimezone(timezone.utc)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``: ``2026-11-22T07:15:00.123456Z``."""
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(value: object, what: str) -> datetime:
+    """Parse an ISO 8601 time with an offset (``Z`` accepted)."""
+    if not isinstance(value, str):
+        raise MetadataError(f"{what} must be an ISO 8601 time string")
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise MetadataError(f"{what} is not an ISO 8601 time: {value!r}") from None
+    if moment.tzinfo is None:
+        raise MetadataError(f"{what} has no timezone: {value!r}")
+    return moment.astimezone(timezone.utc)
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+_TIME_FIELDS = ("started_at", "finished_at")
+
+
+@dataclass
+class BackupMetadata:
+    """What ``backup.json`` records about one complete backup."""
+
+    backup_id: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    artefacts: list[str]
+    stored_size: int
+    sha256: str
+    compression: str
+    encrypted: bool
+    flavour: str
+    server_version: str
+    parent_id: str | None = None
+    status: str = STATUS_COMPLETE
+    job_id: str | None = None
+    description: str | None = None
+    raw_size: int | None = None
+    binlog_file: str | None = None
+    binlog_position: int | None = None
+    gtid_set: str | None = None
+    from_lsn: int | None = None
+    to_lsn: int | None = None
+    databases: list[str] | None = None
+    tables: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Check the values (raises MetadataError) and normalise times to UTC."""
+        self.validate()
+        self.started_at = as_utc(self.started_at)
+        self.finished_at = as_utc(self.finished_at)
+
+    def validate(self) -> None:
+        """Raise MetadataError if a field has an invalid value."""
+        try:
+            check_backup_id(self.backup_id)
+            if self.parent_id is not None:
+                check_backup_id(self.parent_id)
+        except ValueError as exc:
+            raise MetadataError(str(exc)) from None
+        _check_choice("kind", self.kind, KINDS)
+        _check_choice("compression", self.compression, COMPRESSIONS)
+        if self.kind == "incremental" and self.parent_id is None:
+            raise MetadataError(f"incremental backup {self.backup_id} has no parent-id")
+        if not self.artefacts or not all(_is_artefact_name(a) for a in self.artefacts):
+            raise MetadataError(
+                f"backup {self.backup_id}: artefacts must be a non-empty list of object names"
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256 or ""):
+            raise MetadataError(f"backup {self.backup_id}: sha256 must be 64 hex digits")
+        for name in ("stored_size", "raw_size", "binlog_position", "from_lsn", "to_lsn"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 0):
+                raise MetadataError(f"{_kebab(name)} must be a non-negative integer")
+        for name in _TIME_FIELDS:
+            if not isinstance(getattr(self, name), datetime):
+                raise MetadataError(f"{_kebab(name)} must be a datetime")
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether the metadata says the backup is complete."""
+        return self.status == STATUS_COMPLETE
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document (kebab-case keys, times as ISO 8601 UTC strings)."""
+        document: dict[str, Any] = {"format-version": FORMAT_VERSION}
+        for item in fields(self):
+            if item.name == "extra":
+                continue
+            value = getattr(self, item.name)
+            if item.name in _TIME_FIELDS:
+                value = format_time(value)
+            elif isinstance(value, list):
+                value = list(value)
+            document[_kebab(item.name)] = value
+        for key, value in self.extra.items():
+            document.setdefault(key, value)
+        return document
+
+    @classmethod
+    def from_dict(cls, document: object) -> BackupMetadata:
+        """Build from a ``backup.json`` document; raise MetadataError if it is invalid."""
+        if not isinstance(document, dict):
+            raise MetadataError("backup metadata must be a JSON object")
+        version = document.get("format-version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise MetadataError("backup metadata has no valid format-version")
+        if version > FORMAT_VERSION:
+            raise MetadataError(
+                f"backup metadata format-version {version} is newer than this software "
+                f"understands ({FORMAT_VERSION}): upgrade to read it"
+            )
+        known = {_kebab(item.name): item for item in fields(cls) if item.name != "extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in document.items():
+            if key == "format-version":
+                continue
+            item = known.get(key)
+            if item is None:
+                extra[key] = value
+            elif item.name in _TIME_FIELDS:
+                values[item.name] = parse_time(value, key)
+            else:
+                values[item.name] = value
+        missing = [
+            key for key, item in known.items() if _required(item) and item.name not in values
+        ]
+        if missing:
+            raise MetadataError(f"backup metadata lacks {', '.join(sorted(missing))}")
+        _check_types(values)
+        return cls(**values, extra=extra)
+
+
+def _required(item: Field[Any]) -> bool:
+    return item.default is MISSING and item.default_factory is MISSING
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_artefact_name(name: object) -> bool:
+    return isinstance(name, str) and bool(BACKUP_ID_PATTERN.match(name))
+
+
+def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise MetadataError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+_STRINGS = (
+    "backup_id",
+    "kind",
+    "sha256",
+    "compression",
+    "flavour",
+    "server_version",
+    "status",
+)
+_OPTIONAL_STRINGS = ("parent_id", "job_id", "description", "binlog_file", "gtid_set")
+_OPTIONAL_LISTS = ("databases", "tables")
+
+
+def _check_types(values: dict[str, Any]) -> None:
+    """Type checks for values read from JSON (the dataclass checks the rest)."""
+    for name in _STRINGS:
+        if name in values and not isinstance(values[name], str):
+            raise MetadataError(f"{_kebab(name)} must be a string")
+    for name in _OPTIONAL_STRINGS:
+        if values.get(name) is not None and not isinstance(values[name], str):
+            raise MetadataError(f"{_kebab(name)} must be a string or null")
+    if not isinstance(values.get("encrypted"), bool):
+        raise MetadataError("encrypted must be true or false")
+    if not isinstance(values.get("artefacts"), list):
+        raise MetadataError("artefacts must be a list")
+    for name in _OPTIONAL_LISTS:
+        value = values.get(name)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise MetadataError(f"{_kebab(name)} must be a list of strings or null")
+
+
+@dataclass(frozen=True)
+class IncompleteBackup:
+    """A backup prefix without a valid, complete ``backup.json`` (failed or in progress)."""
+
+    backup_id: str
+    objects: tuple[str, ...]
+    size: int
+    last_modified: datetime
+    reason: str
+
+    status = "incomplete"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "backup-id": self.backup_id,
+            "status": self.status,
+            "reason": self.reason,
+            "objects": list(self.objects),
+            "stored-size": self.size,
+            "last-modified": format_time(self.last_modified),
+        }

@@ -1,0 +1,516 @@
+"""The backup catalog in object storage.
+
+Layout under the storage's ``path`` (``cluster_id`` is like ``<model-uuid>/<app>``)::
+
+    <cluster-id>/cluster.json                    identity: cluster id, created-at
+    <cluster-id>/backups/<backup-id>/<artefact>  e.g. data.xbstream.zst.enc
+    <cluster-id>/backups/<backup-id>/job.log
+    <cluster-id>/backups/<backup-id>/preserve.json   the hold (seed 000)
+    <cluster-id>/backups/<backup-id>/backup.json     metadata, written LAST
+    <cluster-id>/binlogs/                        shipped binlogs (part 2)
+
+A backup is complete only when its ``backup.json`` exists and says so; it is written
+after every artefact is stored and deleted first, so a crash at any point never leaves a
+complete-looking backup with missing data. A prefix holding another cluster's identity,
+nested in or containing another cluster's catalog, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from database_backup.storage import ObjectNotFoundError
+
+from .errors import (
+    BackupHeldError,
+    BackupNotFoundError,
+    CatalogError,
+    ForeignClusterError,
+    MetadataError,
+)
+from .metadata import (
+    BACKUP_ID_PATTERN,
+    BackupMetadata,
+    IncompleteBackup,
+    as_utc,
+    check_backup_id,
+    format_time,
+    parse_time,
+)
+from .retention import Decision, RetentionPolicy, select_for_deletion
+
+CLUSTER_FILE = "cluster.json"
+METADATA_FILE = "backup.json"
+HOLD_FILE = "preserve.json"
+LOG_FILE = "job.log"
+BACKUPS_DIR = "backups"
+BINLOGS_DIR = "binlogs"
+IDENTITY_VERSION = 1
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_MAX_SEGMENTS = 8
+_FETCH_THREADS = 8
+
+
+class ObjectInfoLike(Protocol):
+    """What the catalog uses of a listed object."""
+
+    @property
+    def key(self) -> str:
+        """Key relative to the storage's path."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+        ...
+
+    @property
+    def last_modified(self) -> datetime:
+        """Last modification time."""
+        ...
+
+
+class ObjectStore(Protocol):
+    """The part of ``database_backup.storage.S3Storage`` the catalog uses."""
+
+    def put_bytes(self, key: str, data: bytes, /) -> None:
+        """Store ``data`` at ``key``."""
+        ...
+
+    def get_bytes(self, key: str, /) -> bytes:
+        """Return the object at ``key``; raise ObjectNotFoundError if missing."""
+        ...
+
+    def head(self, key: str, /) -> ObjectInfoLike:
+        """Describe the object at ``key``; raise ObjectNotFoundError if missing."""
+        ...
+
+    def exists(self, key: str, /) -> bool:
+        """Whether an object exists at ``key``."""
+        ...
+
+    def list(self, prefix: str = "", /) -> Iterator[ObjectInfoLike]:
+        """List the objects under ``prefix``, recursively."""
+        ...
+
+    def delete(self, key: str, /) -> None:
+        """Delete the object at ``key``."""
+        ...
+
+    def delete_prefix(self, prefix: str, /) -> int:
+        """Delete every object under ``prefix``; return how many."""
+        ...
+
+
+def check_cluster_id(cluster_id: str) -> str:
+    """Return ``cluster_id`` if it is a safe relative prefix like ``<uuid>/<app>``."""
+    segments = cluster_id.split("/") if isinstance(cluster_id, str) else []
+    if (
+        not segments
+        or len(segments) > _MAX_SEGMENTS
+        or not all(_SEGMENT.match(segment) for segment in segments)
+    ):
+        raise ValueError(
+            f"invalid cluster id {cluster_id!r}: use '/'-separated names of letters, "
+            "digits, '.', '_' and '-' (like '<model-uuid>/<app>')"
+        )
+    return cluster_id
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _load_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MetadataError(f"{what} is not valid JSON") from None
+
+
+def _dump_json(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+class Catalog:
+    """One cluster's backups in object storage."""
+
+    def __init__(
+        self,
+        storage: ObjectStore,
+        cluster_id: str,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        """Open the catalog of ``cluster_id`` in ``storage`` (nothing is read yet).
+
+        Args:
+            storage: an ``S3Storage`` (or anything with its interface).
+            cluster_id: the cluster's prefix, like ``<model-uuid>/<app>``.
+            clock: returns the current time (tests pass a fixed one).
+        """
+        self.storage = storage
+        self.cluster_id = check_cluster_id(cluster_id)
+        self._clock = clock
+        self._identity_verified = False
+
+    # -- keys ---------------------------------------------------------------------------
+
+    @property
+    def prefix(self) -> str:
+        """The cluster's prefix, ``<cluster-id>/``."""
+        return f"{self.cluster_id}/"
+
+    @property
+    def backups_prefix(self) -> str:
+        """``<cluster-id>/backups/``."""
+        return f"{self.prefix}{BACKUPS_DIR}/"
+
+    @property
+    def binlogs_prefix(self) -> str:
+        """``<cluster-id>/binlogs/``."""
+        return f"{self.prefix}{BINLOGS_DIR}/"
+
+    def backup_prefix(self, backup_id: str) -> str:
+        """``<cluster-id>/backups/<backup-id>/``."""
+        return f"{self.backups_prefix}{check_backup_id(backup_id)}/"
+
+    def artefact_key(self, backup_id: str, name: str) -> str:
+        """Key of the object ``name`` of a backup."""
+        if not BACKUP_ID_PATTERN.match(name):
+            raise ValueError(f"invalid object name {name!r}")
+        return f"{self.backup_prefix(backup_id)}{name}"
+
+    # -- identity -----------------------------------------------------------------------
+
+    def ensure_cluster(self) -> None:
+        """Create ``cluster.json`` or check that it names this cluster.
+
+        Raises:
+            ForeignClusterError: the prefix belongs to, is inside, or contains another
+                cluster's catalog, or holds objects that are not a catalog.
+        """
+        if self._identity_verified:
+            return
+        identity = self._read_identity()
+        if identity is None:
+            self._check_no_overlap()
+            document = {
+                "format-version": IDENTITY_VERSION,
+                "cluster-id": self.cluster_id,
+                "created-at": format_time(self._clock()),
+            }
+            self.storage.put_bytes(self.prefix + CLUSTER_FILE, _dump_json(document))
+        self._identity_verified = True
+
+    def _verify_for_reading(self) -> None:
+        """Refuse to read a foreign catalog; an absent cluster.json is an empty catalog."""
+        if self._identity_verified:
+            return
+        if self._read_identity() is not None:
+            self._identity_verified = True
+
+    def _read_identity(self) -> dict[str, Any] | None:
+        """Return this prefix's cluster.json if it names this cluster, None if absent."""
+        try:
+            raw = self.storage.get_bytes(self.prefix + CLUSTER_FILE)
+        except ObjectNotFoundError:
+            return None
+        document = _load_json(raw, f"{self.prefix}{CLUSTER_FILE}")
+        owner = document.get("cluster-id") if isinstance(document, dict) else None
+        if owner != self.cluster_id or not isinstance(document, dict):
+            raise ForeignClusterError(
+                f"the prefix {self.prefix} belongs to cluster {owner!r}, not "
+                f"{self.cluster_id!r}: refusing to use another cluster's backups; "
+                "configure a different storage path for this cluster"
+            )
+        return document
+
+    def _check_no_overlap(self) -> None:
+        segments = self.cluster_id.split("/")
+        for depth in range(1, len(segments)):
+            outer = "/".join(segments[:depth])
+            if self.storage.exists(f"{outer}/{CLUSTER_FILE}"):
+                raise ForeignClusterError(
+                    f"the prefix {self.prefix} is inside the catalog of cluster {outer!r}: "
+                    "refusing to mix two clusters' backups; configure a different path"
+                )
+        ours = (self.backups_prefix, self.binlogs_prefix)
+        for info in self.storage.list(self.prefix):
+            if not info.key.startswith(ours):
+                raise ForeignClusterError(
+                    f"the prefix {self.prefix} already holds {info.key!r}, which is not "
+                    "part of this cluster's catalog (another cluster or application uses "
+                    "it): refusing to write there; configure a different path"
+                )
+
+    # -- metadata -----------------------------------------------------------------------
+
+    def write_metadata(self, meta: BackupMetadata) -> None:
+        """Record a backup as complete by writing its ``backup.json`` (last).
+
+        Raises:
+            CatalogError: the metadata is not complete, an artefact is missing or its
+                size differs from ``stored_size``, or the parent backup is missing.
+        """
+        self.ensure_cluster()
+        meta.validate()
+        if not meta.is_complete:
+            raise CatalogError(f"backup {meta.backup_id}: only complete backups are recorded")
+        stored = 0
+        for name in meta.artefacts:
+            try:
+                stored += self.storage.head(self.artefact_key(meta.backup_id, name)).size
+            except ObjectNotFoundError:
+                raise CatalogError(
+                    f"backup {meta.backup_id}: artefact {name} is not in storage; "
+                    "not recording the backup as complete"
+                ) from None
+        if stored != meta.stored_size:
+            raise CatalogError(
+                f"backup {meta.backup_id}: its artefacts hold {stored} bytes but "
+                f"{meta.stored_size} were written; not recording the backup as complete"
+            )
+        if meta.parent_id is not None and not self.storage.exists(
+            self.backup_prefix(meta.parent_id) + METADATA_FILE
+        ):
+            raise CatalogError(
+                f"backup {meta.backup_id}: its parent {meta.parent_id} is not a complete "
+                "backup of this cluster"
+            )
+        key = self.backup_prefix(meta.backup_id) + METADATA_FILE
+        self.storage.put_bytes(key, _dump_json(meta.to_dict()))
+
+    def read_metadata(self, backup_id: str) -> BackupMetadata:
+        """Return a complete backup's metadata.
+
+        Raises:
+            BackupNotFoundError: no complete backup with that id.
+            MetadataError: its backup.json is unreadable.
+        """
+        self._verify_for_reading()
+        key = self.backup_prefix(backup_id) + METADATA_FILE
+        try:
+            raw = self.storage.get_bytes(key)
+        except ObjectNotFoundError:
+            raise BackupNotFoundError(
+                f"backup {backup_id} not found in cluster {self.cluster_id}: there is no "
+                "complete backup with that id (list the backups to see the ids)"
+            ) from None
+        meta = self._parse_metadata(raw, backup_id)
+        if not meta.is_complete:
+            raise BackupNotFoundError(f"backup {backup_id} is not complete ({meta.status})")
+        return meta
+
+    def _parse_metadata(self, raw: bytes, backup_id: str) -> BackupMetadata:
+        what = f"backup.json of backup {backup_id}"
+        try:
+            meta = BackupMetadata.from_dict(_load_json(raw, what))
+        except MetadataError as exc:
+            raise MetadataError(f"{what} is invalid: {exc}") from None
+        if meta.backup_id != backup_id:
+            raise MetadataError(f"{what} names another backup ({meta.backup_id})")
+        return meta
+
+    def list_backups(
+        self, include_incomplete: bool = False
+    ) -> list[BackupMetadata | IncompleteBackup]:
+        """Return the backups, oldest first.
+
+        Args:
+            include_incomplete: also return backups without a valid, complete
+                backup.json (failed, or still in progress) as ``IncompleteBackup``.
+        """
+        self._verify_for_reading()
+        groups: dict[str, list[ObjectInfoLike]] = defaultdict(list)
+        for info in self.storage.list(self.backups_prefix):
+            backup_id, _, name = info.key[len(self.backups_prefix) :].partition("/")
+            if name and BACKUP_ID_PATTERN.match(backup_id):
+                groups[backup_id].append(info)
+        with_metadata = [
+            backup_id
+            for backup_id, objects in groups.items()
+            if any(info.key.endswith("/" + METADATA_FILE) for info in objects)
+        ]
+        fetched = dict(zip(with_metadata, self._fetch_metadata(with_metadata), strict=True))
+        entries: list[BackupMetadata | IncompleteBackup] = []
+        for backup_id, objects in groups.items():
+            entry = self._entry(backup_id, objects, fetched.get(backup_id))
+            if include_incomplete or isinstance(entry, BackupMetadata):
+                entries.append(entry)
+        entries.sort(key=_entry_sort_key)
+        return entries
+
+    def _fetch_metadata(self, backup_ids: list[str]) -> list[BackupMetadata | str]:
+        """Read several backup.json in parallel: metadata, or why it is unusable."""
+
+        def fetch(backup_id: str) -> BackupMetadata | str:
+            try:
+                raw = self.storage.get_bytes(self.backup_prefix(backup_id) + METADATA_FILE)
+                return self._parse_metadata(raw, backup_id)
+            except ObjectNotFoundError:
+                return "backup.json disappeared while listing"
+            except MetadataError as exc:
+                return str(exc)
+
+        if len(backup_ids) <= 1:
+            return [fetch(backup_id) for backup_id in backup_ids]
+        with ThreadPoolExecutor(max_workers=min(_FETCH_THREADS, len(backup_ids))) as pool:
+            return list(pool.map(fetch, backup_ids))
+
+    def _entry(
+        self,
+        backup_id: str,
+        objects: list[ObjectInfoLike],
+        fetched: BackupMetadata | str | None,
+    ) -> BackupMetadata | IncompleteBackup:
+        names = {info.key.rsplit("/", 1)[-1] for info in objects}
+        if isinstance(fetched, BackupMetadata):
+            missing = [name for name in fetched.artefacts if name not in names]
+            if not fetched.is_complete:
+                reason = f"status is {fetched.status!r}"
+            elif missing:
+                reason = f"artefact {missing[0]} is missing"
+            else:
+                return fetched
+        else:
+            reason = fetched or "no backup.json (failed, or still in progress)"
+        return IncompleteBackup(
+            backup_id=backup_id,
+            objects=tuple(sorted(names)),
+            size=sum(info.size for info in objects),
+            last_modified=max(as_utc(info.last_modified) for info in objects),
+            reason=reason,
+        )
+
+    # -- logs and holds -------------------------------------------------------------------
+
+    def write_log(self, backup_id: str, text: str) -> None:
+        """Store the job's log beside the backup."""
+        self.ensure_cluster()
+        self.storage.put_bytes(self.artefact_key(backup_id, LOG_FILE), text.encode())
+
+    def set_hold(self, backup_id: str, until: datetime | None) -> None:
+        """Hold a complete backup until ``until`` (timezone-aware), or cancel with None.
+
+        Raises:
+            BackupNotFoundError: no complete backup with that id.
+        """
+        self.ensure_cluster()
+        self.read_metadata(backup_id)
+        document = {
+            "format-version": 1,
+            "backup-id": backup_id,
+            "preserve-until": format_time(until) if until is not None else None,
+            "updated-at": format_time(self._clock()),
+        }
+        self.storage.put_bytes(self.artefact_key(backup_id, HOLD_FILE), _dump_json(document))
+
+    def get_hold(self, backup_id: str) -> datetime | None:
+        """Return the time a backup is held until (possibly past), or None."""
+        self._verify_for_reading()
+        try:
+            raw = self.storage.get_bytes(self.artefact_key(backup_id, HOLD_FILE))
+        except ObjectNotFoundError:
+            return None
+        return _parse_hold(raw, backup_id)
+
+    def holds(self) -> dict[str, datetime]:
+        """Return every backup's hold time (expired ones included), by backup id."""
+        self._verify_for_reading()
+        held: dict[str, datetime] = {}
+        for info in self.storage.list(self.backups_prefix):
+            backup_id, _, name = info.key[len(self.backups_prefix) :].partition("/")
+            if name != HOLD_FILE:
+                continue
+            until = self.get_hold(backup_id)
+            if until is not None:
+                held[backup_id] = until
+        return held
+
+    # -- deletion -----------------------------------------------------------------------
+
+    def delete_backup(self, backup_id: str, *, force: bool = False) -> None:
+        """Delete a backup: its ``backup.json`` first, then every other object.
+
+        Args:
+            backup_id: the backup (complete or incomplete).
+            force: delete even if held or the parent of another backup.
+
+        Raises:
+            BackupNotFoundError: nothing is stored under that id.
+            BackupHeldError: the backup is held, or other backups depend on it.
+        """
+        self._verify_for_reading()
+        prefix = self.backup_prefix(backup_id)
+        if not any(True for _ in self.storage.list(prefix)):
+            raise BackupNotFoundError(f"backup {backup_id} not found in cluster {self.cluster_id}")
+        if not force:
+            self._check_deletable(backup_id)
+        self.storage.delete(prefix + METADATA_FILE)
+        self.storage.delete_prefix(prefix)
+
+    def _check_deletable(self, backup_id: str) -> None:
+        until = self.get_hold(backup_id)
+        if until is not None and until > self._clock():
+            raise BackupHeldError(
+                f"backup {backup_id} is held until {format_time(until)}: cancel the hold "
+                "before deleting it"
+            )
+        children = [
+            entry.backup_id
+            for entry in self.list_backups()
+            if isinstance(entry, BackupMetadata) and entry.parent_id == backup_id
+        ]
+        if children:
+            raise BackupHeldError(
+                f"backup {backup_id} is the parent of {', '.join(children)}: delete those "
+                "incremental backups first"
+            )
+
+    def purge(
+        self,
+        policy: RetentionPolicy,
+        *,
+        protected: Collection[str] = (),
+        dry_run: bool = False,
+    ) -> list[Decision]:
+        """Apply a retention policy now: delete what ``select_for_deletion`` selects.
+
+        Returns:
+            The decisions (carried out unless ``dry_run``), oldest first.
+        """
+        decisions = select_for_deletion(
+            self.list_backups(include_incomplete=True),
+            self.holds(),
+            policy,
+            self._clock(),
+            protected,
+        )
+        if not dry_run:
+            for decision in decisions:
+                # the selection already honours holds and parents
+                self.delete_backup(decision.backup_id, force=True)
+        return decisions
+
+
+def _parse_hold(raw: bytes, backup_id: str) -> datetime | None:
+    document = _load_json(raw, f"preserve.json of backup {backup_id}")
+    if not isinstance(document, dict) or "preserve-until" not in document:
+        raise MetadataError(f"preserve.json of backup {backup_id} has no preserve-until")
+    value = document["preserve-until"]
+    if value is None:
+        return None
+    return parse_time(value, f"preserve-until of backup {backup_id}")
+
+
+def _entry_sort_key(entry: BackupMetadata | IncompleteBackup) -> tuple[datetime, str]:
+    if isinstance(entry, BackupMetadata):
+        return entry.started_at, entry.backup_id
+    return entry.last_modified, entry.backup_id
