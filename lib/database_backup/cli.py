@@ -42,7 +42,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from database_backup.catalog import BackupMetadata, IncompleteBackup
 
 logger = logging.getLogger("database_backup.cli")
 
@@ -400,14 +403,10 @@ def cmd_list(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
     return EXIT_OK
 
 
-def _list_row(item: Any) -> dict[str, Any]:
-    to_dict = getattr(item, "to_dict", None)
-    if callable(to_dict):
-        row = dict(to_dict())
-        row.setdefault("status", "complete")
-        return row
-    backup_id = getattr(item, "backup_id", str(item))
-    return {"backup-id": backup_id, "status": "incomplete"}
+def _list_row(item: BackupMetadata | IncompleteBackup) -> dict[str, Any]:
+    row = dict(item.to_dict())
+    row.setdefault("status", item.status)
+    return row
 
 
 # -- argument parsing ---------------------------------------------------------------------
@@ -422,8 +421,8 @@ def _positive(text: str) -> int:
 
 def _level(text: str) -> int:
     value = int(text)
-    if not 1 <= value <= 22:
-        raise argparse.ArgumentTypeError("zstd levels go from 1 to 22")
+    if not 1 <= value <= 19:
+        raise argparse.ArgumentTypeError("zstd levels go from 1 to 19")
     return value
 
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from . import commands
 from .connection import ConnectionSpec, QueryError, run_query
 from .flavour import Flavour, FlavourError, detect
+from .objects import streaming_storage
 from .progress import ProgressCallback, emit
 from .toolrun import ToolLog, tail
 
@@ -215,6 +216,7 @@ def _stream_to_storage(
     """Run the backup tool and upload its encoded stdout; return (output, digest)."""
     from database_backup.stream import encode
 
+    storage = streaming_storage(catalog)
     with (
         conn.defaults_file(work) as defaults,
         tempfile.TemporaryDirectory(dir=work, prefix="xb-") as scratch,
@@ -229,7 +231,7 @@ def _stream_to_storage(
         output = _ToolOutput(proc, progress, estimate)
         try:
             stored, digest = encode(output, compression_level=compression_level, key=key)
-            catalog.storage.upload_stream(object_key, stored, size_hint=_hint(estimate))
+            storage.upload_stream(object_key, stored, size_hint=_hint(estimate))
         except BaseException as exc:
             if proc.poll() is None:
                 proc.kill()
@@ -268,6 +270,6 @@ def _estimate_size(conn: ConnectionSpec, flavour: Flavour, work: Path) -> int:
 def _discard(catalog: Catalog, backup_id: str) -> None:
     """Best effort: remove whatever a failed backup left under its prefix."""
     try:
-        catalog.delete_backup(backup_id)
+        catalog.delete_backup(backup_id, force=True)
     except Exception as exc:
         logger.warning("could not remove the partial backup %s: %s", backup_id, exc)

@@ -29,9 +29,10 @@ from . import commands
 from .connection import ConnectionSpec, QueryError, run_query
 from .datadir import DatadirSwap
 from .flavour import Flavour, FlavourError, detect, for_name, parse_version
+from .objects import streaming_storage
 from .progress import ProgressCallback, emit
 from .server import ServerControl
-from .toolrun import ToolLog, tail
+from .toolrun import ToolLog, pump, tail
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog
@@ -235,7 +236,8 @@ def _fetch_and_extract(
 
     artefact = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
     emit(progress, "download", 0, meta.stored_size)
-    source = _Counter(catalog.storage.open_stream(artefact), progress, meta.stored_size)
+    opened = streaming_storage(catalog).open_stream(artefact)
+    source = _Counter(opened, progress, meta.stored_size)
     try:
         reader = decode(
             source,
@@ -251,14 +253,8 @@ def _fetch_and_extract(
             )
         if proc.stdin is None:
             raise RuntimeError("the unpack tool has no stdin")
-        raw = 0
         try:
-            while True:
-                chunk = reader.read(_CHUNK)
-                if not chunk:
-                    break
-                raw += len(chunk)
-                proc.stdin.write(chunk)
+            raw = pump(reader, proc.stdin, chunk=_CHUNK)
             proc.stdin.close()
             rc = proc.wait()
         except IntegrityError as exc:
@@ -270,8 +266,8 @@ def _fetch_and_extract(
         except BrokenPipeError as exc:
             _kill(proc)
             raise RestoreError(
-                f"{argv[0]} stopped reading the backup stream: {tail(log.text())}; "
-                "the current data was not touched"
+                f"{argv[0]} rejected the stream of backup {meta.backup_id} (damaged "
+                f"artefact?): {tail(log.text())}; the current data was not touched"
             ) from exc
         except BaseException:
             _kill(proc)

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from database_backup import cli
 
 KEY = base64.b64encode(bytes(range(32))).decode()

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from database_backup.mysql import ConnectionSpec
 
 TRICKY = "p#w\"d\\x y'z;=\t[client]"

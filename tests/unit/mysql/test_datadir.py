@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from database_backup.mysql.datadir import DatadirSwap, SwapError
 
 

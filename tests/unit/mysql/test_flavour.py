@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from database_backup.mysql import ConnectionSpec, FlavourError, detect
 from database_backup.mysql.flavour import flavour_name, for_name, parse_version
 

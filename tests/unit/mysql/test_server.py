@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from database_backup.mysql import CommandServer, ServerControl, ServerControlError, SystemdServer
 from database_backup.mysql.progress import ProgressEvent
 

@@ -1,0 +1,304 @@
+"""Backup and restore throughput of the engine against the same tools with nothing in between.
+
+Run: ``uv run --frozen python -m bench.backup_restore --size-mb 256`` (about a minute and a
+half; ``--sizes 256,1024`` is the full memory run). It starts its own MariaDB and Ceph RGW
+(tests/infra), fills a database of the given size, then prints, measured in this one run:
+
+- raw tool rate: ``mariabackup --backup --stream`` to /dev/null;
+- baseline backup: ``mariabackup | zstd -3 -T0 | boto3 upload_fileobj`` (no checksum);
+- product backup: ``database-backup backup`` (CLI subprocess: zstd, sha256, multipart);
+- baseline restore: ``boto3 download | zstd -d | mbstream -x`` + ``mariabackup --prepare``;
+- product restore: ``restore_physical`` up to the prepared copy (comparable part) and in
+  total (plus stop, swap, start, check);
+- peak RSS of the worker process (the CLI's own ``ru_maxrss``, without the tool's) at
+  each of ``--sizes``, and its growth between the smallest and the largest.
+
+Targets: backup <= 1.0x baseline, restore <= 1.1x, RSS growth < 20%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+
+from database_backup.catalog import Catalog
+from database_backup.mysql import ConnectionSpec, ProgressEvent, restore_physical
+from database_backup.storage import S3Config, S3Storage
+from tests.infra.ceph import CephS3
+from tests.infra.mariadb import MariaDBServer
+
+MiB = 1 << 20
+CLUSTER = "bench/mariadb"
+_RSS_WRAPPER = """
+import os, resource, sys
+from database_backup.cli import main
+code = main(sys.argv[1:])
+with open(os.environ["BENCH_RSS_FILE"], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+sys.exit(code)
+"""
+
+
+@dataclass
+class Timing:
+    """One measured run."""
+
+    seconds: float
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+
+    def rate(self) -> str:
+        """Raw MB/s."""
+        return f"{self.raw_bytes / MiB / self.seconds:7.1f}" if self.seconds else "   -"
+
+
+def fill_to(server: MariaDBServer, size_mb: int) -> None:
+    """Grow `bench.t` until the InnoDB tablespace holds about `size_mb` MiB of rows."""
+    server.execute("CREATE DATABASE IF NOT EXISTS bench")
+    server.execute(
+        "CREATE TABLE IF NOT EXISTS bench.t (id BIGINT PRIMARY KEY, a CHAR(32), b CHAR(32),"
+        " c VARCHAR(64), n DOUBLE) ENGINE=InnoDB"
+    )
+    row_bytes = 190  # measured average including InnoDB overhead
+    while True:
+        have = int(server.scalar("SELECT COALESCE(MAX(id), 0) FROM bench.t"))
+        want = size_mb * MiB // row_bytes
+        if have >= want:
+            return
+        batch = min(want - have, 500_000)
+        server.execute(
+            f"INSERT INTO bench.t SELECT seq + {have}, MD5(seq), MD5(seq * 7),"  # noqa: S608
+            " CONCAT('row ', seq, ' of bench ', REPEAT(CHAR(65 + seq % 26), seq % 20)),"
+            f" RAND(seq) FROM seq_1_to_{batch}",
+            database="bench",
+        )
+
+
+def timed_shell(command: str) -> float:
+    """Run a bash pipeline with pipefail; return its wall time."""
+    started = time.monotonic()
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
+    return time.monotonic() - started
+
+
+def raw_tool(server: MariaDBServer, work: Path) -> Timing:
+    """Mariabackup --stream to /dev/null (counting bytes)."""
+    out = work / "raw.count"
+    seconds = timed_shell(
+        f"mariabackup --defaults-extra-file={server.defaults_file} --backup --stream=xbstream "
+        f"--target-dir={work / 'xb'} 2>{work / 'raw.log'} | wc -c > {out}"
+    )
+    return Timing(seconds, int(out.read_text()))
+
+
+def baseline_backup(server: MariaDBServer, client: Any, bucket: str, work: Path) -> Timing:
+    """Mariabackup | zstd -3 -T0 | boto3 upload_fileobj."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["bash", "-o", "pipefail", "-c",
+         f"mariabackup --defaults-extra-file={server.defaults_file} --backup "
+         f"--stream=xbstream --target-dir={work / 'xb'} 2>{work / 'base.log'} "
+         "| zstd -3 -T0 -q -c"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    config = TransferConfig(multipart_chunksize=16 * MiB, max_concurrency=4)
+    assert proc.stdout is not None
+    client.upload_fileobj(proc.stdout, bucket, "baseline/data.xbstream.zst", Config=config)
+    if proc.wait() != 0:
+        raise RuntimeError("baseline backup failed")
+    seconds = time.monotonic() - started
+    size = client.head_object(Bucket=bucket, Key="baseline/data.xbstream.zst")["ContentLength"]
+    return Timing(seconds, 0, size)
+
+
+def product_backup(spec: Path, work: Path, backup_id: str) -> tuple[Timing, int, int]:
+    """Run the CLI as a subprocess; return timing and peak RSS values (KiB).
+
+    The first RSS is the worker's own; the second the largest of its process tree
+    (worker or mariabackup).
+    """
+    rss_file = work / f"rss-{backup_id}"
+    env = dict(os.environ, BENCH_RSS_FILE=str(rss_file))
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", "backup",
+         "--spec", str(spec), "--backup-id", backup_id, "--state-file",
+         str(work / f"state-{backup_id}.json")],
+        env=env, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # rusage of the worker and its reaped tool
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"product backup failed ({proc.returncode}): {out[-2000:]!r}")
+    result = json.loads(out)
+    return (
+        Timing(seconds, result["raw-size"], result["stored-size"]),
+        int(rss_file.read_text()),
+        usage.ru_maxrss,
+    )
+
+
+def baseline_restore(client: Any, bucket: str, work: Path) -> Timing:
+    """boto3 download | zstd -d | mbstream -x, then mariabackup --prepare."""
+    target = work / "baseline-restore"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir()
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        ["bash", "-o", "pipefail", "-c", f"zstd -d -q -c | mbstream -x -C {target}"],
+        stdin=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    config = TransferConfig(multipart_chunksize=16 * MiB, max_concurrency=4)
+    client.download_fileobj(bucket, "baseline/data.xbstream.zst", _Sink(proc.stdin), Config=config)
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise RuntimeError("baseline extract failed")
+    subprocess.run(
+        ["mariabackup", "--prepare", f"--target-dir={target}", "--use-memory=256M"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    seconds = time.monotonic() - started
+    shutil.rmtree(target, ignore_errors=True)
+    return Timing(seconds)
+
+
+class _Sink:
+    """A write-only file for download_fileobj that ignores seeks (sequential parts)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self._lock = threading.Lock()
+
+    def write(self, data: bytes) -> int:
+        with self._lock:
+            self._pipe.write(data)
+        return len(data)
+
+
+def product_restore(
+    server: MariaDBServer, catalog: Catalog, backup_id: str, work: Path
+) -> tuple[Timing, float]:
+    """restore_physical; return total timing and the time until the copy was prepared."""
+    marks: dict[str, float] = {}
+    started = time.monotonic()
+
+    def progress(event: ProgressEvent) -> None:
+        marks.setdefault(event.phase, time.monotonic() - started)
+
+    conn = ConnectionSpec(
+        user=server.user, password=server.password, host=server.host, port=server.port
+    )
+    result = restore_physical(
+        conn, server, catalog, backup_id, progress=progress, workdir=work / "restore"
+    )
+    total = time.monotonic() - started
+    return Timing(total, result.raw_bytes, result.stored_bytes), marks.get("stop", total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the table."""
+    parser = argparse.ArgumentParser(description="Backup/restore throughput against baselines.")
+    parser.add_argument("--size-mb", type=int, default=256, help="database size to time")
+    parser.add_argument("--sizes", default="64,256", help="sizes for the peak-RSS check")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.size_mb})
+    base = Path(tempfile.mkdtemp(prefix="bench-backup-"))
+    gateway = CephS3(base / "ceph", memstore_bytes=max(4096, 12 * max(sizes)) * MiB)
+    server = MariaDBServer(base / "mariadb")
+    try:
+        gateway.start()
+        server.start()
+        return _run(args.size_mb, sizes, gateway, server, base)
+    finally:
+        server.stop()
+        gateway.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run(
+    size_mb: int, sizes: list[int], gateway: CephS3, server: MariaDBServer, base: Path
+) -> int:
+    bucket = "bench"
+    gateway.create_bucket(bucket)
+    config: S3Config = gateway.s3_config(bucket)
+    client = gateway.client()
+    spec = base / "spec.json"
+    spec.write_text(json.dumps({
+        "cluster-id": CLUSTER,
+        "storage": {"bucket": bucket, "endpoint": config.endpoint, "region": config.region,
+                    "access-key": config.access_key, "secret-key": config.secret_key},
+        "connection": {"host": server.host, "port": server.port, "user": server.user,
+                       "password": server.password},
+        "workdir": str(base / "work"),
+    }))  # fmt: skip
+    spec.chmod(0o600)
+    catalog = Catalog(S3Storage(config), CLUSTER)
+    rss: dict[int, tuple[int, int]] = {}
+    rows: list[tuple[str, str, str, str]] = []
+    raw_mib = 0.0
+    for size in sizes:
+        fill_to(server, size)
+        _, worker_rss, tool_rss = product_backup(spec, base, f"rss-{size}")
+        rss[size] = (worker_rss, tool_rss)
+        if size != size_mb:
+            continue
+        checksum = server.checksum_tables("bench")
+        raw = raw_tool(server, base)
+        baseline = baseline_backup(server, client, bucket, base)
+        product, _, _ = product_backup(spec, base, "timed")
+        baseline.raw_bytes = raw.raw_bytes
+        raw_mib = raw.raw_bytes / MiB
+        rows.append(("raw tool (mariabackup > /dev/null)", f"{raw.seconds:6.2f}", raw.rate(), ""))
+        rows.append(("baseline backup (| zstd | boto3)", f"{baseline.seconds:6.2f}",
+                     baseline.rate(), ""))  # fmt: skip
+        rows.append(("product backup (CLI, sha256 on)", f"{product.seconds:6.2f}",
+                     product.rate(), f"{product.seconds / baseline.seconds:.2f}x"))  # fmt: skip
+        base_restore = baseline_restore(client, bucket, base)
+        base_restore.raw_bytes = product.raw_bytes
+        server.execute("UPDATE bench.t SET n = n + 1 WHERE id % 10 = 0")
+        restored, prepared_at = product_restore(server, catalog, "timed", base)
+        if server.checksum_tables("bench") != checksum:
+            raise RuntimeError("the restored data differs from the backed-up data")
+        rows.append(("baseline restore (dl | zstd -d | mbstream + prepare)",
+                     f"{base_restore.seconds:6.2f}", base_restore.rate(), ""))  # fmt: skip
+        rows.append(("product restore up to the prepared copy", f"{prepared_at:6.2f}",
+                     Timing(prepared_at, restored.raw_bytes).rate(),
+                     f"{prepared_at / base_restore.seconds:.2f}x"))  # fmt: skip
+        rows.append(("product restore total (+stop, swap, start, check)",
+                     f"{restored.seconds:6.2f}", restored.rate(),
+                     f"{restored.seconds / base_restore.seconds:.2f}x"))  # fmt: skip
+        rows.append(("stored size: baseline / product (MiB)",
+                     f"{baseline.stored_bytes / MiB:6.1f}", f"{product.stored_bytes / MiB:7.1f}",
+                     ""))  # fmt: skip
+    print(f"\ndatabase of ~{size_mb} MiB, raw stream {raw_mib:.0f} MiB, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(f"{'measure':55} {'secs':>6} {'MB/s':>7} {'ratio':>6}")
+    for name, secs, rate, ratio in rows:
+        print(f"{name:55} {secs:>6} {rate:>7} {ratio:>6}")
+    print(f"\n{'peak RSS of the backup worker':55} {'worker':>9} {'tree':>9}")
+    for size in sizes:
+        worker, tool = rss[size]
+        print(f"{f'  database ~{size} MiB':55} {worker / 1024:7.1f}MB {tool / 1024:7.1f}MB")
+    small, large = rss[sizes[0]][0], rss[sizes[-1]][0]
+    print(f"worker RSS growth {sizes[0]} -> {sizes[-1]} MiB: {(large - small) / small:+.1%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

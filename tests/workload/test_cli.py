@@ -1,0 +1,188 @@
+"""The `database-backup` command line against the real MariaDB and RGW.
+
+The CLI runs as a separate process (as the detached worker will); the server it restores
+is controlled through `server.type = command` (kill/start of `mariadbd`), since the test
+server is not a systemd unit.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from database_backup.storage import S3Config
+from database_backup.stream import generate_key
+from tests.infra.mariadb import MariaDBServer
+from tests.workload.engine_helpers import change, databases, fill
+
+CLUSTER = "model-cli/mariadb"
+
+
+@pytest.fixture(scope="module")
+def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
+    db = make_mariadb("cli")
+    yield db
+    if not db.is_running() and db.pid_file.exists():
+        # restarted by the CLI's start command: stop that process
+        subprocess.run(_stop_command(db), check=False, timeout=60)
+    db.stop()
+
+
+def _stop_command(db: MariaDBServer) -> list[str]:
+    pid_file = shlex.quote(str(db.pid_file))
+    return [
+        "sh",
+        "-c",
+        f'kill -TERM "$(cat {pid_file})" && while [ -e {pid_file} ]; do sleep 0.1; done',
+    ]
+
+
+def _start_command(db: MariaDBServer) -> list[str]:
+    server = " ".join(shlex.quote(arg) for arg in db.server_args())
+    ping = f"mariadb-admin --defaults-file={shlex.quote(str(db.defaults_file))} ping"
+    return [
+        "sh",
+        "-c",
+        f"setsid {server} >/dev/null 2>&1 < /dev/null & "
+        f"i=0; until {ping} >/dev/null 2>&1; do i=$((i+1)); "
+        '[ "$i" -gt 300 ] && exit 1; sleep 0.1; done',
+    ]
+
+
+def _spec(db: MariaDBServer, config: S3Config, key: bytes | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "cluster-id": CLUSTER,
+        "storage": {
+            "bucket": config.bucket,
+            "endpoint": config.endpoint,
+            "region": config.region,
+            "path": "cli-tests",
+        },
+        "connection": {
+            "host": db.host,
+            "port": db.port,
+            "user": db.user,
+            "password": db.password,
+        },
+        "server": {
+            "type": "command",
+            "datadir": str(db.datadir),
+            "start": _start_command(db),
+            "stop": _stop_command(db),
+            "status": [
+                "mariadb-admin",
+                f"--defaults-file={db.defaults_file}",
+                "ping",
+            ],
+        },
+    }
+    if key is not None:
+        spec["encryption-key"] = base64.b64encode(key).decode()
+    return spec
+
+
+def _run(
+    args: list[str], spec_path: Path, config: S3Config, state: Path
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = config.access_key
+    env["DATABASE_BACKUP_S3_SECRET_KEY"] = config.secret_key
+    return subprocess.run(
+        [sys.executable, "-m", "database_backup.cli", *args, "--spec", str(spec_path),
+         "--state-file", str(state)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def _write_spec(path: Path, spec: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(spec))
+    path.chmod(0o600)
+    return path
+
+
+def _no_secrets(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in text
+
+
+def test_cli_backup_list_restore(server: MariaDBServer, s3_config: S3Config, tmp_path: Path):
+    key = generate_key()
+    spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, key))
+    secrets = (s3_config.secret_key, server.password, base64.b64encode(key).decode())
+    fill(server, "shop", rows=3_000)
+    before = server.checksum_tables("shop")
+
+    backup = _run(["backup", "--job-id", "job-42"], spec, s3_config, tmp_path / "b.json")
+
+    assert backup.returncode == 0, backup.stderr
+    state = json.loads((tmp_path / "b.json").read_text())
+    assert state["status"] == "success"
+    assert state["command"] == "backup"
+    result = state["result"]
+    backup_id = result["backup-id"]
+    assert state["backup-id"] == backup_id
+    assert result["job-id"] == "job-42"
+    assert result["encrypted"] is True
+    assert state["bytes-done"] == result["raw-size"]
+    _no_secrets(backup.stdout + backup.stderr + json.dumps(state), *secrets)
+
+    listing = _run(["list", "--json"], spec, s3_config, tmp_path / "l.json")
+    assert listing.returncode == 0, listing.stderr
+    assert [row["backup-id"] for row in json.loads(listing.stdout)] == [backup_id]
+
+    change(server, "shop")
+    restore = _run(["restore", "--backup-id", backup_id], spec, s3_config, tmp_path / "r.json")
+
+    assert restore.returncode == 0, restore.stderr
+    state = json.loads((tmp_path / "r.json").read_text())
+    assert state["status"] == "success"
+    assert state["phase"] == "done"
+    assert state["result"]["backup-id"] == backup_id
+    _no_secrets(restore.stdout + restore.stderr, *secrets)
+    # the CLI restarted the server itself: talk to it through the client
+    assert server.checksum_tables("shop") == before
+    assert "after_backup" not in databases(server)
+
+
+def test_cli_restore_with_wrong_key_fails_and_keeps_data(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, generate_key()))
+    fill(server, "shop", rows=1_000)
+    backup = _run(["backup", "--no-compression"], spec, s3_config, tmp_path / "b.json")
+    assert backup.returncode == 0, backup.stderr
+    backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
+    change(server, "shop")
+    current = server.checksum_tables("shop")
+    other = _write_spec(tmp_path / "other.json", _spec(server, s3_config, generate_key()))
+
+    restore = _run(["restore", "--backup-id", backup_id], other, s3_config, tmp_path / "r.json")
+
+    assert restore.returncode == 1
+    state = json.loads((tmp_path / "r.json").read_text())
+    assert state["status"] == "error"
+    assert "not touched" in state["message"]
+    assert "not touched" in restore.stderr
+    assert server.checksum_tables("shop") == current
+
+
+def test_cli_refuses_a_spec_others_can_read(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, None))
+    spec.chmod(0o644)
+
+    listing = _run(["list"], spec, s3_config, tmp_path / "l.json")
+
+    assert listing.returncode == 2
+    assert "chmod 600" in listing.stderr
+    assert json.loads((tmp_path / "l.json").read_text())["status"] == "error"
