@@ -7,6 +7,9 @@ import io
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from database_backup.stream import (
     CompressReader,
     DecompressReader,
@@ -18,8 +21,6 @@ from database_backup.stream import (
     generate_key,
 )
 from database_backup.stream.crypto import HEADER_SIZE, TAG_SIZE
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from .helpers import read_all
 

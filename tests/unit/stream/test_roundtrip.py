@@ -7,6 +7,9 @@ import io
 import shutil
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from database_backup.stream import (
     ByteSource,
     CompressReader,
@@ -19,8 +22,6 @@ from database_backup.stream import (
     encode,
     generate_key,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from .helpers import ShortReads, read_all
 
