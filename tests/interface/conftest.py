@@ -1,0 +1,125 @@
+"""Configure pytest-interface-tester for this repository's two charms.
+
+`interface_tester` is parametrized over the charms: `backup-manager` (the root charm, the
+requirer) and `mysql-server` (`mysql/`, the provider). Each is tested against the interface
+tests in `interfaces/database_backup/v0/` of this very repository.
+
+The tester `git clone`s the interface specs from `repo`, so it sees COMMITTED files only:
+commit `interfaces/` before running. The branch is the one checked out here (CI: a fresh
+clone of `main`); set `INTERFACE_TESTS_BRANCH` when the checkout is a detached HEAD.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import ops
+import pytest
+import yaml
+from interface_tester import InterfaceTester
+from ops import testing
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INTERFACE = "database_backup"
+SPEC_DIR = REPO_ROOT / "interfaces" / INTERFACE / "v0"
+
+
+@dataclasses.dataclass(frozen=True)
+class CharmUnderTest:
+    """Where a charm of this repository lives and what its tests need."""
+
+    root: Path
+    class_name: str
+    peer_endpoint: str
+
+    def charm_type(self) -> type[ops.CharmBase]:
+        """Import the charm class from `<root>/src/charm.py` under a unique module name.
+
+        Both charms live in a module called `charm`; loading by path keeps them apart.
+        """
+        name = f"interface_tests_{self.root.name}_charm"
+        spec = importlib.util.spec_from_file_location(name, self.root / "src" / "charm.py")
+        if spec is None or spec.loader is None:
+            raise RuntimeError(f"cannot load {self.root / 'src' / 'charm.py'}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        charm_type = getattr(module, self.class_name)
+        if not (isinstance(charm_type, type) and issubclass(charm_type, ops.CharmBase)):
+            raise TypeError(f"{self.class_name} is not a charm class")
+        return charm_type
+
+    def yaml_file(self, name: str) -> dict[str, object]:
+        """One of the charm's YAML files (empty when the file is empty or missing)."""
+        path = self.root / name
+        return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+CHARMS = {
+    "backup-manager": CharmUnderTest(REPO_ROOT, "BackupManagerCharm", "manager-peers"),
+    "mysql-server": CharmUnderTest(REPO_ROOT / "mysql", "MySQLServerCharm", "mysql-peers"),
+}
+
+
+def current_branch() -> str:
+    """The branch the tester clones: `INTERFACE_TESTS_BRANCH`, else the checked-out one."""
+    override = os.environ.get("INTERFACE_TESTS_BRANCH")
+    if override:
+        return override
+    result = subprocess.run(
+        ["git", "rev-parse", "--abbrev-ref", "HEAD"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    branch = result.stdout.strip()
+    if branch == "HEAD":
+        raise RuntimeError(
+            "the checkout is a detached HEAD, and the interface tester clones a branch: "
+            "check out a branch or set INTERFACE_TESTS_BRANCH"
+        )
+    return branch
+
+
+def warn_if_spec_uncommitted() -> None:
+    """Warn when the interface spec has uncommitted changes the tester will not see."""
+    result = subprocess.run(
+        ["git", "status", "--porcelain", "--", str(SPEC_DIR)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if result.stdout.strip():
+        warnings.warn(
+            "interfaces/database_backup/v0 has uncommitted changes; the interface tester "
+            "clones the repository and runs the COMMITTED version",
+            stacklevel=2,
+        )
+
+
+@pytest.fixture(params=sorted(CHARMS))
+def interface_tester(
+    request: pytest.FixtureRequest, interface_tester: InterfaceTester
+) -> InterfaceTester:
+    """The plugin's tester, configured for one of the two charms."""
+    charm = CHARMS[request.param]
+    warn_if_spec_uncommitted()
+    interface_tester.configure(
+        charm_type=charm.charm_type(),
+        meta=charm.yaml_file("metadata.yaml"),
+        actions=charm.yaml_file("actions.yaml"),
+        config=charm.yaml_file("config.yaml"),
+        repo=f"file://{REPO_ROOT}",
+        branch=current_branch(),
+        base_path="interfaces",
+        interface_name=INTERFACE,
+        interface_version=0,
+        state_template=testing.State(relations=[testing.PeerRelation(charm.peer_endpoint)]),
+    )
+    return interface_tester
