@@ -15,6 +15,7 @@ import dataclasses
 import importlib.util
 import os
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -46,8 +47,11 @@ class CharmUnderTest:
         spec = importlib.util.spec_from_file_location(name, self.root / "src" / "charm.py")
         if spec is None or spec.loader is None:
             raise RuntimeError(f"cannot load {self.root / 'src' / 'charm.py'}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = sys.modules.get(name)
+        if module is None:
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # Scenario finds the charm's files through it
+            spec.loader.exec_module(module)
         charm_type = getattr(module, self.class_name)
         if not (isinstance(charm_type, type) and issubclass(charm_type, ops.CharmBase)):
             raise TypeError(f"{self.class_name} is not a charm class")
