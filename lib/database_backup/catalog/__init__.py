@@ -13,6 +13,8 @@ Usage::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import (
     BackupHeldError,
     BackupNotFoundError,
@@ -22,7 +24,13 @@ from .errors import (
 )
 from .metadata import BackupMetadata, IncompleteBackup, new_backup_id
 from .retention import Decision, RetentionPolicy, select_for_deletion
-from .store import Catalog, ObjectStore, check_cluster_id
+
+if TYPE_CHECKING:
+    from .store import Catalog, ObjectStore, check_cluster_id
+
+# The store needs database_backup.storage (boto3, ~0.4 s to import): it is imported on
+# first use, so code that only needs metadata or retention (a charm's config) stays light.
+_STORE_NAMES = ("Catalog", "ObjectStore", "check_cluster_id")
 
 __all__ = [
     "BackupHeldError",
@@ -40,3 +48,12 @@ __all__ = [
     "new_backup_id",
     "select_for_deletion",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the S3-backed store on first use of one of its names."""
+    if name in _STORE_NAMES:
+        from . import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
