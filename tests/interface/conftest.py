@@ -24,6 +24,7 @@ import pytest
 import yaml
 from interface_tester import InterfaceTester
 from ops import testing
+from scenario.state import _EventPath
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERFACE = "database_backup"
@@ -107,9 +108,26 @@ def warn_if_spec_uncommitted() -> None:
         )
 
 
+@pytest.fixture
+def scenario_event_path_compat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let pytest-interface-tester 3.4.1 build relation events with ops-scenario 8.
+
+    The tester builds each event's path as `endpoint + event.path.suffix`; ops-scenario 8
+    renamed that attribute `python_suffix` (same value, e.g. `_relation_changed`). This
+    adds the old name back for the duration of one test.
+    """
+    if hasattr(_EventPath, "suffix"):
+        return
+    monkeypatch.setattr(
+        _EventPath, "suffix", property(lambda path: path.python_suffix), raising=False
+    )
+
+
 @pytest.fixture(params=sorted(CHARMS))
 def interface_tester(
-    request: pytest.FixtureRequest, interface_tester: InterfaceTester
+    request: pytest.FixtureRequest,
+    interface_tester: InterfaceTester,
+    scenario_event_path_compat: None,
 ) -> InterfaceTester:
     """The plugin's tester, configured for one of the two charms."""
     charm = CHARMS[request.param]

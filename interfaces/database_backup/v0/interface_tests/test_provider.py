@@ -111,9 +111,11 @@ def test_backup_job_with_granted_secret_gets_a_status() -> None:
     tester.assert_schema_valid()
     statuses = _Given.statuses(state, relation)
     assert set(statuses) == {"backup-1"}
-    assert statuses["backup-1"]["status"] in STATES
-    if statuses["backup-1"]["status"] == "error":
-        assert statuses["backup-1"].get("message"), "an error must say why"
+    status = statuses["backup-1"]
+    assert status["status"] in STATES
+    if status["status"] == "error":
+        assert status.get("message"), "an error must say why"
+        assert CREDENTIALS.id not in status["message"], "the granted secret is readable"
 
 
 def test_encrypted_logical_backup_gets_a_status() -> None:
@@ -136,7 +138,11 @@ def test_encrypted_logical_backup_gets_a_status() -> None:
     tester.assert_schema_valid()
     statuses = _Given.statuses(state, relation)
     assert set(statuses) == {"backup-logical"}
-    assert statuses["backup-logical"]["status"] in STATES
+    status = statuses["backup-logical"]
+    assert status["status"] in STATES
+    if status["status"] == "error":
+        assert CREDENTIALS.id not in status["message"], "the granted secret is readable"
+        assert ENCRYPTION_KEY.id not in status["message"], "the granted key is usable"
 
 
 def test_draft_style_restore_gets_a_status_without_the_inline_keys() -> None:
