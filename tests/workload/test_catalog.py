@@ -129,6 +129,13 @@ def test_an_artefact_without_backup_json_is_not_a_complete_backup(storage: S3Sto
     assert entry.objects == (ARTEFACT,)
     with pytest.raises(BackupNotFoundError, match=backup_id):
         catalog.read_metadata(backup_id)
+    with pytest.raises(BackupNotFoundError):
+        catalog.set_hold(backup_id, T0 + DAY)  # only complete backups can be held
+
+    catalog.delete_backup(backup_id)  # what a failed backup left behind can be removed
+
+    assert not list(storage.list(catalog.backup_prefix(backup_id)))
+    assert catalog.list_backups(include_incomplete=True) == []
 
 
 def test_metadata_for_a_short_upload_is_refused(storage: S3Storage) -> None:
