@@ -20,7 +20,13 @@ from database_backup.storage.errors import (
     translate,
 )
 from database_backup.storage.parts import plan_parts
-from database_backup.storage.upload import MultipartUpload, UploadResult, content_md5, read_part
+from database_backup.storage.upload import (
+    MultipartUpload,
+    Readable,
+    UploadResult,
+    content_md5,
+    read_part,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +197,7 @@ class S3Storage:
     def upload_stream(
         self,
         key: str,
-        source: BinaryIO,
+        source: Readable,
         *,
         size_hint: int | None = None,
         on_part: Callable[[int, int], None] | None = None,
@@ -245,8 +251,10 @@ class S3Storage:
             retry=self.retry,
             on_part=on_part,
         )
+        box = [first]
+        del first  # the uploader drops each buffer once sent
         try:
-            size, parts = upload.run(first, source, on_start=self._track)
+            size, parts = upload.run(box, source, on_start=self._track)
         except UploadAbortedError as exc:
             if not exc.aborted:
                 with self._lock:

@@ -24,13 +24,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from database_backup.storage.client import RetryPolicy
 from database_backup.storage.errors import StorageError, UploadAbortedError, translate
 from database_backup.storage.parts import MAX_PARTS, PartPlan
 
 logger = logging.getLogger(__name__)
+
+
+class Readable(Protocol):
+    """What an upload reads from: anything with `read(n)` (a pipe, a file, a stream stage)."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes; b"" at the end."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ class UploadResult:
     parts: int = 1
 
 
-def read_part(source: BinaryIO, size: int) -> bytearray:
+def read_part(source: Readable, size: int) -> bytearray:
     """Read up to `size` bytes from `source`, looping over short reads (pipes).
 
     Returns:
@@ -117,15 +125,16 @@ class MultipartUpload:
 
     def run(
         self,
-        first: bytearray,
-        source: BinaryIO,
+        first: list[bytearray],
+        source: Readable,
         *,
         on_start: Callable[[str], None] | None = None,
     ) -> tuple[int, int]:
         """Upload `first` (a full first part already read) and the rest of `source`.
 
         Args:
-            first: the first part.
+            first: a list holding the first part, already read; emptied here so the
+                caller keeps no reference to the buffer.
             source: the rest of the stream.
             on_start: called with the upload id once the multipart upload exists.
 
@@ -155,12 +164,13 @@ class MultipartUpload:
 
     # -- sending ---------------------------------------------------------------------
 
-    def _send_all(self, first: bytearray, source: BinaryIO) -> tuple[list[dict[str, Any]], int]:
+    def _send_all(
+        self, first: list[bytearray], source: Readable
+    ) -> tuple[list[dict[str, Any]], int]:
         futures: list[Future[dict[str, Any]]] = []
         total = 0
-        # The box lets a sender drop the only other reference to the buffer.
-        box: list[bytearray] = [first]
-        del first
+        # Buffers travel in one-item lists, so whoever pops one holds the only reference.
+        box: list[bytearray] = [first.pop()]
         part_number = 1
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-part") as pool:
             try:
