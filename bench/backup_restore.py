@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,13 +35,14 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 
 from database_backup.catalog import Catalog
-from database_backup.mysql import ConnectionSpec, ProgressEvent, restore_physical
+from database_backup.mysql import ConnectionSpec, ProgressEvent, backup_full, restore_physical
 from database_backup.storage import S3Config, S3Storage
 from tests.infra.ceph import CephS3
 from tests.infra.mariadb import MariaDBServer
 
 MiB = 1 << 20
 CLUSTER = "bench/mariadb"
+BUCKET = "bench"
 _RSS_WRAPPER = """
 import os, resource, sys
 from database_backup.cli import main
@@ -64,20 +66,21 @@ class Timing:
         return f"{self.raw_bytes / MiB / self.seconds:7.1f}" if self.seconds else "   -"
 
 
-def fill_to(server: MariaDBServer, size_mb: int) -> None:
-    """Grow `bench.t` until the InnoDB tablespace holds about `size_mb` MiB of rows."""
+def fill_to(server: MariaDBServer, size_mb: int) -> float:
+    """Grow `bench.t` until its tablespace file is about `size_mb` MiB; return its size."""
     server.execute("CREATE DATABASE IF NOT EXISTS bench")
     server.execute(
         "CREATE TABLE IF NOT EXISTS bench.t (id BIGINT PRIMARY KEY, a CHAR(32), b CHAR(32),"
         " c VARCHAR(64), n DOUBLE) ENGINE=InnoDB"
     )
-    row_bytes = 190  # measured average including InnoDB overhead
+    tablespace = server.datadir / "bench" / "t.ibd"
     while True:
+        size = tablespace.stat().st_size / MiB
+        if size >= size_mb * 0.97:
+            return size
         have = int(server.scalar("SELECT COALESCE(MAX(id), 0) FROM bench.t"))
-        want = size_mb * MiB // row_bytes
-        if have >= want:
-            return
-        batch = min(want - have, 500_000)
+        # about 4,500 rows per MiB of tablespace
+        batch = max(10_000, min(int((size_mb - size) * 4_500), 500_000))
         server.execute(
             f"INSERT INTO bench.t SELECT seq + {have}, MD5(seq), MD5(seq * 7),"  # noqa: S608
             " CONCAT('row ', seq, ' of bench ', REPEAT(CHAR(65 + seq % 26), seq % 20)),"
@@ -201,11 +204,13 @@ def product_restore(
     def progress(event: ProgressEvent) -> None:
         marks.setdefault(event.phase, time.monotonic() - started)
 
-    conn = ConnectionSpec(
-        user=server.user, password=server.password, host=server.host, port=server.port
-    )
     result = restore_physical(
-        conn, server, catalog, backup_id, progress=progress, workdir=work / "restore"
+        _connection(server),
+        server,
+        catalog,
+        backup_id,
+        progress=progress,
+        workdir=work / "restore",
     )
     total = time.monotonic() - started
     return Timing(total, result.raw_bytes, result.stored_bytes), marks.get("stop", total)
@@ -216,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Backup/restore throughput against baselines.")
     parser.add_argument("--size-mb", type=int, default=256, help="database size to time")
     parser.add_argument("--sizes", default="64,256", help="sizes for the peak-RSS check")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measure (median)")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.size_mb})
     base = Path(tempfile.mkdtemp(prefix="bench-backup-"))
@@ -224,77 +230,141 @@ def main(argv: list[str] | None = None) -> int:
     try:
         gateway.start()
         server.start()
-        return _run(args.size_mb, sizes, gateway, server, base)
+        return _run(args.size_mb, sizes, gateway, server, base, args.repeat)
     finally:
         server.stop()
         gateway.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _run(
-    size_mb: int, sizes: list[int], gateway: CephS3, server: MariaDBServer, base: Path
-) -> int:
-    bucket = "bench"
-    gateway.create_bucket(bucket)
-    config: S3Config = gateway.s3_config(bucket)
-    client = gateway.client()
+def engine_backup(server: MariaDBServer, catalog: Catalog, backup_id: str, work: Path) -> Timing:
+    """`backup_full` in this process (the engine without the interpreter start)."""
+    started = time.monotonic()
+    meta = backup_full(_connection(server), catalog, backup_id=backup_id, workdir=work)
+    return Timing(time.monotonic() - started, meta.raw_size or 0, meta.stored_size)
+
+
+def _connection(server: MariaDBServer) -> ConnectionSpec:
+    return ConnectionSpec(
+        user=server.user, password=server.password, host=server.host, port=server.port
+    )
+
+
+def interpreter_start() -> float:
+    """Seconds to start Python and import the worker's modules (the CLI's fixed cost)."""
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-c", "import database_backup.cli, database_backup.storage, "
+         "database_backup.catalog, database_backup.mysql, database_backup.stream"],
+        check=True,
+    )  # fmt: skip
+    return time.monotonic() - started
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _row(name: str, seconds: float, raw_bytes: int, base: float | None) -> tuple[str, ...]:
+    rate = f"{raw_bytes / MiB / seconds:7.1f}" if raw_bytes and seconds else ""
+    ratio = f"{seconds / base:.2f}x" if base else ""
+    return (name, f"{seconds:6.2f}", rate, ratio)
+
+
+def _spec_file(base: Path, config: S3Config, server: MariaDBServer) -> Path:
     spec = base / "spec.json"
     spec.write_text(json.dumps({
         "cluster-id": CLUSTER,
-        "storage": {"bucket": bucket, "endpoint": config.endpoint, "region": config.region,
-                    "access-key": config.access_key, "secret-key": config.secret_key},
+        "storage": {"bucket": config.bucket, "endpoint": config.endpoint,
+                    "region": config.region, "access-key": config.access_key,
+                    "secret-key": config.secret_key},
         "connection": {"host": server.host, "port": server.port, "user": server.user,
                        "password": server.password},
         "workdir": str(base / "work"),
     }))  # fmt: skip
     spec.chmod(0o600)
-    catalog = Catalog(S3Storage(config), CLUSTER)
-    rss: dict[int, tuple[int, int]] = {}
-    rows: list[tuple[str, str, str, str]] = []
-    raw_mib = 0.0
-    for size in sizes:
-        fill_to(server, size)
-        _, worker_rss, tool_rss = product_backup(spec, base, f"rss-{size}")
-        rss[size] = (worker_rss, tool_rss)
-        if size != size_mb:
-            continue
-        checksum = server.checksum_tables("bench")
+    return spec
+
+
+def _throughput(
+    server: MariaDBServer, gateway: CephS3, catalog: Catalog, spec: Path, base: Path, repeat: int
+) -> list[tuple[str, ...]]:
+    """Median timings of every measure at the current database size."""
+    client = gateway.client()
+    bucket = BUCKET
+    checksum = server.checksum_tables("bench")
+    runs: dict[str, list[float]] = {}
+    raw_bytes = stored = base_stored = 0
+    for n in range(repeat):
         raw = raw_tool(server, base)
+        raw_bytes = raw.raw_bytes
+        runs.setdefault("raw", []).append(raw.seconds)
         baseline = baseline_backup(server, client, bucket, base)
-        product, _, _ = product_backup(spec, base, "timed")
-        baseline.raw_bytes = raw.raw_bytes
-        raw_mib = raw.raw_bytes / MiB
-        rows.append(("raw tool (mariabackup > /dev/null)", f"{raw.seconds:6.2f}", raw.rate(), ""))
-        rows.append(("baseline backup (| zstd | boto3)", f"{baseline.seconds:6.2f}",
-                     baseline.rate(), ""))  # fmt: skip
-        rows.append(("product backup (CLI, sha256 on)", f"{product.seconds:6.2f}",
-                     product.rate(), f"{product.seconds / baseline.seconds:.2f}x"))  # fmt: skip
-        base_restore = baseline_restore(client, bucket, base)
-        base_restore.raw_bytes = product.raw_bytes
+        base_stored = baseline.stored_bytes
+        runs.setdefault("baseline", []).append(baseline.seconds)
+        product, _, _ = product_backup(spec, base, f"timed-{n}")
+        stored = product.stored_bytes
+        runs.setdefault("product", []).append(product.seconds)
+        engine = engine_backup(server, catalog, f"engine-{n}", base / "engine")
+        runs.setdefault("engine", []).append(engine.seconds)
+    runs["start"] = [interpreter_start() for _ in range(repeat)]
+    for n in range(repeat):
+        runs.setdefault("base-restore", []).append(baseline_restore(client, bucket, base).seconds)
         server.execute("UPDATE bench.t SET n = n + 1 WHERE id % 10 = 0")
-        restored, prepared_at = product_restore(server, catalog, "timed", base)
+        restored, prepared_at = product_restore(server, catalog, f"timed-{n}", base)
         if server.checksum_tables("bench") != checksum:
             raise RuntimeError("the restored data differs from the backed-up data")
-        rows.append(("baseline restore (dl | zstd -d | mbstream + prepare)",
-                     f"{base_restore.seconds:6.2f}", base_restore.rate(), ""))  # fmt: skip
-        rows.append(("product restore up to the prepared copy", f"{prepared_at:6.2f}",
-                     Timing(prepared_at, restored.raw_bytes).rate(),
-                     f"{prepared_at / base_restore.seconds:.2f}x"))  # fmt: skip
-        rows.append(("product restore total (+stop, swap, start, check)",
-                     f"{restored.seconds:6.2f}", restored.rate(),
-                     f"{restored.seconds / base_restore.seconds:.2f}x"))  # fmt: skip
-        rows.append(("stored size: baseline / product (MiB)",
-                     f"{baseline.stored_bytes / MiB:6.1f}", f"{product.stored_bytes / MiB:7.1f}",
-                     ""))  # fmt: skip
-    print(f"\ndatabase of ~{size_mb} MiB, raw stream {raw_mib:.0f} MiB, "
-          f"{os.cpu_count()} CPUs")  # fmt: skip
+        runs.setdefault("restore", []).append(restored.seconds)
+        runs.setdefault("prepared", []).append(prepared_at)
+    med = {name: _median(values) for name, values in runs.items()}
+    return [
+        _row("raw tool (mariabackup > /dev/null)", med["raw"], raw_bytes, None),
+        _row("baseline backup (| zstd -3 -T0 | boto3)", med["baseline"], raw_bytes, None),
+        _row("product backup: CLI process, sha256 on", med["product"], raw_bytes,
+             med["baseline"]),
+        _row("  of which interpreter start + imports", med["start"], 0, None),
+        _row("product backup: engine in-process", med["engine"], raw_bytes, med["baseline"]),
+        _row("baseline restore (dl | zstd -d | mbstream, prepare)", med["base-restore"],
+             raw_bytes, None),
+        _row("product restore up to the prepared copy", med["prepared"], raw_bytes,
+             med["base-restore"]),
+        _row("product restore total (+stop, swap, start, check)", med["restore"], raw_bytes,
+             med["base-restore"]),
+        (f"stored MiB: baseline {base_stored / MiB:.1f}, product {stored / MiB:.1f}", "", "", ""),
+    ]  # fmt: skip
+
+
+def _run(
+    size_mb: int,
+    sizes: list[int],
+    gateway: CephS3,
+    server: MariaDBServer,
+    base: Path,
+    repeat: int,
+) -> int:
+    gateway.create_bucket(BUCKET)
+    config: S3Config = gateway.s3_config(BUCKET)
+    spec = _spec_file(base, config, server)
+    catalog = Catalog(S3Storage(config), CLUSTER)
+    rss: dict[int, tuple[int, int]] = {}
+    rows: list[tuple[str, ...]] = []
+    actual: dict[int, float] = {}
+    for size in sizes:
+        actual[size] = fill_to(server, size)
+        _, worker_rss, tool_rss = product_backup(spec, base, f"rss-{size}")
+        rss[size] = (worker_rss, tool_rss)
+        if size == size_mb:
+            rows = _throughput(server, gateway, catalog, spec, base, repeat)
+    print(f"\ndatabase bench.t {actual[size_mb]:.0f} MiB on disk, {os.cpu_count()} CPUs, "
+          f"median of {repeat} runs")  # fmt: skip
     print(f"{'measure':55} {'secs':>6} {'MB/s':>7} {'ratio':>6}")
     for name, secs, rate, ratio in rows:
         print(f"{name:55} {secs:>6} {rate:>7} {ratio:>6}")
-    print(f"\n{'peak RSS of the backup worker':55} {'worker':>9} {'tree':>9}")
+    print(f"\n{'peak RSS of the backup worker (CLI)':55} {'worker':>9} {'tree':>9}")
     for size in sizes:
         worker, tool = rss[size]
-        print(f"{f'  database ~{size} MiB':55} {worker / 1024:7.1f}MB {tool / 1024:7.1f}MB")
+        label = f"  database {actual[size]:.0f} MiB"
+        print(f"{label:55} {worker / 1024:7.1f}MB {tool / 1024:7.1f}MB")
     small, large = rss[sizes[0]][0], rss[sizes[-1]][0]
     print(f"worker RSS growth {sizes[0]} -> {sizes[-1]} MiB: {(large - small) / small:+.1%}")
     return 0

@@ -5,6 +5,7 @@ Data is compared with CHECKSUM TABLE before the backup and after the restore.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ import pytest
 
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.mysql import BackupError, backup_full, restore_physical
-from database_backup.storage import S3Storage
+from database_backup.storage import S3Config, S3Storage
 from database_backup.stream import generate_key
 from tests.infra.ceph import CephS3
 from tests.infra.mariadb import MariaDBServer
@@ -196,3 +197,24 @@ def test_s3_gateway_killed_mid_backup(
     keys = [info.key for info in storage.list(catalog.backup_prefix(backup_id))]
     assert not any(key.endswith("backup.json") for key in keys)
     assert backup_id not in [item.backup_id for item in catalog.list_backups()]
+
+
+def test_wrong_s3_secret_fails_clearly_before_the_tool_runs(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    bad = dataclasses.replace(s3_config, secret_key="not-the-secret-key")
+    catalog = Catalog(S3Storage(bad), CLUSTER)
+
+    with pytest.raises(BackupError) as failure:
+        backup_full(
+            connection(server),
+            catalog,
+            backup_id=new_backup_id(datetime.now(timezone.utc)),
+            workdir=tmp_path,
+        )
+
+    message = str(failure.value)
+    assert "SignatureDoesNotMatch" in message
+    assert "check the secret key" in message
+    assert "not-the-secret-key" not in message
+    assert list(tmp_path.glob("backup-*.log")) == []  # failed before the tool ran

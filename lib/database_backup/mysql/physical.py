@@ -141,7 +141,10 @@ def backup_full(
     except FlavourError as exc:
         raise BackupError(str(exc)) from exc
     estimate = _estimate_size(conn, flavour, work)
-    catalog.ensure_cluster()
+    try:
+        catalog.ensure_cluster()
+    except Exception as exc:
+        raise BackupError(f"cannot use the backup storage: {exc}") from exc
     name = artefact_name(compression_level, key is not None)
     object_key = catalog.artefact_key(backup_id, name)
     log = ToolLog(work / f"backup-{backup_id}.log")
