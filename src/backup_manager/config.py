@@ -9,6 +9,10 @@ import ops
 import pydantic
 from croniter import croniter
 
+from database_backup.catalog import RetentionPolicy
+
+from .schedule import Schedule
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNITS = {"h": "hours", "d": "days", "w": "weeks"}
 
@@ -63,6 +67,7 @@ class ManagerConfig(pydantic.BaseModel):
     s3_uri_style: str = "path"
     s3_tls_ca_chain: str = ""
     s3_credentials: ops.Secret | None = None
+    backup_location: str = ""
 
     @pydantic.field_validator("backup_schedule", "full_backup_schedule")
     @classmethod
@@ -106,3 +111,32 @@ class ManagerConfig(pydantic.BaseModel):
     def max_age(self) -> datetime.timedelta | None:
         """Retention's maximum age, or None for no limit."""
         return parse_duration(self.retention_max_age)
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The catalog's retention policy from the retention-* options."""
+        return RetentionPolicy(
+            min_count=self.retention_min_count,
+            max_count=self.retention_max_count or None,
+            max_age=self.max_age,
+        )
+
+    @property
+    def schedule(self) -> Schedule:
+        """The backup schedule from backup-schedule, backup-kind and full-backup-schedule."""
+        return Schedule(self.backup_schedule, self.backup_kind, self.full_backup_schedule)
+
+    @property
+    def has_s3_settings(self) -> bool:
+        """True when storage is configured through the s3-* options."""
+        return bool(self.s3_bucket or self.s3_credentials is not None)
+
+
+def describe_errors(error: pydantic.ValidationError) -> str:
+    """One line naming each invalid option (kebab-case, as `juju config` spells it) and why."""
+    parts = []
+    for item in error.errors():
+        option = "-".join(str(p) for p in item["loc"]).replace("_", "-")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{option}: {message}" if option else message)
+    return "; ".join(parts)

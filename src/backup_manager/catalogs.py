@@ -1,0 +1,284 @@
+"""The backup catalogs the manager reads: one per database cluster and storage location.
+
+The cluster id is `<model-uuid>/<remote-app-name>` under each location's path, the prefix
+the provider writes to. Storage errors become `ManagerError`s naming the location and
+what to fix. No `ops` here.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from database_backup.catalog import (
+    BackupHeldError,
+    BackupMetadata,
+    BackupNotFoundError,
+    Catalog,
+    CatalogError,
+    Decision,
+    IncompleteBackup,
+    RetentionPolicy,
+)
+from database_backup.storage import AccessDeniedError, S3Storage, StorageError
+
+from . import locations as locations_mod
+from .errors import ManagerError
+from .history import human_size
+from .locations import Location
+
+Entry = BackupMetadata | IncompleteBackup
+PHYSICAL = ("full", "incremental")
+
+
+def utc_now() -> datetime.datetime:
+    """The current time, aware, in UTC."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def format_time(moment: datetime.datetime | None) -> str:
+    """`2026-11-22T07:15:00Z` (seconds), or empty."""
+    if moment is None:
+        return ""
+    text = moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+    return text.replace("+00:00", "Z")
+
+
+def cluster_id(model_uuid: str, app: str) -> str:
+    """The catalog prefix of a database application: `<model-uuid>/<app>`."""
+    return f"{model_uuid}/{app}"
+
+
+@contextmanager
+def storage_errors(location: Location, what: str) -> Iterator[None]:
+    """Turn storage and catalog errors into ManagerErrors that name the location."""
+    try:
+        yield
+    except AccessDeniedError as exc:
+        raise ManagerError(
+            f"{what} failed: storage location {location.name!r} ({location.describe()}) "
+            f"refused the credentials: {exc}. Fix the credentials of {location.name!r} "
+            "(the s3-integrator application's config, or the s3-credentials secret)"
+        ) from None
+    except (StorageError, CatalogError) as exc:
+        raise ManagerError(f"{what} failed on storage location {location.name!r}: {exc}") from None
+
+
+class Catalogs:
+    """Catalog operations over every location (one S3 client per location)."""
+
+    def __init__(
+        self,
+        locations: Mapping[str, Location],
+        model_uuid: str,
+        *,
+        opener: Callable[[Location], Any] | None = None,
+        clock: Callable[[], datetime.datetime] = utc_now,
+    ) -> None:
+        self.locations = dict(locations)
+        self.model_uuid = model_uuid
+        self._opener = opener or locations_mod.open_storage
+        self._clock = clock
+        self._storages: dict[str, Any] = {}
+
+    def close(self) -> None:
+        """Release the S3 clients."""
+        for storage in self._storages.values():
+            if isinstance(storage, S3Storage):
+                storage.close()
+        self._storages.clear()
+
+    def location(self, name: str = "") -> Location:
+        """A location by name (empty: the first)."""
+        try:
+            return locations_mod.choose(self.locations, name)
+        except locations_mod.LocationError as exc:
+            raise ManagerError(str(exc)) from None
+
+    def storage(self, location: Location) -> Any:
+        """The (cached) S3 client of a location."""
+        if location.name not in self._storages:
+            self._storages[location.name] = self._opener(location)
+        return self._storages[location.name]
+
+    def catalog(self, app: str, location: Location) -> Catalog:
+        """The catalog of `app`'s cluster at `location`."""
+        return Catalog(self.storage(location), cluster_id(self.model_uuid, app), clock=self._clock)
+
+    def check(self, location: Location) -> None:
+        """Raise a ManagerError if the location's bucket is unreachable with its credentials."""
+        with storage_errors(location, "checking the bucket"):
+            self.storage(location).check()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def entries(self, app: str, location: Location) -> list[Entry]:
+        """Every backup of `app` at `location`, incomplete ones included, oldest first."""
+        with storage_errors(location, f"listing the backups of {app}"):
+            return self.catalog(app, location).list_backups(include_incomplete=True)
+
+    def complete(self, app: str, location: Location) -> list[BackupMetadata]:
+        """The complete backups of `app` at `location`, oldest first."""
+        return [e for e in self.entries(app, location) if isinstance(e, BackupMetadata)]
+
+    def rows(self, apps: Collection[str], location_name: str = "") -> list[dict[str, Any]]:
+        """Rows for `list-backups`: every backup of every app at every (or one) location."""
+        wanted = [self.location(location_name)] if location_name else self.locations.values()
+        now = self._clock()
+        rows: list[dict[str, Any]] = []
+        for location in wanted:
+            for app in sorted(apps):
+                entries = self.entries(app, location)
+                with storage_errors(location, f"reading the holds of {app}"):
+                    holds = self.catalog(app, location).holds()
+                rows.extend(
+                    _row(e, app, location.name, holds.get(e.backup_id), now) for e in entries
+                )
+        rows.sort(key=lambda r: (r["started-at"] or r["finished-at"], r["backup-id"]))
+        return rows
+
+    def find(
+        self, app: str, backup_id: str, location_name: str = ""
+    ) -> tuple[Location, BackupMetadata]:
+        """The complete backup `backup_id` of `app`, searched in one or every location."""
+        wanted = [self.location(location_name)] if location_name else list(self.locations.values())
+        for location in wanted:
+            with storage_errors(location, f"reading backup {backup_id}"):
+                try:
+                    return location, self.catalog(app, location).read_metadata(backup_id)
+                except BackupNotFoundError:
+                    continue
+        where = f"location {location_name!r}" if location_name else "any storage location"
+        raise ManagerError(
+            f"there is no complete backup {backup_id!r} of {app} in {where}: run "
+            f"`juju run backup-manager/leader list-backups application={app}` to see the ids"
+        )
+
+    def newest(
+        self, app: str, location: Location, kinds: Collection[str] = PHYSICAL
+    ) -> BackupMetadata | None:
+        """The newest complete backup of one of `kinds`, or None."""
+        backups = [b for b in self.complete(app, location) if b.kind in kinds]
+        return backups[-1] if backups else None
+
+    def has_binlogs(self, app: str, location: Location) -> bool:
+        """Whether the cluster has shipped binary logs at `location`."""
+        catalog = self.catalog(app, location)
+        with storage_errors(location, f"looking for the binary logs of {app}"):
+            return any(True for _ in catalog.storage.list(catalog.binlogs_prefix))
+
+    def restore_target(
+        self, app: str, location: Location, point_in_time: datetime.datetime | None
+    ) -> BackupMetadata:
+        """The backup a restore to `point_in_time` (None = latest) starts from.
+
+        The newest complete physical backup finished at or before the target (logical
+        backups only when there is no physical one).
+        """
+        backups = self.complete(app, location)
+        if not backups:
+            raise ManagerError(
+                f"{app} has no complete backup in location {location.name!r}: take one with "
+                f"`juju run backup-manager/leader create-backup application={app}`"
+            )
+        physical = [b for b in backups if b.kind in PHYSICAL] or backups
+        if point_in_time is None:
+            return physical[-1]
+        if point_in_time > self._clock():
+            raise ManagerError(
+                f"the point in time {format_time(point_in_time)} is in the future: give a "
+                "time in the past, or point-in-time=latest"
+            )
+        before = [b for b in physical if b.finished_at <= point_in_time]
+        if not before:
+            raise ManagerError(
+                f"the point in time {format_time(point_in_time)} is before the oldest backup "
+                f"of {app} ({physical[0].backup_id}, finished "
+                f"{format_time(physical[0].finished_at)}): give a later time"
+            )
+        return before[-1]
+
+    def artefact_path(self, app: str, location: Location, backup_id: str) -> str:
+        """The backup's prefix in the bucket (path included), for restore requests."""
+        prefix = self.catalog(app, location).backup_prefix(backup_id)
+        return location.s3_config().full_key(prefix).rstrip("/")
+
+    # -- writing ------------------------------------------------------------------------
+
+    def preserve(
+        self, app: str, location: Location, backup_id: str, until: datetime.datetime | None
+    ) -> None:
+        """Hold a backup until `until`, or cancel its hold (None)."""
+        with storage_errors(location, f"holding backup {backup_id}"):
+            try:
+                self.catalog(app, location).set_hold(backup_id, until)
+            except BackupNotFoundError as exc:
+                raise ManagerError(f"{exc}") from None
+
+    def delete(
+        self, app: str, location: Location, backup_id: str, protected: Collection[str]
+    ) -> None:
+        """Delete a backup unless held, the parent of another, or in use."""
+        if backup_id in protected:
+            raise ManagerError(
+                f"backup {backup_id} is being restored or copied: wait for that job to finish "
+                "(juju run backup-manager/leader list-jobs)"
+            )
+        with storage_errors(location, f"deleting backup {backup_id}"):
+            try:
+                self.catalog(app, location).delete_backup(backup_id)
+            except (BackupHeldError, BackupNotFoundError) as exc:
+                raise ManagerError(str(exc)) from None
+
+    def apply_retention(
+        self,
+        app: str,
+        location: Location,
+        policy: RetentionPolicy,
+        protected: Collection[str] = (),
+    ) -> list[Decision]:
+        """Delete what the retention policy selects (never held, parents or protected)."""
+        with storage_errors(location, f"applying retention to {app}"):
+            return self.catalog(app, location).purge(policy, protected=protected)
+
+
+def _row(
+    entry: Entry, app: str, location: str, hold: datetime.datetime | None, now: datetime.datetime
+) -> dict[str, Any]:
+    held = format_time(hold) if hold is not None and hold > now else ""
+    if isinstance(entry, IncompleteBackup):
+        return {
+            "backup-id": entry.backup_id,
+            "app": app,
+            "kind": "",
+            "parent": "",
+            "started-at": "",
+            "finished-at": format_time(entry.last_modified),
+            "size": human_size(entry.size),
+            "size-bytes": entry.size,
+            "status": "incomplete",
+            "hold": held,
+            "location": location,
+            "description": entry.reason,
+        }
+    copied = entry.extra.get("copied-from")
+    row = {
+        "backup-id": entry.backup_id,
+        "app": app,
+        "kind": entry.kind,
+        "parent": entry.parent_id or "",
+        "started-at": format_time(entry.started_at),
+        "finished-at": format_time(entry.finished_at),
+        "size": human_size(entry.stored_size),
+        "size-bytes": entry.stored_size,
+        "status": entry.status,
+        "hold": held,
+        "location": location,
+        "description": entry.description or "",
+        "encrypted": entry.encrypted,
+    }
+    if isinstance(copied, Mapping):
+        row["copied-from"] = f"{copied.get('location')}:{copied.get('backup-id')}"
+    return row

@@ -1,0 +1,488 @@
+"""The manager's logic over ops: requests, secrets, history, schedule, retention, status.
+
+`charm.py` observes events and delegates here; the actions (`actions.py`) use the same
+methods. The database is never touched: everything is a job request through the
+`database_backup` library, or a catalog operation in object storage.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+import ops
+from object_storage import S3Requirer
+
+from database_backup.interface import (
+    BackupKind,
+    DatabaseBackupError,
+    DatabaseBackupRequirer,
+    JobStatus,
+    utc_now,
+)
+
+from . import copying, history, schedule
+from . import setup as setup_mod
+from .catalogs import Catalogs
+from .config import ManagerConfig
+from .errors import ManagerError
+from .locations import Location
+from .state import PeerState
+
+logger = logging.getLogger(__name__)
+
+ENCRYPTION_LABEL = "encryption-key"
+FOLLOW = "juju run backup-manager/leader list-jobs"
+
+
+def credentials_label(location: str) -> str:
+    """Label of the app-owned secret carrying a location's credentials to the providers."""
+    return f"credentials-{location}"
+
+
+class Manager:
+    """Everything the charm does, given its relation helpers."""
+
+    def __init__(
+        self, charm: ops.CharmBase, backups: DatabaseBackupRequirer, s3: S3Requirer
+    ) -> None:
+        self.charm = charm
+        self.model = charm.model
+        self.backups = backups
+        self.s3 = s3
+
+    @functools.cached_property
+    def setup(self) -> setup_mod.Setup:
+        """Config and storage locations of this hook."""
+        return setup_mod.read(self.charm, self.s3)
+
+    @property
+    def state(self) -> PeerState:
+        """The peer app databag."""
+        return PeerState(self.model)
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this unit leads."""
+        return self.model.unit.is_leader()
+
+    def catalogs(self) -> Catalogs:
+        """Catalog access over every location of this hook."""
+        return Catalogs(self.setup.locations, self.model.uuid)
+
+    # -- relations ----------------------------------------------------------------------
+
+    def database_relations(self) -> list[ops.Relation]:
+        """Relations to database applications (remote app known)."""
+        return [r for r in self.backups.relations if r.app is not None]
+
+    def apps(self) -> list[str]:
+        """Names of the related database applications."""
+        return sorted(r.app.name for r in self.database_relations() if r.app is not None)
+
+    def relation_for(self, app: str) -> ops.Relation:
+        """The relation to `app` (or the only one when `app` is empty)."""
+        relations = {r.app.name: r for r in self.database_relations() if r.app is not None}
+        if not relations:
+            raise ManagerError(
+                "no database application is related: juju integrate "
+                "backup-manager:database-backup <database-app>"
+            )
+        if not app:
+            if len(relations) == 1:
+                return next(iter(relations.values()))
+            raise ManagerError(
+                f"several database applications are related ({', '.join(sorted(relations))}):"
+                " say which with application=<name>"
+            )
+        if app not in relations:
+            raise ManagerError(
+                f"unknown application {app!r}: the related database applications are "
+                f"{', '.join(sorted(relations))}"
+            )
+        return relations[app]
+
+    def cluster_id(self, relation: ops.Relation) -> str:
+        """`<model-uuid>/<app>`: the catalog prefix of that database cluster."""
+        app = relation.app.name if relation.app is not None else "unknown"
+        return f"{self.model.uuid}/{app}"
+
+    def usable_setup(self) -> setup_mod.Ready:
+        """The usable setup, or a ManagerError saying what to fix first."""
+        setup = self.setup
+        if setup.config is None:
+            raise ManagerError(f"the charm config is invalid ({setup.config_error}): fix it first")
+        ready = setup.ready
+        if ready is None:
+            reasons = setup.blocked + setup.waiting or ["no storage location"]
+            raise ManagerError(f"storage is not ready: {'; '.join(reasons)}")
+        return ready
+
+    # -- secrets ------------------------------------------------------------------------
+
+    def _app_secret(self, label: str, content: dict[str, str] | None) -> ops.Secret:
+        """The app-owned secret `label` (created, or updated when `content` differs)."""
+        try:
+            secret = self.model.get_secret(label=label)
+        except ops.SecretNotFoundError:
+            if content is None:
+                raise
+            return self.model.app.add_secret(content, label=label)
+        if content is not None and secret.peek_content() != content:
+            secret.set_content(content)
+        return secret
+
+    def _granted_id(self, secret: ops.Secret) -> str:
+        for relation in self.database_relations():
+            secret.grant(relation)
+        secret_id = secret.id or secret.get_info().id
+        return secret_id
+
+    def credentials_secret_id(self, location: Location) -> str:
+        """Id of the secret with `location`'s credentials, granted to every database app."""
+        secret = self._app_secret(credentials_label(location.name), location.credentials)
+        return self._granted_id(secret)
+
+    def encryption_secret_id(self) -> str | None:
+        """Id of the encryption key secret (created once), or None when encryption is off."""
+        config = self.setup.config
+        if config is None or not config.encryption:
+            return None
+        try:
+            secret = self._app_secret(ENCRYPTION_LABEL, None)
+        except ops.SecretNotFoundError:
+            key = base64.b64encode(os.urandom(32)).decode()
+            secret = self.model.app.add_secret({"key": key}, label=ENCRYPTION_LABEL)
+        return self._granted_id(secret)
+
+    # -- requests -----------------------------------------------------------------------
+
+    def request_backup(
+        self,
+        relation: ops.Relation,
+        *,
+        kind: str,
+        location: Location | None = None,
+        databases: Sequence[str] = (),
+        tables: Sequence[str] = (),
+        description: str | None = None,
+        scheduled: bool = False,
+        catalogs: Catalogs | None = None,
+    ) -> history.Record:
+        """Ask `relation`'s application for a backup; return its history record."""
+        ready = self.usable_setup()
+        config = ready.config
+        location = location or ready.backup_location
+        app = relation.app.name if relation.app is not None else "?"
+        parent = None
+        if kind == "incremental":
+            catalogs = catalogs or self.catalogs()
+            newest = catalogs.newest(app, location)
+            if newest is None:
+                if not scheduled:
+                    raise ManagerError(
+                        f"{app} has no complete physical backup in location "
+                        f"{location.name!r} for an incremental to build on: create a full "
+                        "backup first (kind=full)"
+                    )
+                logger.info("no parent for a scheduled incremental of %s: taking a full", app)
+                kind = "full"
+            else:
+                parent = newest.backup_id
+        if (databases or tables) and kind != "logical":
+            raise ManagerError("databases and tables only apply to kind=logical backups")
+        job_id = self._submit(
+            lambda: self.backups.request_backup(
+                relation,
+                location.storage_config(self.credentials_secret_id(location)),
+                kind=BackupKind(kind),
+                compression=config.compression,
+                compression_level=config.compression_level if config.compression else None,
+                parent_backup_id=parent,
+                databases=list(databases) or None,
+                tables=list(tables) or None,
+                encryption_secret_id=self.encryption_secret_id(),
+                description=description,
+            )
+        )
+        return self._remember(relation, job_id, location, scheduled=scheduled)
+
+    def request_restore(
+        self,
+        relation: ops.Relation,
+        *,
+        location: Location,
+        backup_id: str,
+        encrypted: bool,
+        point_in_time: str | None,
+        catalogs: Catalogs,
+    ) -> history.Record:
+        """Ask for a restore of `backup_id` (and replay to `point_in_time`, if given)."""
+        app = relation.app.name if relation.app is not None else "?"
+        encryption_id = self.encryption_secret_id() if encrypted else None
+        if encrypted and encryption_id is None:
+            encryption_id = self._existing_encryption_id()
+        job_id = self._submit(
+            lambda: self.backups.request_restore(
+                relation,
+                location.storage_config(self.credentials_secret_id(location)),
+                artefact_path=catalogs.artefact_path(app, location, backup_id),
+                backup_id=backup_id,
+                point_in_time=point_in_time,
+                encryption_secret_id=encryption_id,
+            )
+        )
+        return self._remember(relation, job_id, location)
+
+    def _existing_encryption_id(self) -> str:
+        try:
+            return self._granted_id(self._app_secret(ENCRYPTION_LABEL, None))
+        except ops.SecretNotFoundError:
+            raise ManagerError(
+                "the backup is encrypted but this manager has no encryption key secret: "
+                "it was made with another manager's key"
+            ) from None
+
+    def _submit(self, request: Callable[[], str]) -> str:
+        try:
+            return request()
+        except DatabaseBackupError as exc:
+            raise ManagerError(f"the job could not be requested: {exc}") from None
+
+    def _remember(
+        self, relation: ops.Relation, job_id: str, location: Location, *, scheduled: bool = False
+    ) -> history.Record:
+        job = next(j for j in self.backups.requests(relation) if j.job_id == job_id)
+        app = relation.app.name if relation.app is not None else "?"
+        record = history.from_request(job, app, location.name, scheduled=scheduled)
+        records = self.state.history()
+        records.append(record)
+        self.state.save_history(records)
+        return record
+
+    # -- reconcile ----------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Bring cron, secrets, relation data and history in line with config and relations."""
+        setup = self.setup
+        if setup.config is None:
+            return
+        self._write_cron(setup.config)
+        if not self.is_leader:
+            return
+        if setup.config.schedule.enabled and self.state.last_slot is None:
+            self.state.last_slot = datetime.datetime.now().astimezone()
+        self.sync_history()
+        self.collect_copies()
+        ready = setup.ready
+        if ready is None or not self.database_relations():
+            return
+        for location in ready.locations.values():
+            self.credentials_secret_id(location)
+        self._publish(ready)
+
+    def _write_cron(self, config: ManagerConfig) -> None:
+        wanted = config.schedule if self.is_leader else schedule.Schedule("")
+        try:
+            schedule.write_cron(
+                wanted, self.model.unit.name, self.charm.charm_dir, schedule.CRON_FILE
+            )
+        except OSError as exc:
+            logger.error("cannot write the cron file %s: %s", schedule.CRON_FILE, exc)
+
+    def _publish(self, setup: setup_mod.Ready) -> None:
+        location = setup.backup_location
+        storage = location.storage_config(self.credentials_secret_id(location))
+        encryption_id = self.encryption_secret_id()
+        for relation in self.database_relations():
+            self.backups.set_cluster_id(relation, self.cluster_id(relation))
+            if not setup.config.binlog_shipping:
+                self.backups.set_log_shipping(relation, {"enabled": False})
+                continue
+            request = {
+                "enabled": True,
+                "storage-interface": "s3",
+                "storage-config": storage.to_dict(),
+                "compression": setup.config.compression,
+            }
+            if encryption_id:
+                request["encryption-secret-id"] = encryption_id
+            self.backups.set_log_shipping(relation, request)
+
+    def sync_history(self) -> list[history.Record]:
+        """Fold the providers' latest statuses into the history (leader)."""
+        records = self.state.history()
+        changed = False
+        for relation in self.database_relations():
+            app = relation.app.name if relation.app is not None else "?"
+            for tracked in self.backups.jobs(relation):
+                record = history.find(records, tracked.request.job_id)
+                if record is None:
+                    record = history.from_request(
+                        tracked.request, app, self._location_of(tracked.request.storage.bucket)
+                    )
+                    records.append(record)
+                    changed = True
+                if tracked.status is not None:
+                    changed = history.apply_status(record, tracked.status) or changed
+        if changed:
+            self.state.save_history(records)
+        return records
+
+    def _location_of(self, bucket: str) -> str:
+        for location in self.setup.locations.values():
+            if location.bucket == bucket:
+                return location.name
+        return ""
+
+    def collect_copies(self) -> None:
+        """Pick up the results of detached copies into the history (leader)."""
+        running = self.state.copies()
+        if not running:
+            return
+        results = copying.collect(copying.STATE_DIR, running)
+        if not results:
+            return
+        records = self.state.history()
+        for result in results:
+            record = history.find(records, result["copy-id"])
+            running.pop(result["copy-id"], None)
+            if record is None:
+                continue
+            for key in ("status", "message", "finished-at", "size"):
+                if result.get(key) is not None:
+                    record[key] = result[key]
+            logger.info(
+                "copy %s: %s %s", result["copy-id"], result["status"], result.get("message", "")
+            )
+        self.state.save_history(records)
+        self.state.save_copies(running)
+
+    # -- schedule and retention ---------------------------------------------------------
+
+    def run_schedule(self, now: datetime.datetime | None = None) -> list[str]:
+        """Request the backups due now (scheduled event or update-status catch-up)."""
+        setup = self.setup
+        if not self.is_leader or setup.config is None or not setup.usable:
+            return []
+        now = now or datetime.datetime.now().astimezone()
+        due = schedule.due_kind(setup.config.schedule, now, self.state.last_slot)
+        if due is None:
+            return []
+        kind, slot = due
+        job_ids = []
+        catalogs = self.catalogs()
+        try:
+            for relation in self.database_relations():
+                try:
+                    record = self.request_backup(
+                        relation, kind=kind, scheduled=True, catalogs=catalogs
+                    )
+                except ManagerError as exc:
+                    logger.error("scheduled %s backup not requested: %s", kind, exc)
+                    continue
+                job_ids.append(record["job-id"])
+        finally:
+            catalogs.close()
+        self.state.last_slot = slot
+        logger.info("scheduled %s backups for slot %s: %s", kind, slot.isoformat(), job_ids)
+        return job_ids
+
+    def apply_retention(self, apps: Sequence[str], locations: Sequence[Location]) -> list[str]:
+        """Apply the retention policy to those clusters and locations; return deleted ids."""
+        config = self.setup.config
+        if config is None or not self.is_leader:
+            return []
+        protected = history.protected_backups(self.state.history())
+        deleted = []
+        catalogs = self.catalogs()
+        try:
+            for location in locations:
+                for app in apps:
+                    try:
+                        decisions = catalogs.apply_retention(
+                            app, location, config.retention, protected
+                        )
+                    except ManagerError as exc:
+                        logger.error("retention: %s", exc)
+                        continue
+                    for decision in decisions:
+                        logger.info(
+                            "retention deleted %s of %s in %s: %s",
+                            decision.backup_id,
+                            app,
+                            location.name,
+                            decision.reason,
+                        )
+                        deleted.append(decision.backup_id)
+        finally:
+            catalogs.close()
+        return deleted
+
+    def daily_retention(self) -> list[str]:
+        """Once a (UTC) day, from update-status: retention on every cluster and location."""
+        today = utc_now().date().isoformat()
+        if not self.is_leader or self.state.last_retention == today or not self.setup.usable:
+            return []
+        deleted = self.apply_retention(self.apps(), list(self.setup.locations.values()))
+        self.state.last_retention = today
+        return deleted
+
+    def on_job_finished(self, relation: ops.Relation, status: JobStatus) -> None:
+        """Record the outcome; after a successful backup, apply retention to its cluster."""
+        records = self.sync_history()
+        if status.job_type is None or status.job_type.value != "backup":
+            return
+        if status.status.value != "success" or relation.app is None:
+            return
+        record = history.find(records, status.job_id) or {}
+        location = self.setup.locations.get(str(record.get("location") or ""))
+        location = location or self.setup.backup_location
+        if location is not None:
+            self.apply_retention([relation.app.name], [location])
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> ops.StatusBase:
+        """The unit's status: the first blocking reason, or a summary."""
+        setup = self.setup
+        if setup.config is None:
+            return ops.BlockedStatus(f"invalid config: {setup.config_error}")
+        if setup.blocked:
+            return ops.BlockedStatus(setup.blocked[0])
+        if setup.backup_location is None:
+            return ops.WaitingStatus(setup.waiting[0] if setup.waiting else "waiting for storage")
+        if not self.database_relations():
+            return ops.BlockedStatus(
+                "no database related: juju integrate backup-manager:database-backup <db-app>"
+            )
+        return ops.ActiveStatus(self.summary())
+
+    def summary(self) -> str:
+        """`last backup X (app) at T; next run T; N backups`."""
+        config = self.setup.config
+        records = self.state.history()
+        last = history.last_success(records)
+        parts = []
+        if last is not None:
+            parts.append(
+                f"last backup {last.get('backup-id') or last['job-id']} ({last.get('app')}) "
+                f"at {last.get('finished-at', '?')}"
+            )
+        else:
+            parts.append("no backup yet")
+        next_time = (
+            schedule.next_run(config.schedule, datetime.datetime.now().astimezone())
+            if config
+            else None
+        )
+        parts.append(f"next {next_time:%Y-%m-%d %H:%M %Z}" if next_time else "schedule off")
+        count = sum(
+            1 for r in records if r.get("type") == "backup" and r.get("status") == "success"
+        )
+        parts.append(f"{count} backups")
+        return "; ".join(parts)
