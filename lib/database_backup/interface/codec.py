@@ -17,6 +17,7 @@ from .errors import DataValidationError
 from .model import JobRequest, JobStatus
 
 JOBS_KEY = "jobs"
+MAX_JOB_ID = 128  # the schemas' limit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +62,9 @@ def _load_array(raw: str | None) -> tuple[list[Any], str | None]:
 def _job_id_of(item: object) -> str | None:
     if isinstance(item, Mapping):
         job_id = item.get("job-id")
-        if isinstance(job_id, str) and job_id:
-            return job_id[:128]
+        # An id too long for a status cannot be reported per job: it goes to request-error.
+        if isinstance(job_id, str) and 0 < len(job_id) <= MAX_JOB_ID:
+            return job_id
     return None
 
 

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 ASSIGNMENTS_KEY = "database-backup-assignments"
 UNIT_STATES_KEY = "database-backup-job-states"
+MAX_MESSAGE = 2000  # the schema's limit on a status message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +215,11 @@ class DatabaseBackupProvider(ops.Object):
     def publish_status(self, relation: ops.Relation, status: JobStatus) -> None:
         """Validate and publish one job's status in this unit's databag (replacing any)."""
         current = self.published(relation)
-        current[status.job_id] = status.replace(unit=status.unit or self._charm.unit.name)
+        message = status.message
+        if message is not None and len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 3] + "..."
+        unit = status.unit or self._charm.unit.name
+        current[status.job_id] = status.replace(unit=unit, message=message)
         self._write_statuses(relation, current.values())
 
     def reconcile(self) -> None:
@@ -409,6 +414,7 @@ class DatabaseBackupProvider(ops.Object):
         return None
 
     def _error_status(self, job_id: str, job: JobRequest | None, message: str) -> JobStatus:
+        message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
         if job is not None:
             return JobStatus.for_request(
                 job, JobState.ERROR, message=message, unit=self._charm.unit.name

@@ -42,17 +42,25 @@ def _validator(side: str, definition: str | None) -> jsonschema.Draft202012Valid
     return jsonschema.Draft202012Validator(schema)
 
 
+MAX_DETAIL = 120
+
+
+def _clip(text: str, limit: int = MAX_DETAIL) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def describe_error(error: jsonschema.ValidationError) -> str:
-    """Turn a jsonschema error into a short sentence naming the offending field."""
-    path = ".".join(str(part) for part in error.absolute_path)
+    """Turn a jsonschema error into a short sentence naming the offending field.
+
+    Offending values are clipped: they come from the remote side and may be huge.
+    """
+    path = _clip(".".join(str(part) for part in error.absolute_path), 80)
     where = f"'{path}'" if path else "the object"
-    if error.validator == "required":
-        return f"{where}: {error.message}"
     if error.validator == "enum":
         values = error.validator_value
         allowed = ", ".join(str(v) for v in values) if isinstance(values, list) else str(values)
-        return f"{where}: {error.instance!r} is not one of: {allowed}"
-    return f"{where}: {error.message}"
+        return f"{where}: {_clip(repr(error.instance))} is not one of: {allowed}"
+    return f"{where}: {_clip(error.message, 300)}"
 
 
 def errors_of(instance: Any, side: str, definition: str | None = None) -> list[str]:

@@ -50,7 +50,10 @@ def job(draw: st.DrawFn) -> dict[str, Any]:
         item["artefact-path"] = "p/backups/1/"
     mutation = draw(
         st.sampled_from(
-            ["none", "none", "drop", "retype", "unknown-type", "config-key", "set", "kind", "pitr"]
+            [
+                *("none", "none", "drop", "retype", "unknown-type", "config-key"),
+                *("set", "kind", "pitr", "huge"),
+            ]
         )
     )
     if mutation == "drop":
@@ -65,6 +68,8 @@ def job(draw: st.DrawFn) -> dict[str, Any]:
         item[draw(st.text(max_size=12))] = draw(json_values)
     elif mutation == "kind":
         item["backup-kind"] = draw(st.sampled_from(["full", "incremental", "logical", "bogus"]))
+    elif mutation == "huge":
+        item[draw(st.sampled_from(sorted(item)))] = "x" * draw(st.integers(1990, 5000))
     elif mutation == "pitr":
         item["point-in-time"] = draw(st.sampled_from(["latest", "2026-11-22T07:00:00Z", "noon"]))
     return item
@@ -100,12 +105,16 @@ def classify(raw: str) -> tuple[bool, dict[str, str]]:
         return False, {}
     if not isinstance(items, list):
         return False, {}
-    ids = Counter(
-        i["job-id"] for i in items if isinstance(i, dict) and isinstance(i.get("job-id"), str)
-    )
+
+    def reportable(item: object) -> bool:
+        # A status can only carry an id of 1 to 128 characters; others go to request-error.
+        job_id = item.get("job-id") if isinstance(item, dict) else None
+        return isinstance(job_id, str) and 0 < len(job_id) <= 128
+
+    ids = Counter(i["job-id"] for i in items if reportable(i))
     expected: dict[str, str] = {}
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("job-id"), str):
+        if not reportable(item):
             continue
         job_id = item["job-id"]
         invalid = ids[job_id] > 1 or schemas.errors_of(item, schemas.REQUIRER, "job")
@@ -123,6 +132,11 @@ def test_provider_survives_any_databag(raw: str):
 
     unit_data, requested = run_provider(raw)
 
+    if is_array and any(
+        isinstance(i, dict) and isinstance(i.get("job-id"), str) and len(i["job-id"]) > 128
+        for i in json.loads(raw or "[]")
+    ):
+        assert "job #" in unit_data[REQUEST_ERROR_KEY]
     if not is_array:
         assert REQUEST_ERROR_KEY in unit_data
         assert unit_data["jobs"] == "[]"
