@@ -1,4 +1,8 @@
-"""Fixtures for the workload tests: a real MariaDB server and a real S3 gateway (Ceph RGW).
+"""Pytest fixtures: a real MariaDB server and a real S3 gateway (Ceph RGW) on loopback.
+
+`tests/workload/conftest.py` imports them; a suite in another directory (e.g.
+`tests/e2e`) does the same in its own conftest. Run the suites in separate pytest
+sessions (tox does), or each directory's conftest starts its own gateway.
 
 Session fixtures:
 
@@ -88,11 +92,12 @@ def s3_config(ceph: CephS3, bucket: str) -> S3Config:
 
 
 @pytest.fixture
-def storage(s3_config: S3Config) -> S3Storage:
+def storage(s3_config: S3Config) -> Iterator[S3Storage]:
     """`S3Storage` on this test's bucket."""
     from database_backup.storage import S3Storage
 
-    return S3Storage(s3_config)
+    with S3Storage(s3_config) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="session")
