@@ -121,6 +121,8 @@ class MultipartUpload:
         self._on_part = on_part
         self._slots = threading.Semaphore(self._concurrency)
         self._failed = threading.Event()
+        self._error_lock = threading.Lock()
+        self._first_error: BaseException | None = None
         self.upload_id: str | None = None
 
     def run(
@@ -186,15 +188,15 @@ class MultipartUpload:
                     if size < self._plan.size(part_number):
                         break  # a short part is the last one
                     part_number += 1
+                    nxt = read_part(source, self._plan.size(part_number))
+                    if not nxt:
+                        break
                     if part_number > MAX_PARTS:
                         raise StorageError(
                             f"the stream is larger than {self._plan.capacity()} bytes, the "
                             "most one upload of this plan can hold (10,000 parts): pass a "
                             "size hint"
                         )
-                    nxt = read_part(source, self._plan.size(part_number))
-                    if not nxt:
-                        break
                     box = [nxt]
                     del nxt
             except BaseException:
@@ -204,7 +206,9 @@ class MultipartUpload:
                 raise
             finally:
                 box = []
-        # Raises the first part failure, after every sender has finished.
+        # Every sender has finished: report the failure that stopped the others.
+        if self._first_error is not None:
+            raise self._first_error
         return [fut.result() for fut in futures], total
 
     def _send_part(self, part_number: int, box: list[bytearray]) -> dict[str, Any]:
@@ -241,8 +245,11 @@ class MultipartUpload:
             if self._on_part is not None:
                 self._on_part(part_number, len(data))
             return {"PartNumber": part_number, "ETag": resp["ETag"]}
-        except BaseException:
-            self._failed.set()
+        except BaseException as exc:
+            with self._error_lock:
+                if not self._failed.is_set():
+                    self._first_error = exc
+                self._failed.set()
             raise
         finally:
             del data
