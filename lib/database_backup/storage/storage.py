@@ -217,10 +217,13 @@ class S3Storage:
                 part is stored (progress reporting).
 
         Raises:
-            UploadAbortedError: the upload failed (S3 error, endpoint down, or the source
-                raised: the original exception is the `__cause__`); nothing is stored at
-                `key`. `aborted` tells whether the partial upload is already discarded.
-            StorageError: the upload could not start (credentials, bucket, ...).
+            UploadAbortedError: a multipart upload failed (S3 error, endpoint down, or the
+                source raised: the original exception is the `__cause__`); nothing is
+                stored at `key`. `aborted` tells whether the partial upload is already
+                discarded (else `cleanup_incomplete_uploads()` discards it later).
+            StorageError: the upload could not start (credentials, bucket, ...) or a
+                single-PUT stream failed (a source error is the `__cause__`); nothing
+                is stored at `key`.
         """
         full = self.config.full_key(key)
         plan = plan_parts(size_hint, self.part_size)
