@@ -484,5 +484,5 @@ class Manager:
         count = sum(
             1 for r in records if r.get("type") == "backup" and r.get("status") == "success"
         )
-        parts.append(f"{count} backups")
+        parts.append(f"{count} backup{'' if count == 1 else 's'} taken")
         return "; ".join(parts)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ def _private_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeS3]:
+def s3(monkeypatch: pytest.MonkeyPatch) -> FakeS3:
     """In-memory buckets standing in for S3 (one store per bucket name)."""
     fake = FakeS3()
     monkeypatch.setattr(locations, "open_storage", fake.open)
-    yield fake
+    return fake

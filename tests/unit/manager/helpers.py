@@ -29,7 +29,7 @@ def s3_relation(
     *,
     endpoint: str = "http://s3.example:7480",
     access_key: str = "AKIA-A",
-    secret_key: str = "SECRET-A",
+    secret_key: str = "SECRET-A",  # noqa: S107 - a test value
     path: str = "",
     **extra: str,
 ) -> tuple[testing.Relation, testing.Secret]:
@@ -90,7 +90,7 @@ def cluster(app: str = "mysql") -> str:
     return f"{MODEL_UUID}/{app}"
 
 
-def jobs_of(out: testing.State, relation: testing.Relation) -> list[dict[str, Any]]:
+def jobs_of(out: testing.State, relation: testing.RelationBase) -> list[dict[str, Any]]:
     """The job requests the manager wrote on `relation`."""
     return json.loads(out.get_relation(relation.id).local_app_data.get("jobs", "[]"))
 

@@ -1,0 +1,257 @@
+"""Schedule (cron file, dispatch, catch-up), job events, history and retention."""
+
+from __future__ import annotations
+
+import datetime
+from datetime import timedelta
+
+from ops import testing
+from scenario.state import _Event
+
+from backup_manager import schedule
+from database_backup.catalog import Catalog
+from database_backup.interface import JobRequest, JobState, JobStatus, JobType, StorageConfig
+
+from .fakes import NOW, FakeS3, add_backup
+from .helpers import (
+    cluster,
+    context,
+    db_relation,
+    history_of,
+    jobs_of,
+    peer,
+    s3_relation,
+    state,
+)
+
+LONG_AGO = "2026-01-01T00:00:00+00:00"
+HOURLY = {"backup-schedule": "0 * * * *"}
+
+
+def scheduled_backup() -> _Event:
+    """The event cron dispatches (JUJU_DISPATCH_PATH=hooks/scheduled-backup)."""
+    return _Event("scheduled_backup")
+
+
+def peer_data(out: testing.State) -> dict[str, str]:
+    return dict(
+        next(r for r in out.relations if isinstance(r, testing.PeerRelation)).local_app_data
+    )
+
+
+def test_leader_writes_the_cron_entry_and_seeds_the_slot(s3: FakeS3):
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret], config=HOURLY)
+    )
+    text = schedule.CRON_FILE.read_text()
+    assert (
+        "0 * * * * root juju-exec backup-manager/0 'JUJU_DISPATCH_PATH=hooks/scheduled-backup "
+        in text
+    )
+    assert "/dispatch'" in text
+    slot = datetime.datetime.fromisoformat(peer_data(out)["last-slot"])
+    assert abs(slot - datetime.datetime.now(datetime.timezone.utc)) < timedelta(minutes=1)
+    assert jobs_of(out, next(r for r in out.relations if r.endpoint == "database-backup")) == []
+
+
+def test_schedule_off_removes_the_cron_entry(s3: FakeS3):
+    schedule.CRON_FILE.write_text("old")
+    rel, secret = s3_relation()
+    ctx = context()
+    ctx.run(
+        ctx.on.config_changed(),
+        state(rel, db_relation(), secrets=[secret], config={"backup-schedule": ""}),
+    )
+    assert not schedule.CRON_FILE.exists()
+
+
+def test_losing_leadership_removes_the_cron_entry(s3: FakeS3):
+    schedule.CRON_FILE.write_text("old")
+    rel, secret = s3_relation()
+    ctx = context()
+    ctx.run(ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret], leader=False))
+    assert not schedule.CRON_FILE.exists()
+
+
+def test_dispatched_event_requests_a_backup_per_database_once_per_slot(s3: FakeS3):
+    db1, db2 = db_relation("mysql"), db_relation("mariadb")
+    rel, secret = s3_relation()
+    st = state(rel, db1, db2, peer({"last-slot": LONG_AGO}), secrets=[secret], config=HOURLY)
+    ctx = context()
+    out = ctx.run(scheduled_backup(), st)
+    assert len(jobs_of(out, db1)) == 1
+    assert len(jobs_of(out, db2)) == 1
+    records = history_of(out)
+    assert {r["app"] for r in records} == {"mysql", "mariadb"}
+    assert all(r["scheduled"] for r in records)
+    slot = datetime.datetime.fromisoformat(peer_data(out)["last-slot"])
+    assert slot.minute == 0
+    assert slot > datetime.datetime.fromisoformat(LONG_AGO)
+    again = ctx.run(scheduled_backup(), out)  # a late duplicate (cron + catch-up) is a no-op
+    assert len(jobs_of(again, db1)) == 1
+
+
+def test_update_status_catches_up_a_missed_slot(s3: FakeS3):
+    db = db_relation()
+    rel, secret = s3_relation()
+    st = state(rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=HOURLY)
+    ctx = context()
+    out = ctx.run(ctx.on.update_status(), st)
+    assert len(jobs_of(out, db)) == 1
+    out = ctx.run(ctx.on.update_status(), out)
+    assert len(jobs_of(out, db)) == 1
+
+
+def test_nothing_is_due_right_after_seeding(s3: FakeS3):
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(ctx.on.config_changed(), state(rel, db, secrets=[secret], config=HOURLY))
+    out = ctx.run(scheduled_backup(), out)
+    assert jobs_of(out, db) == []
+
+
+def test_scheduled_incremental_falls_back_to_full_without_a_parent(s3: FakeS3):
+    db = db_relation()
+    rel, secret = s3_relation()
+    config = {**HOURLY, "backup-kind": "incremental"}
+    st = state(rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=config)
+    out = context().run(scheduled_backup(), st)
+    assert jobs_of(out, db)[0]["backup-kind"] == "full"
+
+
+def test_scheduled_incremental_builds_on_the_newest_backup(s3: FakeS3):
+    add_backup(s3.bucket("bucket-a"), cluster(), "20261121T010000Z-bbbb", hours_ago=24)
+    db = db_relation()
+    rel, secret = s3_relation()
+    config = {**HOURLY, "backup-kind": "incremental"}
+    st = state(rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=config)
+    job = jobs_of(context().run(scheduled_backup(), st), db)[0]
+    assert job["backup-kind"] == "incremental"
+    assert job["parent-backup-id"] == "20261121T010000Z-bbbb"
+
+
+def test_scheduled_backup_on_a_non_leader_does_nothing(s3: FakeS3):
+    db = db_relation()
+    rel, secret = s3_relation()
+    st = state(
+        rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=HOURLY, leader=False
+    )
+    assert jobs_of(context().run(scheduled_backup(), st), db) == []
+
+
+# -- job events -------------------------------------------------------------------------------
+
+STORAGE = StorageConfig(bucket="bucket-a", credentials_secret_id="secret:cvh7kruupa1s46bqvuig")
+
+
+def _backup_job(job_id: str) -> JobRequest:
+    return JobRequest(job_id, JobType.BACKUP, STORAGE, requested_at="2026-11-22T01:00:00Z")
+
+
+def _restore_job(job_id: str, backup_id: str) -> JobRequest:
+    return JobRequest(
+        job_id,
+        JobType.RESTORE,
+        STORAGE,
+        artefact_path="x",
+        backup_id=backup_id,
+        requested_at="2026-11-22T01:00:00Z",
+    )
+
+
+def _success(job: JobRequest, backup_id: str) -> JobStatus:
+    return JobStatus.for_request(
+        job,
+        JobState.SUCCESS,
+        backup_id=backup_id,
+        size_bytes=1234,
+        finished_at=NOW.isoformat().replace("+00:00", "Z"),
+        message="done",
+    )
+
+
+def test_success_is_recorded_and_retention_runs_without_touching_held_or_restored(s3: FakeS3):
+    bucket = s3.bucket("bucket-a")
+    for n, hours in enumerate((96, 72, 48, 24, 1)):
+        add_backup(bucket, cluster(), f"2026112{n}T010000Z-000{n}", hours_ago=hours)
+    Catalog(bucket, cluster()).set_hold("20261120T010000Z-0000", NOW + timedelta(days=3))
+    job = _backup_job("backup-new")
+    restore = _restore_job("restore-1", "20261121T010000Z-0001")
+    db = db_relation(
+        statuses=[
+            _success(job, "20261124T010000Z-0004"),
+            JobStatus.for_request(restore, JobState.RUNNING),
+        ],
+        jobs=[job, restore],
+    )
+    rel, secret = s3_relation()
+    config = {"retention-min-count": 1, "retention-max-count": 2, "retention-max-age": ""}
+    st = state(rel, db, peer({"history": "[]"}), secrets=[secret], config=config)
+    ctx = context()
+    out = ctx.run(ctx.on.relation_changed(db, remote_unit=0), st)
+    remaining = {b.backup_id for b in Catalog(bucket, cluster()).list_backups()}
+    # max-count 2 keeps the two newest; the held one and the one being restored stay too
+    assert remaining == {
+        "20261120T010000Z-0000",
+        "20261121T010000Z-0001",
+        "20261123T010000Z-0003",
+        "20261124T010000Z-0004",
+    }
+    records = {r["job-id"]: r for r in history_of(out)}
+    assert records["backup-new"]["status"] == "success"
+    assert records["backup-new"]["backup-id"] == "20261124T010000Z-0004"
+    assert records["backup-new"]["size"] == 1234
+    assert records["restore-1"]["status"] == "running"
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert out.unit_status.message.startswith("last backup 20261124T010000Z-0004 (mysql) at ")
+    assert out.unit_status.message.endswith("; 1 backup taken")
+
+
+def test_failure_is_recorded_with_its_message(s3: FakeS3):
+    job = _backup_job("backup-bad")
+    failed = JobStatus.for_request(job, JobState.ERROR, message="S3 rejected the credentials")
+    db = db_relation(statuses=[failed], jobs=[job])
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(ctx.on.relation_changed(db, remote_unit=0), state(rel, db, secrets=[secret]))
+    record = history_of(out)[0]
+    assert record["status"] == "error"
+    assert record["message"] == "S3 rejected the credentials"
+    assert out.unit_status.message.startswith("no backup yet")
+
+
+def test_daily_retention_runs_once_a_day_from_update_status(s3: FakeS3):
+    bucket = s3.bucket("bucket-a")
+    add_backup(bucket, cluster(), "20261001T010000Z-0000", hours_ago=24 * 50)
+    add_backup(bucket, cluster(), "20261101T010000Z-0001", hours_ago=24 * 40)
+    add_backup(bucket, cluster(), "20261121T010000Z-0002", hours_ago=24)
+    db = db_relation()
+    rel, secret = s3_relation()
+    config = {"retention-min-count": 1, "retention-max-age": "30d", "backup-schedule": ""}
+    ctx = context()
+    out = ctx.run(ctx.on.update_status(), state(rel, db, secrets=[secret], config=config))
+    assert [b.backup_id for b in Catalog(bucket, cluster()).list_backups()] == [
+        "20261121T010000Z-0002"
+    ]
+    assert (
+        peer_data(out)["last-retention"]
+        == datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    )
+    add_backup(bucket, cluster(), "20261002T010000Z-0003", hours_ago=24 * 49)
+    ctx.run(ctx.on.update_status(), out)  # already checked today
+    assert len(Catalog(bucket, cluster()).list_backups()) == 2
+
+
+def test_history_is_bounded():
+    from backup_manager import history
+
+    records = [{"job-id": f"j{n}", "status": "success"} for n in range(250)]
+    records.append({"job-id": "running", "status": "running"})
+    kept = history.bound(records)
+    assert len(kept) == history.MAX_RECORDS
+    assert kept[-1]["job-id"] == "running"
+    assert kept[0]["job-id"] == "j51"
+    assert history.load("garbage") == []
