@@ -1,4 +1,4 @@
-"""Command-line entry point of the backup engine: `database-backup backup|restore|list`.
+"""Command-line entry point of the backup engine: `database-backup backup|restore|list|recover`.
 
 Everything secret comes from a JSON spec file that must not be readable by group or others
 (mode 0600 or stricter), or from environment variables, never from the command line::
@@ -365,9 +365,23 @@ def cmd_restore(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
         "binlog-file": result.binlog_file,
         "binlog-position": result.binlog_position,
         "gtid-set": result.gtid_set,
+        "recovered": result.recovered,
     }
     state.update(status="success", phase="done", message="restore complete", result=summary)
     print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def cmd_recover(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
+    """Undo a restore whose worker died (restore does this by itself first)."""
+    from database_backup.mysql import recover_interrupted_restore
+
+    server = make_server(spec)
+    state.update(phase="recover")
+    message = recover_interrupted_restore(server) or "no interrupted restore found"
+    logger.info("%s", message)
+    state.update(status="success", phase="done", message=message)
+    print(message)
     return EXIT_OK
 
 
@@ -454,13 +468,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--verify-timeout", type=float, default=120.0, help="seconds for the server to answer"
     )
 
+    sub.add_parser(
+        "recover", parents=[common], help="undo a restore whose process died (server section)"
+    )
+
     listing = sub.add_parser("list", parents=[common], help="list backups")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.add_argument("--all", action="store_true", help="include incomplete backups")
     return parser
 
 
-_COMMANDS = {"backup": cmd_backup, "restore": cmd_restore, "list": cmd_list}
+_COMMANDS = {
+    "backup": cmd_backup,
+    "restore": cmd_restore,
+    "recover": cmd_recover,
+    "list": cmd_list,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,8 +11,10 @@ import base64
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,8 +23,8 @@ import pytest
 
 from database_backup.storage import S3Config
 from database_backup.stream import generate_key
-from tests.infra.mariadb import MariaDBServer
-from tests.workload.engine_helpers import change, databases, fill
+from tests.infra.mariadb import MariaDBError, MariaDBServer
+from tests.workload.engine_helpers import change, databases, fill, siblings
 
 CLUSTER = "model-cli/mariadb"
 
@@ -186,3 +188,54 @@ def test_cli_refuses_a_spec_others_can_read(
     assert listing.returncode == 2
     assert "chmod 600" in listing.stderr
     assert json.loads((tmp_path / "l.json").read_text())["status"] == "error"
+
+
+def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    spec_data = _spec(server, s3_config, None)
+    spec = _write_spec(tmp_path / "spec.json", spec_data)
+    fill(server, "shop", rows=2_000)
+    backup = _run(["backup"], spec, s3_config, tmp_path / "b.json")
+    assert backup.returncode == 0, backup.stderr
+    backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
+    change(server, "shop")
+    current = server.checksum_tables("shop")
+    # a server that takes long to start gives time to kill the worker after the swap
+    slow = dict(spec_data, server=dict(spec_data["server"]))
+    slow["server"]["start"] = ["sh", "-c", "sleep 30"]
+    slow_spec = _write_spec(tmp_path / "slow.json", slow)
+    journal = server.datadir.parent / f"{server.datadir.name}.restore-journal.json"
+    env = dict(os.environ)
+    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = s3_config.access_key
+    env["DATABASE_BACKUP_S3_SECRET_KEY"] = s3_config.secret_key
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "database_backup.cli", "restore", "--backup-id", backup_id,
+         "--spec", str(slow_spec), "--state-file", str(tmp_path / "r.json")],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if journal.exists() and json.loads(journal.read_text())["state"] == "swapped":
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the restore never reached the swapped state")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert json.loads((tmp_path / "r.json").read_text())["status"] == "running"
+    with pytest.raises(MariaDBError):
+        server.query("SELECT 1")  # stopped, restored data in place, never verified
+
+    recover = _run(["recover"], spec, s3_config, tmp_path / "rec.json")
+
+    assert recover.returncode == 0, recover.stderr
+    assert "put the previous data back" in recover.stdout
+    assert server.checksum_tables("shop") == current
+    assert "after_backup" in databases(server)
+    assert not journal.exists()
+    assert siblings(server.datadir) == []
+    again = _run(["recover"], spec, s3_config, tmp_path / "rec2.json")
+    assert "no interrupted restore" in again.stdout

@@ -215,7 +215,9 @@ def test_server_refusing_the_restored_data_puts_previous_data_back(
 
     def damage_staged_data() -> None:
         # the prepared copy waits beside the datadir; break InnoDB's system tablespace
-        (staged,) = [p for p in server.datadir.parent.iterdir() if ".restore-" in p.name]
+        (staged,) = [
+            p for p in server.datadir.parent.iterdir() if p.is_dir() and ".restore-" in p.name
+        ]
         with (staged / "ibdata1").open("r+b") as handle:
             handle.truncate(16384)
 
@@ -231,6 +233,8 @@ def test_server_refusing_the_restored_data_puts_previous_data_back(
             verify_timeout=20,
         )
 
+    assert "start step" in str(failure.value)
+    assert "InnoDB" in str(failure.value)  # the server's own complaint, in brief
     assert "previous data was put back" in str(failure.value)
     assert server.is_running()
     assert server.checksum_tables("shop") == current

@@ -20,7 +20,7 @@ from .connection import ConnectionSpec, QueryError, run_query
 from .flavour import Flavour, FlavourError, detect
 from .physical import BackupError, backup_full
 from .progress import ProgressCallback, ProgressEvent
-from .restore import RestoreError, RestoreResult, restore_physical
+from .restore import RestoreError, RestoreResult, recover_interrupted_restore, restore_physical
 from .server import CommandServer, ServerControl, ServerControlError, SystemdServer
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "SystemdServer",
     "backup_full",
     "detect",
+    "recover_interrupted_restore",
     "restore_physical",
     "run_query",
 ]

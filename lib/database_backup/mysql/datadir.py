@@ -6,52 +6,162 @@ is as fast. Entries are moved rather than the directory itself, so the datadir k
 inode, owner, mode and any security label, and a datadir that is a mount point works too:
 
 - datadir not a mount point: staging `<parent>/<name>.restore-<tag>`, previous data
-  `<parent>/<name>.pre-restore-<tag>` (siblings);
-- datadir a mount point: the same directories hidden inside the datadir
-  (`<datadir>/.restore-<tag>`, `<datadir>/.pre-restore-<tag>`), skipped by the moves.
+  `<parent>/<name>.pre-restore-<tag>`, journal `<parent>/<name>.restore-journal.json`;
+- datadir a mount point: the same names hidden inside the datadir (`<datadir>/.restore-...`),
+  skipped by the moves.
+
+Every step is recorded first in the journal (written atomically) and the restore holds an
+exclusive `flock` on the datadir, so a restore whose process died can be told from one
+still running and undone exactly: `DatadirSwap.interrupted(datadir)` then `recover()`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
+import json
 import logging
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+# journal states, in the order a restore goes through them
+STAGING = "staging"  # staged copy being made; datadir untouched
+MOVING_OUT = "moving-out"  # current entries moving into `previous` (datadir: only old data)
+MOVING_IN = "moving-in"  # staged entries moving in (`previous` holds all old data)
+SWAPPED = "swapped"  # restored data in place, server being started and checked
+ROLLING_BACK_OUT = "rolling-back-out"  # restored entries moving into `failed`
+ROLLING_BACK_IN = "rolling-back-in"  # old entries moving back (datadir: only old data)
+VERIFIED = "verified"  # restored server answered; only the old data is left to delete
+
+#: states in which the datadir may not hold the previous data: the server must be stopped
+#: before recovering
+DATA_MOVED = frozenset({MOVING_OUT, MOVING_IN, SWAPPED, ROLLING_BACK_OUT, ROLLING_BACK_IN})
+
 
 class SwapError(Exception):
-    """Moving data in or out of the datadir failed."""
+    """Moving data in or out of the datadir failed, or another restore holds it."""
+
+
+def _layout(datadir: Path) -> tuple[Path, str, bool]:
+    """(directory for our files, their name prefix, nested?) for a datadir."""
+    if os.path.ismount(datadir):
+        return datadir, ".", True
+    return datadir.parent, f"{datadir.name}.", False
 
 
 class DatadirSwap:
-    """Staging directory, swap and roll-back for one restore."""
+    """Staging directory, swap, roll-back and crash recovery for one restore."""
 
     def __init__(self, datadir: str | os.PathLike[str], tag: str) -> None:
         self.datadir = Path(os.path.realpath(datadir))
         if not self.datadir.is_dir():
             raise SwapError(f"the data directory {self.datadir} does not exist")
-        self.nested = os.path.ismount(self.datadir)
-        if self.nested:
-            base, prefix = self.datadir, "."
-        else:
-            base, prefix = self.datadir.parent, f"{self.datadir.name}."
+        base, prefix, self.nested = _layout(self.datadir)
+        self.tag = tag
         self.staging = base / f"{prefix}restore-{tag}"
         self.previous = base / f"{prefix}pre-restore-{tag}"
         self.failed = base / f"{prefix}failed-restore-{tag}"
-        self._reserved = {self.staging.name, self.previous.name, self.failed.name}
-        self._moved_out: list[str] = []
-        self._out_done = False
-        self.swapped = False
+        self.journal = base / f"{prefix}restore-journal.json"
+        self._reserved = {
+            self.staging.name,
+            self.previous.name,
+            self.failed.name,
+            self.journal.name,
+        }
+        self.state: str | None = None
+        self._lock_fd: int | None = None
 
-    # -- staging ----------------------------------------------------------------------
+    # -- lock and journal ---------------------------------------------------------------
+
+    def _acquire(self) -> None:
+        """Take an exclusive lock on the datadir itself (a directory fd: no lock file)."""
+        if self._lock_fd is not None:
+            return
+        fd = os.open(self.datadir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SwapError(f"another restore into {self.datadir} is running") from None
+        self._lock_fd = fd
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _record(self, state: str) -> None:
+        """Write the journal atomically (temporary file, fsync, rename)."""
+        document = {
+            "state": state,
+            "tag": self.tag,
+            "datadir": str(self.datadir),
+            "staging": str(self.staging),
+            "previous": str(self.previous),
+            "failed": str(self.failed),
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".journal-", dir=self.journal.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.journal)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.state = state
+
+    def _finish(self) -> None:
+        """Forget this restore: remove our directories, the journal, release the lock."""
+        shutil.rmtree(self.failed, ignore_errors=True)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.journal.unlink(missing_ok=True)
+        self.state = None
+        self._release()
+
+    @classmethod
+    def interrupted(cls, datadir: str | os.PathLike[str]) -> DatadirSwap | None:
+        """Return the restore that died while working on `datadir`, if there is one.
+
+        Raises:
+            SwapError: a restore is still running (it holds the lock), or the journal is
+                unreadable.
+        """
+        real = Path(os.path.realpath(datadir))
+        base, prefix, _ = _layout(real)
+        journal = base / f"{prefix}restore-journal.json"
+        if not journal.exists():
+            return None
+        try:
+            document = json.loads(journal.read_text(encoding="utf-8"))
+            swap = cls(real, str(document["tag"]))
+            state = str(document["state"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SwapError(f"cannot read the restore journal {journal}: {exc}") from exc
+        swap._acquire()
+        swap.state = state
+        return swap
+
+    # -- staging ------------------------------------------------------------------------
 
     def create_staging(self) -> Path:
-        """Create the (empty, private) staging directory and return it."""
+        """Lock the datadir, create the (empty, private) staging directory, return it.
+
+        Raises:
+            SwapError: another restore runs, or one was interrupted and needs recovery.
+        """
+        self._acquire()
+        if self.journal.exists():
+            self._release()
+            raise SwapError(f"an interrupted restore left {self.journal}: recover it first")
         if self.staging.exists():
-            raise SwapError(f"{self.staging} already exists: is another restore running?")
+            self._release()
+            raise SwapError(f"{self.staging} already exists")
+        self._record(STAGING)
         self.staging.mkdir(mode=0o700)
         return self.staging
 
@@ -69,20 +179,23 @@ class DatadirSwap:
                 st = os.lstat(path)
                 if (st.st_uid, st.st_gid) != (uid, gid):
                     os.lchown(path, uid, gid)
-        # the staging directory itself is replaced by the datadir; its mode stays private
         os.chown(self.staging, uid, gid)
 
     def discard_staging(self) -> None:
-        """Remove the staging directory (after a failure before the swap)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+        """Remove the staged copy and end the restore (a failure before the swap)."""
+        self._finish()
 
-    # -- swap -------------------------------------------------------------------------
+    # -- swap ---------------------------------------------------------------------------
 
     def _entries(self, directory: Path) -> list[str]:
         names = sorted(os.listdir(directory))
         if directory == self.datadir and self.nested:
             names = [name for name in names if name not in self._reserved]
         return names
+
+    def _move_all(self, source: Path, target: Path) -> None:
+        for name in self._entries(source):
+            os.rename(source / name, target / name)
 
     def swap_in(self) -> None:
         """Move the current data aside and the staged data in (server must be stopped).
@@ -91,48 +204,65 @@ class DatadirSwap:
             SwapError: a rename failed; call `roll_back()` to restore the previous state.
         """
         try:
-            self.previous.mkdir(mode=0o700)
-            for name in self._entries(self.datadir):
-                os.rename(self.datadir / name, self.previous / name)
-                self._moved_out.append(name)
-            self._out_done = True
-            self.swapped = True
-            for name in self._entries(self.staging):
-                os.rename(self.staging / name, self.datadir / name)
+            self._record(MOVING_OUT)
+            self.previous.mkdir(mode=0o700, exist_ok=True)
+            self._move_all(self.datadir, self.previous)
+            self._record(MOVING_IN)
+            self._move_all(self.staging, self.datadir)
             self.staging.rmdir()
+            self._record(SWAPPED)
         except OSError as exc:
             raise SwapError(f"cannot move the restored data into {self.datadir}: {exc}") from exc
 
+    @property
+    def swapped(self) -> bool:
+        """Whether the datadir may hold anything but the previous data."""
+        return self.state in DATA_MOVED
+
     def roll_back(self) -> None:
         """Put the previous data back exactly as it was (server must be stopped).
+
+        Works from any journal state, also for a restore whose process died.
 
         Raises:
             SwapError: the previous data could not be moved back; it is left in
                 `self.previous` and the message says so.
         """
         try:
-            if not self._out_done:
-                for name in reversed(self._moved_out):
-                    os.rename(self.previous / name, self.datadir / name)
-                self._moved_out.clear()
-            else:
+            if self.state in (MOVING_IN, SWAPPED, ROLLING_BACK_OUT):
+                self._record(ROLLING_BACK_OUT)
                 self.failed.mkdir(mode=0o700, exist_ok=True)
-                for name in self._entries(self.datadir):
-                    os.rename(self.datadir / name, self.failed / name)
-                for name in self._entries(self.previous):
-                    os.rename(self.previous / name, self.datadir / name)
-            with contextlib.suppress(FileNotFoundError):
-                self.previous.rmdir()
+                self._move_all(self.datadir, self.failed)
+            if self.state in (MOVING_OUT, ROLLING_BACK_OUT, ROLLING_BACK_IN):
+                self._record(ROLLING_BACK_IN)
+                if self.previous.exists():
+                    self._move_all(self.previous, self.datadir)
+                    self.previous.rmdir()
         except OSError as exc:
             raise SwapError(
                 f"cannot put the previous data back into {self.datadir}: {exc}; "
                 f"the previous data is in {self.previous}"
             ) from exc
-        self.swapped = False
-        shutil.rmtree(self.failed, ignore_errors=True)
-        self.discard_staging()
+        self._finish()
 
     def discard_previous(self) -> None:
         """Delete the previous data once the restored server has proved itself."""
+        self._record(VERIFIED)
         shutil.rmtree(self.previous, ignore_errors=True)
-        self.discard_staging()
+        self._finish()
+
+    def recover(self) -> str:
+        """Finish an interrupted restore safely; return what was done.
+
+        The server must be stopped when `swapped` is true (the caller's job).
+        """
+        state = self.state
+        if state == VERIFIED:
+            shutil.rmtree(self.previous, ignore_errors=True)
+            self._finish()
+            return "the restored data had been verified; removed the previous data"
+        if state in DATA_MOVED:
+            self.roll_back()
+            return f"the restore died while {state}; put the previous data back"
+        self._finish()
+        return "the restore died before touching the data; removed its staged copy"

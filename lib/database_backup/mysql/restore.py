@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from . import commands
 from .connection import ConnectionSpec, QueryError, run_query
-from .datadir import DatadirSwap
+from .datadir import DatadirSwap, SwapError
 from .flavour import Flavour, FlavourError, detect, for_name, parse_version
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
@@ -69,6 +69,7 @@ class RestoreResult:
     binlog_file: str | None
     binlog_position: int | None
     gtid_set: str | None
+    recovered: str | None = None
 
 
 class _Counter:
@@ -125,31 +126,18 @@ def restore_physical(
     Raises:
         RestoreError: with `data_changed=False` whenever the previous data is in place.
     """
-    from database_backup.catalog import BackupNotFoundError  # late: keeps boto3 optional
-
     started = time.monotonic()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    try:
-        meta = catalog.read_metadata(backup_id)
-    except BackupNotFoundError as exc:
-        raise RestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
-    if meta.kind != "full":
-        raise RestoreError(f"backup {backup_id} is a {meta.kind} backup; only full ones here")
-    if meta.encrypted and key is None:
-        raise RestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
+    recovered = recover_interrupted_restore(server)
+    if recovered:
+        logger.warning("an earlier restore was interrupted: %s", recovered)
+    meta = _read_metadata(catalog, backup_id, key)
     flavour = _flavour_for(conn, server, meta.flavour, meta.server_version, work)
     if server.is_running():
         _check_datadir(conn, server, flavour, work)
-    swap = DatadirSwap(server.datadir, f"{backup_id}-{secrets.token_hex(3)}")
-    needed = int((meta.raw_size or meta.stored_size) * _SPACE_MARGIN)
-    if swap.free_bytes() < needed:
-        raise RestoreError(
-            f"not enough free space beside {swap.datadir}: the restore needs about "
-            f"{needed // 2**20} MiB for the staged copy, {swap.free_bytes() // 2**20} MiB free"
-        )
+    swap, staging = _make_staging(server, meta)
     log = ToolLog(work / f"restore-{backup_id}.log")
-    staging = swap.create_staging()
     try:
         raw = _fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
         emit(progress, "prepare")
@@ -177,7 +165,74 @@ def restore_physical(
         binlog_file=meta.binlog_file,
         binlog_position=meta.binlog_position,
         gtid_set=meta.gtid_set,
+        recovered=recovered,
     )
+
+
+def _read_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
+    """The backup's metadata, refusing what this restore cannot do."""
+    from database_backup.catalog import BackupNotFoundError  # late: keeps boto3 optional
+
+    try:
+        meta = catalog.read_metadata(backup_id)
+    except BackupNotFoundError as exc:
+        raise RestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
+    if meta.kind != "full":
+        raise RestoreError(f"backup {backup_id} is a {meta.kind} backup; only full ones here")
+    if meta.encrypted and key is None:
+        raise RestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
+    return meta
+
+
+def _make_staging(server: ServerControl, meta: BackupMetadata) -> tuple[DatadirSwap, Path]:
+    """Lock the datadir, check the space, create the staging directory."""
+    try:
+        swap = DatadirSwap(server.datadir, f"{meta.backup_id}-{secrets.token_hex(3)}")
+    except SwapError as exc:
+        raise RestoreError(f"cannot restore: {exc}") from exc
+    needed = int((meta.raw_size or meta.stored_size) * _SPACE_MARGIN)
+    free = swap.free_bytes()
+    if free < needed:
+        raise RestoreError(
+            f"not enough free space beside {swap.datadir}: the restore needs about "
+            f"{needed // 2**20} MiB for the staged copy, {free // 2**20} MiB free"
+        )
+    try:
+        return swap, swap.create_staging()
+    except SwapError as exc:
+        raise RestoreError(f"cannot restore: {exc}") from exc
+
+
+def recover_interrupted_restore(server: ServerControl) -> str | None:
+    """Undo (or finish) a restore whose process died; return what was done, or None.
+
+    A restore that died after moving data leaves the previous data back in place and the
+    server started; one that died before leaves only its staged copy, which is removed;
+    one that died after the restored server answered keeps the restored data.
+
+    Raises:
+        RestoreError: a restore is still running, or the recovery failed.
+    """
+    try:
+        swap = DatadirSwap.interrupted(server.datadir)
+    except SwapError as exc:
+        raise RestoreError(f"cannot recover: {exc}") from exc
+    if swap is None:
+        return None
+    try:
+        if not swap.swapped:
+            return swap.recover()
+        if server.is_running():
+            server.stop()
+        message = swap.recover()
+        server.start()
+    except Exception as exc:
+        raise RestoreError(
+            f"recovering the interrupted restore of {swap.datadir} failed: {exc}; "
+            f"the previous data may be in {swap.previous}",
+            data_changed=True,
+        ) from exc
+    return message
 
 
 def _flavour_for(
@@ -355,7 +410,7 @@ def _roll_back(
     phase: str,
     cause: Exception,
 ) -> None:
-    what = f"restore of {backup_id} failed at the {phase} step ({cause})"
+    what = f"restore of {backup_id} failed at the {phase} step ({tail(str(cause), 3)[:600]})"
     try:
         if server.is_running():
             server.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,10 @@ from database_backup.mysql.datadir import DatadirSwap, SwapError
 
 
 def _tree(root: Path) -> dict[str, str]:
-    """Relative path -> content of every file under root."""
+    """Relative path -> content of every file under root (the journal left out)."""
     result = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file():
+        if path.is_file() and not path.name.endswith("restore-journal.json"):
             result[str(path.relative_to(root))] = path.read_text()
     return result
 
@@ -90,7 +92,7 @@ def test_roll_back_after_a_partial_move_out(datadir: Path, monkeypatch: pytest.M
     with pytest.raises(SwapError, match="Input/output error"):
         swap.swap_in()
     monkeypatch.setattr(os, "rename", real_rename)
-    assert not swap.swapped
+    assert swap.state == "moving-out"
     swap.roll_back()
     assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
     assert sorted(os.listdir(datadir.parent)) == ["data"]
@@ -151,3 +153,106 @@ def test_match_owner_uses_the_datadirs_owner(datadir: Path):
 def test_missing_datadir(tmp_path: Path):
     with pytest.raises(SwapError, match="does not exist"):
         DatadirSwap(tmp_path / "nope", "x")
+
+
+# -- crash recovery: a child process dies at a chosen point of the swap ---------------------
+
+_CHILD = """
+import os, sys, time
+from pathlib import Path
+from database_backup.mysql.datadir import DatadirSwap
+
+datadir, crash_at = Path(sys.argv[1]), sys.argv[2]
+swap = DatadirSwap(datadir, "crash")
+staging = swap.create_staging()
+(staging / "shop").mkdir()
+(staging / "ibdata1").write_text("new-ibdata")
+(staging / "shop" / "orders.ibd").write_text("new-orders")
+(staging / "xtrabackup_checkpoints").write_text("prepared")
+if crash_at == "hold":
+    print("ready", flush=True)
+    time.sleep(60)
+if crash_at.isdigit():
+    real, count = os.rename, [0]
+    def rename(src, dst):
+        count[0] += 1
+        if count[0] == int(crash_at):
+            os._exit(9)
+        real(src, dst)
+    os.rename = rename
+if crash_at != "staged":
+    swap.swap_in()
+if crash_at == "verified":
+    swap._record("verified")
+os._exit(9)
+"""
+
+
+def _crash_child(datadir: Path, crash_at: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(datadir), crash_at], capture_output=True, timeout=60
+    )
+    assert proc.returncode == 9, proc.stderr.decode()
+
+
+OLD = {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
+NEW = {
+    "ibdata1": "new-ibdata",
+    "shop/orders.ibd": "new-orders",
+    "xtrabackup_checkpoints": "prepared",
+}
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "expected", "what"),
+    [
+        ("staged", OLD, "before touching"),
+        ("1", OLD, "moving-out"),  # before the first entry moved out
+        ("2", OLD, "moving-out"),  # one of two entries moved out
+        ("3", OLD, "moving-in"),  # all moved out, nothing moved in
+        ("5", OLD, "moving-in"),  # two of three staged entries moved in
+        ("after-swap", OLD, "swapped"),  # restored data in place, never verified
+        ("verified", NEW, "verified"),
+    ],
+)
+def test_recover_after_the_restore_process_died(
+    datadir: Path, crash_at: str, expected: dict[str, str], what: str
+):
+    _crash_child(datadir, crash_at)
+    assert (datadir.parent / "data.restore-journal.json").exists()
+
+    swap = DatadirSwap.interrupted(datadir)
+    assert swap is not None
+    message = swap.recover()
+
+    assert what in message
+    assert _tree(datadir) == expected
+    assert sorted(os.listdir(datadir.parent)) == ["data"]
+    assert DatadirSwap.interrupted(datadir) is None
+
+
+def test_a_running_restore_is_not_recovered_under_its_feet(datadir: Path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(datadir), "hold"], stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"ready\n"
+        with pytest.raises(SwapError, match=r"another restore .* is running"):
+            DatadirSwap.interrupted(datadir)
+        with pytest.raises(SwapError, match=r"another restore .* is running"):
+            DatadirSwap(datadir, "second").create_staging()
+    finally:
+        child.kill()
+        child.wait()
+    swap = DatadirSwap.interrupted(datadir)
+    assert swap is not None
+    assert "before touching" in swap.recover()
+    assert _tree(datadir) == OLD
+    assert sorted(os.listdir(datadir.parent)) == ["data"]
+
+
+def test_new_restore_refused_while_an_interrupted_one_waits(datadir: Path):
+    _crash_child(datadir, "3")
+    with pytest.raises(SwapError, match="recover it first"):
+        DatadirSwap(datadir, "next").create_staging()
