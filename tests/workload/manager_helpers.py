@@ -1,0 +1,100 @@
+"""Helpers for the manager's workload tests: real backups in a real RGW, actions via Scenario."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ops import testing
+
+from backup_manager import copying, schedule
+from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.storage import S3Storage
+from tests.infra.ceph import CephS3, S3User
+from tests.unit.manager.helpers import context, s3_relation
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def private_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Cron file and copy state under the test's directory; returns the copy state dir."""
+    monkeypatch.setattr(schedule, "CRON_FILE", tmp_path / "cron")
+    monkeypatch.setattr(copying, "STATE_DIR", tmp_path / "state")
+    return tmp_path / "state"
+
+
+def location_relation(
+    ceph: CephS3, name: str, bucket: str, user: S3User | None = None, path: str = "backups"
+) -> tuple[testing.Relation, testing.Secret]:
+    """An s3-integrator relation named `name` pointing at a real bucket on `ceph`."""
+    access_key, secret_key = user or (ceph.access_key, ceph.secret_key)
+    return s3_relation(
+        name,
+        bucket,
+        endpoint=ceph.endpoint,
+        access_key=access_key,
+        secret_key=secret_key,
+        path=path,
+        region=ceph.region,
+    )
+
+
+def put_backup(
+    storage: S3Storage,
+    cluster_id: str,
+    backup_id: str,
+    *,
+    hours_ago: float,
+    kind: str = "full",
+    parent: str | None = None,
+    size: int = 256 << 10,
+) -> BackupMetadata:
+    """Store an artefact and its backup.json as the provider does (backup.json last)."""
+    data = os.urandom(size)
+    catalog = Catalog(storage, cluster_id)
+    catalog.ensure_cluster()
+    result = storage.upload_stream(
+        catalog.artefact_key(backup_id, "data.xbstream.zst"), io.BytesIO(data)
+    )
+    finished = NOW - timedelta(hours=hours_ago)
+    meta = BackupMetadata(
+        backup_id=backup_id,
+        kind=kind,
+        parent_id=parent,
+        started_at=finished - timedelta(minutes=5),
+        finished_at=finished,
+        artefacts=["data.xbstream.zst"],
+        stored_size=result.size,
+        sha256=hashlib.sha256(data).hexdigest(),
+        compression="zstd",
+        encrypted=False,
+        flavour="mariadb",
+        server_version="10.11.6",
+        description=f"{kind} backup {backup_id[-4:]}",
+    )
+    catalog.write_metadata(meta)
+    return meta
+
+
+def run_action(
+    st: testing.State, name: str, **params: Any
+) -> tuple[dict[str, Any], testing.State]:
+    """Run an action through Scenario; return its results and the output state."""
+    ctx = context()
+    out = ctx.run(ctx.on.action(name, params=params), st)
+    assert ctx.action_results is not None
+    return ctx.action_results, out
+
+
+def fail_action(st: testing.State, name: str, **params: Any) -> str:
+    """Run an action that must fail; return its message."""
+    ctx = context()
+    with pytest.raises(testing.ActionFailed) as info:
+        ctx.run(ctx.on.action(name, params=params), st)
+    return info.value.message
