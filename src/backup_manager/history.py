@@ -157,8 +157,16 @@ def protected_backups(records: Iterable[Record]) -> set[str]:
 
 def last_success(records: Iterable[Record]) -> Record | None:
     """The newest successful backup (by finish time)."""
-    done = [
-        r for r in records if r.get("type") in ("backup", "copy") and r.get("status") in FINISHED
-    ]
-    done = [r for r in done if r.get("status") in ("success", "complete")]
+    done = [r for r in records if r.get("type") == "backup" and r.get("status") == "success"]
     return max(done, key=lambda r: str(r.get("finished-at") or ""), default=None)
+
+
+def last_failure(records: Iterable[Record]) -> Record | None:
+    """The newest failed job, if it finished after the newest success (else it is old news)."""
+    finished = [
+        r for r in records if is_finished(r) and r.get("type") in ("backup", "restore", "copy")
+    ]
+    if not finished:
+        return None
+    newest = max(finished, key=lambda r: str(r.get("finished-at") or ""))
+    return newest if newest.get("status") in ("error", "failed") else None

@@ -463,11 +463,14 @@ class Manager:
         return ops.ActiveStatus(self.summary())
 
     def summary(self) -> str:
-        """`last backup X (app) at T; next run T; N backups`."""
+        """`N running; last backup X (app) at T; next T; N backups taken` (+ a recent failure)."""
         config = self.setup.config
         records = self.state.history()
-        last = history.last_success(records)
         parts = []
+        running = sum(1 for r in records if r.get("status") in history.IN_FLIGHT)
+        if running:
+            parts.append(f"{running} job{'' if running == 1 else 's'} running")
+        last = history.last_success(records)
         if last is not None:
             parts.append(
                 f"last backup {last.get('backup-id') or last['job-id']} ({last.get('app')}) "
@@ -475,11 +478,11 @@ class Manager:
             )
         else:
             parts.append("no backup yet")
-        next_time = (
-            schedule.next_run(config.schedule, datetime.datetime.now().astimezone())
-            if config
-            else None
-        )
+        failed = history.last_failure(records)
+        if failed is not None:
+            parts.append(f"{failed['type']} {failed['job-id']} failed (see list-jobs)")
+        now = datetime.datetime.now().astimezone()
+        next_time = schedule.next_run(config.schedule, now) if config else None
         parts.append(f"next {next_time:%Y-%m-%d %H:%M %Z}" if next_time else "schedule off")
         count = sum(
             1 for r in records if r.get("type") == "backup" and r.get("status") == "success"

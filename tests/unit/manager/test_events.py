@@ -206,7 +206,9 @@ def test_success_is_recorded_and_retention_runs_without_touching_held_or_restore
     assert records["backup-new"]["size"] == 1234
     assert records["restore-1"]["status"] == "running"
     assert isinstance(out.unit_status, testing.ActiveStatus)
-    assert out.unit_status.message.startswith("last backup 20261124T010000Z-0004 (mysql) at ")
+    assert out.unit_status.message.startswith(
+        "1 job running; last backup 20261124T010000Z-0004 (mysql) at "
+    )
     assert out.unit_status.message.endswith("; 1 backup taken")
 
 
@@ -220,7 +222,9 @@ def test_failure_is_recorded_with_its_message(s3: FakeS3):
     record = history_of(out)[0]
     assert record["status"] == "error"
     assert record["message"] == "S3 rejected the credentials"
-    assert out.unit_status.message.startswith("no backup yet")
+    assert out.unit_status.message.startswith(
+        "no backup yet; backup backup-bad failed (see list-jobs); next "
+    )
 
 
 def test_daily_retention_runs_once_a_day_from_update_status(s3: FakeS3):
