@@ -325,6 +325,7 @@ class Actions:
             "status": "copying",
             "size": history.human_size(spec["size"]),
             "source": f"{source.name}:{backup_id}",
+            "created": record["requested-at"],
             "follow": FOLLOW,
             "json": json.dumps(record, sort_keys=True),
         }

@@ -144,12 +144,16 @@ def clear_finished(records: list[Record], app: str | None = None) -> tuple[list[
 
 
 def protected_backups(records: Iterable[Record]) -> set[str]:
-    """Backup ids an in-flight restore or copy reads from: retention must not touch them."""
+    """Backup ids in-flight jobs use: retention and delete-backup must not touch them.
+
+    A running restore or copy reads its backup; a running incremental builds on its
+    parent; a running backup (or copy) is writing its own id.
+    """
     protected = set()
     for record in records:
-        if is_finished(record) or record.get("type") == "backup":
+        if is_finished(record):
             continue
-        for key in ("backup-id", "recovered-from-backup", "source-backup-id"):
+        for key in ("backup-id", "parent-id", "recovered-from-backup", "source-backup-id"):
             if record.get(key):
                 protected.add(str(record[key]))
     return protected

@@ -274,8 +274,7 @@ class Manager:
         self._write_cron(setup.config)
         if not self.is_leader:
             return
-        if setup.config.schedule.enabled and self.state.last_slot is None:
-            self.state.last_slot = datetime.datetime.now().astimezone()
+        self._seed_schedule(setup.config.schedule)
         self.sync_history()
         self.collect_copies()
         ready = setup.ready
@@ -284,6 +283,15 @@ class Manager:
         for location in ready.locations.values():
             self.credentials_secret_id(location)
         self._publish(ready)
+
+    def _seed_schedule(self, wanted: schedule.Schedule) -> None:
+        """Seed the last slot when scheduling starts or changes: no catch-up of older slots."""
+        key = f"{wanted.main}|{wanted.main_kind}|{wanted.full}" if wanted.enabled else None
+        state = self.state
+        if key == state.schedule and (key is None or state.last_slot is not None):
+            return
+        state.schedule = key
+        state.last_slot = datetime.datetime.now().astimezone() if key else None
 
     def _write_cron(self, config: ManagerConfig) -> None:
         wanted = config.schedule if self.is_leader else schedule.Schedule("")

@@ -15,6 +15,7 @@ HISTORY_KEY = "history"
 SLOT_KEY = "last-slot"
 RETENTION_KEY = "last-retention"
 COPIES_KEY = "copies"
+SCHEDULE_KEY = "schedule"
 
 
 class PeerState:
@@ -64,6 +65,15 @@ class PeerState:
     @last_slot.setter
     def last_slot(self, value: datetime.datetime | None) -> None:
         self._set(SLOT_KEY, value.isoformat() if value is not None else None)
+
+    @property
+    def schedule(self) -> str | None:
+        """The schedule the slot was seeded for (`main|kind|full`)."""
+        return self._get(SCHEDULE_KEY)
+
+    @schedule.setter
+    def schedule(self, value: str | None) -> None:
+        self._set(SCHEDULE_KEY, value)
 
     @property
     def last_retention(self) -> str | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from backup_manager.locations import Location
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.storage import AccessDeniedError
-from tests.unit.catalog.memstore import MemoryStore
+from tests.unit.catalog.memstore import Info, MemoryStore
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -34,7 +35,7 @@ class FakeBucket(MemoryStore):
     def check(self) -> None:
         self._guard()
 
-    def list(self, prefix: str = ""):  # type: ignore[override]
+    def list(self, prefix: str = "") -> Iterator[Info]:
         self._guard()
         return super().list(prefix)
 

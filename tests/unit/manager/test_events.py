@@ -28,6 +28,11 @@ LONG_AGO = "2026-01-01T00:00:00+00:00"
 HOURLY = {"backup-schedule": "0 * * * *"}
 
 
+def seeded(expression: str = "0 * * * *", kind: str = "full") -> testing.PeerRelation:
+    """Peer data of a schedule seeded long ago (so a slot is due now)."""
+    return peer({"last-slot": LONG_AGO, "schedule": f"{expression}|{kind}|"})
+
+
 def scheduled_backup() -> _Event:
     """The event cron dispatches (JUJU_DISPATCH_PATH=hooks/scheduled-backup)."""
     return _Event("scheduled_backup")
@@ -78,7 +83,7 @@ def test_losing_leadership_removes_the_cron_entry(s3: FakeS3):
 def test_dispatched_event_requests_a_backup_per_database_once_per_slot(s3: FakeS3):
     db1, db2 = db_relation("mysql"), db_relation("mariadb")
     rel, secret = s3_relation()
-    st = state(rel, db1, db2, peer({"last-slot": LONG_AGO}), secrets=[secret], config=HOURLY)
+    st = state(rel, db1, db2, seeded(), secrets=[secret], config=HOURLY)
     ctx = context()
     out = ctx.run(scheduled_backup(), st)
     assert len(jobs_of(out, db1)) == 1
@@ -96,12 +101,25 @@ def test_dispatched_event_requests_a_backup_per_database_once_per_slot(s3: FakeS
 def test_update_status_catches_up_a_missed_slot(s3: FakeS3):
     db = db_relation()
     rel, secret = s3_relation()
-    st = state(rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=HOURLY)
+    st = state(rel, db, seeded(), secrets=[secret], config=HOURLY)
     ctx = context()
     out = ctx.run(ctx.on.update_status(), st)
     assert len(jobs_of(out, db)) == 1
     out = ctx.run(ctx.on.update_status(), out)
     assert len(jobs_of(out, db)) == 1
+
+
+def test_a_changed_schedule_is_seeded_again_not_caught_up(s3: FakeS3):
+    db = db_relation()
+    rel, secret = s3_relation()
+    config = {"backup-schedule": "30 * * * *"}  # was "0 * * * *", seeded long ago
+    ctx = context()
+    out = ctx.run(
+        ctx.on.update_status(), state(rel, db, seeded(), secrets=[secret], config=config)
+    )
+    assert jobs_of(out, db) == []
+    assert peer_data(out)["schedule"] == "30 * * * *|full|"
+    assert peer_data(out)["last-slot"] > LONG_AGO
 
 
 def test_nothing_is_due_right_after_seeding(s3: FakeS3):
@@ -117,7 +135,7 @@ def test_scheduled_incremental_falls_back_to_full_without_a_parent(s3: FakeS3):
     db = db_relation()
     rel, secret = s3_relation()
     config = {**HOURLY, "backup-kind": "incremental"}
-    st = state(rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=config)
+    st = state(rel, db, seeded(kind="incremental"), secrets=[secret], config=config)
     out = context().run(scheduled_backup(), st)
     assert jobs_of(out, db)[0]["backup-kind"] == "full"
 
@@ -127,7 +145,7 @@ def test_scheduled_incremental_builds_on_the_newest_backup(s3: FakeS3):
     db = db_relation()
     rel, secret = s3_relation()
     config = {**HOURLY, "backup-kind": "incremental"}
-    st = state(rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=config)
+    st = state(rel, db, seeded(kind="incremental"), secrets=[secret], config=config)
     job = jobs_of(context().run(scheduled_backup(), st), db)[0]
     assert job["backup-kind"] == "incremental"
     assert job["parent-backup-id"] == "20261121T010000Z-bbbb"
@@ -136,9 +154,7 @@ def test_scheduled_incremental_builds_on_the_newest_backup(s3: FakeS3):
 def test_scheduled_backup_on_a_non_leader_does_nothing(s3: FakeS3):
     db = db_relation()
     rel, secret = s3_relation()
-    st = state(
-        rel, db, peer({"last-slot": LONG_AGO}), secrets=[secret], config=HOURLY, leader=False
-    )
+    st = state(rel, db, seeded(), secrets=[secret], config=HOURLY, leader=False)
     assert jobs_of(context().run(scheduled_backup(), st), db) == []
 
 
@@ -259,3 +275,15 @@ def test_history_is_bounded():
     assert kept[-1]["job-id"] == "running"
     assert kept[0]["job-id"] == "j51"
     assert history.load("garbage") == []
+
+
+def test_in_flight_jobs_protect_what_they_read_and_write():
+    from backup_manager import history
+
+    records = [
+        {"job-id": "r1", "type": "restore", "status": "running", "backup-id": "b-restored"},
+        {"job-id": "i1", "type": "backup", "status": "requested", "parent-id": "b-parent"},
+        {"job-id": "c1", "type": "copy", "status": "copying", "source-backup-id": "b-src"},
+        {"job-id": "r0", "type": "restore", "status": "success", "backup-id": "b-old"},
+    ]
+    assert history.protected_backups(records) == {"b-restored", "b-parent", "b-src"}
