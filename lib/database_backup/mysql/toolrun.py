@@ -7,7 +7,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO, Protocol
 
 
 class ToolLog:
@@ -43,6 +43,22 @@ def tail(text: str, lines: int = 5) -> str:
     return " | ".join(kept[-lines:]) or "(no output)"
 
 
+class Readable(Protocol):
+    """Anything with `read(n) -> bytes`."""
+
+    def read(self, n: int = -1, /) -> bytes:
+        """Read up to `n` bytes (b"" at the end)."""
+        ...
+
+
+class Writable(Protocol):
+    """Anything with `write(data)`."""
+
+    def write(self, data: bytes, /) -> object:
+        """Write `data`."""
+        ...
+
+
 class _End:
     """Queue marker: the source ended (error None) or failed (error set)."""
 
@@ -50,7 +66,7 @@ class _End:
         self.error = error
 
 
-def pump(source: BinaryIO, sink: IO[bytes], *, chunk: int = 1 << 20, depth: int = 8) -> int:
+def pump(source: Readable, sink: Writable, *, chunk: int = 1 << 20, depth: int = 8) -> int:
     """Copy `source` to `sink` with a reader thread `depth` chunks ahead; return the bytes.
 
     Reading (download, decryption, decompression) and writing (a tool's stdin) overlap;
