@@ -10,7 +10,7 @@ from ops import testing
 
 from database_backup.interface import JobRequest, JobStatus
 from database_backup.interface.testing import requirer_side_relation
-from tests.charms import ROOT, manager_charm_module
+from tests.charms import manager_charm_module
 
 MODULE = manager_charm_module()
 CHARM = MODULE.BackupManagerCharm
@@ -19,8 +19,13 @@ PEER = "manager-peers"
 
 
 def context() -> testing.Context:
-    """A Context for the real charm, metadata read from the repository root."""
-    return testing.Context(CHARM, charm_root=ROOT)
+    """A Context for the real charm.
+
+    Scenario autoloads metadata.yaml, config.yaml and actions.yaml from the repository root
+    (the charm module's grandparent). No `charm_root`: Scenario would rewrite those files
+    in place for each run, which corrupts them when two test processes run at once.
+    """
+    return testing.Context(CHARM)
 
 
 def s3_relation(
