@@ -6,6 +6,7 @@ Data is compared with CHECKSUM TABLE before the backup and after the restore.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -15,6 +16,8 @@ import pytest
 
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.mysql import BackupError, backup_full, restore_physical
+from database_backup.mysql.commands import BINLOG_INFO_FILES, BinlogCoordinates, coordinates_from
+from database_backup.mysql.xbstream import XbstreamTap
 from database_backup.storage import S3Config, S3Storage
 from database_backup.stream import generate_key
 from tests.infra.ceph import CephS3
@@ -95,6 +98,15 @@ def test_backup_change_restore_gives_backup_time_data(
     if compression_level is None and not encrypted:
         assert meta.stored_size == meta.raw_size
     assert (NEEDLE.encode() in stored) is (not encrypted and compression_level is None)
+    if compression_level is None and not encrypted:
+        # the metadata tap understands the real tool's stream
+        tap = XbstreamTap(io.BytesIO(stored), BINLOG_INFO_FILES)
+        while tap.read(1 << 20):
+            pass
+        assert tap.broken is None
+        assert coordinates_from(tap.files, "") == BinlogCoordinates(
+            master[0], int(master[1]), gtid_before
+        )
     assert catalog.read_metadata(backup_id).sha256 == meta.sha256
     job_log = storage.get_bytes(catalog.backup_prefix(backup_id).rstrip("/") + "/job.log")
     assert b"completed OK!" in job_log

@@ -117,3 +117,39 @@ def parse_checkpoint_lsn(log_text: str) -> int | None:
 def tool_succeeded(log_text: str) -> bool:
     """Return whether the tool's log ends its run with "completed OK!"."""
     return "completed OK!" in log_text[-4096:]
+
+
+#: names of the binlog-coordinates file in the stream (MariaDB 11 renamed it)
+BINLOG_INFO_FILES = ("xtrabackup_binlog_info", "mariadb_backup_binlog_info")
+#: names of the LSN file in the stream
+CHECKPOINT_FILES = ("xtrabackup_checkpoints", "mariadb_backup_checkpoints")
+
+
+def parse_checkpoints_file(text: str) -> dict[str, int]:
+    """Parse `xtrabackup_checkpoints` ("key = value" lines) into its numeric values."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and value.strip().isdigit():
+            values[name.strip()] = int(value.strip())
+    return values
+
+
+def coordinates_from(files: dict[str, bytes], log_text: str) -> BinlogCoordinates | None:
+    """Binlog coordinates from the stream's info file, else from the tool's log."""
+    for name in BINLOG_INFO_FILES:
+        if name in files:
+            found = parse_binlog_info_file(files[name].decode("utf-8", "replace"))
+            if found is not None:
+                return found
+    return parse_binlog_coordinates(log_text)
+
+
+def to_lsn_from(files: dict[str, bytes], log_text: str) -> int | None:
+    """The backup's end LSN from the stream's checkpoints file, else from the tool's log."""
+    for name in CHECKPOINT_FILES:
+        if name in files:
+            values = parse_checkpoints_file(files[name].decode("utf-8", "replace"))
+            if "to_lsn" in values:
+                return values["to_lsn"]
+    return parse_checkpoint_lsn(log_text)

@@ -27,6 +27,7 @@ from .flavour import Flavour, FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
 from .toolrun import ToolLog, tail
+from .xbstream import XbstreamTap
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog
@@ -151,7 +152,7 @@ def backup_full(
     log.note(f"backup {backup_id}: {flavour.name} {flavour.version}, artefact {name}")
     emit(progress, "backup", 0, estimate)
     try:
-        output, digest = _stream_to_storage(
+        output, tap, digest = _stream_to_storage(
             conn,
             catalog,
             flavour,
@@ -167,7 +168,7 @@ def backup_full(
         log_text = log.text()
         if not commands.tool_succeeded(log_text):
             raise BackupError(f"{flavour.backup_tool} did not report success: {tail(log_text)}")
-        coords = commands.parse_binlog_coordinates(log_text)
+        coords = commands.coordinates_from(tap.files, log_text)
         meta = BackupMetadata(
             backup_id=backup_id,
             kind="full",
@@ -189,7 +190,7 @@ def backup_full(
             binlog_position=coords.position if coords else None,
             gtid_set=coords.gtid_set if coords else None,
             from_lsn=0,
-            to_lsn=commands.parse_checkpoint_lsn(log_text),
+            to_lsn=commands.to_lsn_from(tap.files, log_text),
         )
         log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
         catalog.write_log(backup_id, log.text())
@@ -215,8 +216,8 @@ def _stream_to_storage(
     work: Path,
     log: ToolLog,
     parallel: int,
-) -> tuple[_ToolOutput, DigestReader]:
-    """Run the backup tool and upload its encoded stdout; return (output, digest)."""
+) -> tuple[_ToolOutput, XbstreamTap, DigestReader]:
+    """Run the backup tool and upload its encoded stdout; return (output, tap, digest)."""
     from database_backup.stream import encode
 
     storage = streaming_storage(catalog)
@@ -232,8 +233,9 @@ def _stream_to_storage(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
             )
         output = _ToolOutput(proc, progress, estimate)
+        tap = XbstreamTap(output, commands.BINLOG_INFO_FILES + commands.CHECKPOINT_FILES)
         try:
-            stored, digest = encode(output, compression_level=compression_level, key=key)
+            stored, digest = encode(tap, compression_level=compression_level, key=key)
             storage.upload_stream(object_key, stored, size_hint=_hint(estimate))
         except BaseException as exc:
             if proc.poll() is None:
@@ -247,7 +249,7 @@ def _stream_to_storage(
         rc = proc.wait()
         if rc != 0:
             raise BackupError(f"{flavour.backup_tool} failed (exit code {rc}): {tail(log.text())}")
-    return output, digest
+    return output, tap, digest
 
 
 def _hint(estimate: int) -> int | None:

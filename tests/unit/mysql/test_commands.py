@@ -7,11 +7,14 @@ from pathlib import Path
 from database_backup.mysql.commands import (
     BinlogCoordinates,
     backup_command,
+    coordinates_from,
     extract_command,
     parse_binlog_coordinates,
     parse_binlog_info_file,
     parse_checkpoint_lsn,
+    parse_checkpoints_file,
     prepare_command,
+    to_lsn_from,
     tool_succeeded,
 )
 from database_backup.mysql.flavour import for_name
@@ -114,3 +117,18 @@ def test_parse_binlog_info_file():
         "binlog.000002", 157, None
     )
     assert parse_binlog_info_file("") is None
+
+
+def test_stream_files_win_over_the_log():
+    files = {
+        "mariadb_backup_binlog_info": b"bin.000009\t77\t0-1-5\n",
+        "xtrabackup_checkpoints": b"backup_type = full-backuped\nfrom_lsn = 0\nto_lsn = 9001\n",
+    }
+    assert coordinates_from(files, MARIADB_LOG) == BinlogCoordinates("bin.000009", 77, "0-1-5")
+    assert to_lsn_from(files, MARIADB_LOG) == 9001
+    assert coordinates_from({}, MARIADB_LOG) == BinlogCoordinates("bin.000001", 563095, "0-1-3")
+    assert to_lsn_from({}, MARIADB_LOG) == 44404
+    assert parse_checkpoints_file("from_lsn = 0\nto_lsn = 12\nbackup_type = full") == {
+        "from_lsn": 0,
+        "to_lsn": 12,
+    }

@@ -1,0 +1,84 @@
+"""XbstreamTap on synthetic streams that the real `mbstream` accepts."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from database_backup.mysql.xbstream import MAGIC, XbstreamTap
+
+BINLOG_INFO = b"bin.000007\t4242\t0-1-99\n"
+CHECKPOINTS = b"backup_type = full-backuped\nfrom_lsn = 0\nto_lsn = 44404\nlast_lsn = 44420\n"
+
+
+def _chunk(path: str, payload: bytes | None, offset: int = 0) -> bytes:
+    name = path.encode()
+    if payload is None:
+        return MAGIC + struct.pack("<BBI", 0, ord("E"), len(name)) + name
+    head = MAGIC + struct.pack("<BBI", 0, ord("P"), len(name)) + name
+    return head + struct.pack("<QQI", len(payload), offset, zlib.crc32(payload)) + payload
+
+
+def _stream() -> bytes:
+    big = random.Random(7).randbytes(300_000)  # noqa: S311 - reproducible test data
+    parts = [
+        _chunk("ibdata1", big[:200_000]),
+        _chunk("ibdata1", big[200_000:], offset=200_000),
+        _chunk("ibdata1", None),
+        _chunk("xtrabackup_binlog_info", BINLOG_INFO),
+        _chunk("xtrabackup_binlog_info", None),
+        _chunk("shop/orders.ibd", b"o" * 5000),
+        _chunk("shop/orders.ibd", None),
+        _chunk("xtrabackup_checkpoints", CHECKPOINTS),
+        _chunk("xtrabackup_checkpoints", None),
+    ]
+    return b"".join(parts)
+
+
+class _Dribble:
+    """Returns the data in reads of random sizes (1 byte to 70 KB)."""
+
+    def __init__(self, data: bytes, seed: int) -> None:
+        self._data = io.BytesIO(data)
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible test data
+
+    def read(self, n: int = -1) -> bytes:
+        return self._data.read(min(n, self._rng.choice([1, 3, 14, 50, 4099, 70_000])))
+
+
+def test_synthetic_stream_is_valid_for_mbstream(tmp_path: Path):
+    tool = shutil.which("mbstream") or shutil.which("xbstream")
+    assert tool, "mbstream comes with mariadb-backup (scripts/install-system-deps.sh)"
+    subprocess.run([tool, "-x", "-C", str(tmp_path)], input=_stream(), check=True)
+    assert (tmp_path / "xtrabackup_binlog_info").read_bytes() == BINLOG_INFO
+    assert (tmp_path / "ibdata1").stat().st_size == 300_000
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_tap_captures_files_whatever_the_read_sizes(seed: int):
+    data = _stream()
+    tap = XbstreamTap(_Dribble(data, seed), ["xtrabackup_binlog_info", "xtrabackup_checkpoints"])
+    out = bytearray()
+    while chunk := tap.read(1 << 20):
+        out += chunk
+    assert bytes(out) == data
+    assert tap.broken is None
+    assert tap.files == {
+        "xtrabackup_binlog_info": BINLOG_INFO,
+        "xtrabackup_checkpoints": CHECKPOINTS,
+    }
+
+
+def test_tap_gives_up_quietly_on_garbage():
+    data = b"not an xbstream at all" * 100
+    tap = XbstreamTap(io.BytesIO(data), ["xtrabackup_binlog_info"])
+    assert tap.read(len(data)) == data
+    assert tap.broken is not None
+    assert tap.files == {}
