@@ -7,6 +7,7 @@ import json
 import pytest
 from ops import testing
 
+from .fakes import FakeS3
 from .helpers import cluster, context, db_relation, s3_relation, state
 
 
@@ -235,3 +236,62 @@ def test_encryption_creates_a_key_secret_once_and_grants_it():
     assert shipping["encryption-secret-id"] == key_secret.id
     again = ctx.run(ctx.on.config_changed(), out)
     assert again.get_secret(label="encryption-key").tracked_content == key_secret.tracked_content
+
+
+def test_rotated_user_secret_updates_the_secret_the_providers_read():
+    db = db_relation()
+    user = testing.Secret(
+        tracked_content={"access-key": "AK", "secret-key": "old"},
+        latest_content={"access-key": "AK", "secret-key": "new"},
+    )
+    ours = testing.Secret(
+        tracked_content={"access-key": "AK", "secret-key": "old"},
+        label="credentials-default",
+        owner="app",
+    )
+    config = {"s3-bucket": "cfg-bucket", "s3-credentials": user.id}
+    ctx = context()
+    out = ctx.run(ctx.on.secret_changed(user), state(db, secrets=[user, ours], config=config))
+    updated = out.get_secret(label="credentials-default")
+    assert updated.latest_content == {"access-key": "AK", "secret-key": "new"}
+    assert updated.remote_grants == {db.id: {"mysql"}}
+
+
+def test_s3_relation_gone_means_no_storage():
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(ctx.on.relation_broken(rel), state(rel, db, secrets=[secret]))
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith("no storage")
+
+
+def test_compression_off_is_sent_without_a_level(s3: FakeS3):
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.action("create-backup"),
+        state(rel, db, secrets=[secret], config={"compression": False}),
+    )
+    job = json.loads(out.get_relation(db.id).local_app_data["jobs"])[0]
+    assert job["job-config"] == {"compression": False}
+    assert "compression-level" not in job
+
+
+def test_weekly_full_and_daily_incremental_both_get_a_cron_line():
+    from backup_manager import schedule
+
+    rel, secret = s3_relation()
+    config = {
+        "backup-kind": "incremental",
+        "backup-schedule": "0 1 * * 1-6",
+        "full-backup-schedule": "0 1 * * 0",
+    }
+    ctx = context()
+    out = ctx.run(
+        ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret], config=config)
+    )
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    lines = [line for line in schedule.CRON_FILE.read_text().splitlines() if "juju-exec" in line]
+    assert [line.split(" root ")[0] for line in lines] == ["0 1 * * 1-6", "0 1 * * 0"]
