@@ -164,13 +164,23 @@ class Actions:
                 "binlog-shipping on for future recoveries"
             )
         point_in_time = LATEST if target == LATEST else (format_time(moment) if moment else None)
+        databases = event.params.get("databases") or ()
+        tables_ = event.params.get("tables") or ()
+        if (databases or tables_) and meta.kind != "logical":
+            raise ManagerError(
+                f"backup {meta.backup_id} is a {meta.kind} backup: databases and tables can "
+                "only be picked from a logical backup (restore the whole backup instead)"
+            )
         record = self.manager.request_restore(
             relation,
             location=location,
             backup_id=meta.backup_id,
             encrypted=meta.encrypted,
+            compressed=meta.compression != "none",
             point_in_time=point_in_time,
             catalogs=catalogs,
+            databases=databases,
+            tables=tables_,
         )
         result = self._job_result(record)
         result["recovered-from-backup"] = meta.backup_id

@@ -218,8 +218,11 @@ class Manager:
         location: Location,
         backup_id: str,
         encrypted: bool,
+        compressed: bool,
         point_in_time: str | None,
         catalogs: Catalogs,
+        databases: Sequence[str] = (),
+        tables: Sequence[str] = (),
     ) -> history.Record:
         """Ask for a restore of `backup_id` (and replay to `point_in_time`, if given)."""
         app = relation.app.name if relation.app is not None else "?"
@@ -233,6 +236,9 @@ class Manager:
                 artefact_path=catalogs.artefact_path(app, location, backup_id),
                 backup_id=backup_id,
                 point_in_time=point_in_time,
+                compression=compressed,
+                databases=list(databases) or None,
+                tables=list(tables) or None,
                 encryption_secret_id=encryption_id,
             )
         )

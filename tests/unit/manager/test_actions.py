@@ -447,3 +447,20 @@ def test_copy_of_an_incremental_needs_its_parent_there_first(s3: FakeS3):
         "copy-backup", st, **{"backup-id": "20261121T010000Z-bbbb", "to": "region-b"}
     )
     assert "copy 20261120T010000Z-aaaa first" in message
+
+
+def test_restore_some_tables_of_a_logical_backup(s3: FakeS3):
+    bucket = s3.bucket("bucket-a")
+    add_backup(bucket, cluster(), "20261120T010000Z-aaaa", hours_ago=48)
+    add_backup(bucket, cluster(), "20261121T010000Z-llll", hours_ago=24, kind="logical")
+    db, st = base()
+    _, out = run_action(
+        "restore", st, **{"backup-id": "20261121T010000Z-llll", "tables": ["shop.orders"]}
+    )
+    job = jobs_of(out, db)[0]
+    assert job["tables"] == ["shop.orders"]
+    assert job["job-config"] == {"compression": True}
+    message = fail_message(
+        "restore", st, **{"backup-id": "20261120T010000Z-aaaa", "databases": ["shop"]}
+    )
+    assert "is a full backup: databases and tables can only be picked from a logical" in message
