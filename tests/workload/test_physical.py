@@ -232,3 +232,18 @@ def test_wrong_s3_secret_fails_clearly_before_the_tool_runs(
     assert "check the secret key" in message
     assert "not-the-secret-key" not in message
     assert list(tmp_path.glob("backup-*.log")) == []  # failed before the tool ran
+
+
+def test_reused_backup_id_is_refused_and_the_existing_backup_kept(
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
+):
+    fill(server, "reuse", rows=200)
+    backup_id = new_backup_id(datetime.now(timezone.utc))
+    first = backup_full(connection(server), catalog, backup_id=backup_id, workdir=tmp_path / "1")
+
+    with pytest.raises(BackupError, match="already used"):
+        backup_full(connection(server), catalog, backup_id=backup_id, workdir=tmp_path / "2")
+
+    assert catalog.read_metadata(backup_id).sha256 == first.sha256
+    stored = storage.get_bytes(catalog.artefact_key(backup_id, first.artefacts[0]))
+    assert sha256_of(stored) == first.sha256

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ARTEFACT_BASE = "data.xbstream"
+_HINT_ABOVE = 9_000 * 16 * 2**20
 
 
 class BackupError(Exception):
@@ -144,8 +145,11 @@ def backup_full(
     estimate = _estimate_size(conn, flavour, work)
     try:
         catalog.ensure_cluster()
+        used = any(True for _ in catalog.storage.list(catalog.backup_prefix(backup_id)))
     except Exception as exc:
         raise BackupError(f"cannot use the backup storage: {exc}") from exc
+    if used:  # a failure would delete what is there: never write into a used prefix
+        raise BackupError(f"backup id {backup_id} is already used in this catalog: pick another")
     name = artefact_name(compression_level, key is not None)
     object_key = catalog.artefact_key(backup_id, name)
     log = ToolLog(work / f"backup-{backup_id}.log")
@@ -253,8 +257,13 @@ def _stream_to_storage(
 
 
 def _hint(estimate: int) -> int | None:
-    # the stream is roughly the data files plus redo; leave room so the part size holds
-    return estimate * 2 if estimate > 0 else None
+    """The size hint for the upload's part plan.
+
+    Without a hint the storage starts with 16 MiB parts and grows them after 1,000 parts,
+    which fits 5 TB; a hint only helps when the stream is so large that 16 MiB parts would
+    not fit in 9,000 parts (about 140 GiB): then parts are sized for it from the start.
+    """
+    return estimate if estimate > _HINT_ABOVE else None
 
 
 def _estimate_size(conn: ConnectionSpec, flavour: Flavour, work: Path) -> int:

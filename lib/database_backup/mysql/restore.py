@@ -153,7 +153,10 @@ def restore_physical(
         ) from exc
     _swap_and_start(conn, server, flavour, swap, progress, work, verify_timeout, backup_id)
     emit(progress, "cleanup")
-    swap.discard_previous()
+    try:
+        swap.discard_previous()
+    except OSError as exc:  # the restore itself succeeded: say so, and what is left
+        logger.warning("restored; could not remove the previous data %s: %s", swap.previous, exc)
     emit(progress, "done", meta.stored_size, meta.stored_size)
     return RestoreResult(
         backup_id=backup_id,
