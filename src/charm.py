@@ -71,8 +71,9 @@ class BackupManagerCharm(ops.CharmBase):
         self.manager.reconcile()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        """Reconcile, pick up copies, catch up a missed scheduled run, daily retention."""
+        """Reconcile, check storage, catch up a missed scheduled run, daily retention."""
         self.manager.reconcile()
+        self.manager.check_storage()
         self.manager.run_schedule()
         self.manager.daily_retention()
 

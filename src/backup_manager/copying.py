@@ -126,8 +126,8 @@ def _now() -> str:
 
 
 def _copy(spec: dict[str, Any], source: Location, dest: Location) -> int:
-    src_store = locations_mod.open_storage(source)
-    dst_store = locations_mod.open_storage(dest)
+    src_store = locations_mod.open_storage(source, patient=True)
+    dst_store = locations_mod.open_storage(dest, patient=True)
     src = Catalog(src_store, spec["cluster-id"])
     dst = Catalog(dst_store, spec["cluster-id"])
     new_id = spec["new-backup-id"]

@@ -10,11 +10,13 @@ relation data and secrets and hands plain values to these functions.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from database_backup.interface import StorageConfig
-from database_backup.storage import S3Config, S3Storage
+from database_backup.storage import RetryPolicy, S3Config, S3Storage
 
 DEFAULT_LOCATION = "default"
 
@@ -75,6 +77,12 @@ class Location:
     def from_spec(cls, data: Mapping[str, Any]) -> Location:
         """Inverse of `spec`."""
         return cls(**dict(data))
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the whole definition: changes when anything (keys too) changes."""
+        text = json.dumps(self.spec(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -163,6 +171,11 @@ def choose(locations: Mapping[str, Location], wanted: str = "") -> Location:
     return locations[wanted]
 
 
-def open_storage(location: Location) -> S3Storage:
-    """An S3 client for `location` (unit tests replace this with an in-memory store)."""
-    return S3Storage(location.s3_config())
+def open_storage(location: Location, *, patient: bool = False) -> S3Storage:
+    """An S3 client for `location` (unit tests replace this with an in-memory store).
+
+    Hooks use few retries so a dead endpoint cannot hold a hook for minutes; the detached
+    copy worker is `patient` and keeps the storage library's default retries.
+    """
+    retry = None if patient else RetryPolicy(max_attempts=2)
+    return S3Storage(location.s3_config(), retry=retry)

@@ -24,9 +24,11 @@ from database_backup.interface import (
     JobStatus,
     utc_now,
 )
+from database_backup.storage import StorageError
 
 from . import copying, history, schedule
 from . import setup as setup_mod
+from . import status as status_mod
 from .catalogs import Catalogs
 from .config import ManagerConfig
 from .errors import ManagerError
@@ -389,6 +391,7 @@ class Manager:
             return []
         kind, slot = due
         job_ids = []
+        failed = False
         catalogs = self.catalogs()
         try:
             for relation in self.database_relations():
@@ -398,10 +401,13 @@ class Manager:
                     )
                 except ManagerError as exc:
                     logger.error("scheduled %s backup not requested: %s", kind, exc)
+                    failed = True
                     continue
                 job_ids.append(record["job-id"])
         finally:
             catalogs.close()
+        if failed and not job_ids:
+            return []  # nothing went out: the next update-status tries this slot again
         self.state.last_slot = slot
         logger.info("scheduled %s backups for slot %s: %s", kind, slot.isoformat(), job_ids)
         return job_ids
@@ -461,45 +467,29 @@ class Manager:
 
     # -- status -------------------------------------------------------------------------
 
+    def check_storage(self) -> None:
+        """From update-status: can every location be reached with its credentials?"""
+        if not self.is_leader or self.setup.config is None:
+            return
+        problems: dict[str, dict[str, str]] = {}
+        catalogs = self.catalogs()
+        try:
+            for location in self.setup.locations.values():
+                try:
+                    catalogs.storage(location).check()
+                except StorageError as exc:
+                    logger.error("storage location %s: %s", location.name, exc)
+                    problems[location.name] = {
+                        "fingerprint": location.fingerprint,
+                        "message": str(exc),
+                    }
+        finally:
+            catalogs.close()
+        self.state.storage_problems = problems
+
     def status(self) -> ops.StatusBase:
         """The unit's status: the first blocking reason, or a summary."""
         setup = self.setup
-        if setup.config is None:
-            return ops.BlockedStatus(f"invalid config: {setup.config_error}")
-        if setup.blocked:
-            return ops.BlockedStatus(setup.blocked[0])
-        if setup.backup_location is None:
-            return ops.WaitingStatus(setup.waiting[0] if setup.waiting else "waiting for storage")
-        if not self.database_relations():
-            return ops.BlockedStatus(
-                "no database related: juju integrate backup-manager:database-backup <db-app>"
-            )
-        return ops.ActiveStatus(self.summary())
-
-    def summary(self) -> str:
-        """`N running; last backup X (app) at T; next T; N backups taken` (+ a recent failure)."""
-        config = self.setup.config
         records = self.state.history()
-        parts = []
-        running = sum(1 for r in records if r.get("status") in history.IN_FLIGHT)
-        if running:
-            parts.append(f"{running} job{'' if running == 1 else 's'} running")
-        last = history.last_success(records)
-        if last is not None:
-            parts.append(
-                f"last backup {last.get('backup-id') or last['job-id']} ({last.get('app')}) "
-                f"at {last.get('finished-at', '?')}"
-            )
-        else:
-            parts.append("no backup yet")
-        failed = history.last_failure(records)
-        if failed is not None:
-            parts.append(f"{failed['type']} {failed['job-id']} failed (see list-jobs)")
-        now = datetime.datetime.now().astimezone()
-        next_time = schedule.next_run(config.schedule, now) if config else None
-        parts.append(f"next {next_time:%Y-%m-%d %H:%M %Z}" if next_time else "schedule off")
-        count = sum(
-            1 for r in records if r.get("type") == "backup" and r.get("status") == "success"
-        )
-        parts.append(f"{count} backup{'' if count == 1 else 's'} taken")
-        return "; ".join(parts)
+        problems = self.state.storage_problems
+        return status_mod.unit_status(setup, bool(self.database_relations()), records, problems)

@@ -16,6 +16,7 @@ SLOT_KEY = "last-slot"
 RETENTION_KEY = "last-retention"
 COPIES_KEY = "copies"
 SCHEDULE_KEY = "schedule"
+STORAGE_PROBLEMS_KEY = "storage-problems"
 
 
 class PeerState:
@@ -83,6 +84,19 @@ class PeerState:
     @last_retention.setter
     def last_retention(self, value: str) -> None:
         self._set(RETENTION_KEY, value)
+
+    @property
+    def storage_problems(self) -> dict[str, dict[str, str]]:
+        """Location name -> {fingerprint, message} of the last failed storage check."""
+        try:
+            data = json.loads(self._get(STORAGE_PROBLEMS_KEY) or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+    @storage_problems.setter
+    def storage_problems(self, problems: dict[str, dict[str, str]]) -> None:
+        self._set(STORAGE_PROBLEMS_KEY, json.dumps(problems, sort_keys=True) if problems else None)
 
     # -- copies in flight ---------------------------------------------------------------
 

@@ -59,7 +59,7 @@ class FakeS3:
     def bucket(self, name: str) -> FakeBucket:
         return self.buckets.setdefault(name, FakeBucket(name))
 
-    def open(self, location: Location) -> FakeBucket:
+    def open(self, location: Location, *, patient: bool = False) -> FakeBucket:
         return self.bucket(location.bucket)
 
 

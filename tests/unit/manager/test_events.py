@@ -287,3 +287,18 @@ def test_in_flight_jobs_protect_what_they_read_and_write():
         {"job-id": "r0", "type": "restore", "status": "success", "backup-id": "b-old"},
     ]
     assert history.protected_backups(records) == {"b-restored", "b-parent", "b-src"}
+
+
+def test_a_slot_whose_backups_could_not_be_requested_is_tried_again(s3: FakeS3):
+    s3.bucket("bucket-a").denied = True  # the incremental's parent cannot be looked up
+    db = db_relation()
+    rel, secret = s3_relation()
+    config = {**HOURLY, "backup-kind": "incremental"}
+    st = state(rel, db, seeded(kind="incremental"), secrets=[secret], config=config)
+    ctx = context()
+    out = ctx.run(scheduled_backup(), st)
+    assert jobs_of(out, db) == []
+    assert peer_data(out)["last-slot"] == LONG_AGO
+    s3.bucket("bucket-a").denied = False
+    out = ctx.run(scheduled_backup(), out)
+    assert len(jobs_of(out, db)) == 1

@@ -295,3 +295,20 @@ def test_weekly_full_and_daily_incremental_both_get_a_cron_line():
     assert isinstance(out.unit_status, testing.ActiveStatus)
     lines = [line for line in schedule.CRON_FILE.read_text().splitlines() if "juju-exec" in line]
     assert [line.split(" root ")[0] for line in lines] == ["0 1 * * 1-6", "0 1 * * 0"]
+
+
+def test_update_status_blocks_on_refused_credentials_until_they_change(s3: FakeS3):
+    s3.bucket("bucket-a").denied = True
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(ctx.on.update_status(), state(rel, db, secrets=[secret]))
+    assert out.unit_status == testing.BlockedStatus(
+        "storage location s3-a: check access to bucket 'bucket-a' failed: S3 does not know "
+        "the access key (InvalidAccessKeyId): check the access key"
+    )
+    # new keys from the s3-integrator: the old problem no longer applies
+    peer_rel = next(r for r in out.relations if isinstance(r, testing.PeerRelation))
+    fixed_rel, fixed_secret = s3_relation(access_key="AKIA-NEW")
+    out = ctx.run(ctx.on.config_changed(), state(fixed_rel, db, peer_rel, secrets=[fixed_secret]))
+    assert isinstance(out.unit_status, testing.ActiveStatus)

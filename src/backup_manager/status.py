@@ -1,0 +1,64 @@
+"""The unit's status: the first thing to fix, or a summary of what the manager does."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+
+import ops
+
+from . import history, schedule
+from .config import ManagerConfig
+from .history import Record
+from .setup import Setup
+
+
+def unit_status(
+    setup: Setup,
+    has_databases: bool,
+    records: list[Record],
+    storage_problems: Mapping[str, Mapping[str, str]],
+) -> ops.StatusBase:
+    """Blocked or waiting with the exact reason, else active with a summary."""
+    if setup.config is None:
+        return ops.BlockedStatus(f"invalid config: {setup.config_error}")
+    if setup.blocked:
+        return ops.BlockedStatus(setup.blocked[0])
+    if setup.backup_location is None:
+        return ops.WaitingStatus(setup.waiting[0] if setup.waiting else "waiting for storage")
+    for name, location in sorted(setup.locations.items()):
+        problem = storage_problems.get(name)
+        if problem and problem.get("fingerprint") == location.fingerprint:
+            return ops.BlockedStatus(f"storage location {name}: {problem.get('message')}")
+    if not has_databases:
+        return ops.BlockedStatus(
+            "no database related: juju integrate backup-manager:database-backup <db-app>"
+        )
+    return ops.ActiveStatus(summary(setup.config, records))
+
+
+def summary(
+    config: ManagerConfig, records: list[Record], now: datetime.datetime | None = None
+) -> str:
+    """`N running; last backup X (app) at T; <failure>; next T; N backups taken`."""
+    parts = []
+    running = sum(1 for r in records if r.get("status") in history.IN_FLIGHT)
+    if running:
+        parts.append(f"{running} job{'' if running == 1 else 's'} running")
+    last = history.last_success(records)
+    if last is not None:
+        parts.append(
+            f"last backup {last.get('backup-id') or last['job-id']} ({last.get('app')}) "
+            f"at {last.get('finished-at', '?')}"
+        )
+    else:
+        parts.append("no backup yet")
+    failed = history.last_failure(records)
+    if failed is not None:
+        parts.append(f"{failed['type']} {failed['job-id']} failed (see list-jobs)")
+    now = now or datetime.datetime.now().astimezone()
+    next_time = schedule.next_run(config.schedule, now)
+    parts.append(f"next {next_time:%Y-%m-%d %H:%M %Z}" if next_time else "schedule off")
+    count = sum(1 for r in records if r.get("type") == "backup" and r.get("status") == "success")
+    parts.append(f"{count} backup{'' if count == 1 else 's'} taken")
+    return "; ".join(parts)
