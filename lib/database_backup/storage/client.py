@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import random
 import threading
@@ -59,6 +60,7 @@ class S3Client:
         self, config: S3Config, *, max_pool_connections: int = 10, retry: RetryPolicy
     ) -> None:
         self.config = config
+        _quiet_sdk_loggers()
         self._ca_path: str | None = None
         if config.tls_ca_chain:
             self._ca_path = write_ca_bundle(config.tls_ca_chain)
@@ -84,6 +86,24 @@ class S3Client:
 
 
 _SESSION_LOCK = threading.Lock()
+
+#: SDK loggers whose DEBUG output holds whole request bodies (every part of an upload).
+_SDK_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
+def _quiet_sdk_loggers() -> None:
+    """Keep the SDK's DEBUG records out of a root logger set to DEBUG (as a charm's is).
+
+    botocore logs each request's parameters, body included, at DEBUG: with the root
+    logger at DEBUG every uploaded part would be copied into the log, and the memory of
+    whatever keeps log records (juju-log, pytest) would grow with the backup. Only
+    loggers nobody configured (level NOTSET) are set to WARNING, so an explicit
+    `logging.getLogger("botocore").setLevel(logging.DEBUG)` still works for debugging.
+    """
+    for name in _SDK_LOGGERS:
+        sdk_logger = logging.getLogger(name)
+        if sdk_logger.level == logging.NOTSET:
+            sdk_logger.setLevel(logging.WARNING)
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -139,3 +140,16 @@ def test_connection_errors_say_unreachable():
     )
 
     assert "unreachable" in str(error)
+
+
+def test_sdk_debug_logs_are_kept_out_of_a_debug_root_logger():
+    for name in ("botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.getLogger("boto3").setLevel(logging.DEBUG)  # explicitly asked for: kept
+
+    S3Storage(config())
+
+    assert logging.getLogger("botocore").level == logging.WARNING
+    assert logging.getLogger("urllib3").level == logging.WARNING
+    assert logging.getLogger("boto3").level == logging.DEBUG
+    logging.getLogger("boto3").setLevel(logging.NOTSET)
