@@ -58,6 +58,7 @@ class BackupManagerCharm(ops.CharmBase):
         ):
             framework.observe(event, self._reconcile)
         framework.observe(self.on.update_status, self._on_update_status)
+        framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.scheduled_backup, self._on_scheduled_backup)
         framework.observe(self.backups.on.job_started, self._on_job_event)
         framework.observe(self.backups.on.job_succeeded, self._on_job_finished)
@@ -76,6 +77,9 @@ class BackupManagerCharm(ops.CharmBase):
         self.manager.check_storage()
         self.manager.run_schedule()
         self.manager.daily_retention()
+
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        self.manager.remove_cron()
 
     def _on_scheduled_backup(self, _: ScheduledBackupEvent) -> None:
         logger.info("%s dispatched by cron", EVENT_NAME)

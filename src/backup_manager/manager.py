@@ -301,8 +301,14 @@ class Manager:
         state.schedule = key
         state.last_slot = datetime.datetime.now().astimezone() if key else None
 
-    def _write_cron(self, config: ManagerConfig) -> None:
-        wanted = config.schedule if self.is_leader else schedule.Schedule("")
+    def remove_cron(self) -> None:
+        """The unit is going away: no more scheduled dispatches to it."""
+        self._write_cron(None)
+
+    def _write_cron(self, config: ManagerConfig | None) -> None:
+        wanted = schedule.Schedule("")
+        if config is not None and self.is_leader:
+            wanted = config.schedule
         try:
             schedule.write_cron(
                 wanted, self.model.unit.name, self.charm.charm_dir, schedule.CRON_FILE

@@ -302,3 +302,12 @@ def test_a_slot_whose_backups_could_not_be_requested_is_tried_again(s3: FakeS3):
     s3.bucket("bucket-a").denied = False
     out = ctx.run(scheduled_backup(), out)
     assert len(jobs_of(out, db)) == 1
+
+
+def test_remove_deletes_the_cron_entry(s3: FakeS3):
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret]))
+    assert schedule.CRON_FILE.exists()
+    ctx.run(ctx.on.remove(), out)
+    assert not schedule.CRON_FILE.exists()
