@@ -80,6 +80,6 @@ def test_backup_and_restore_requests_are_run_by_the_provider_library_and_reporte
     assert {r["status"] for r in records.values()} == {"running", "error"}
     restore = next(r for r in records.values() if r["type"] == "restore")
     assert restore["status"] == "error"
-    assert restore["message"]
+    assert "a restore cannot start until it has finished" in restore["message"]
     assert isinstance(final.unit_status, testing.ActiveStatus)
-    assert "restore " in final.unit_status.message and "failed" in final.unit_status.message
+    assert f"restore {restore['job-id']} failed (see list-jobs)" in final.unit_status.message
