@@ -164,3 +164,37 @@ def test_table_renders_columns_and_dashes():
     )
     assert text.splitlines() == ["A       B", "------  ---", "x       -", "longer  p,q"]
     assert tables.render([], [("A", "a")]) == "(none)"
+
+
+def test_the_spec_file_is_private_and_the_worker_detached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    seen: dict[str, Any] = {}
+
+    class FakePopen:
+        def __init__(self, argv: list[str], **kwargs: Any) -> None:
+            spec_file = Path(argv[-1])
+            seen["mode"] = spec_file.stat().st_mode & 0o777
+            seen["argv"] = argv
+            seen["kwargs"] = kwargs
+            self.pid = 4242
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    spec = {"copy-id": "copy-y", "dest": {"secret_key": "s"}}
+    assert copying.launch(spec, tmp_path / "state") == 4242
+    assert seen["mode"] == 0o600
+    assert seen["argv"][1:3] == ["-m", "backup_manager.copying"]
+    assert seen["kwargs"]["start_new_session"] is True
+    assert "s" not in seen["argv"]
+    assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
+
+
+def test_list_backups_works_on_a_non_leader(s3: FakeS3):
+    add_backup(s3.bucket("bucket-a"), cluster(), "20261120T010000Z-aaaa", hours_ago=48)
+    rel, secret = s3_relation()
+    ctx = context()
+    ctx.run(
+        ctx.on.action("list-backups"), state(rel, db_relation(), secrets=[secret], leader=False)
+    )
+    assert ctx.action_results is not None
+    assert ctx.action_results["count"] == 1
