@@ -20,6 +20,9 @@ Everything secret comes from a JSON spec file that must not be readable by group
 `DATABASE_BACKUP_S3_ACCESS_KEY`, `DATABASE_BACKUP_S3_SECRET_KEY`,
 `DATABASE_BACKUP_DB_PASSWORD`, `DATABASE_BACKUP_ENCRYPTION_KEY`.
 
+SIGTERM stops a command cleanly: a backup deletes its partial artefact, a restore puts the
+previous data back (a SIGKILLed restore is undone by `recover`, or by the next restore).
+
 With `--state-file PATH` the command keeps a small JSON document up to date (written to a
 temporary file and renamed, so readers never see half of it): `status` (running, success,
 error), `phase`, `bytes-done`, `bytes-estimated`, times, `message` and, on success,
@@ -34,6 +37,7 @@ import binascii
 import json
 import logging
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -45,7 +49,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, IncompleteBackup
+    from database_backup.catalog import BackupMetadata, Catalog, IncompleteBackup
+    from database_backup.mysql import ConnectionSpec, ServerControl
 
 logger = logging.getLogger("database_backup.cli")
 
@@ -61,6 +66,14 @@ EXIT_USAGE = 2
 
 class SpecError(Exception):
     """The spec file or environment is unusable; the message says how to fix it."""
+
+
+class TerminatedError(Exception):
+    """SIGTERM arrived: raised in the main thread so the engine cleans up or rolls back."""
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    raise TerminatedError(f"stopped by signal {signal.Signals(signum).name}")
 
 
 @dataclass(frozen=True)
@@ -259,7 +272,7 @@ def _now() -> str:
 # -- building the engine's objects --------------------------------------------------------
 
 
-def make_catalog(spec: Spec) -> Any:
+def make_catalog(spec: Spec) -> Catalog:
     """S3Storage + Catalog for the spec's storage section and cluster id."""
     from database_backup.catalog import Catalog
     from database_backup.storage import S3Config, S3Storage
@@ -278,7 +291,7 @@ def make_catalog(spec: Spec) -> Any:
     return Catalog(S3Storage(config), spec.cluster_id)
 
 
-def make_connection(spec: Spec) -> Any:
+def make_connection(spec: Spec) -> ConnectionSpec:
     """ConnectionSpec from the spec's connection section."""
     from database_backup.mysql import ConnectionSpec
 
@@ -292,7 +305,7 @@ def make_connection(spec: Spec) -> Any:
     )
 
 
-def make_server(spec: Spec) -> Any:
+def make_server(spec: Spec) -> ServerControl:
     """The ServerControl described by the spec's server section."""
     from database_backup.mysql import CommandServer, SystemdServer
 
@@ -494,6 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     state = StateFile(args.state_file, args.command)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         spec = load_spec(args.spec)
     except SpecError as exc:

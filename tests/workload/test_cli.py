@@ -239,3 +239,82 @@ def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     assert siblings(server.datadir) == []
     again = _run(["recover"], spec, s3_config, tmp_path / "rec2.json")
     assert "no interrupted restore" in again.stdout
+
+
+def _start_worker(
+    args: list[str], spec: Path, config: S3Config, state: Path
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = config.access_key
+    env["DATABASE_BACKUP_S3_SECRET_KEY"] = config.secret_key
+    return subprocess.Popen(
+        [sys.executable, "-m", "database_backup.cli", *args, "--spec", str(spec),
+         "--state-file", str(state)],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _wait_state(path: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if done(json.loads(path.read_text())):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    pytest.fail(f"{path} never reached the expected state")
+
+
+def test_sigterm_mid_backup_leaves_no_backup(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, None))
+    fill(server, "big", rows=300_000)
+    state = tmp_path / "b.json"
+    worker = _start_worker(["backup", "--no-compression"], spec, s3_config, state)
+    _wait_state(state, lambda doc: doc.get("phase") == "backup" and doc["bytes-done"] > 0)
+
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=60)
+
+    assert worker.returncode == 1
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert "SIGTERM" in document["message"]
+    assert b"SIGTERM" in stderr
+    listing = _run(["list", "--json", "--all"], spec, s3_config, tmp_path / "l.json")
+    rows = json.loads(listing.stdout)
+    assert document["backup-id"] not in [row["backup-id"] for row in rows]
+    server.execute("DROP DATABASE big")
+
+
+def test_sigterm_mid_restore_rolls_back(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    spec_data = _spec(server, s3_config, None)
+    spec = _write_spec(tmp_path / "spec.json", spec_data)
+    fill(server, "shop", rows=2_000)
+    backup = _run(["backup"], spec, s3_config, tmp_path / "b.json")
+    assert backup.returncode == 0, backup.stderr
+    backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
+    change(server, "shop")
+    current = server.checksum_tables("shop")
+    slow = dict(spec_data, server=dict(spec_data["server"]))
+    slow["server"]["start"] = ["sh", "-c", "sleep 3; " + shlex.join(_start_command(server))]
+    slow_spec = _write_spec(tmp_path / "slow.json", slow)
+    state = tmp_path / "r.json"
+    worker = _start_worker(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
+    _wait_state(state, lambda doc: doc.get("phase") == "start")
+
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=120)
+
+    assert worker.returncode == 1, stderr
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert "SIGTERM" in document["message"]
+    assert "previous data was put back" in document["message"]
+    assert server.checksum_tables("shop") == current
+    assert "after_backup" in databases(server)
+    assert siblings(server.datadir) == []
