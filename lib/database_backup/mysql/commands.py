@@ -40,7 +40,12 @@ class BinlogCoordinates:
 
 
 def backup_command(
-    flavour: Flavour, defaults_file: Path, *, target_dir: Path, parallel: int = 1
+    flavour: Flavour,
+    defaults_file: Path,
+    *,
+    target_dir: Path,
+    parallel: int = 1,
+    incremental_lsn: int | None = None,
 ) -> list[str]:
     """Full physical backup streamed as xbstream to stdout.
 
@@ -50,6 +55,8 @@ def backup_command(
         target_dir: scratch directory the tool may use (nothing is written there when
             streaming, but the option is required).
         parallel: number of copy threads.
+        incremental_lsn: take an incremental backup of the pages changed after this LSN
+            (the parent backup's `to_lsn`).
     """
     argv = [
         flavour.backup_tool,
@@ -60,6 +67,8 @@ def backup_command(
     ]
     if parallel > 1:
         argv.append(f"--parallel={parallel}")
+    if incremental_lsn is not None:
+        argv.append(f"--incremental-lsn={int(incremental_lsn)}")
     return argv
 
 
@@ -71,14 +80,31 @@ def extract_command(flavour: Flavour, directory: Path, *, parallel: int = 1) -> 
     return argv
 
 
-def prepare_command(flavour: Flavour, directory: Path, *, use_memory_mb: int = 256) -> list[str]:
-    """Apply the redo log to an extracted backup so the server can start on it."""
-    return [
+def prepare_command(
+    flavour: Flavour,
+    directory: Path,
+    *,
+    use_memory_mb: int = 256,
+    incremental_dir: Path | None = None,
+    apply_log_only: bool = False,
+) -> list[str]:
+    """Apply the redo log to an extracted backup so the server can start on it.
+
+    With `incremental_dir`, apply that extracted incremental backup onto the prepared
+    base in `directory` (chains are prepared in order). `apply_log_only` keeps a base
+    open for more incrementals (needed by xtrabackup; mariabackup ignores it).
+    """
+    argv = [
         flavour.backup_tool,
         "--prepare",
         f"--target-dir={directory}",
         f"--use-memory={use_memory_mb}M",
     ]
+    if apply_log_only and flavour.name == "mysql":
+        argv.append("--apply-log-only")
+    if incremental_dir is not None:
+        argv.append(f"--incremental-dir={incremental_dir}")
+    return argv
 
 
 def parse_binlog_coordinates(log_text: str) -> BinlogCoordinates | None:

@@ -111,6 +111,7 @@ def backup_full(
     workdir: str | os.PathLike[str],
     description: str | None = None,
     parallel: int = 1,
+    parent: BackupMetadata | None = None,
 ) -> BackupMetadata:
     """Take a full physical backup of the server behind `conn` into `catalog`.
 
@@ -125,6 +126,8 @@ def backup_full(
         workdir: private local directory for the tool's log and the defaults file.
         description: free text stored in the metadata.
         parallel: copy threads of the backup tool.
+        parent: take an incremental backup on top of this physical backup instead (the
+            pages changed since its `to_lsn`); see `incremental.backup_incremental`.
 
     Returns:
         The metadata written to `backup.json`.
@@ -168,6 +171,7 @@ def backup_full(
             work,
             log,
             parallel,
+            parent.to_lsn if parent is not None else None,
         )
         log_text = log.text()
         if not commands.tool_succeeded(log_text):
@@ -175,8 +179,8 @@ def backup_full(
         coords = commands.coordinates_from(tap.files, log_text)
         meta = BackupMetadata(
             backup_id=backup_id,
-            kind="full",
-            parent_id=None,
+            kind="full" if parent is None else "incremental",
+            parent_id=None if parent is None else parent.backup_id,
             status="complete",
             job_id=job_id,
             description=description,
@@ -193,7 +197,7 @@ def backup_full(
             binlog_file=coords.file if coords else None,
             binlog_position=coords.position if coords else None,
             gtid_set=coords.gtid_set if coords else None,
-            from_lsn=0,
+            from_lsn=0 if parent is None else parent.to_lsn,
             to_lsn=commands.to_lsn_from(tap.files, log_text),
         )
         log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
@@ -220,6 +224,7 @@ def _stream_to_storage(
     work: Path,
     log: ToolLog,
     parallel: int,
+    incremental_lsn: int | None = None,
 ) -> tuple[_ToolOutput, XbstreamTap, DigestReader]:
     """Run the backup tool and upload its encoded stdout; return (output, tap, digest)."""
     from database_backup.stream import encode
@@ -230,7 +235,11 @@ def _stream_to_storage(
         tempfile.TemporaryDirectory(dir=work, prefix="xb-") as scratch,
     ):
         argv = commands.backup_command(
-            flavour, defaults, target_dir=Path(scratch), parallel=parallel
+            flavour,
+            defaults,
+            target_dir=Path(scratch),
+            parallel=parallel,
+            incremental_lsn=incremental_lsn,
         )
         with log.open() as err:
             proc = subprocess.Popen(

@@ -110,7 +110,10 @@ def restore_physical(
     verify_timeout: float = 120.0,
     parallel: int = 1,
 ) -> RestoreResult:
-    """Restore full backup `backup_id` into the server controlled by `server`.
+    """Restore physical backup `backup_id` into the server controlled by `server`.
+
+    An incremental backup is restored with its chain (its full ancestor and every
+    incremental up to it, prepared in order).
 
     Args:
         conn: how to reach the server (to detect its flavour and check it after start).
@@ -139,9 +142,14 @@ def restore_physical(
     swap, staging = _make_staging(server, meta)
     log = ToolLog(work / f"restore-{backup_id}.log")
     try:
-        raw = _fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
-        emit(progress, "prepare")
-        _prepare(flavour, staging, log)
+        if meta.kind == "incremental":  # the chain: full + incrementals, prepared in order
+            from .incremental import stage_chain
+
+            raw = stage_chain(catalog, meta, flavour, staging, key, progress, log, parallel)
+        else:
+            raw = _fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
+            emit(progress, "prepare")
+            _prepare(flavour, staging, log)
         swap.match_owner()
     except RestoreError:
         swap.discard_staging()
@@ -180,8 +188,11 @@ def _read_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> Backu
         meta = catalog.read_metadata(backup_id)
     except BackupNotFoundError as exc:
         raise RestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
-    if meta.kind != "full":
-        raise RestoreError(f"backup {backup_id} is a {meta.kind} backup; only full ones here")
+    if meta.kind not in ("full", "incremental"):
+        raise RestoreError(
+            f"backup {backup_id} is a {meta.kind} backup; only physical ones here "
+            "(restore logical backups with logical.restore_logical)"
+        )
     if meta.encrypted and key is None:
         raise RestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
     return meta

@@ -1,0 +1,227 @@
+"""Incremental physical backups and backup chains (full + incrementals).
+
+An incremental backup holds the InnoDB pages changed since its parent's `to_lsn`
+(`mariabackup/xtrabackup --backup --incremental-lsn=<parent to_lsn>`), streamed to S3 like
+a full one; its metadata records `parent-id`, `from-lsn` and `to-lsn`. Restoring it
+restores its chain: the full ancestor is unpacked and prepared, then every incremental is
+unpacked beside it and applied in order (`--prepare --incremental-dir`). A missing or
+broken link (parent deleted or incomplete, LSNs that do not follow, another flavour) is
+refused with a clear error before the server is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import commands
+from .connection import ConnectionSpec
+from .flavour import Flavour
+from .physical import BackupError, backup_full
+from .progress import ProgressCallback, emit
+from .restore import RestoreError, _fetch_and_extract
+from .toolrun import ToolLog, tail
+
+if TYPE_CHECKING:
+    from database_backup.catalog import BackupMetadata, Catalog
+
+PHYSICAL = ("full", "incremental")
+MAX_CHAIN = 1000
+
+
+class ChainError(Exception):
+    """A backup chain is broken (a parent missing, incomplete or not matching)."""
+
+
+def resolve_chain(catalog: Catalog, backup_id: str) -> list[BackupMetadata]:
+    """The chain ending at `backup_id`: its full ancestor first, `backup_id` last.
+
+    Raises:
+        ChainError: a link is missing, incomplete, not physical, or its LSNs do not follow.
+    """
+    from database_backup.catalog import BackupNotFoundError, CatalogError
+
+    chain: list[BackupMetadata] = []
+    current: str | None = backup_id
+    child: BackupMetadata | None = None
+    while current is not None:
+        if len(chain) >= MAX_CHAIN or any(item.backup_id == current for item in chain):
+            raise ChainError(f"the chain of backup {backup_id} loops at {current}")
+        try:
+            meta = catalog.read_metadata(current)
+        except BackupNotFoundError as exc:
+            if child is None:
+                raise ChainError(f"backup {backup_id} not found or incomplete: {exc}") from exc
+            raise ChainError(
+                f"backup {child.backup_id} needs its parent {current}, which is missing or "
+                f"incomplete: the chain ending at {backup_id} cannot be restored (restore "
+                "an older full backup, or take a new full backup)"
+            ) from exc
+        except CatalogError as exc:
+            raise ChainError(f"cannot read backup {current} of the chain: {exc}") from exc
+        if meta.kind not in PHYSICAL:
+            raise ChainError(f"backup {current} is a {meta.kind} backup, not part of a chain")
+        if child is not None:
+            _check_link(meta, child)
+        chain.append(meta)
+        child = meta
+        current = meta.parent_id if meta.kind == "incremental" else None
+    chain.reverse()
+    return chain
+
+
+def _check_link(parent: BackupMetadata, child: BackupMetadata) -> None:
+    if parent.to_lsn is None or child.from_lsn != parent.to_lsn:
+        raise ChainError(
+            f"backup {child.backup_id} starts at LSN {child.from_lsn} but its parent "
+            f"{parent.backup_id} ends at LSN {parent.to_lsn}: the chain is broken"
+        )
+    if parent.flavour != child.flavour:
+        raise ChainError(
+            f"backup {child.backup_id} ({child.flavour}) and its parent {parent.backup_id} "
+            f"({parent.flavour}) come from different servers"
+        )
+
+
+def backup_incremental(
+    conn: ConnectionSpec,
+    catalog: Catalog,
+    *,
+    backup_id: str,
+    parent_id: str | None = None,
+    job_id: str | None = None,
+    compression_level: int | None = 3,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+    workdir: str | os.PathLike[str],
+    description: str | None = None,
+    parallel: int = 1,
+) -> BackupMetadata:
+    """Take an incremental physical backup on top of `parent_id`.
+
+    Args:
+        conn: how to reach the server.
+        catalog: where the backup and its parent are.
+        backup_id: id of the new backup.
+        parent_id: the parent (full or incremental); None picks the newest complete
+            physical backup of the catalog.
+        job_id: recorded in the metadata.
+        compression_level: zstd level, or None.
+        key: encryption key, or None.
+        progress: progress callback.
+        workdir: private local directory.
+        description: free text.
+        parallel: copy threads.
+
+    Raises:
+        BackupError: no usable parent (missing, broken chain, no LSN) or the backup failed.
+    """
+    parent = _pick_parent(catalog, parent_id)
+    try:
+        resolve_chain(catalog, parent.backup_id)
+    except ChainError as exc:
+        raise BackupError(
+            f"cannot take an incremental backup on {parent.backup_id}: {exc}"
+        ) from exc
+    return backup_full(
+        conn,
+        catalog,
+        backup_id=backup_id,
+        job_id=job_id,
+        compression_level=compression_level,
+        key=key,
+        progress=progress,
+        workdir=workdir,
+        description=description,
+        parallel=parallel,
+        parent=parent,
+    )
+
+
+def _pick_parent(catalog: Catalog, parent_id: str | None) -> BackupMetadata:
+    from database_backup.catalog import BackupMetadata, BackupNotFoundError, CatalogError
+
+    try:
+        if parent_id is not None:
+            parent = catalog.read_metadata(parent_id)
+        else:
+            physical = [
+                entry
+                for entry in catalog.list_backups()
+                if isinstance(entry, BackupMetadata) and entry.kind in PHYSICAL
+            ]
+            if not physical:
+                raise BackupError(
+                    "no physical backup to base an incremental backup on: take a full one first"
+                )
+            parent = physical[-1]
+    except BackupNotFoundError as exc:
+        raise BackupError(
+            f"the parent backup {parent_id} is missing or incomplete: {exc}"
+        ) from exc
+    except CatalogError as exc:
+        raise BackupError(f"cannot read the parent backup: {exc}") from exc
+    if parent.kind not in PHYSICAL:
+        raise BackupError(
+            f"backup {parent.backup_id} is {parent.kind}: an incremental needs a physical parent"
+        )
+    if parent.to_lsn is None:
+        raise BackupError(f"backup {parent.backup_id} has no to-lsn: it cannot be a parent")
+    return parent
+
+
+def stage_chain(
+    catalog: Catalog,
+    meta: BackupMetadata,
+    flavour: Flavour,
+    staging: Path,
+    key: bytes | None,
+    progress: ProgressCallback | None,
+    log: ToolLog,
+    parallel: int,
+) -> int:
+    """Unpack and prepare the chain ending at `meta` into `staging`; return raw bytes.
+
+    Raises:
+        RestoreError: a link is broken or missing, a key is missing, or a tool failed;
+            the server's data was not touched.
+    """
+    try:
+        chain = resolve_chain(catalog, meta.backup_id)
+    except ChainError as exc:
+        raise RestoreError(f"{exc}; the current data was not touched") from exc
+    for item in chain:
+        if item.encrypted and key is None:
+            raise RestoreError(
+                f"backup {item.backup_id} of the chain is encrypted: provide its key"
+            )
+    base, incrementals = chain[0], chain[1:]
+    raw = _fetch_and_extract(catalog, base, flavour, staging, key, progress, log, parallel)
+    emit(progress, "prepare")
+    _run_prepare(commands.prepare_command(flavour, staging, apply_log_only=True), log)
+    for number, item in enumerate(incrementals, start=1):
+        delta = staging.with_name(f"{staging.name}.inc{number}")
+        delta.mkdir(mode=0o700)
+        try:
+            raw += _fetch_and_extract(catalog, item, flavour, delta, key, progress, log, parallel)
+            emit(progress, "prepare")
+            last = number == len(incrementals)
+            argv = commands.prepare_command(
+                flavour, staging, incremental_dir=delta, apply_log_only=not last
+            )
+            _run_prepare(argv, log)
+        finally:
+            shutil.rmtree(delta, ignore_errors=True)
+    return raw
+
+
+def _run_prepare(argv: list[str], log: ToolLog) -> None:
+    with log.open() as err:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, check=False)
+    if proc.returncode != 0:
+        raise RestoreError(
+            f"{argv[0]} --prepare failed: {tail(log.text())}; the current data was not touched"
+        )
