@@ -1,0 +1,316 @@
+"""Jobs on this unit: start them as detached workers, publish their progress and results.
+
+The charm calls `start` from the library's `job_requested` event and `sync` from the
+`job-finished` event (dispatched by the worker through `juju-exec`) and from
+`update-status` (the safety net: results nobody dispatched, progress, dead workers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import ops
+
+from database_backup.catalog import new_backup_id
+from database_backup.interface import (
+    DatabaseBackupProvider,
+    DataValidationError,
+    JobRequest,
+    JobState,
+    JobStatus,
+    JobType,
+    SecretUnavailableError,
+    Work,
+    WorkKind,
+    may_start,
+    work_of,
+)
+from database_backup.jobs import (
+    JobRecord,
+    JobStore,
+    LocalJob,
+    Outcome,
+    job_key,
+    read_json,
+    start_worker,
+)
+
+from . import specs
+from .workload import Server
+
+logger = logging.getLogger(__name__)
+
+NOT_READY = (
+    "the database server on {unit} is not ready ({reason}); request the job again once "
+    "the unit is active"
+)
+_FLAVOURS = ("mysql", "mariadb")
+_COMPRESSIONS = ("none", "zstd")
+
+
+class JobRunner:
+    """Start, follow and report the jobs assigned to this unit."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        provider: DatabaseBackupProvider,
+        server: Server,
+        *,
+        notify: Callable[[str], list[str] | None],
+        python_path: list[str] | None = None,
+    ) -> None:
+        self._charm = charm
+        self._provider = provider
+        self._server = server
+        self._notify = notify
+        self._python_path = python_path
+        self.store = JobStore(server.state_dir / "jobs")
+
+    @property
+    def unit(self) -> str:
+        """This unit's name."""
+        return self._charm.unit.name
+
+    # -- questions ----------------------------------------------------------------------
+
+    def local_work(self) -> list[Work]:
+        """Work of this unit's jobs that have not finished (whatever the relations say)."""
+        return [
+            Work(WorkKind(job.record.kind), job.record.job_id)
+            for job in self.store.running()
+            if job.record.kind in WorkKind._value2member_map_
+        ]
+
+    def restore_running(self) -> LocalJob | None:
+        """The restore running on this unit, if any."""
+        for job in self.store.running():
+            if job.record.kind == WorkKind.RESTORE.value:
+                return job
+        return None
+
+    # -- starting -----------------------------------------------------------------------
+
+    def start(
+        self, relation: ops.Relation, job: JobRequest, *, password: str | None, not_ready: str
+    ) -> JobStatus:
+        """Start `job` unless the lock policy or the unit refuses; return its first status."""
+        running = self._provider.running_work() + self.local_work()
+        decision = may_start(running, work_of(job))
+        if not decision.allowed:
+            return self._error(job, decision.reason)
+        if not_ready or password is None:
+            reason = not_ready or "the backup user has no password yet"
+            return self._error(job, NOT_READY.format(unit=self.unit, reason=reason))
+        key = job_key(str(relation.id), job.job_id)
+        existing = self.store.get(key)
+        if existing is not None:
+            return self.status_of(existing)
+        try:
+            credentials = self._provider.credentials_for(job)
+            key_bytes = self._provider.encryption_key_for(job)
+            engine = specs.engine_job(
+                job,
+                cluster_id=self.cluster_id(relation),
+                new_backup_id=new_backup_id(datetime.now(timezone.utc)),
+                credentials=(credentials.access_key, credentials.secret_key),
+                encryption_key=key_bytes,
+                backup_connection=self._server.backup_connection(password),
+                admin_connection=self._server.admin_connection(),
+                server=self._server.server_section(),
+                workdir=str(self._server.state_dir / "work"),
+            )
+        except (SecretUnavailableError, specs.JobSpecError) as exc:
+            return self._error(job, str(exc))
+        record = JobRecord(
+            key=key,
+            job_id=job.job_id,
+            scope=str(relation.id),
+            kind=engine.kind.value,
+            command=engine.command,
+            notify=tuple(self._notify(self.unit) or ()) or None,
+            notify_cwd=str(self._charm.charm_dir),
+            labels={
+                "request": job.to_dict(),
+                "backup-id": engine.backup_id,
+                "cluster-id": engine.cluster_id,
+            },
+        )
+        local = self.store.create(record, engine.spec)
+        try:
+            pid = start_worker(local, python_path=self._python_path)  # returns at once
+        except OSError:
+            logger.exception("job %s: the worker did not start", job.job_id)
+            return self.status_of(local)
+        logger.info("job %s (%s) started: worker pid %d", job.job_id, engine.kind.value, pid)
+        return self.status_of(local)
+
+    def cluster_id(self, relation: ops.Relation) -> str:
+        """The requirer's `cluster-id`, else `<model-uuid>/<app>`."""
+        given = relation.data[relation.app].get("cluster-id") if relation.app else None
+        return given or f"{self._charm.model.uuid}/{self._charm.app.name}"
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def sync(self) -> list[LocalJob]:
+        """Publish every local job's current status; fail dead workers.
+
+        Returns the jobs whose published status changed to success or error.
+        """
+        newly_finished = []
+        for local in self.store.jobs():
+            if local.is_dead():
+                logger.error("job %s: its worker died", local.record.job_id)
+                self._recover_if_restore(local)
+                local.mark_dead()
+            relation = self._relation(local)
+            if relation is None:
+                continue
+            status = self.status_of(local)
+            previous = self._provider.published(relation).get(local.record.job_id)
+            if previous == status:
+                continue
+            if status.finished and (previous is None or not previous.finished):
+                newly_finished.append(local)
+            self.publish(relation, status)
+        self.store.prune()
+        return newly_finished
+
+    def _recover_if_restore(self, dead: LocalJob) -> None:
+        """Start the engine's `recover` after a restore whose worker died.
+
+        The datadir may be half-swapped; `recover` (same spec) puts the previous data back,
+        as a local job that holds the restore lock while it runs.
+        """
+        if dead.record.kind != WorkKind.RESTORE.value or dead.record.scope == "local":
+            return
+        spec = read_json(dead.spec_path)
+        if spec is None:
+            logger.error("job %s: no spec left to recover the restore with", dead.record.job_id)
+            return
+        record = JobRecord(
+            key=f"{dead.record.key}-recover",
+            job_id=f"{dead.record.job_id}-recover",
+            scope="local",
+            kind=WorkKind.RESTORE.value,
+            command=("recover",),
+            labels={"request": dead.record.labels["request"], "recovers": dead.record.job_id},
+        )
+        if self.store.get(record.key) is not None:
+            return
+        try:
+            start_worker(self.store.create(record, spec), python_path=self._python_path)
+        except OSError:
+            logger.exception("job %s: could not start the recovery", dead.record.job_id)
+            return
+        logger.warning("job %s: recovering the interrupted restore", dead.record.job_id)
+
+    def publish(self, relation: ops.Relation, status: JobStatus) -> None:
+        """Publish a status; one the schema refuses is replaced by an error that says so."""
+        try:
+            self._provider.publish_status(relation, status)
+        except DataValidationError as exc:
+            logger.error("job %s: status refused by the schema: %s", status.job_id, exc)
+            fallback = JobStatus(
+                status.job_id,
+                JobState.ERROR,
+                request=status.request,
+                message=f"the job's status could not be published: {exc}"[:1900],
+                unit=self.unit,
+            )
+            self._provider.publish_status(relation, fallback)
+
+    def status_of(self, local: LocalJob) -> JobStatus:
+        """The wire status of a local job, from its record and the engine's state."""
+        labels = local.record.labels
+        job = JobRequest.from_dict(labels["request"])
+        outcome = local.outcome()
+        state = JobState(outcome.status)
+        fields: dict[str, Any] = {
+            "unit": self.unit,
+            "phase": (outcome.phase or "starting")[:64],
+            "started_at": _rfc3339(outcome.started_at) or _rfc3339(local.record.created_at),
+            "bytes_done": outcome.bytes_done,
+            "bytes_estimated": outcome.bytes_estimated if outcome.bytes_done is not None else None,
+            "message": outcome.message,
+        }
+        if outcome.finished:
+            fields["finished_at"] = _rfc3339(outcome.finished_at)
+        if job.job_type is JobType.BACKUP:
+            fields.update(backup_id=labels.get("backup-id"), backup_kind=job.kind.value)
+            fields["parent_backup_id"] = job.parent_backup_id
+            if state is JobState.SUCCESS:
+                fields.update(_backup_result(outcome, job, labels))
+        else:
+            fields.update(recovered_from_backup=labels.get("backup-id"))
+            fields["point_in_time"] = job.point_in_time
+            if state is JobState.SUCCESS:
+                fields.update(_restore_result(outcome))
+        return JobStatus.for_request(job, state, **fields)
+
+    def _relation(self, local: LocalJob) -> ops.Relation | None:
+        for relation in self._provider.relations:
+            if str(relation.id) != local.record.scope:
+                continue
+            requested = {job.job_id for job in self._provider.requests(relation).jobs}
+            return relation if local.record.job_id in requested else None
+        return None
+
+    def _error(self, job: JobRequest, message: str) -> JobStatus:
+        return JobStatus.for_request(job, JobState.ERROR, message=message, unit=self.unit)
+
+
+def _rfc3339(text: str | None) -> str | None:
+    if not text:
+        return None
+    return text.replace("+00:00", "Z")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _backup_result(outcome: Outcome, job: JobRequest, labels: Mapping[str, Any]) -> dict[str, Any]:
+    result = outcome.result or {}
+    backup_id = _text(result.get("backup-id")) or labels.get("backup-id")
+    fields: dict[str, Any] = {
+        "backup_id": backup_id,
+        "message": "backup complete",
+        "phase": "done",
+        "artefact_path": specs.artefact_path(job, str(labels.get("cluster-id")), str(backup_id)),
+        "size_bytes": _count(result.get("stored-size")),
+        "sha256": _text(result.get("sha256")),
+        "compression_algorithm": result.get("compression")
+        if result.get("compression") in _COMPRESSIONS
+        else None,
+        "encrypted": result.get("encrypted")
+        if isinstance(result.get("encrypted"), bool)
+        else None,
+        "flavour": result.get("flavour") if result.get("flavour") in _FLAVOURS else None,
+        "server_version": _text(result.get("server-version")),
+        "binlog_file": _text(result.get("binlog-file")),
+        "binlog_position": _count(result.get("binlog-position")),
+        "gtid_set": _text(result.get("gtid-set")),
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _restore_result(outcome: Outcome) -> dict[str, Any]:
+    result = outcome.result or {}
+    fields: dict[str, Any] = {
+        "message": "restore complete",
+        "phase": "done",
+        "flavour": result.get("flavour") if result.get("flavour") in _FLAVOURS else None,
+        "server_version": _text(result.get("server-version")),
+        "binlog_file": _text(result.get("binlog-file")),
+        "binlog_position": _count(result.get("binlog-position")),
+        "gtid_set": _text(result.get("gtid-set")),
+    }
+    return {name: value for name, value in fields.items() if value is not None}

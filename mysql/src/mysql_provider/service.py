@@ -1,0 +1,293 @@
+"""What the mysql-server charm does, event by event; `charm.py` only wires events to this.
+
+The server itself lives in `workload` (no ops), jobs in `runner`, binlog shipping in
+`shipping`. Status is decided in one place (`unit_status`), from what is true now.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ops
+import pydantic
+
+from database_backup.interface import (
+    DatabaseBackupProvider,
+    DataValidationError,
+    JobRequest,
+    JobRequestedEvent,
+    JobState,
+    JobType,
+    SecretUnavailableError,
+    StorageConfig,
+    WorkKind,
+    schemas,
+)
+from database_backup.jobs import cancel
+
+from . import specs
+from .config import CharmConfig, describe
+from .runner import JobRunner
+from .shipping import DEFAULT_INTERVAL, ShippingPlan, status_document
+from .workload import Server, WorkloadError
+
+logger = logging.getLogger(__name__)
+
+PASSWORD_LABEL = "backup-user"  # noqa: S105 - a secret label, not a password
+LOG_SHIPPING_KEY = "log-shipping"
+TIMELINE_MARK = "timeline-started"
+
+
+def juju_exec_command(unit: str, charm_dir: Path) -> list[str] | None:
+    """The worker's hand-back: dispatch `job-finished` on this unit (None without juju-exec)."""
+    if shutil.which("juju-exec") is None:
+        return None
+    return ["juju-exec", unit, f"JUJU_DISPATCH_PATH=hooks/job-finished {charm_dir}/dispatch"]
+
+
+class ProviderService:
+    """The provider unit: server, jobs, shipping, status and actions."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        provider: DatabaseBackupProvider,
+        *,
+        server_factory: Callable[[str], Server],
+        notify: Callable[[str, Path], list[str] | None],
+    ) -> None:
+        self.charm = charm
+        self.provider = provider
+        self.config: CharmConfig | None = None
+        self.config_error = ""
+        try:
+            self.config = charm.load_config(CharmConfig)
+        except pydantic.ValidationError as exc:
+            self.config_error = describe(exc)
+        self.server = server_factory(self.config.flavour if self.config else "mysql")
+        self.runner = JobRunner(
+            charm, provider, self.server, notify=lambda unit: notify(unit, charm.charm_dir)
+        )
+        self.shipper = self.server.shipper()
+
+    # -- server ---------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Install the packages, then configure."""
+        if self.config is None:
+            return
+        try:
+            self.server.install()
+        except WorkloadError as exc:
+            logger.error("%s", exc)
+            return
+        self.configure()
+
+    def configure(self) -> None:
+        """Write the server's options, (re)start it, create the backup user."""
+        if self.config is None or not self.server.is_installed():
+            return
+        if self.runner.restore_running() is not None:
+            logger.info("a restore runs: the server configuration waits until it has ended")
+            return
+        try:
+            changed = self.server.configure(
+                server_id=int(self.charm.unit.name.rsplit("/", 1)[1]) + 1,
+                binlog_days=self.config.binlog_retention_days,
+            )
+            if changed or not self.server.is_running():
+                self.server.restart()
+            self.server.ensure_backup_user(self.password(create=True) or "")
+        except WorkloadError as exc:
+            logger.error("%s", exc)
+
+    def password(self, *, create: bool = False) -> str | None:
+        """The backup user's password, from the unit's own Juju secret."""
+        try:
+            content = self.charm.model.get_secret(label=PASSWORD_LABEL).get_content(refresh=True)
+            return content.get("password")
+        except ops.SecretNotFoundError:
+            if not create:
+                return None
+        value = secrets.token_urlsafe(24)
+        self.charm.unit.add_secret(
+            {"password": value}, label=PASSWORD_LABEL, description="mysql backup user"
+        )
+        return value
+
+    def not_ready(self) -> str:
+        """Why this unit cannot run jobs now ("" when it can)."""
+        if self.config is None:
+            return f"invalid config: {self.config_error}"
+        if not self.server.is_installed():
+            return f"{self.server.flavour.name} is not installed"
+        if not self.server.is_running():
+            return f"the {self.server.flavour.service} service is not running"
+        if self.password() is None:
+            return "the backup user is not created yet"
+        return ""
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def on_job_requested(self, event: JobRequestedEvent) -> None:
+        """Start the job (or refuse it) and publish its first status at once."""
+        job = event.job
+        status = self.runner.start(
+            event.relation, job, password=self.password(), not_ready=self.not_ready()
+        )
+        self.runner.publish(event.relation, status)
+        logger.info("job %s: %s %s", job.job_id, status.status.value, status.message or "")
+        if job.job_type is JobType.RESTORE and status.status is JobState.RUNNING:
+            self.reconcile_shipping()  # shipping pauses during a restore
+
+    def sync(self) -> None:
+        """Publish local jobs' progress and results; after a restore, a new timeline."""
+        self.runner.sync()
+        for local in self.runner.store.jobs():
+            restored = local.record.kind == WorkKind.RESTORE.value
+            mark = local.dir / TIMELINE_MARK
+            if restored and local.outcome().status == "success" and not mark.exists():
+                mark.write_text(self.shipper.new_timeline() + "\n")
+        self.reconcile_shipping()
+
+    # -- binlog shipping ------------------------------------------------------------------
+
+    def reconcile_shipping(self) -> None:
+        """Run shipping when the requirer asks for it and this unit should; report its state."""
+        found = [(r, self.provider.log_shipping_request(r)) for r in self.provider.relations]
+        asked = [(relation, request) for relation, request in found if request]
+        relation, request = asked[0] if asked else (None, None)
+        enabled = bool(request and request.get("enabled"))
+        reason, spec = "", None
+        if not enabled:
+            reason = "not requested"
+        elif not self.charm.unit.is_leader():
+            reason = "the leader unit ships the binlogs"
+        elif self.runner.restore_running() is not None:
+            reason = "paused while the database is restored"
+        else:
+            reason = self.not_ready()
+        if enabled and not reason and relation is not None and request is not None:
+            try:
+                spec = self._shipping_spec(relation, request)
+            except SecretUnavailableError as exc:
+                reason = str(exc)
+        asked_interval = (request or {}).get("interval-seconds")
+        interval = asked_interval if isinstance(asked_interval, int) else DEFAULT_INTERVAL
+        running = self.shipper.apply(ShippingPlan(spec, interval, reason))
+        if relation is None:
+            return
+        document = status_document(enabled, running, self.shipper.position(), reason)
+        try:
+            schemas.validate(document, schemas.PROVIDER, "log-shipping-status")
+        except DataValidationError as exc:
+            logger.error("log-shipping status not published: %s", exc)
+            return
+        encoded = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        data = relation.data[self.charm.unit]
+        if data.get(LOG_SHIPPING_KEY) != encoded:
+            data[LOG_SHIPPING_KEY] = encoded
+
+    def _shipping_spec(self, relation: ops.Relation, request: dict[str, Any]) -> dict[str, Any]:
+        # The library resolves secrets for jobs only: wrap the request in a job to reuse it.
+        carrier = JobRequest(
+            job_id="log-shipping",
+            job_type=JobType.BACKUP,
+            storage=StorageConfig.from_dict(request.get("storage-config") or {}),
+            encryption_secret_id=request.get("encryption-secret-id"),
+        )
+        credentials = self.provider.credentials_for(carrier)
+        key = self.provider.encryption_key_for(carrier)
+        spec: dict[str, Any] = {
+            "cluster-id": self.runner.cluster_id(relation),
+            "storage": specs.storage_section(
+                carrier, credentials.access_key, credentials.secret_key
+            ),
+            "connection": self.server.backup_connection(self.password() or ""),
+            "binlog-dir": str(self.server.binlog_dir),
+            "compression": bool(request.get("compression", True)),
+            "workdir": str(self.server.state_dir / "work"),
+        }
+        if key is not None:
+            spec["encryption-key"] = specs.encode_key(key)
+        return spec
+
+    def stop_shipping(self) -> None:
+        """The unit goes away: stop the timer."""
+        self.shipper.stop()
+
+    # -- status ---------------------------------------------------------------------------
+
+    def unit_status(self) -> ops.StatusBase:
+        """The one place that decides the unit's status."""
+        if self.config is None:
+            return ops.BlockedStatus(f"invalid config: {self.config_error}")
+        restore = self.runner.restore_running()
+        if restore is not None:
+            outcome = restore.outcome()
+            progress = ""
+            if outcome.bytes_done is not None and outcome.bytes_estimated:
+                progress = f", {min(100, 100 * outcome.bytes_done // outcome.bytes_estimated)}%"
+            backup = restore.record.labels.get("backup-id")
+            return ops.MaintenanceStatus(
+                f"restoring backup {backup}: {outcome.phase or 'starting'}{progress}"
+            )
+        reason = self.not_ready()
+        if reason:
+            if "backup user" in reason:
+                return ops.WaitingStatus(reason)
+            return ops.BlockedStatus(f"{reason}; see juju debug-log (retried on update-status)")
+        running = len(self.runner.store.running())
+        parts = [f"{running} job(s) running"] if running else []
+        if self.shipper.is_enabled():
+            parts.append(f"shipping binlogs (timeline {self.shipper.timeline()})")
+        return ops.ActiveStatus("; ".join(parts))
+
+    # -- actions --------------------------------------------------------------------------
+
+    def run_action(self, event: ops.ActionEvent) -> None:
+        """Run the action `event` is for."""
+        handlers = {
+            "show_jobs_action": self.show_jobs,
+            "shipping_status_action": self.shipping_status,
+            "cancel_job_action": self.cancel_job,
+        }
+        handler = handlers.get(event.handle.kind)
+        if handler is None:
+            event.fail(f"unknown action {event.handle.kind}")
+            return
+        handler(event)
+
+    def show_jobs(self, event: ops.ActionEvent) -> None:
+        """Action `show-jobs`."""
+        rows = []
+        for local in self.runner.store.jobs():
+            status = self.runner.status_of(local).to_dict()
+            keep = ("job-id", "job-type", "status", "phase", "progress", "message", "backup-id")
+            row = {key: status[key] for key in keep if key in status}
+            row.update(started=status.get("started-at"), finished=status.get("finished-at"))
+            rows.append({k: v for k, v in row.items() if v is not None})
+        event.set_results({"count": len(rows), "jobs": json.dumps(rows, indent=1)})
+
+    def shipping_status(self, event: ops.ActionEvent) -> None:
+        """Action `shipping-status`."""
+        position = self.shipper.position()
+        event.set_results({"running": self.shipper.is_enabled(), **position})
+
+    def cancel_job(self, event: ops.ActionEvent) -> None:
+        """Action `cancel-job`."""
+        job_id = event.params["job-id"]
+        found = [job for job in self.runner.store.running() if job.record.job_id == job_id]
+        if not found:
+            event.fail(f"no job {job_id!r} runs on {self.charm.unit.name} (see show-jobs)")
+            return
+        if not cancel(found[0]):
+            event.fail(f"job {job_id!r} has no live worker; update-status will report it")
+            return
+        event.set_results({"job-id": job_id, "result": "stop requested"})

@@ -1,0 +1,213 @@
+"""Continuous binlog shipping, outside hooks: a systemd timer runs the engine's `ship-binlogs`.
+
+The charm decides whether shipping should run (the requirer asks for it, this unit is the
+leader, the server is ready, no restore runs) and calls `Shipper.apply`. Shipping writes
+under a timeline: after a restore the charm starts a new one (`new_timeline`), so logs of
+the new history never overwrite those of the old one in storage. No `ops` here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from database_backup.jobs import clean_env, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+UNIT = "mysql-server-binlog-shipping"
+DEFAULT_INTERVAL = 300
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ShippingPlan:
+    """What shipping should do now: run with this spec and interval, or stop (spec None)."""
+
+    spec: Mapping[str, Any] | None = dataclasses.field(default=None, repr=False)
+    interval: int = DEFAULT_INTERVAL
+    reason: str = ""
+
+
+class Shipper:
+    """The shipping timer and its files under `directory` (0700)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        systemd_dir: Path = Path("/etc/systemd/system"),
+        run: Runner = subprocess.run,
+        python: str = sys.executable,
+        python_path: Sequence[str] = (),
+    ) -> None:
+        self.dir = directory
+        self._systemd_dir = systemd_dir
+        self._run = run
+        self._python = python
+        self._python_path = list(python_path)
+
+    @property
+    def spec_path(self) -> Path:
+        """The shipping spec (secrets; 0600)."""
+        return self.dir / "spec.json"
+
+    @property
+    def state_path(self) -> Path:
+        """The engine's state file of the last shipping run."""
+        return self.dir / "state.json"
+
+    # -- timeline -----------------------------------------------------------------------
+
+    def timeline(self) -> str:
+        """The current timeline ("1" at first; a restore starts the next one)."""
+        try:
+            return (self.dir / "timeline").read_text().strip() or "1"
+        except OSError:
+            return "1"
+
+    def new_timeline(self) -> str:
+        """Start the next timeline (after a restore) and return it."""
+        current = self.timeline()
+        following = str(int(current) + 1) if current.isdigit() else f"{current}.1"
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.dir / "timeline").write_text(following + "\n")
+        logger.info("binlog shipping continues on timeline %s", following)
+        return following
+
+    # -- control ------------------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        """The engine command one shipping run executes (no secrets)."""
+        return [
+            self._python,
+            "-m",
+            "database_backup.cli",
+            "ship-binlogs",
+            "--spec",
+            str(self.spec_path),
+            "--state-file",
+            str(self.state_path),
+            "--timeline",
+            self.timeline(),
+        ]
+
+    def render_units(self, interval: int) -> dict[str, str]:
+        """The service and timer files."""
+        env = clean_env(self._python_path)
+        environment = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
+        service = (
+            "[Unit]\nDescription=Ship closed MySQL binlogs to object storage\n\n"
+            "[Service]\nType=oneshot\n"
+            f"Environment={environment}\n"
+            f"ExecStart={shlex.join(self.command())}\n"
+            "Nice=10\nIOSchedulingClass=best-effort\n"
+        )
+        timer = (
+            "[Unit]\nDescription=Ship closed MySQL binlogs every few minutes\n\n"
+            f"[Timer]\nOnActiveSec=10\nOnUnitInactiveSec={interval}\nAccuracySec=5\n\n"
+            "[Install]\nWantedBy=timers.target\n"
+        )
+        return {f"{UNIT}.service": service, f"{UNIT}.timer": timer}
+
+    def apply(self, plan: ShippingPlan) -> bool:
+        """Start, update or stop the timer to match `plan`; return whether it runs."""
+        if plan.spec is None:
+            self.stop()
+            return False
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        changed = _write_if_changed_json(self.spec_path, dict(plan.spec))
+        for name, content in self.render_units(plan.interval).items():
+            changed = _write_if_changed(self._systemd_dir / name, content) or changed
+        if changed or not self.is_enabled():
+            self._systemctl("daemon-reload")
+            self._systemctl("enable", "--now", f"{UNIT}.timer")
+            self._systemctl("restart", f"{UNIT}.timer")
+        return True
+
+    def stop(self) -> None:
+        """Stop and disable the timer and drop the spec (it holds secrets)."""
+        if (self._systemd_dir / f"{UNIT}.timer").exists():
+            self._systemctl("disable", "--now", f"{UNIT}.timer")
+        self.spec_path.unlink(missing_ok=True)
+
+    def is_enabled(self) -> bool:
+        """Whether the timer is active."""
+        try:
+            result = self._run(
+                ["systemctl", "is-active", "--quiet", f"{UNIT}.timer"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return result.returncode == 0
+
+    def position(self) -> dict[str, Any]:
+        """The last shipping run's state: what was shipped last, when, errors."""
+        state = read_json(self.state_path) or {}
+        result = state.get("result") if isinstance(state.get("result"), dict) else {}
+        info: dict[str, Any] = {"timeline": self.timeline()}
+        for name in ("status", "message", "finished-at"):
+            if isinstance(state.get(name), str):
+                info[name] = state[name]
+        for name in ("last-shipped-file", "last-shipped-at", "shipped-count"):
+            if result and result.get(name) is not None:
+                info[name] = result[name]
+        return info
+
+    def _systemctl(self, *args: str) -> None:
+        try:
+            result = self._run(
+                ["systemctl", *args], capture_output=True, text=True, timeout=60, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            logger.error("systemctl %s failed: %s", " ".join(args), exc)
+            return
+        if result.returncode != 0:
+            logger.error("systemctl %s: %s", " ".join(args), (result.stderr or "").strip())
+
+
+def status_document(
+    enabled: bool, running: bool, position: Mapping[str, Any], reason: str
+) -> dict:
+    """The unit databag's `log-shipping` value (schema `log-shipping-status`)."""
+    doc: dict[str, Any] = {"enabled": enabled, "timeline": str(position.get("timeline", "1"))}
+    if running and position.get("status") == "error":
+        doc.update(status="error", message=str(position.get("message", ""))[:500])
+    elif running:
+        doc["status"] = "running"
+    else:
+        doc["status"] = "stopped"
+        if reason:
+            doc["message"] = reason
+    if isinstance(position.get("last-shipped-file"), str):
+        doc["last-shipped-file"] = position["last-shipped-file"]
+    shipped_at = position.get("last-shipped-at")
+    if isinstance(shipped_at, str):
+        doc["last-shipped-at"] = shipped_at.replace("+00:00", "Z")
+    return doc
+
+
+def _write_if_changed(path: Path, content: str) -> bool:
+    if path.exists() and path.read_text() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    return True
+
+
+def _write_if_changed_json(path: Path, value: dict[str, Any]) -> bool:
+    if read_json(path) == value:
+        return False
+    write_json(path, value, mode=0o600)
+    return True

@@ -1,0 +1,168 @@
+"""From a job request to the engine's spec file and command line (pure functions).
+
+The spec holds the secrets (storage keys, database password, encryption key) and goes to
+a 0600 file; the command line holds none. Fields the engine's CLI may not know yet are
+passed through as options, so an engine that lacks them fails the job with a clear
+"unrecognized arguments" error instead of silently running something else.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from database_backup.interface import BackupKind, JobRequest, JobType, WorkKind, work_of
+
+DEFAULT_COMPRESSION_LEVEL = 3
+
+
+class JobSpecError(Exception):
+    """The job cannot be turned into an engine command; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineJob:
+    """What the worker runs: the CLI's arguments and spec, and what the job is."""
+
+    command: tuple[str, ...]
+    spec: Mapping[str, Any] = dataclasses.field(repr=False)
+    kind: WorkKind
+    backup_id: str | None
+    cluster_id: str
+
+
+def encode_key(key: bytes) -> str:
+    """The spec's form of an encryption key (base64)."""
+    return base64.b64encode(key).decode()
+
+
+def storage_section(job: JobRequest, access_key: str, secret_key: str) -> dict[str, Any]:
+    """The spec's `storage` object for the job's storage config and credentials."""
+    storage = job.storage
+    return {
+        "bucket": storage.bucket,
+        "endpoint": storage.endpoint,
+        "region": storage.region,
+        "path": storage.path or "",
+        "uri-style": storage.uri_style or "path",
+        "tls-ca-chain": storage.tls_ca_chain,
+        "access-key": access_key,
+        "secret-key": secret_key,
+    }
+
+
+def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str]:
+    """(cluster id, backup id) of the backup a restore job names.
+
+    `backup-id` wins for the id; `artefact-path` (`[<path>/]<cluster>/backups/<id>`) gives
+    the cluster the backup belongs to (a backup of another cluster can be restored here).
+
+    Raises:
+        JobSpecError: neither says which backup.
+    """
+    backup_id = job.backup_id
+    cluster = default_cluster
+    artefact = (job.artefact_path or "").strip("/")
+    prefix = (job.storage.path or "").strip("/")
+    if prefix and artefact.startswith(prefix + "/"):
+        artefact = artefact[len(prefix) + 1 :]
+    head, separator, tail = artefact.rpartition("/backups/")
+    if separator and head and tail and "/" not in tail:
+        cluster = head
+        backup_id = backup_id or tail
+    if not backup_id:
+        raise JobSpecError(
+            f"the restore names no backup: give backup-id, or an artefact-path of the form "
+            f"'<path>/<cluster>/backups/<backup-id>' (got {job.artefact_path!r})"
+        )
+    return cluster, backup_id
+
+
+def artefact_path(job: JobRequest, cluster_id: str, backup_id: str) -> str:
+    """Where a backup's artefacts are in the bucket (the storage path included)."""
+    prefix = (job.storage.path or "").strip("/")
+    key = f"{cluster_id}/backups/{backup_id}"
+    return f"{prefix}/{key}" if prefix else key
+
+
+def backup_command(job: JobRequest, backup_id: str) -> list[str]:
+    """The CLI arguments of a backup job."""
+    command = ["backup", "--backup-id", backup_id, "--job-id", job.job_id]
+    kind = job.kind
+    if kind is not BackupKind.FULL:
+        command += ["--kind", kind.value]
+    if kind is BackupKind.INCREMENTAL:
+        if not job.parent_backup_id:
+            raise JobSpecError("an incremental backup needs parent-backup-id")
+        command += ["--parent-backup-id", job.parent_backup_id]
+    if job.databases:
+        command += ["--databases", *job.databases]
+    if job.tables:
+        command += ["--tables", *job.tables]
+    if job.description:
+        command += ["--description", job.description]
+    if job.compression:
+        command += ["--compression-level", str(job.compression_level or DEFAULT_COMPRESSION_LEVEL)]
+    else:
+        command.append("--no-compression")
+    return command
+
+
+def restore_command(job: JobRequest, backup_id: str) -> list[str]:
+    """The CLI arguments of a restore job (point in time, databases, tables passed on)."""
+    command = ["restore", "--backup-id", backup_id]
+    if job.point_in_time:
+        command += ["--point-in-time", job.point_in_time]
+    if job.databases:
+        command += ["--databases", *job.databases]
+    if job.tables:
+        command += ["--tables", *job.tables]
+    return command
+
+
+def engine_job(
+    job: JobRequest,
+    *,
+    cluster_id: str,
+    new_backup_id: str,
+    credentials: tuple[str, str],
+    encryption_key: bytes | None,
+    backup_connection: Mapping[str, Any],
+    admin_connection: Mapping[str, Any],
+    server: Mapping[str, Any],
+    workdir: str,
+) -> EngineJob:
+    """Everything the worker needs to run `job`.
+
+    Backups connect as the least-privilege backup user; restores as the administrator
+    (they stop, replace and restart the server, and may replay logs).
+
+    Raises:
+        JobSpecError: the job is incomplete.
+    """
+    if job.job_type is JobType.RESTORE:
+        cluster, backup_id = restore_source(job, cluster_id)
+        command = restore_command(job, backup_id)
+        connection = admin_connection
+    else:
+        cluster, backup_id = cluster_id, new_backup_id
+        command = backup_command(job, backup_id)
+        connection = backup_connection
+    spec: dict[str, Any] = {
+        "cluster-id": cluster,
+        "storage": storage_section(job, *credentials),
+        "connection": dict(connection),
+        "server": dict(server),
+        "workdir": workdir,
+    }
+    if encryption_key is not None:
+        spec["encryption-key"] = encode_key(encryption_key)
+    return EngineJob(
+        command=tuple(command),
+        spec=spec,
+        kind=work_of(job).kind,
+        backup_id=backup_id,
+        cluster_id=cluster,
+    )
