@@ -7,6 +7,7 @@ Everything secret comes from a JSON spec file that must not be readable by group
       "cluster-id": "<model-uuid>/<app>",
       "storage": {"bucket": "b", "endpoint": "http://127.0.0.1:7480", "region": "",
                   "path": "backups", "uri-style": "path", "tls-ca-chain": null,
+                  "part-size-mb": 8, "max-concurrency": 4,
                   "access-key": "...", "secret-key": "..."},
       "connection": {"host": "127.0.0.1", "port": 3306, "socket": null,
                      "user": "backup", "password": "..."},
@@ -58,6 +59,11 @@ ENV_ACCESS_KEY = "DATABASE_BACKUP_S3_ACCESS_KEY"
 ENV_SECRET_KEY = "DATABASE_BACKUP_S3_SECRET_KEY"  # noqa: S105 - a variable name
 ENV_DB_PASSWORD = "DATABASE_BACKUP_DB_PASSWORD"  # noqa: S105 - a variable name
 ENV_ENCRYPTION_KEY = "DATABASE_BACKUP_ENCRYPTION_KEY"
+
+#: upload part size and parallel parts: the worker buffers about (concurrency + 1) parts,
+#: so this bounds its memory (parts still grow after 1,000 of them, so 5 TB fit)
+DEFAULT_PART_MB = 8
+DEFAULT_CONCURRENCY = 4
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -155,11 +161,7 @@ def build_spec(data: dict[str, Any], env: dict[str, str]) -> Spec:
     connection = _section(data, "connection", required=False)
     storage["access-key"] = env.get(ENV_ACCESS_KEY) or storage.get("access-key")
     storage["secret-key"] = env.get(ENV_SECRET_KEY) or storage.get("secret-key")
-    for name in ("bucket", "access-key", "secret-key"):
-        if not isinstance(storage.get(name), str) or not storage[name]:
-            raise SpecError(f"storage {name!r} is missing (spec file or environment)")
-    if storage.get("uri-style", "path") not in ("path", "virtual"):
-        raise SpecError("storage 'uri-style' must be 'path' or 'virtual'")
+    _check_storage(storage)
     if ENV_DB_PASSWORD in env:
         connection["password"] = env[ENV_DB_PASSWORD]
     port = connection.get("port", 3306)
@@ -180,6 +182,20 @@ def build_spec(data: dict[str, Any], env: dict[str, str]) -> Spec:
         server=server,
         workdir=Path(workdir),
     )
+
+
+def _check_storage(storage: dict[str, Any]) -> None:
+    for name in ("bucket", "access-key", "secret-key"):
+        if not isinstance(storage.get(name), str) or not storage[name]:
+            raise SpecError(f"storage {name!r} is missing (spec file or environment)")
+    if storage.get("uri-style", "path") not in ("path", "virtual"):
+        raise SpecError("storage 'uri-style' must be 'path' or 'virtual'")
+    part = storage.get("part-size-mb", DEFAULT_PART_MB)
+    if not isinstance(part, int) or not 5 <= part <= 5120:
+        raise SpecError("storage 'part-size-mb' must be an integer from 5 to 5120")
+    concurrency = storage.get("max-concurrency", DEFAULT_CONCURRENCY)
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= 32:
+        raise SpecError("storage 'max-concurrency' must be an integer from 1 to 32")
 
 
 def _check_server(server: Any) -> None:
@@ -288,7 +304,12 @@ def make_catalog(spec: Spec) -> Catalog:
         uri_style=section.get("uri-style") or "path",
         tls_ca_chain=section.get("tls-ca-chain") or None,
     )
-    return Catalog(S3Storage(config), spec.cluster_id)
+    storage = S3Storage(
+        config,
+        part_size=section.get("part-size-mb", DEFAULT_PART_MB) * 2**20,
+        max_concurrency=section.get("max-concurrency", DEFAULT_CONCURRENCY),
+    )
+    return Catalog(storage, spec.cluster_id)
 
 
 def make_connection(spec: Spec) -> ConnectionSpec:

@@ -83,6 +83,21 @@ def test_environment_secrets_override_the_spec(tmp_path: Path):
         ({"encryption-key": "not base64!"}, "not valid base64"),
         ({"encryption-key": base64.b64encode(b"short").decode()}, "32 bytes"),
         ({"connection": {"port": "3306"}}, "port"),
+        (
+            {"storage": {"bucket": "b", "access-key": "a", "secret-key": "s", "part-size-mb": 4}},
+            "part-size-mb",
+        ),
+        (
+            {
+                "storage": {
+                    "bucket": "b",
+                    "access-key": "a",
+                    "secret-key": "s",
+                    "max-concurrency": 0,
+                }
+            },
+            "max-concurrency",
+        ),
         ({"server": {"type": "systemd", "datadir": "/d"}}, "unit"),
         ({"server": {"type": "command", "datadir": "/d", "start": "x"}}, "start"),
         ({"server": {"type": "docker", "datadir": "/d"}}, "systemd' or 'command"),

@@ -1,0 +1,347 @@
+"""Binlog shipping: upload every closed binary log once, compressed and encrypted.
+
+`ship_binlogs` runs on the database host (it reads the binlog files): it asks the server
+for its binary logs (`SHOW BINARY LOGS`; the newest is still being written and is left
+for the next run), optionally rotates first (`FLUSH BINARY LOGS`) so the shipped window
+reaches "now", and uploads each closed file that the current timeline's index does not
+list yet: `stream.encode` (zstd, encryption, sha256) -> `S3Storage.upload_stream`, then
+the index entry (time range, GTIDs, server identity) is written last.
+
+It is idempotent and resumable: a file is shipped when its index entry is missing, so a
+run killed mid-upload ships that file again next time and never duplicates one. Runs (and
+a point-in-time recovery, which changes timelines) exclude each other with a lock file in
+the work directory. Safe to call from a timer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from .binlogfile import BinlogFormatError, summarize_file
+from .connection import ConnectionSpec, QueryError, run_query
+from .flavour import Flavour, FlavourError, detect
+from .objects import streaming_storage
+from .progress import ProgressCallback, emit
+
+if TYPE_CHECKING:
+    from database_backup.catalog import Catalog
+    from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME = "binlogs.lock"
+
+
+class BinlogError(Exception):
+    """Shipping (or reading) binary logs failed; the message says what to do."""
+
+
+@dataclass
+class ShipResult:
+    """What one shipping run did.
+
+    Attributes:
+        timeline: the timeline the files went to.
+        shipped: names uploaded by this run.
+        already: closed files that were shipped before.
+        active: the file the server still writes (not shipped).
+        raw_bytes / stored_bytes: sizes of what this run uploaded.
+        missing: files the index lacks and the server no longer has (a gap in the
+            point-in-time window; recovery refuses to cross it).
+    """
+
+    timeline: str
+    shipped: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    active: str | None = None
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready summary."""
+        return {
+            "timeline": self.timeline,
+            "shipped": list(self.shipped),
+            "already-shipped": len(self.already),
+            "active": self.active,
+            "raw-bytes": self.raw_bytes,
+            "stored-bytes": self.stored_bytes,
+            "missing": list(self.missing),
+        }
+
+
+@contextlib.contextmanager
+def binlog_lock(workdir: str | os.PathLike[str], *, timeout: float = 0.0) -> Iterator[None]:
+    """Hold the work directory's binlog lock (shipping and recovery exclude each other).
+
+    Raises:
+        BinlogError: another shipment or a recovery holds it past `timeout` seconds.
+    """
+    path = Path(workdir) / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BinlogError(
+                        "another binlog shipment or a point-in-time recovery is running "
+                        f"(lock {path}); try again when it has finished"
+                    ) from None
+                time.sleep(0.2)
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class ServerLogs:
+    """The server's binary logs as it reports them."""
+
+    directory: Path
+    files: list[tuple[str, int]]  # (name, size), oldest first; the last one is active
+    server_id: int
+    hostname: str
+    version: str
+
+
+def server_logs(
+    conn: ConnectionSpec, flavour: Flavour, work: Path, *, flush: bool = False
+) -> ServerLogs:
+    """Ask the server for its binlog directory and files (rotating first if `flush`).
+
+    Raises:
+        BinlogError: binary logging is off, or the account lacks a privilege.
+    """
+
+    def query(sql: str) -> list[tuple[str, ...]]:
+        try:
+            return run_query(conn, sql, client=flavour.client_tool, workdir=work)
+        except QueryError as exc:
+            raise BinlogError(f"cannot read the server's binary logs: {exc}") from exc
+
+    rows = query("SELECT @@log_bin, @@log_bin_basename, @@server_id, @@hostname, VERSION();")
+    if not rows or rows[0][0] not in ("1", "ON"):
+        raise BinlogError(
+            "binary logging is off on the server: enable log_bin to ship binlogs and use "
+            "point-in-time recovery"
+        )
+    _on, basename, server_id, hostname, version = rows[0][:5]
+    if flush:
+        query("FLUSH BINARY LOGS;")
+    files = [(row[0], int(row[1])) for row in query("SHOW BINARY LOGS;") if len(row) >= 2]
+    return ServerLogs(
+        directory=Path(basename).parent,
+        files=files,
+        server_id=int(server_id),
+        hostname=hostname,
+        version=version,
+    )
+
+
+def object_name(binlog: str, compression_level: int | None, encrypted: bool) -> str:
+    """Name of a shipped binlog's object: `<binlog>[.zst][.enc]`."""
+    name = binlog
+    if compression_level is not None:
+        name += ".zst"
+    if encrypted:
+        name += ".enc"
+    return name
+
+
+def ship_binlogs(
+    conn: ConnectionSpec,
+    catalog: Catalog,
+    *,
+    workdir: str | os.PathLike[str],
+    key: bytes | None = None,
+    compression_level: int | None = 3,
+    flush: bool = False,
+    binlog_dir: str | os.PathLike[str] | None = None,
+    progress: ProgressCallback | None = None,
+    lock_timeout: float = 0.0,
+    locked: bool = False,
+) -> ShipResult:
+    """Ship every closed binary log not yet in the current timeline's index.
+
+    Args:
+        conn: how to reach the server (needs BINLOG MONITOR / REPLICATION CLIENT, and
+            RELOAD for `flush`).
+        catalog: the cluster's catalog.
+        workdir: private directory for the lock and the client defaults file; use the
+            same one as point-in-time recovery.
+        key: 32-byte encryption key, or None.
+        compression_level: zstd level, or None for no compression.
+        flush: rotate the binary log first, so that everything up to now is shipped.
+        binlog_dir: where the files are, when it differs from what the server says
+            (e.g. a server in a container).
+        progress: called with ProgressEvent("ship", files done, files to ship).
+        lock_timeout: seconds to wait for a running shipment or recovery.
+        locked: the caller already holds the binlog lock (a recovery shipping).
+
+    Raises:
+        BinlogError: the server or the storage failed; files shipped before the failure
+            stay shipped (their entries are written), the rest go next time.
+    """
+    from database_backup.catalog.binlogs import BinlogCatalog
+
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        flavour = detect(conn, workdir=work)
+    except FlavourError as exc:
+        raise BinlogError(str(exc)) from exc
+    lock = contextlib.nullcontext() if locked else binlog_lock(work, timeout=lock_timeout)
+    with lock:
+        logs = server_logs(conn, flavour, work, flush=flush)
+        directory = Path(binlog_dir) if binlog_dir is not None else logs.directory
+        index = BinlogCatalog(catalog)
+        try:
+            timeline = index.current_timeline() or index.create_timeline(
+                server_id=logs.server_id, reason="first shipment"
+            )
+            shipped = index.shipped_names(timeline.timeline_id)
+        except Exception as exc:
+            raise BinlogError(f"cannot read the binlog index: {exc}") from exc
+        result = ShipResult(timeline=timeline.timeline_id)
+        closed = logs.files[:-1]
+        result.active = logs.files[-1][0] if logs.files else None
+        result.missing = _missing(shipped, logs.files)
+        todo = [(name, size) for name, size in closed if name not in shipped]
+        result.already = [name for name, _size in closed if name in shipped]
+        emit(progress, "ship", 0, len(todo))
+        for done, (name, size) in enumerate(todo):
+            entry = _ship_one(
+                index, timeline, directory / name, size, flavour, logs, key, compression_level
+            )
+            result.shipped.append(name)
+            result.raw_bytes += entry.raw_size
+            result.stored_bytes += entry.stored_size
+            emit(progress, "ship", done + 1, len(todo))
+            logger.info("shipped %s (%d -> %d bytes)", name, entry.raw_size, entry.stored_size)
+    if result.missing:
+        logger.warning(
+            "binlogs %s were never shipped and the server no longer has them: point-in-time "
+            "recovery cannot cross that gap (take a new full backup)",
+            ", ".join(result.missing),
+        )
+    return result
+
+
+def _missing(shipped: set[str], files: list[tuple[str, int]]) -> list[str]:
+    """Names between the last shipped file and the server's oldest one (a gap)."""
+    from database_backup.catalog.binlogs import binlog_sequence
+
+    if not shipped or not files:
+        return []
+    try:
+        last = max(binlog_sequence(name) for name in shipped)
+        oldest = files[0][0]
+        first_local = binlog_sequence(oldest)
+    except ValueError:
+        return []
+    width = len(oldest.rsplit(".", 1)[1])
+    stem = oldest.rsplit(".", 1)[0]
+    return [f"{stem}.{number:0{width}d}" for number in range(last + 1, first_local)]
+
+
+def _ship_one(
+    index: BinlogCatalog,
+    timeline: Timeline,
+    path: Path,
+    size: int,
+    flavour: Flavour,
+    logs: ServerLogs,
+    key: bytes | None,
+    compression_level: int | None,
+) -> BinlogEntry:
+    from database_backup.catalog.binlogs import BinlogEntry
+    from database_backup.stream import encode
+
+    try:
+        summary = summarize_file(str(path), limit=size)
+    except FileNotFoundError as exc:
+        raise BinlogError(
+            f"the server lists {path.name} but {path} does not exist: set the binlog "
+            "directory if the files live elsewhere"
+        ) from exc
+    except (OSError, BinlogFormatError) as exc:
+        raise BinlogError(f"cannot read {path}: {exc}") from exc
+    name = object_name(path.name, compression_level, key is not None)
+    object_key = index.object_key(timeline.timeline_id, name)
+    storage = streaming_storage(index.catalog)
+    with path.open("rb") as handle:
+        bounded = _Bounded(handle, size)
+        stored, digest = encode(bounded, compression_level=compression_level, key=key)
+        try:
+            storage.upload_stream(object_key, stored, size_hint=size)
+        except Exception as exc:
+            raise BinlogError(f"uploading {path.name} failed: {exc}") from exc
+    entry = BinlogEntry(
+        name=path.name,
+        timeline=timeline.timeline_id,
+        object_name=name,
+        raw_size=bounded.count,
+        stored_size=digest.bytes_read,
+        sha256=digest.sha256,
+        compression="zstd" if compression_level is not None else "none",
+        encrypted=key is not None,
+        created_at=_utc(summary.created),
+        last_event_at=_utc(summary.last_event or summary.created),
+        first_event_at=_utc(summary.first_event) if summary.first_event else None,
+        gtid_list=summary.gtid_list,
+        first_gtids=sorted(summary.first_gtids.values()),
+        last_gtids=sorted(summary.last_gtids.values()),
+        server_ids=sorted(summary.server_ids) or [logs.server_id],
+        server_version=logs.version,
+        flavour=flavour.name,
+        hostname=logs.hostname,
+        shipped_at=datetime.now(timezone.utc),
+    )
+    try:
+        index.write_entry(entry)
+    except Exception as exc:
+        raise BinlogError(f"recording {path.name} in the binlog index failed: {exc}") from exc
+    return entry
+
+
+def _utc(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+class _Bounded:
+    """Reads at most `limit` bytes of a file (the size the server reported)."""
+
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
+        self._handle = handle
+        self._left = limit
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._handle.read(want)
+        self._left -= len(data)
+        self.count += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """The caller closes the file."""
