@@ -1,0 +1,402 @@
+"""The binlog index in object storage: timelines, one entry per shipped binary log.
+
+Layout under the cluster's prefix::
+
+    binlogs/<timeline-id>/timeline.json        the timeline (when, forked from what)
+    binlogs/<timeline-id>/<binlog>.zst[.enc]   a shipped binlog (the stored bytes)
+    binlogs/<timeline-id>/<binlog>.json        its index entry, written LAST
+
+A timeline is one linear history of the server's binary logs. The first shipment starts
+one; every point-in-time recovery starts a new one (binlog names start again at
+`.000001` after it), so the new history never overwrites the old one. The current
+timeline is the newest; a backup belongs to the timeline that was current when it
+started (backups never run during a recovery).
+
+An entry exists only once its object is fully stored (same rule as ``backup.json``), so
+a shipper that died mid-upload just ships that file again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .errors import CatalogError, MetadataError
+from .metadata import BackupMetadata, as_utc, format_time, new_backup_id, parse_time
+
+if TYPE_CHECKING:
+    from .store import Catalog
+
+TIMELINE_FILE = "timeline.json"
+ENTRY_SUFFIX = ".json"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SEQUENCE = re.compile(r"\.(\d+)$")
+_THREADS = 8
+
+
+def binlog_sequence(name: str) -> int:
+    """The number at the end of a binlog file name (`bin.000042` -> 42).
+
+    Raises:
+        ValueError: the name has no numeric suffix.
+    """
+    match = _SEQUENCE.search(name)
+    if not match:
+        raise ValueError(f"not a binlog file name: {name!r}")
+    return int(match.group(1))
+
+
+def _check_name(name: str, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or name == TIMELINE_FILE:
+        raise ValueError(f"invalid {what} {name!r}")
+    return name
+
+
+def _to_json(obj: Any) -> dict[str, Any]:
+    document: dict[str, Any] = {"format-version": FORMAT_VERSION}
+    for item in fields(obj):
+        value = getattr(obj, item.name)
+        if isinstance(value, datetime):
+            value = format_time(value)
+        document[item.name.replace("_", "-")] = value
+    return document
+
+
+def _from_json(cls: Any, raw: bytes, what: str, times: Sequence[str]) -> Any:
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MetadataError(f"{what} is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise MetadataError(f"{what} must be a JSON object")
+    version = document.get("format-version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise MetadataError(f"{what} has an unknown format-version {version!r}")
+    names = {item.name for item in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in document.items():
+        name = key.replace("-", "_")
+        if name not in names:
+            continue
+        if name in times and value is not None:
+            value = parse_time(value, f"{key} of {what}")
+        values[name] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise MetadataError(f"{what} is incomplete: {exc}") from None
+
+
+@dataclass
+class Timeline:
+    """One linear history of binary logs.
+
+    Attributes:
+        timeline_id: sortable id (like a backup id).
+        created_at: when it started.
+        parent: the timeline it was forked from (None for the first).
+        fork_backup: the backup restored by the recovery that started it.
+        fork_target: the point in time that recovery replayed to (the parent's history
+            up to that moment is this timeline's history before `created_at`).
+        fork_gtid: GTID state the new binary logs start from.
+        server_id: the server that writes it.
+        reason: free text ("first shipment", "point-in-time recovery to ...").
+    """
+
+    timeline_id: str
+    created_at: datetime
+    parent: str | None = None
+    fork_backup: str | None = None
+    fork_target: datetime | None = None
+    fork_gtid: str | None = None
+    server_id: int | None = None
+    reason: str = ""
+
+
+@dataclass
+class BinlogEntry:
+    """Index entry of one shipped binlog file.
+
+    Times are those of the binlog's events (second resolution, UTC).
+    """
+
+    name: str
+    timeline: str
+    object_name: str
+    raw_size: int
+    stored_size: int
+    sha256: str
+    compression: str
+    encrypted: bool
+    created_at: datetime
+    last_event_at: datetime
+    first_event_at: datetime | None = None
+    gtid_list: list[str] = field(default_factory=list)
+    first_gtids: list[str] = field(default_factory=list)
+    last_gtids: list[str] = field(default_factory=list)
+    server_ids: list[int] = field(default_factory=list)
+    server_version: str = ""
+    flavour: str = ""
+    hostname: str = ""
+    shipped_at: datetime | None = None
+
+    @property
+    def sequence(self) -> int:
+        """The file's number (`bin.000042` -> 42)."""
+        return binlog_sequence(self.name)
+
+
+_ENTRY_TIMES = ("created_at", "last_event_at", "first_event_at", "shipped_at")
+_TIMELINE_TIMES = ("created_at", "fork_target")
+
+
+class BinlogCatalog:
+    """The shipped binlogs of one cluster (beside its backups in the same catalog)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.storage = catalog.storage
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def timeline_prefix(self, timeline_id: str) -> str:
+        """``<cluster-id>/binlogs/<timeline-id>/``."""
+        return f"{self.catalog.binlogs_prefix}{_check_name(timeline_id, 'timeline id')}/"
+
+    def object_key(self, timeline_id: str, object_name: str) -> str:
+        """Key of a stored binlog object."""
+        return self.timeline_prefix(timeline_id) + _check_name(object_name, "object name")
+
+    def entry_key(self, timeline_id: str, name: str) -> str:
+        """Key of a binlog's index entry."""
+        return self.timeline_prefix(timeline_id) + _check_name(name, "binlog name") + ENTRY_SUFFIX
+
+    # -- timelines ----------------------------------------------------------------------
+
+    def timelines(self) -> list[Timeline]:
+        """Every timeline, oldest first."""
+        from database_backup.storage import ObjectNotFoundError
+
+        prefix = self.catalog.binlogs_prefix
+        found: list[Timeline] = []
+        for info in self.storage.list(prefix):
+            rest = info.key[len(prefix) :]
+            timeline_id, _, name = rest.partition("/")
+            if name != TIMELINE_FILE:
+                continue
+            try:
+                raw = self.storage.get_bytes(info.key)
+            except ObjectNotFoundError:
+                continue
+            found.append(_from_json(Timeline, raw, f"timeline {timeline_id}", _TIMELINE_TIMES))
+        found.sort(key=lambda timeline: (timeline.created_at, timeline.timeline_id))
+        return found
+
+    def current_timeline(self) -> Timeline | None:
+        """The newest timeline, None before the first shipment."""
+        timelines = self.timelines()
+        return timelines[-1] if timelines else None
+
+    def create_timeline(
+        self,
+        *,
+        now: datetime | None = None,
+        parent: str | None = None,
+        fork_backup: str | None = None,
+        fork_target: datetime | None = None,
+        fork_gtid: str | None = None,
+        server_id: int | None = None,
+        reason: str = "",
+    ) -> Timeline:
+        """Start a new timeline; from now on it is the current one."""
+        self.catalog.ensure_cluster()
+        moment = as_utc(now or datetime.now(timezone.utc))
+        current = self.current_timeline()
+        if current is not None and current.created_at >= moment:
+            raise CatalogError(
+                f"timeline {current.timeline_id} starts at {format_time(current.created_at)}, "
+                "after the new one would: check the clock"
+            )
+        timeline = Timeline(
+            timeline_id=new_backup_id(moment),
+            created_at=moment,
+            parent=parent,
+            fork_backup=fork_backup,
+            fork_target=fork_target,
+            fork_gtid=fork_gtid,
+            server_id=server_id,
+            reason=reason,
+        )
+        self.write_timeline(timeline)
+        return timeline
+
+    def write_timeline(self, timeline: Timeline) -> None:
+        """Store (or update) a timeline document."""
+        key = self.timeline_prefix(timeline.timeline_id) + TIMELINE_FILE
+        self.storage.put_bytes(key, _dump(_to_json(timeline)))
+
+    def timeline_of(
+        self, backup: BackupMetadata, timelines: Sequence[Timeline]
+    ) -> Timeline | None:
+        """The timeline that was current when `backup` started (see module docstring)."""
+        return timeline_at(backup.started_at, timelines)
+
+    # -- entries ------------------------------------------------------------------------
+
+    def entries(self, timeline_id: str) -> list[BinlogEntry]:
+        """The complete index entries of a timeline, in binlog order.
+
+        An entry whose object is missing is left out (it cannot be replayed).
+        """
+        prefix = self.timeline_prefix(timeline_id)
+        objects: set[str] = set()
+        entry_keys: list[str] = []
+        for info in self.storage.list(prefix):
+            name = info.key[len(prefix) :]
+            if "/" in name or name == TIMELINE_FILE:
+                continue
+            if name.endswith(ENTRY_SUFFIX):
+                entry_keys.append(info.key)
+            else:
+                objects.add(name)
+
+        def fetch(key: str) -> BinlogEntry:
+            raw = self.storage.get_bytes(key)
+            return _from_json(BinlogEntry, raw, f"binlog index entry {key}", _ENTRY_TIMES)
+
+        if len(entry_keys) > 1:
+            with ThreadPoolExecutor(max_workers=min(_THREADS, len(entry_keys))) as pool:
+                loaded = list(pool.map(fetch, entry_keys))
+        else:
+            loaded = [fetch(key) for key in entry_keys]
+        kept = [entry for entry in loaded if entry.object_name in objects]
+        kept.sort(key=lambda entry: entry.sequence)
+        return kept
+
+    def shipped_names(self, timeline_id: str) -> set[str]:
+        """Names of the binlogs with an index entry in a timeline (one listing)."""
+        prefix = self.timeline_prefix(timeline_id)
+        names = set()
+        for info in self.storage.list(prefix):
+            name = info.key[len(prefix) :]
+            if name.endswith(ENTRY_SUFFIX) and name != TIMELINE_FILE and "/" not in name:
+                names.add(name[: -len(ENTRY_SUFFIX)])
+        return names
+
+    def write_entry(self, entry: BinlogEntry) -> None:
+        """Record a shipped binlog (after checking its object's size).
+
+        Raises:
+            CatalogError: the object is missing or has another size.
+        """
+        from database_backup.storage import ObjectNotFoundError
+
+        key = self.object_key(entry.timeline, entry.object_name)
+        try:
+            size = self.storage.head(key).size
+        except ObjectNotFoundError:
+            raise CatalogError(f"binlog {entry.name}: {key} is not in storage") from None
+        if size != entry.stored_size:
+            raise CatalogError(
+                f"binlog {entry.name}: stored object holds {size} bytes, {entry.stored_size} "
+                "were written; not recording it"
+            )
+        self.storage.put_bytes(self.entry_key(entry.timeline, entry.name), _dump(_to_json(entry)))
+
+    def delete_entry(self, entry: BinlogEntry) -> None:
+        """Delete a shipped binlog: its index entry first, then its object."""
+        self.storage.delete(self.entry_key(entry.timeline, entry.name))
+        self.storage.delete(self.object_key(entry.timeline, entry.object_name))
+
+    def purge(
+        self, backups: Sequence[BackupMetadata], *, dry_run: bool = False
+    ) -> list[BinlogEntry]:
+        """Delete the binlogs no kept backup needs for point-in-time recovery.
+
+        Args:
+            backups: the backups that are kept (complete ones; others are ignored).
+            dry_run: only return what would be deleted.
+
+        Returns:
+            The entries deleted (or that would be).
+        """
+        timelines = self.timelines()
+        if not timelines:
+            return []
+        by_timeline = {
+            timeline.timeline_id: self.entries(timeline.timeline_id) for timeline in timelines
+        }
+        doomed = select_binlogs_for_deletion(backups, timelines, by_timeline)
+        if not dry_run:
+            for entry in doomed:
+                self.delete_entry(entry)
+        return doomed
+
+
+def timeline_at(moment: datetime, timelines: Sequence[Timeline]) -> Timeline | None:
+    """The timeline current at `moment`: the newest created at or before it, else the oldest."""
+    if not timelines:
+        return None
+    chosen = timelines[0]
+    for timeline in timelines:
+        if timeline.created_at <= moment:
+            chosen = timeline
+    return chosen
+
+
+def select_binlogs_for_deletion(
+    backups: Iterable[BackupMetadata],
+    timelines: Sequence[Timeline],
+    entries: dict[str, list[BinlogEntry]],
+) -> list[BinlogEntry]:
+    """The binlogs that no kept backup needs (pure).
+
+    In each timeline, a kept backup needs the file holding its binlog position and every
+    later file; a timeline started by a recovery also needs all its files while the
+    backup it was forked from is kept (its logs begin at that backup's state). The
+    current (newest) timeline keeps everything while no backup anchors it. Files
+    older than every anchor, and timelines without any anchor, are selected.
+    """
+    if not timelines:
+        return []
+    anchors = _anchors(backups, timelines)
+    doomed: list[BinlogEntry] = []
+    for timeline in timelines:
+        first_needed = anchors.get(timeline.timeline_id)
+        for entry in entries.get(timeline.timeline_id, []):
+            if first_needed is None or entry.sequence < first_needed:
+                doomed.append(entry)
+    return doomed
+
+
+def _anchors(backups: Iterable[BackupMetadata], timelines: Sequence[Timeline]) -> dict[str, int]:
+    """First binlog sequence needed, per timeline (see `select_binlogs_for_deletion`)."""
+    kept = {backup.backup_id: backup for backup in backups if backup.is_complete}
+    anchors: dict[str, int] = {}
+
+    def anchor(timeline_id: str, sequence: int) -> None:
+        anchors[timeline_id] = min(sequence, anchors.get(timeline_id, sequence))
+
+    for backup in kept.values():
+        timeline = timeline_at(backup.started_at, timelines)
+        if backup.kind == "logical" or not backup.binlog_file or timeline is None:
+            continue
+        try:
+            anchor(timeline.timeline_id, binlog_sequence(backup.binlog_file))
+        except ValueError:
+            continue
+    for timeline in timelines:
+        if timeline.fork_backup is not None and timeline.fork_backup in kept:
+            anchor(timeline.timeline_id, 0)
+    anchors.setdefault(timelines[-1].timeline_id, 0)
+    return anchors
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return (json.dumps(document, indent=2) + "\n").encode()
