@@ -69,6 +69,8 @@ def conclude(job: LocalJob, returncode: int) -> str:
         if returncode < 0:
             name = signal.Signals(-returncode).name
             message = f"the engine was stopped by {name} during phase {state.get('phase')!r}"
+        elif returncode == 0:
+            message = "the engine exited without recording a result; see the job's log"
         else:
             what = EXIT_CODES.get(returncode, f"exit code {returncode}")
             detail = _last_error_line(job)

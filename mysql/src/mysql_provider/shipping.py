@@ -134,7 +134,7 @@ class Shipper:
 
     def stop(self) -> None:
         """Stop and disable the timer and drop the spec (it holds secrets)."""
-        if (self._systemd_dir / f"{UNIT}.timer").exists():
+        if (self._systemd_dir / f"{UNIT}.timer").exists() or self.is_enabled():
             self._systemctl("disable", "--now", f"{UNIT}.timer")
         self.spec_path.unlink(missing_ok=True)
 

@@ -1,0 +1,84 @@
+"""From job requests to the engine's command line and spec (pure functions)."""
+
+from __future__ import annotations
+
+import pytest
+from mysql_provider.specs import JobSpecError, artefact_path, engine_job, restore_source
+
+from database_backup.interface import BackupKind
+
+from .conftest import job
+
+ADMIN = {"user": "root", "password": "", "socket": "/run/mysqld/mysqld.sock"}
+BACKUP = {"user": "charm-backup", "password": "pw", "socket": "/run/mysqld/mysqld.sock"}
+SERVER = {"type": "systemd", "unit": "mysql", "datadir": "/var/lib/mysql"}
+
+
+def build(request, key: bytes | None = None):
+    return engine_job(
+        request, cluster_id="uuid/mysql-server", new_backup_id="20261122T080000Z-aaaa",
+        credentials=("AK", "SK"), encryption_key=key, backup_connection=BACKUP,
+        admin_connection=ADMIN, server=SERVER, workdir="/var/lib/mysql-server-charm/work",
+    )  # fmt: skip
+
+
+def test_full_backup_connects_as_the_backup_user() -> None:
+    engine = build(job("b", compression_level=9, description="nightly"))
+    assert engine.command == (
+        "backup", "--backup-id", "20261122T080000Z-aaaa", "--job-id", "b",
+        "--description", "nightly", "--compression-level", "9",
+    )  # fmt: skip
+    assert engine.spec["connection"] == BACKUP
+    assert engine.spec["storage"]["access-key"] == "AK"
+    assert "encryption-key" not in engine.spec
+
+
+def test_uncompressed_encrypted_backup() -> None:
+    engine = build(job("b", compression=False), key=bytes(32))
+    assert engine.command[-1] == "--no-compression"
+    assert engine.spec["encryption-key"] == "A" * 43 + "="
+
+
+def test_incremental_and_logical_fields_are_passed_on() -> None:
+    inc = build(job("i", backup_kind=BackupKind.INCREMENTAL, parent_backup_id="p-1"))
+    assert inc.command[5:9] == ("--kind", "incremental", "--parent-backup-id", "p-1")
+    logical = build(job("l", backup_kind=BackupKind.LOGICAL, databases=("shop", "crm")))
+    assert logical.command[5:10] == ("--kind", "logical", "--databases", "shop", "crm")
+    with pytest.raises(JobSpecError, match="parent-backup-id"):
+        build(job("i", backup_kind=BackupKind.INCREMENTAL))
+
+
+def test_restore_connects_as_admin_and_passes_the_point_in_time() -> None:
+    engine = build(job("r", "restore", point_in_time="2026-11-22T07:00:00Z"))
+    assert engine.command == (
+        "restore", "--backup-id", "20261122T071500Z-3fa9", "--point-in-time",
+        "2026-11-22T07:00:00Z",
+    )  # fmt: skip
+    assert engine.spec["connection"] == ADMIN
+    assert engine.spec["server"] == SERVER
+    assert engine.kind.value == "restore"
+
+
+@pytest.mark.parametrize(
+    ("artefact", "backup_id", "expected"),
+    [
+        ("prod/uuid/mysql-server/backups/b-1", None, ("uuid/mysql-server", "b-1")),
+        ("prod/other-uuid/db/backups/b-2/", None, ("other-uuid/db", "b-2")),
+        (None, "b-3", ("uuid/mysql-server", "b-3")),
+        ("/nightly/0041/", "b-4", ("uuid/mysql-server", "b-4")),
+    ],
+)
+def test_restore_source(
+    artefact: str | None, backup_id: str | None, expected: tuple[str, str]
+) -> None:
+    request = job("r", "restore", artefact_path=artefact, backup_id=backup_id)
+    assert restore_source(request, "uuid/mysql-server") == expected
+
+
+def test_restore_naming_no_backup_is_refused() -> None:
+    with pytest.raises(JobSpecError, match="names no backup"):
+        restore_source(job("r", "restore", artefact_path="/nightly/0041/", backup_id=None), "c")
+
+
+def test_artefact_path_includes_the_storage_path() -> None:
+    assert artefact_path(job(), "uuid/app", "b-1") == "prod/uuid/app/backups/b-1"
