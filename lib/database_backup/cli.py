@@ -509,6 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", parents=[common], help="list backups")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.add_argument("--all", action="store_true", help="include incomplete backups")
+    cli_part2.register(sub, common, backup=backup, restore=restore)
     return parser
 
 
@@ -518,6 +519,11 @@ _COMMANDS = {
     "recover": cmd_recover,
     "list": cmd_list,
 }
+
+# part 2 (incremental and logical backups, binlog shipping, point-in-time recovery)
+from database_backup import cli_part2  # noqa: E402 - needs the names above
+
+_COMMANDS.update(cli_part2.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

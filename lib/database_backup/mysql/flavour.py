@@ -7,6 +7,7 @@ MySQL (and Percona Server) use Percona XtraBackup (`xtrabackup`, `xbstream`), `m
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ class Flavour:
         dump_tool: logical dump program (mysqldump / mariadb-dump).
         binlog_tool: binary log reader (mysqlbinlog / mariadb-binlog).
         client_tool: command-line client (mysql / mariadb).
+        datadir: the server's `@@datadir` when detected from a running server.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Flavour:
     dump_tool: str
     binlog_tool: str
     client_tool: str
+    datadir: str | None = None
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
@@ -140,7 +143,7 @@ def detect(
     try:
         rows = run_query(
             conn,
-            "SELECT VERSION(), @@version_comment;",
+            "SELECT VERSION(), @@version_comment, @@datadir;",
             client=client or any_client(),
             workdir=workdir,
         )
@@ -149,4 +152,5 @@ def detect(
     if not rows or len(rows[0]) < 2:
         raise FlavourError("cannot detect the server flavour: no answer to SELECT VERSION()")
     version, comment = rows[0][0], rows[0][1]
-    return for_name(flavour_name(version, comment), version)
+    datadir = rows[0][2] if len(rows[0]) > 2 else None
+    return dataclasses.replace(for_name(flavour_name(version, comment), version), datadir=datadir)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import commands
-from .connection import ConnectionSpec, QueryError, run_query
+from .connection import ConnectionSpec
 from .flavour import Flavour, FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
@@ -145,7 +145,7 @@ def backup_full(
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
         raise BackupError(str(exc)) from exc
-    estimate = _estimate_size(conn, flavour, work)
+    estimate = _estimate_size(flavour)
     try:
         catalog.ensure_cluster()
         used = any(True for _ in catalog.storage.list(catalog.backup_prefix(backup_id)))
@@ -275,15 +275,12 @@ def _hint(estimate: int) -> int | None:
     return estimate if estimate > _HINT_ABOVE else None
 
 
-def _estimate_size(conn: ConnectionSpec, flavour: Flavour, work: Path) -> int:
+def _estimate_size(flavour: Flavour) -> int:
     """Bytes of the server's datadir (a progress estimate; 0 if it cannot be read)."""
-    try:
-        rows = run_query(conn, "SELECT @@datadir;", client=flavour.client_tool, workdir=work)
-        datadir = rows[0][0]
-    except (QueryError, IndexError):
+    if not flavour.datadir:
         return 0
     total = 0
-    for root, _dirs, files in os.walk(datadir):
+    for root, _dirs, files in os.walk(flavour.datadir):
         for name in files:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size

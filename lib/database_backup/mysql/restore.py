@@ -138,7 +138,7 @@ def restore_physical(
     meta = _read_metadata(catalog, backup_id, key)
     flavour = _flavour_for(conn, server, meta.flavour, meta.server_version, work)
     if server.is_running():
-        _check_datadir(conn, server, flavour, work)
+        _check_datadir(server, flavour)
     swap, staging = _make_staging(server, meta)
     log = ToolLog(work / f"restore-{backup_id}.log")
     try:
@@ -275,14 +275,9 @@ def _flavour_for(
     return running
 
 
-def _check_datadir(
-    conn: ConnectionSpec, server: ServerControl, flavour: Flavour, work: Path
-) -> None:
-    try:
-        rows = run_query(conn, "SELECT @@datadir;", client=flavour.client_tool, workdir=work)
-    except QueryError as exc:
-        raise RestoreError(f"cannot restore: {exc}") from exc
-    reported = os.path.realpath(rows[0][0]) if rows and rows[0] else ""
+def _check_datadir(server: ServerControl, flavour: Flavour) -> None:
+    """Refuse a datadir that is not the one the running server uses."""
+    reported = os.path.realpath(flavour.datadir) if flavour.datadir else ""
     if reported != os.path.realpath(server.datadir):
         raise RestoreError(
             f"the server's datadir is {reported!r}, not {str(server.datadir)!r}: "

@@ -82,12 +82,13 @@ def _fake_client(directory: Path, output: str, rc: int = 0) -> str:
 
 
 def test_detect_mysql_through_the_client(tmp_path: Path):
-    client = _fake_client(tmp_path, "8.0.36-0ubuntu0.22.04.1\\t(Ubuntu)\\n")
+    client = _fake_client(tmp_path, "8.0.36-0ubuntu0.22.04.1\\t(Ubuntu)\\t/var/lib/mysql/\\n")
     conn = ConnectionSpec(user="backup", password="not-in-argv")
     flavour = detect(conn, client=client, workdir=tmp_path)
     assert flavour.name == "mysql"
     assert flavour.version == "8.0.36-0ubuntu0.22.04.1"
     assert flavour.backup_tool == "xtrabackup"
+    assert flavour.datadir == "/var/lib/mysql/"
     argv = (tmp_path / "argv").read_text()
     assert "not-in-argv" not in argv
     assert argv.startswith("--defaults-extra-file=")
