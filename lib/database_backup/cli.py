@@ -521,8 +521,9 @@ _COMMANDS = {
 }
 
 # part 2 (incremental and logical backups, binlog shipping, point-in-time recovery)
-from database_backup import cli_part2  # noqa: E402 - needs the names above
+from database_backup import cli_part2  # noqa: E402 - binds to the names above
 
+cli_part2.bind(sys.modules[__name__])
 _COMMANDS.update(cli_part2.COMMANDS)
 
 

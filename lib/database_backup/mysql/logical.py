@@ -1,0 +1,614 @@
+"""Logical backups (SQL dumps) to S3 and their restore, whole or in part.
+
+A logical backup is one consistent dump: `mariadb-dump`/`mysqldump --single-transaction`
+(a consistent InnoDB snapshot that does not block writes; MariaDB takes the binlog
+position from the snapshot without a global read lock) with routines, triggers, events
+and views, streamed through `stream.encode` to S3 like physical backups. Its scope is:
+
+- the whole server: every user database in one dump, followed by the users and their
+  grants as portable `CREATE USER IF NOT EXISTS` / `GRANT` statements (system schemas
+  are not dumped, so the dump restores into another server version);
+- chosen databases;
+- chosen tables of one database.
+
+`restore_logical` first verifies the stored artefact (its sha256, one streaming read),
+then streams it through the client; `databases`/`tables` restore only those parts of a
+larger dump (`sqlfilter`), e.g. one table out of a whole-server backup. The dump replaces
+the objects it contains (DROP TABLE IF EXISTS + CREATE) and leaves others alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from .connection import ConnectionSpec, QueryError, run_query
+from .flavour import Flavour, FlavourError, detect
+from .objects import streaming_storage
+from .progress import ProgressCallback, emit
+from .sqlfilter import USERS_BEGIN, USERS_END, Selection, SqlFilter
+from .toolrun import ToolLog, tail
+
+if TYPE_CHECKING:
+    from database_backup.catalog import BackupMetadata, Catalog
+
+logger = logging.getLogger(__name__)
+
+ARTEFACT_BASE = "dump.sql"
+SYSTEM_SCHEMAS = frozenset({"mysql", "sys", "information_schema", "performance_schema"})
+SYSTEM_USERS = frozenset({"mariadb.sys", "mysql.sys", "mysql.session", "mysql.infoschema"})
+_LOG_FILE = re.compile(rb"CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)")
+_GTID = re.compile(rb"SET GLOBAL gtid_(?:slave_pos|purged)\s*=\s*'([^']*)'")
+_CHUNK = 1 << 20
+_SCAN_LIMIT = 256 * 1024
+_TAIL_LIMIT = 8 * 1024
+
+
+class LogicalBackupError(Exception):
+    """The logical backup failed; nothing complete-looking was left in the catalog."""
+
+
+class LogicalRestoreError(Exception):
+    """The logical restore failed (the message says whether anything was applied).
+
+    Attributes:
+        data_changed: False when nothing was sent to the server.
+    """
+
+    def __init__(self, message: str, *, data_changed: bool = False) -> None:
+        super().__init__(message)
+        self.data_changed = data_changed
+
+
+def dump_command(
+    flavour: Flavour,
+    defaults_file: Path,
+    *,
+    databases: Sequence[str] = (),
+    table_database: str | None = None,
+    tables: Sequence[str] = (),
+) -> list[str]:
+    """The dump tool's command line (consistent snapshot, routines, triggers, events).
+
+    Either `databases` (dumped with `--databases`, so the dump says which database each
+    part belongs to) or `table_database` and its `tables`.
+    """
+    argv = [
+        flavour.dump_tool,
+        f"--defaults-extra-file={defaults_file}",
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        "--events",
+        "--hex-blob",
+        "--master-data=2" if flavour.name == "mariadb" else "--source-data=2",
+    ]
+    if flavour.name == "mariadb":
+        argv.append("--gtid")
+    else:
+        argv.append("--set-gtid-purged=COMMENTED")
+    if table_database is not None:
+        return [*argv, "--", table_database, *tables]
+    return [*argv, "--databases", "--", *databases]
+
+
+def _quote_name(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def users_sql(conn: ConnectionSpec, flavour: Flavour, work: Path) -> tuple[str, list[str]]:
+    """Portable SQL recreating the server's accounts and grants, and the skipped accounts.
+
+    System accounts are left out; an account the server cannot describe is skipped with
+    a warning (e.g. a host-name account under skip-name-resolve).
+    """
+
+    def query(sql: str) -> list[tuple[str, ...]]:
+        return run_query(conn, sql, client=flavour.client_tool, workdir=work)
+
+    role_column = "is_role" if flavour.name == "mariadb" else "'N'"
+    rows = query(f"SELECT user, host, {role_column} FROM mysql.user ORDER BY user, host;")  # noqa: S608
+    lines = [USERS_BEGIN.decode()]
+    skipped: list[str] = []
+    for user, host, is_role in rows:
+        if user in SYSTEM_USERS or not user:
+            continue
+        account = f"{_sql_string(user)}@{_sql_string(host)}"
+        try:
+            if is_role == "Y":
+                create = f"CREATE ROLE IF NOT EXISTS {_sql_string(user)}"
+                grants = query(f"SHOW GRANTS FOR {_sql_string(user)};")
+            else:
+                shown = query(f"SHOW CREATE USER {account};")
+                create = shown[0][0].replace("CREATE USER ", "CREATE USER IF NOT EXISTS ", 1)
+                grants = query(f"SHOW GRANTS FOR {account};")
+        except (QueryError, IndexError) as exc:
+            skipped.append(f"{user}@{host}")
+            logger.warning("logical backup: skipping account %s@%s: %s", user, host, exc)
+            continue
+        lines.append(f"{create};")
+        lines.extend(f"{row[0]};" for row in grants if row)
+    lines.append("FLUSH PRIVILEGES;")
+    lines.append(USERS_END.decode())
+    return "\n".join(lines) + "\n", skipped
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a logical backup holds."""
+
+    whole_server: bool
+    databases: list[str]
+    table_database: str | None = None
+    tables: tuple[str, ...] = ()
+
+
+def _scope(
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    work: Path,
+    databases: Sequence[str] | None,
+    tables: Sequence[str] | None,
+) -> Scope:
+    if databases and tables:
+        raise LogicalBackupError("choose databases or tables, not both")
+    if tables:
+        selection = Selection.of(tables=tables)
+        if len(selection.tables) != 1:
+            raise LogicalBackupError(
+                "a table backup takes tables of one database (database.table names); "
+                "back up several databases with `databases` instead"
+            )
+        ((db, names),) = selection.tables.items()
+        return Scope(False, [db], table_database=db, tables=tuple(sorted(names)))
+    try:
+        present = [row[0] for row in run_query(
+            conn, "SHOW DATABASES;", client=flavour.client_tool, workdir=work
+        )]  # fmt: skip
+    except QueryError as exc:
+        raise LogicalBackupError(f"cannot list the databases: {exc}") from exc
+    if databases:
+        missing = sorted(set(databases) - set(present))
+        if missing:
+            raise LogicalBackupError(f"no such database on the server: {', '.join(missing)}")
+        return Scope(False, sorted(set(databases)))
+    return Scope(True, sorted(name for name in present if name not in SYSTEM_SCHEMAS))
+
+
+class _DumpOutput:
+    """A prefix, the dump tool's stdout, a suffix; checks how the tool exited at its EOF.
+
+    It also keeps the start of the stream to read the binlog coordinates from.
+    """
+
+    def __init__(
+        self,
+        prefix: bytes,
+        proc: subprocess.Popen[bytes],
+        progress: ProgressCallback | None,
+        suffix: bytes = b"",
+    ) -> None:
+        if proc.stdout is None:
+            raise ValueError("the dump tool must be started with stdout=PIPE")
+        self._prefix = io.BytesIO(prefix)
+        self._suffix = io.BytesIO(suffix)
+        self._dumped = False
+        self._proc = proc
+        self._stdout = proc.stdout
+        self._progress = progress
+        self._last = 0.0
+        self.head = bytearray()
+        self.tail = b""
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._prefix.read(n) or (b"" if self._dumped else self._stdout.read(n))
+        if not data and not self._dumped:
+            self._dumped = True
+            rc = self._proc.wait()
+            if rc != 0:
+                raise LogicalBackupError(f"the dump tool exited with code {rc}")
+        if not data:
+            data = self._suffix.read(n)
+        if not data:
+            return b""
+        self.count += len(data)
+        if len(self.head) < _SCAN_LIMIT:
+            self.head += data[: _SCAN_LIMIT - len(self.head)]
+        self.tail = (self.tail + data)[-_TAIL_LIMIT:]  # MariaDB prints the GTID at the end
+        now = time.monotonic()
+        if self._progress is not None and now - self._last >= 0.5:
+            self._last = now
+            emit(self._progress, "backup", self.count, 0)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stdout.close()
+
+
+def artefact_name(compression_level: int | None, encrypted: bool) -> str:
+    """dump.sql[.zst][.enc]."""
+    name = ARTEFACT_BASE
+    if compression_level is not None:
+        name += ".zst"
+    if encrypted:
+        name += ".enc"
+    return name
+
+
+def _frame(
+    conn: ConnectionSpec, flavour: Flavour, work: Path, scope: Scope
+) -> tuple[bytes, bytes, list[str]]:
+    """What goes before and after the dump: (prefix, suffix, skipped accounts)."""
+    prefix, suffix, skipped = b"", b"", []
+    if scope.whole_server:  # after the data: table grants need their tables
+        try:
+            text, skipped = users_sql(conn, flavour, work)
+        except QueryError as exc:
+            raise LogicalBackupError(f"cannot read the accounts and grants: {exc}") from exc
+        suffix = text.encode()
+    if scope.table_database is not None:
+        db = _quote_name(scope.table_database)
+        prefix = (
+            f"-- Current Database: {db}\nCREATE DATABASE IF NOT EXISTS {db};\nUSE {db};\n"
+        ).encode()
+    return prefix, suffix, skipped
+
+
+def _check_unused(catalog: Catalog, backup_id: str) -> None:
+    """A failure deletes the backup's prefix: never write into a used one."""
+    try:
+        catalog.ensure_cluster()
+        used = any(True for _ in catalog.storage.list(catalog.backup_prefix(backup_id)))
+    except Exception as exc:
+        raise LogicalBackupError(f"cannot use the backup storage: {exc}") from exc
+    if used:
+        raise LogicalBackupError(f"backup id {backup_id} is already used: pick another")
+
+
+def backup_logical(
+    conn: ConnectionSpec,
+    catalog: Catalog,
+    *,
+    backup_id: str,
+    databases: Sequence[str] | None = None,
+    tables: Sequence[str] | None = None,
+    job_id: str | None = None,
+    compression_level: int | None = 3,
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+    workdir: str | os.PathLike[str],
+    description: str | None = None,
+) -> BackupMetadata:
+    """Take a logical backup of the whole server, of `databases`, or of `tables`.
+
+    Args:
+        conn: the server (the account needs SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK
+            TABLES, RELOAD and BINLOG MONITOR / REPLICATION CLIENT; and read access to
+            mysql.user for a whole-server backup).
+        catalog: where it goes.
+        backup_id: the new backup's id.
+        databases: databases to dump (None and no tables: the whole server).
+        tables: "database.table" names, all of one database.
+        job_id: recorded in the metadata.
+        compression_level: zstd level, or None.
+        key: encryption key, or None.
+        progress: called with ProgressEvent("backup", bytes so far, 0).
+        workdir: private local directory.
+        description: free text.
+
+    Raises:
+        LogicalBackupError: anything failed; the partial artefact was removed.
+    """
+    from database_backup.catalog import BackupMetadata
+    from database_backup.stream import encode
+
+    started_at = datetime.now(timezone.utc)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        flavour = detect(conn, workdir=work)
+    except FlavourError as exc:
+        raise LogicalBackupError(str(exc)) from exc
+    scope = _scope(conn, flavour, work, databases, tables)
+    prefix, suffix, skipped = _frame(conn, flavour, work, scope)
+    _check_unused(catalog, backup_id)
+    name = artefact_name(compression_level, key is not None)
+    log = ToolLog(work / f"logical-{backup_id}.log")
+    log.note(f"logical backup {backup_id}: {flavour.name} {flavour.version}, {name}")
+    if skipped:
+        log.note(f"accounts skipped (the server could not describe them): {', '.join(skipped)}")
+    emit(progress, "backup", 0, 0)
+    try:
+        with conn.defaults_file(work) as defaults, log.open() as err:
+            argv = dump_command(
+                flavour,
+                defaults,
+                databases=scope.databases,
+                table_database=scope.table_database,
+                tables=scope.tables,
+            )
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
+            )
+            output = _DumpOutput(prefix, proc, progress, suffix)
+            try:
+                stored, digest = encode(output, compression_level=compression_level, key=key)
+                streaming_storage(catalog).upload_stream(
+                    catalog.artefact_key(backup_id, name), stored
+                )
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
+                output.close()
+        if proc.returncode != 0:
+            raise LogicalBackupError(
+                f"{flavour.dump_tool} failed (exit code {proc.returncode}): {tail(log.text())}"
+            )
+        file, position, gtid = _coordinates(bytes(output.head) + b"\n" + output.tail)
+        meta = BackupMetadata(
+            backup_id=backup_id,
+            kind="logical",
+            status="complete",
+            job_id=job_id,
+            description=description,
+            started_at=started_at,
+            finished_at=datetime.now(timezone.utc),
+            artefacts=[name],
+            stored_size=digest.bytes_read,
+            raw_size=output.count,
+            sha256=digest.sha256,
+            compression="zstd" if compression_level is not None else "none",
+            encrypted=key is not None,
+            flavour=flavour.name,
+            server_version=flavour.version,
+            binlog_file=file,
+            binlog_position=position,
+            gtid_set=gtid,
+            databases=scope.databases,
+            tables=[f"{scope.table_database}.{t}" for t in scope.tables] or None,
+            extra={"logical-scope": _scope_name(scope)},
+        )
+        log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
+        catalog.write_log(backup_id, log.text())
+        catalog.write_metadata(meta)
+    except Exception as exc:
+        _discard(catalog, backup_id)
+        if isinstance(exc, LogicalBackupError):
+            raise
+        raise LogicalBackupError(
+            f"logical backup {backup_id} failed: {exc} ({tail(log.text(), 3)})"
+        ) from exc
+    emit(progress, "done", meta.raw_size or 0, meta.raw_size or 0)
+    return meta
+
+
+def _scope_name(scope: Scope) -> str:
+    if scope.whole_server:
+        return "server"
+    return "tables" if scope.table_database is not None else "databases"
+
+
+def _coordinates(head: bytes) -> tuple[str | None, int | None, str | None]:
+    found = _LOG_FILE.search(head)
+    gtid = _GTID.search(head)
+    return (
+        found.group(1).decode() if found else None,
+        int(found.group(2)) if found else None,
+        (gtid.group(1).decode() or None) if gtid else None,
+    )
+
+
+def _discard(catalog: Catalog, backup_id: str) -> None:
+    try:
+        catalog.delete_backup(backup_id, force=True)
+    except Exception as exc:
+        logger.warning("could not remove the partial backup %s: %s", backup_id, exc)
+
+
+# -- restore ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogicalRestoreResult:
+    """What a logical restore did."""
+
+    backup_id: str
+    databases: list[str]
+    tables: list[str]
+    bytes_applied: int
+    seconds: float
+
+
+def restore_logical(
+    conn: ConnectionSpec,
+    catalog: Catalog,
+    backup_id: str,
+    *,
+    databases: Sequence[str] = (),
+    tables: Sequence[str] = (),
+    key: bytes | None = None,
+    progress: ProgressCallback | None = None,
+    workdir: str | os.PathLike[str],
+    verify_first: bool = True,
+) -> LogicalRestoreResult:
+    """Apply a logical backup (or the chosen databases/tables of it) to the running server.
+
+    Args:
+        conn: the server (the account needs the privileges to create what the dump holds).
+        catalog: where the backup is.
+        backup_id: a logical backup.
+        databases: restore only these databases.
+        tables: restore only these "database.table" tables.
+        key: the encryption key, for an encrypted backup.
+        progress: called with ProgressEvent(phase, bytes, total).
+        workdir: private local directory.
+        verify_first: check the stored artefact's sha256 before applying anything.
+
+    Raises:
+        LogicalRestoreError: refused (nothing applied) or failed.
+    """
+    from database_backup.stream import IntegrityError, decode
+
+    started = time.monotonic()
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    meta = _logical_metadata(catalog, backup_id, key)
+    try:
+        selection = Selection.of(databases, tables)
+    except ValueError as exc:
+        raise LogicalRestoreError(str(exc)) from exc
+    _check_selection(meta, selection)
+    try:
+        flavour = detect(conn, workdir=work)
+    except FlavourError as exc:
+        raise LogicalRestoreError(str(exc)) from exc
+    storage = streaming_storage(catalog)
+    object_key = catalog.artefact_key(backup_id, meta.artefacts[0])
+    if verify_first:
+        emit(progress, "verify", 0, meta.stored_size)
+        _verify(storage.open_stream(object_key), meta.sha256, meta.stored_size, backup_id)
+    emit(progress, "apply", 0, meta.raw_size or 0)
+    sql_filter = SqlFilter(selection)
+    log = ToolLog(work / f"logical-restore-{backup_id}.log")
+    source = storage.open_stream(object_key)
+    applied = 0
+    try:
+        reader = decode(
+            source,
+            key=key if meta.encrypted else None,
+            compressed=meta.compression != "none",
+            expected_sha256=meta.sha256,
+            expected_size=meta.stored_size,
+        )
+        with conn.defaults_file(work) as defaults, log.open() as err:
+            argv = [flavour.client_tool, f"--defaults-extra-file={defaults}", "--binary-mode",
+                    "--batch", "--connect-timeout=10"]  # fmt: skip
+            client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=err, stderr=err)
+            if client.stdin is None:
+                raise LogicalRestoreError("the client has no stdin")
+            try:
+                pieces = (
+                    iter(lambda: reader.read(_CHUNK), b"")
+                    if selection.everything
+                    else sql_filter.lines(_lines(reader))
+                )
+                for piece in pieces:
+                    client.stdin.write(piece)
+                    applied += len(piece)
+                client.stdin.close()
+            except (BrokenPipeError, IntegrityError) as exc:
+                client.kill()
+                client.wait()
+                raise LogicalRestoreError(
+                    f"restoring {backup_id} stopped: {exc} {tail(log.text())}; what was "
+                    "applied before stays applied",
+                    data_changed=applied > 0,
+                ) from exc
+            rc = client.wait()
+    finally:
+        source.close()
+    if rc != 0:
+        raise LogicalRestoreError(
+            f"{flavour.client_tool} failed applying backup {backup_id}: {tail(log.text())}",
+            data_changed=applied > 0,
+        )
+    emit(progress, "done", applied, applied)
+    return LogicalRestoreResult(
+        backup_id=backup_id,
+        databases=sorted(selection.databases or set(selection.tables) or meta.databases or []),
+        tables=sorted(f"{db}.{t}" for db, names in selection.tables.items() for t in names),
+        bytes_applied=applied,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _logical_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
+    from database_backup.catalog import BackupNotFoundError, CatalogError
+
+    try:
+        meta = catalog.read_metadata(backup_id)
+    except (BackupNotFoundError, CatalogError) as exc:
+        raise LogicalRestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
+    if meta.kind != "logical":
+        raise LogicalRestoreError(
+            f"backup {backup_id} is a {meta.kind} (physical) backup: use the physical restore"
+        )
+    if meta.encrypted and key is None:
+        raise LogicalRestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
+    return meta
+
+
+def _check_selection(meta: BackupMetadata, selection: Selection) -> None:
+    """Refuse to restore what the backup does not hold (before anything is applied)."""
+    held = set(meta.databases or [])
+    held_tables = set(meta.tables or [])
+    wanted = selection.databases | set(selection.tables)
+    missing = sorted(db for db in wanted if held and db not in held)
+    if missing:
+        raise LogicalRestoreError(
+            f"backup {meta.backup_id} does not hold database(s) {', '.join(missing)} "
+            f"(it holds {', '.join(sorted(held)) or 'none'})"
+        )
+    if held_tables:
+        for db, names in selection.tables.items():
+            absent = sorted(f"{db}.{t}" for t in names if f"{db}.{t}" not in held_tables)
+            if absent:
+                raise LogicalRestoreError(
+                    f"backup {meta.backup_id} does not hold table(s) {', '.join(absent)}"
+                )
+        if selection.databases:
+            raise LogicalRestoreError(
+                f"backup {meta.backup_id} holds only some tables: choose tables, not databases"
+            )
+
+
+def _verify(source: BinaryIO, sha256: str, size: int, backup_id: str) -> None:
+    digest = hashlib.sha256()
+    count = 0
+    try:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            count += len(chunk)
+    finally:
+        source.close()
+    if count != size or digest.hexdigest() != sha256:
+        raise LogicalRestoreError(
+            f"backup {backup_id} failed verification (stored {count} bytes, expected {size}; "
+            "sha256 mismatch or truncated); nothing was applied"
+        )
+
+
+def _lines(reader: BinaryIO) -> Iterator[bytes]:
+    """Lines of a byte stream (kept with their newline), reading in large chunks."""
+    rest = b""
+    while True:
+        chunk = reader.read(_CHUNK)
+        if not chunk:
+            break
+        rest += chunk
+        lines = rest.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            yield line + b"\n"
+    if rest:
+        yield rest
