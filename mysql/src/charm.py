@@ -88,8 +88,7 @@ class MySQLServerCharm(ops.CharmBase):
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
         """Safety net: results nobody dispatched, progress, dead workers, a failed setup."""
-        if self.service.not_ready():
-            self.service.configure()
+        self.service.configure()
         self.service.sync()
         self.backups.reconcile()
 

@@ -312,3 +312,33 @@ def test_killed_worker_becomes_an_error_on_update_status(
     assert not local.spec_path.exists()
     assert catalog(s3_config, f"{unit.state.model.uuid}/mysql-server").list_backups() == []
     db.execute("DROP DATABASE big")
+
+
+def test_cancel_job_action_stops_a_backup_cleanly(
+    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+) -> None:
+    unit = Unit(db, s3_config, tmp_path)
+    unit.run("install", unit.ctx.on.install())
+    fill(db, "big", rows=150_000)
+    unit.request(JobRequest("backup-c", JobType.BACKUP, unit.storage))
+    (local,) = JobStore(unit.server.state_dir / "jobs").running()
+    deadline = time.monotonic() + 60
+    while local.state().get("phase") in (None, "starting") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    # freeze the job so the cancel surely lands mid-backup (SIGTERM stays pending)
+    pgid = int((local.dir / "worker.pid").read_text())
+    os.killpg(pgid, signal.SIGSTOP)
+    try:
+        unit.run("cancel-job", unit.ctx.on.action("cancel-job", params={"job-id": "backup-c"}))
+    finally:
+        os.killpg(pgid, signal.SIGCONT)
+    unit.wait_for_hand_back(1)
+    unit.job_finished()
+
+    status = unit.statuses()["backup-c"]
+    assert status["status"] == "error"
+    assert "SIGTERM" in status["message"]
+    cluster = f"{unit.state.model.uuid}/mysql-server"
+    assert catalog(s3_config, cluster).list_backups(include_incomplete=True) == []
+    db.execute("DROP DATABASE big")

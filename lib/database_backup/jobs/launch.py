@@ -86,15 +86,17 @@ def worker_pid(job: LocalJob) -> int | None:
 
 
 def cancel(job: LocalJob) -> bool:
-    """Ask a running job to stop (SIGTERM to its process group); False if it is not running.
+    """Ask a running job to stop; False if it is not running.
 
-    A backup deletes its partial artefact; a restore puts the previous data back.
+    SIGTERM goes to the worker only, which passes it on to the engine: the engine stops
+    its tools itself, a backup deletes its partial artefact, a restore puts the previous
+    data back.
     """
     pid = worker_pid(job)
     if pid is None or not job.is_locked():
         return False
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     return True

@@ -237,14 +237,17 @@ class LocalJob:
         write_json(path, {"status": status, "message": message, "at": now_text(), **extra})
         self.remove_spec()
 
-    def mark_dead(self) -> None:
-        """Record that every process of the job died before it finished."""
+    def mark_dead(self, note: str = "") -> None:
+        """Record that every process of the job died before it finished.
+
+        `note` is appended to the message: what happens next, or what to do.
+        """
         state = self.state()
         phase = state.get("phase") or "starting"
         message = (
             f"the job's worker stopped unexpectedly during phase {phase!r} (killed, or the "
             f"machine restarted); details in {self.log_path} on the unit"
-        )
+        ) + (f"; {note}" if note else "")
         self.finish(ERROR, message, dead=True)
 
     def remove_spec(self) -> None:

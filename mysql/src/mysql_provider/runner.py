@@ -164,8 +164,7 @@ class JobRunner:
         for local in self.store.jobs():
             if local.is_dead():
                 logger.error("job %s: its worker died", local.record.job_id)
-                self._recover_if_restore(local)
-                local.mark_dead()
+                local.mark_dead(self._recover_if_restore(local))
             relation = self._relation(local)
             if relation is None:
                 continue
@@ -179,18 +178,18 @@ class JobRunner:
         self.store.prune()
         return newly_finished
 
-    def _recover_if_restore(self, dead: LocalJob) -> None:
-        """Start the engine's `recover` after a restore whose worker died.
+    def _recover_if_restore(self, dead: LocalJob) -> str:
+        """Start the engine's `recover` after a restore whose worker died; say so.
 
         The datadir may be half-swapped; `recover` (same spec) puts the previous data back,
         as a local job that holds the restore lock while it runs.
         """
         if dead.record.kind != WorkKind.RESTORE.value or dead.record.scope == "local":
-            return
+            return ""
         spec = read_json(dead.spec_path)
         if spec is None:
             logger.error("job %s: no spec left to recover the restore with", dead.record.job_id)
-            return
+            return "the previous data could not be put back automatically: run a restore"
         record = JobRecord(
             key=f"{dead.record.key}-recover",
             job_id=f"{dead.record.job_id}-recover",
@@ -199,14 +198,14 @@ class JobRunner:
             command=("recover",),
             labels={"request": dead.record.labels["request"], "recovers": dead.record.job_id},
         )
-        if self.store.get(record.key) is not None:
-            return
-        try:
-            start_worker(self.store.create(record, spec), python_path=self._python_path)
-        except OSError:
-            logger.exception("job %s: could not start the recovery", dead.record.job_id)
-            return
+        if self.store.get(record.key) is None:
+            try:
+                start_worker(self.store.create(record, spec), python_path=self._python_path)
+            except OSError:
+                logger.exception("job %s: could not start the recovery", dead.record.job_id)
+                return "the previous data could not be put back automatically: run a restore"
         logger.warning("job %s: recovering the interrupted restore", dead.record.job_id)
+        return "the previous data is being put back (see show-jobs)"
 
     def publish(self, relation: ops.Relation, status: JobStatus) -> None:
         """Publish a status; one the schema refuses is replaced by an error that says so."""

@@ -93,8 +93,8 @@ class ProviderService:
         """Write the server's options, (re)start it, create the backup user."""
         if self.config is None or not self.server.is_installed():
             return
-        if self.runner.restore_running() is not None:
-            logger.info("a restore runs: the server configuration waits until it has ended")
+        if self.runner.store.running():
+            logger.info("jobs run: the server configuration waits until they have ended")
             return
         try:
             changed = self.server.configure(
@@ -150,7 +150,9 @@ class ProviderService:
         """Publish local jobs' progress and results; after a restore, a new timeline."""
         self.runner.sync()
         for local in self.runner.store.jobs():
-            restored = local.record.kind == WorkKind.RESTORE.value
+            restored = (
+                local.record.kind == WorkKind.RESTORE.value and local.record.scope != "local"
+            )
             mark = local.dir / TIMELINE_MARK
             if restored and local.outcome().status == "success" and not mark.exists():
                 mark.write_text(self.shipper.new_timeline() + "\n")

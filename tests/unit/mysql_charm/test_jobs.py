@@ -165,7 +165,9 @@ def test_dead_restore_worker_starts_the_recovery(
     recovery = launcher.started[1]
     assert recovery.record.command == ("recover",)
     assert recovery.record.kind == "restore"  # holds the restore lock while it runs
-    assert statuses(out, rel)["restore-1"]["status"] == "error"
+    status = statuses(out, rel)["restore-1"]
+    assert status["status"] == "error"
+    assert status["message"].endswith("the previous data is being put back (see show-jobs)")
     assert isinstance(out.unit_status, testing.MaintenanceStatus)
 
 
