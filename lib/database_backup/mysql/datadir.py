@@ -70,6 +70,7 @@ class DatadirSwap:
             self.previous.name,
             self.failed.name,
             self.journal.name,
+            "lost+found",  # a mount point's own directory stays where it is
         }
         self.state: str | None = None
         self._lock_fd: int | None = None

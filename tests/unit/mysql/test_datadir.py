@@ -122,6 +122,7 @@ def test_roll_back_after_a_partial_move_in(datadir: Path, monkeypatch: pytest.Mo
 def test_nested_layout_for_a_mount_point(datadir: Path, monkeypatch: pytest.MonkeyPatch):
     real_ismount = os.path.ismount
     monkeypatch.setattr(os.path, "ismount", lambda p: str(p) == str(datadir) or real_ismount(p))
+    (datadir / "lost+found").mkdir()
     swap = DatadirSwap(datadir, "b2")
     assert swap.nested
     assert swap.staging.parent == datadir
@@ -134,9 +135,10 @@ def test_nested_layout_for_a_mount_point(datadir: Path, monkeypatch: pytest.Monk
         f"{swap.previous.name}/ibdata1": "old-ibdata",
         f"{swap.previous.name}/shop/orders.ibd": "old-orders",
     }
+    assert (datadir / "lost+found").is_dir()
     swap.roll_back()
     assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
-    assert sorted(os.listdir(datadir)) == ["ibdata1", "shop"]
+    assert sorted(os.listdir(datadir)) == ["ibdata1", "lost+found", "shop"]
 
 
 def test_match_owner_uses_the_datadirs_owner(datadir: Path):
