@@ -427,28 +427,36 @@ def cmd_list(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return EXIT_OK
-    header = ("backup-id", "kind", "status", "finished", "stored", "compression", "encrypted")
-    table = [header] + [
-        tuple(
-            str(row.get(name, "") if row.get(name) is not None else "-")
-            for name in (
-                "backup-id",
-                "kind",
-                "status",
-                "finished-at",
-                "stored-size",
-                "compression",
-                "encrypted",
-            )
-        )
-        for row in rows
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    for line in table:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
+    print(format_table(rows))
     return EXIT_OK
+
+
+_LIST_COLUMNS = (
+    ("backup-id", "backup-id"),
+    ("kind", "kind"),
+    ("status", "status"),
+    ("finished", "finished-at"),
+    ("stored", "stored-size"),
+    ("compression", "compression"),
+    ("encrypted", "encrypted"),
+)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The human-readable listing: one line per backup, aligned columns."""
+    lines = [[title for title, _key in _LIST_COLUMNS]]
+    for row in rows:
+        cells = []
+        for _title, key in _LIST_COLUMNS:
+            value = row.get(key)
+            cells.append("-" if value is None else str(value))
+        lines.append(cells)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(_LIST_COLUMNS))]
+    out = []
+    for line in lines:
+        padded = [cell.ljust(width) for cell, width in zip(line, widths, strict=True)]
+        out.append("  ".join(padded).rstrip())
+    return "\n".join(out)
 
 
 def _list_row(item: BackupMetadata | IncompleteBackup) -> dict[str, Any]:

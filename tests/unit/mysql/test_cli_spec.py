@@ -175,3 +175,24 @@ def test_state_file_updates_are_atomic_and_throttled(tmp_path: Path):
     assert final["result"] == {"backup-id": "x"}
     assert final["bytes-done"] == 2
     assert os.listdir(tmp_path) == ["state.json"]
+
+
+def test_listing_table_aligns_columns_and_marks_missing_values():
+    rows = [
+        {"backup-id": "20261122T071500Z-3fa9", "kind": "full", "status": "complete",
+         "finished-at": "2026-11-22T07:16:00Z", "stored-size": 1234, "compression": "zstd",
+         "encrypted": True},
+        {"backup-id": "20261122T081500Z-0001", "status": "incomplete", "stored-size": 99},
+    ]  # fmt: skip
+
+    lines = cli.format_table(rows).splitlines()
+
+    assert lines[0].split() == [
+        "backup-id", "kind", "status", "finished", "stored", "compression", "encrypted",
+    ]  # fmt: skip
+    assert lines[1].split() == [
+        "20261122T071500Z-3fa9", "full", "complete", "2026-11-22T07:16:00Z", "1234", "zstd",
+        "True",
+    ]  # fmt: skip
+    assert lines[2].split() == ["20261122T081500Z-0001", "-", "incomplete", "-", "99", "-", "-"]
+    assert lines[1].index("complete") == lines[0].index("status")
