@@ -247,3 +247,24 @@ def test_reused_backup_id_is_refused_and_the_existing_backup_kept(
     assert catalog.read_metadata(backup_id).sha256 == first.sha256
     stored = storage.get_bytes(catalog.artefact_key(backup_id, first.artefacts[0]))
     assert sha256_of(stored) == first.sha256
+
+
+def test_restore_into_a_stopped_server_starts_it_on_the_backup(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    fill(server, "shop", rows=1_000)
+    before = server.checksum_tables("shop")
+    meta = backup_full(
+        connection(server),
+        catalog,
+        backup_id=new_backup_id(datetime.now(timezone.utc)),
+        workdir=tmp_path / "b",
+    )
+    change(server, "shop")
+    server.stop()
+
+    restore_physical(connection(server), server, catalog, meta.backup_id, workdir=tmp_path / "r")
+
+    assert server.is_running()
+    assert server.checksum_tables("shop") == before
+    assert siblings(server.datadir) == []
