@@ -170,7 +170,7 @@ def cmd_restore(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
         if args.databases or args.tables:
             raise cli.SpecError("--databases/--tables restore parts of logical backups only")
         return cli.cmd_restore(args, spec, state)
-    from database_backup.mysql.logical import restore_logical
+    from database_backup.mysql.logical_restore import restore_logical
 
     state.update(backup_id=args.backup_id, phase="apply")
     result = restore_logical(

@@ -26,7 +26,7 @@ from tests.workload.engine_helpers import connection, fill
 CLUSTER = "model-0123/pitr"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
     db = make_mariadb("pitr")
     yield db

@@ -11,32 +11,29 @@ and views, streamed through `stream.encode` to S3 like physical backups. Its sco
 - chosen databases;
 - chosen tables of one database.
 
-`restore_logical` first verifies the stored artefact (its sha256, one streaming read),
-then streams it through the client; `databases`/`tables` restore only those parts of a
-larger dump (`sqlfilter`), e.g. one table out of a whole-server backup. The dump replaces
-the objects it contains (DROP TABLE IF EXISTS + CREATE) and leaves others alone.
+`logical_restore.restore_logical` applies a backup, or only some databases or tables of
+it (e.g. one table out of a whole-server backup).
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from .connection import ConnectionSpec, QueryError, run_query
 from .flavour import Flavour, FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
-from .sqlfilter import USERS_BEGIN, USERS_END, Selection, SqlFilter
+from .sqlfilter import USERS_BEGIN, USERS_END, Selection
 from .toolrun import ToolLog, tail
 
 if TYPE_CHECKING:
@@ -56,18 +53,6 @@ _TAIL_LIMIT = 8 * 1024
 
 class LogicalBackupError(Exception):
     """The logical backup failed; nothing complete-looking was left in the catalog."""
-
-
-class LogicalRestoreError(Exception):
-    """The logical restore failed (the message says whether anything was applied).
-
-    Attributes:
-        data_changed: False when nothing was sent to the server.
-    """
-
-    def __init__(self, message: str, *, data_changed: bool = False) -> None:
-        super().__init__(message)
-        self.data_changed = data_changed
 
 
 def dump_command(
@@ -423,192 +408,3 @@ def _discard(catalog: Catalog, backup_id: str) -> None:
         catalog.delete_backup(backup_id, force=True)
     except Exception as exc:
         logger.warning("could not remove the partial backup %s: %s", backup_id, exc)
-
-
-# -- restore ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LogicalRestoreResult:
-    """What a logical restore did."""
-
-    backup_id: str
-    databases: list[str]
-    tables: list[str]
-    bytes_applied: int
-    seconds: float
-
-
-def restore_logical(
-    conn: ConnectionSpec,
-    catalog: Catalog,
-    backup_id: str,
-    *,
-    databases: Sequence[str] = (),
-    tables: Sequence[str] = (),
-    key: bytes | None = None,
-    progress: ProgressCallback | None = None,
-    workdir: str | os.PathLike[str],
-    verify_first: bool = True,
-) -> LogicalRestoreResult:
-    """Apply a logical backup (or the chosen databases/tables of it) to the running server.
-
-    Args:
-        conn: the server (the account needs the privileges to create what the dump holds).
-        catalog: where the backup is.
-        backup_id: a logical backup.
-        databases: restore only these databases.
-        tables: restore only these "database.table" tables.
-        key: the encryption key, for an encrypted backup.
-        progress: called with ProgressEvent(phase, bytes, total).
-        workdir: private local directory.
-        verify_first: check the stored artefact's sha256 before applying anything.
-
-    Raises:
-        LogicalRestoreError: refused (nothing applied) or failed.
-    """
-    from database_backup.stream import IntegrityError, decode
-
-    started = time.monotonic()
-    work = Path(workdir)
-    work.mkdir(parents=True, exist_ok=True)
-    meta = _logical_metadata(catalog, backup_id, key)
-    try:
-        selection = Selection.of(databases, tables)
-    except ValueError as exc:
-        raise LogicalRestoreError(str(exc)) from exc
-    _check_selection(meta, selection)
-    try:
-        flavour = detect(conn, workdir=work)
-    except FlavourError as exc:
-        raise LogicalRestoreError(str(exc)) from exc
-    storage = streaming_storage(catalog)
-    object_key = catalog.artefact_key(backup_id, meta.artefacts[0])
-    if verify_first:
-        emit(progress, "verify", 0, meta.stored_size)
-        _verify(storage.open_stream(object_key), meta.sha256, meta.stored_size, backup_id)
-    emit(progress, "apply", 0, meta.raw_size or 0)
-    sql_filter = SqlFilter(selection)
-    log = ToolLog(work / f"logical-restore-{backup_id}.log")
-    source = storage.open_stream(object_key)
-    applied = 0
-    try:
-        reader = decode(
-            source,
-            key=key if meta.encrypted else None,
-            compressed=meta.compression != "none",
-            expected_sha256=meta.sha256,
-            expected_size=meta.stored_size,
-        )
-        with conn.defaults_file(work) as defaults, log.open() as err:
-            argv = [flavour.client_tool, f"--defaults-extra-file={defaults}", "--binary-mode",
-                    "--batch", "--connect-timeout=10"]  # fmt: skip
-            client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=err, stderr=err)
-            if client.stdin is None:
-                raise LogicalRestoreError("the client has no stdin")
-            try:
-                pieces = (
-                    iter(lambda: reader.read(_CHUNK), b"")
-                    if selection.everything
-                    else sql_filter.lines(_lines(reader))
-                )
-                for piece in pieces:
-                    client.stdin.write(piece)
-                    applied += len(piece)
-                client.stdin.close()
-            except (BrokenPipeError, IntegrityError) as exc:
-                client.kill()
-                client.wait()
-                raise LogicalRestoreError(
-                    f"restoring {backup_id} stopped: {exc} {tail(log.text())}; what was "
-                    "applied before stays applied",
-                    data_changed=applied > 0,
-                ) from exc
-            rc = client.wait()
-    finally:
-        source.close()
-    if rc != 0:
-        raise LogicalRestoreError(
-            f"{flavour.client_tool} failed applying backup {backup_id}: {tail(log.text())}",
-            data_changed=applied > 0,
-        )
-    emit(progress, "done", applied, applied)
-    return LogicalRestoreResult(
-        backup_id=backup_id,
-        databases=sorted(selection.databases or set(selection.tables) or meta.databases or []),
-        tables=sorted(f"{db}.{t}" for db, names in selection.tables.items() for t in names),
-        bytes_applied=applied,
-        seconds=time.monotonic() - started,
-    )
-
-
-def _logical_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
-    from database_backup.catalog import BackupNotFoundError, CatalogError
-
-    try:
-        meta = catalog.read_metadata(backup_id)
-    except (BackupNotFoundError, CatalogError) as exc:
-        raise LogicalRestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
-    if meta.kind != "logical":
-        raise LogicalRestoreError(
-            f"backup {backup_id} is a {meta.kind} (physical) backup: use the physical restore"
-        )
-    if meta.encrypted and key is None:
-        raise LogicalRestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
-    return meta
-
-
-def _check_selection(meta: BackupMetadata, selection: Selection) -> None:
-    """Refuse to restore what the backup does not hold (before anything is applied)."""
-    held = set(meta.databases or [])
-    held_tables = set(meta.tables or [])
-    wanted = selection.databases | set(selection.tables)
-    missing = sorted(db for db in wanted if held and db not in held)
-    if missing:
-        raise LogicalRestoreError(
-            f"backup {meta.backup_id} does not hold database(s) {', '.join(missing)} "
-            f"(it holds {', '.join(sorted(held)) or 'none'})"
-        )
-    if held_tables:
-        for db, names in selection.tables.items():
-            absent = sorted(f"{db}.{t}" for t in names if f"{db}.{t}" not in held_tables)
-            if absent:
-                raise LogicalRestoreError(
-                    f"backup {meta.backup_id} does not hold table(s) {', '.join(absent)}"
-                )
-        if selection.databases:
-            raise LogicalRestoreError(
-                f"backup {meta.backup_id} holds only some tables: choose tables, not databases"
-            )
-
-
-def _verify(source: BinaryIO, sha256: str, size: int, backup_id: str) -> None:
-    digest = hashlib.sha256()
-    count = 0
-    try:
-        while chunk := source.read(_CHUNK):
-            digest.update(chunk)
-            count += len(chunk)
-    finally:
-        source.close()
-    if count != size or digest.hexdigest() != sha256:
-        raise LogicalRestoreError(
-            f"backup {backup_id} failed verification (stored {count} bytes, expected {size}; "
-            "sha256 mismatch or truncated); nothing was applied"
-        )
-
-
-def _lines(reader: BinaryIO) -> Iterator[bytes]:
-    """Lines of a byte stream (kept with their newline), reading in large chunks."""
-    rest = b""
-    while True:
-        chunk = reader.read(_CHUNK)
-        if not chunk:
-            break
-        rest += chunk
-        lines = rest.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield line + b"\n"
-    if rest:
-        yield rest

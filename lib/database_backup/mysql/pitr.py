@@ -244,6 +244,8 @@ def plan_recovery(
     stop_at = _stop_at(effective)
     covered = entries[-1].last_event_at if entries else None
     needed = _check_coverage(files, stop_at, covered, backup)
+    for previous, current in itertools.pairwise(needed):  # a gap after the target is no matter
+        _check_follows(previous, current)
     return RecoveryPlan(
         target=target,
         timeline=timeline,
@@ -270,7 +272,7 @@ def _stop_at(target: datetime | None) -> datetime | None:
 def _files_from(
     entries: list[BinlogEntry], backup: BackupMetadata, from_start: bool, timeline: Timeline
 ) -> tuple[list[BinlogEntry], int | None]:
-    """The shipped files from the backup's position on, checked for gaps."""
+    """The shipped files from the backup's position on."""
     tid = timeline.timeline_id
     if from_start:
         if not entries or entries[0].sequence != 1:
@@ -302,8 +304,6 @@ def _files_from(
             )
         position = backup.binlog_position
         _check_gtid_start(files[0], backup)
-    for previous, current in itertools.pairwise(files):
-        _check_follows(previous, current)
     return files, position
 
 
