@@ -6,7 +6,9 @@
   whole server when neither is given);
 - `restore --backup-id ID [--databases ... | --tables ...]`: a logical backup is applied
   to the running server (optionally only those parts); an incremental one is restored
-  with its chain;
+  with its chain; once binlogs are shipped, a physical restore ships the server's
+  binlogs first and starts a new timeline (like `pitr` without replay), so the old and
+  the new history never mix in storage (`--no-ship-first` when the server is lost);
 - `ship-binlogs [--flush]`: upload the closed binlogs not shipped yet (run it on a
   timer; `--flush` rotates first so the recovery window reaches now);
 - `pitr --target TIME|latest [--backup-id ID] [--plan-only] [--no-ship-first]`:
@@ -26,6 +28,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from database_backup.catalog import Catalog
     from database_backup.cli import Spec, StateFile
 
 KINDS = ("full", "incremental", "logical")
@@ -82,6 +85,11 @@ def register(
     scope = backup.add_mutually_exclusive_group()
     scope.add_argument("--databases", type=_names, help="logical: only these databases")
     scope.add_argument("--tables", type=_names, help="logical: only these db.table tables")
+    restore.add_argument(
+        "--no-ship-first",
+        action="store_true",
+        help="physical, with binlogs shipped: do not ship the server's binlogs first",
+    )
     parts = restore.add_mutually_exclusive_group()
     parts.add_argument("--databases", type=_names, help="logical: restore only these databases")
     parts.add_argument("--tables", type=_names, help="logical: restore only these db.tables")
@@ -169,7 +177,7 @@ def cmd_restore(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
     if meta.kind != "logical":
         if args.databases or args.tables:
             raise cli.SpecError("--databases/--tables restore parts of logical backups only")
-        return cli.cmd_restore(args, spec, state)
+        return _restore_physical(args, spec, state, catalog)
     from database_backup.mysql.logical_restore import restore_logical
 
     state.update(backup_id=args.backup_id, phase="apply")
@@ -191,6 +199,33 @@ def cmd_restore(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
         "seconds": round(result.seconds, 3),
     }
     return _done(state, summary, "restore complete")
+
+
+def _restore_physical(
+    args: argparse.Namespace, spec: Spec, state: StateFile, catalog: Catalog
+) -> int:
+    """Part 1's restore; once binlogs are shipped, on a new timeline (see pitr)."""
+    from database_backup.catalog.binlogs import BinlogCatalog
+    from database_backup.mysql.pitr import recover_to_point
+
+    cli = _cli()
+    if not BinlogCatalog(catalog).timelines():
+        return cli.cmd_restore(args, spec, state)
+    state.update(backup_id=args.backup_id, phase="ship")
+    result = recover_to_point(
+        cli.make_connection(spec),
+        cli.make_server(spec),
+        catalog,
+        None,
+        workdir=spec.workdir / "binlogs",
+        backup_id=args.backup_id,
+        key=spec.encryption_key,
+        ship_first=not args.no_ship_first,
+        progress=state.progress,
+        verify_timeout=args.verify_timeout,
+        replay_binlogs=False,
+    )
+    return _done(state, result.to_dict(), "restore complete (new binlog timeline)")
 
 
 def cmd_ship(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:

@@ -53,6 +53,7 @@ def test_cli_incremental_logical_ship_and_pitr(
     assert isinstance(shipped, dict)
     assert shipped["shipped"]
     full = run("backup")
+    at_full = server.checksum_tables("shop")
     server.execute("UPDATE shop.orders SET amount = 7 WHERE id < 100;")
     inc = run("backup", "--kind", "incremental")
     logical = run("backup", "--kind", "logical", "--databases", "shop")
@@ -91,6 +92,16 @@ def test_cli_incremental_logical_ship_and_pitr(
     assert server.checksum_tables("shop")["orders"] != wanted["orders"]  # before the late row
     purge = run("purge-binlogs", "--dry-run")
     assert isinstance(purge, list)
+
+    # binlogs are shipped: a physical restore starts a new timeline too
+    physical = run("restore", "--backup-id", str(full["backup-id"]))
+    assert isinstance(physical, dict)
+    assert physical["backup-id"] == full["backup-id"]
+    assert physical["replayed-files"] == 0
+    timelines = run("list-binlogs")
+    assert isinstance(timelines, list)
+    assert len(timelines) == 3
+    assert server.checksum_tables("shop") == at_full
 
     state = json.loads((tmp_path / "state.json").read_text())
     assert state["status"] == "success"

@@ -147,3 +147,32 @@ def test_refusals_leave_the_data_untouched(
         assert refused.value.data_changed is False
     assert server.checksum_tables("pt") == now
     assert _ids(server) == list(range(1, 31))
+
+
+def test_plain_restore_after_shipping_starts_a_new_timeline(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    conn = connection(server)
+    work = tmp_path / "work"
+    fill(server, "pt", rows=500)
+    ship_binlogs(conn, catalog, workdir=work, flush=True)
+    base = backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)),
+                       compression_level=None, workdir=tmp_path / "b")  # fmt: skip
+    at_backup = server.checksum_tables("pt")
+    server.execute("DELETE FROM pt.orders WHERE id > 10;")
+    index = BinlogCatalog(catalog)
+    old = index.current_timeline()
+    assert old is not None
+
+    result = recover_to_point(
+        conn, server, catalog, None, workdir=work, backup_id=base.backup_id,
+        replay_binlogs=False,
+    )  # fmt: skip
+
+    assert server.checksum_tables("pt") == at_backup
+    assert result.replayed_files == 0
+    assert result.shipped_before  # the DELETE is kept in the old history
+    timelines = index.timelines()
+    assert [t.timeline_id for t in timelines] == [old.timeline_id, result.new_timeline]
+    assert timelines[-1].fork_backup == base.backup_id
+    assert server.scalar("SELECT @@gtid_binlog_pos") == base.gtid_set
