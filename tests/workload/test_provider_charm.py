@@ -67,6 +67,8 @@ class FixtureServer(Server):
     def __init__(self, db: MariaDBServer, root: Path) -> None:
         super().__init__("mariadb", root=root)
         self.db = db
+        #: while this file exists, the next start hangs 30 s then fails (and removes it)
+        self.slow_start_flag = root / "slow-start"
 
     @property
     def binlog_dir(self) -> Path:
@@ -89,8 +91,13 @@ class FixtureServer(Server):
     def server_section(self) -> dict[str, Any]:
         status = ["mariadb-admin", f"--defaults-file={self.db.defaults_file}", "ping"]
         return {"type": "command", "datadir": str(self.db.datadir),
-                "start": _start_command(self.db), "stop": _stop_command(self.db),
+                "start": self._start(), "stop": _stop_command(self.db),
                 "status": status}  # fmt: skip
+
+    def _start(self) -> list[str]:
+        flag = shlex.quote(str(self.slow_start_flag))
+        real = _start_command(self.db)[2]
+        return ["sh", "-c", f"if [ -e {flag} ]; then rm {flag}; sleep 30; exit 1; fi; {real}"]
 
     def install(self) -> None:
         """Nothing to install: the fixture's binaries are there."""
@@ -319,12 +326,12 @@ def test_cancel_job_action_stops_a_backup_cleanly(
 ) -> None:
     unit = Unit(db, s3_config, tmp_path)
     unit.run("install", unit.ctx.on.install())
-    fill(db, "big", rows=150_000)
+    fill(db, "big", rows=300_000)
     unit.request(JobRequest("backup-c", JobType.BACKUP, unit.storage))
     (local,) = JobStore(unit.server.state_dir / "jobs").running()
     deadline = time.monotonic() + 60
-    while local.state().get("phase") in (None, "starting") and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not local.state().get("bytes-done") and time.monotonic() < deadline:
+        time.sleep(0.02)  # streaming (a SIGTERM during the S3 set-up calls is swallowed)
 
     # freeze the job so the cancel surely lands mid-backup (SIGTERM stays pending)
     pgid = int((local.dir / "worker.pid").read_text())
@@ -342,3 +349,51 @@ def test_cancel_job_action_stops_a_backup_cleanly(
     cluster = f"{unit.state.model.uuid}/mysql-server"
     assert catalog(s3_config, cluster).list_backups(include_incomplete=True) == []
     db.execute("DROP DATABASE big")
+
+
+def test_killed_restore_is_reported_and_recovered(
+    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+) -> None:
+    unit = Unit(db, s3_config, tmp_path)
+    unit.run("install", unit.ctx.on.install())
+    fill(db, "shop", rows=2_000)
+    backup = JobRequest("backup-r", JobType.BACKUP, unit.storage)
+    unit.request(backup)
+    unit.wait_for_hand_back(1)
+    unit.job_finished()
+    backup_id = unit.statuses()["backup-r"]["backup-id"]
+    change(db, "shop")
+    current = db.checksum_tables("shop")
+    journal = db.datadir.parent / f"{db.datadir.name}.restore-journal.json"
+
+    # the restore swaps the data in, then the server hangs on start: kill every process
+    unit.server.slow_start_flag.touch()
+    restore = JobRequest("restore-k", JobType.RESTORE, unit.storage, backup_id=backup_id)
+    unit.request(backup, restore)
+    (local,) = JobStore(unit.server.state_dir / "jobs").running()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if journal.exists() and json.loads(journal.read_text()).get("state") == "swapped":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the restore never swapped the data in")
+    os.killpg(int((local.dir / "worker.pid").read_text()), signal.SIGKILL)
+    while local.is_locked() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    unit.run("update-status", unit.ctx.on.update_status())
+
+    status = unit.statuses()["restore-k"]
+    assert status["status"] == "error", local.log_path.read_text()
+    assert status["message"].endswith("the previous data is being put back (see show-jobs)")
+    assert isinstance(unit.state.unit_status, testing.MaintenanceStatus)  # recovery holds the lock
+    unit.wait_for_hand_back(2)  # the recovery hands back too
+    unit.job_finished()
+    assert unit.state.unit_status == testing.ActiveStatus("")
+    assert db.checksum_tables("shop") == current
+    assert "after_backup" in databases(db)
+    assert not journal.exists()
+    recovery = JobStore(unit.server.state_dir / "jobs").get(f"{local.record.key}-recover")
+    assert recovery is not None
+    assert recovery.outcome().status == "success"

@@ -196,6 +196,8 @@ class JobRunner:
             scope="local",
             kind=WorkKind.RESTORE.value,
             command=("recover",),
+            notify=dead.record.notify,
+            notify_cwd=dead.record.notify_cwd,
             labels={"request": dead.record.labels["request"], "recovers": dead.record.job_id},
         )
         if self.store.get(record.key) is None:
