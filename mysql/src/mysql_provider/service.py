@@ -26,7 +26,6 @@ from database_backup.interface import (
     JobType,
     SecretUnavailableError,
     StorageConfig,
-    WorkKind,
     schemas,
 )
 from database_backup.jobs import cancel
@@ -41,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 PASSWORD_LABEL = "backup-user"  # noqa: S105 - a secret label, not a password
 LOG_SHIPPING_KEY = "log-shipping"
-TIMELINE_MARK = "timeline-started"
 
 
 def juju_exec_command(unit: str, charm_dir: Path) -> list[str] | None:
@@ -147,15 +145,8 @@ class ProviderService:
             self.reconcile_shipping()  # shipping pauses during a restore
 
     def sync(self) -> None:
-        """Publish local jobs' progress and results; after a restore, a new timeline."""
+        """Publish local jobs' progress and results; resume shipping after a restore."""
         self.runner.sync()
-        for local in self.runner.store.jobs():
-            restored = (
-                local.record.kind == WorkKind.RESTORE.value and local.record.scope != "local"
-            )
-            mark = local.dir / TIMELINE_MARK
-            if restored and local.outcome().status == "success" and not mark.exists():
-                mark.write_text(self.shipper.new_timeline() + "\n")
         self.reconcile_shipping()
 
     # -- binlog shipping ------------------------------------------------------------------
@@ -212,8 +203,6 @@ class ProviderService:
                 carrier, credentials.access_key, credentials.secret_key
             ),
             "connection": self.server.backup_connection(self.password() or ""),
-            "binlog-dir": str(self.server.binlog_dir),
-            "compression": bool(request.get("compression", True)),
             "workdir": str(self.server.state_dir / "work"),
         }
         if key is not None:
@@ -248,7 +237,10 @@ class ProviderService:
         running = len(self.runner.store.running())
         parts = [f"{running} job(s) running"] if running else []
         if self.shipper.is_enabled():
-            parts.append(f"shipping binlogs (timeline {self.shipper.timeline()})")
+            timeline = self.shipper.position().get("timeline")
+            parts.append(
+                f"shipping binlogs (timeline {timeline})" if timeline else "shipping binlogs"
+            )
         return ops.ActiveStatus("; ".join(parts))
 
     # -- actions --------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Continuous binlog shipping, outside hooks: a systemd timer runs the engine's `ship-binlogs`.
 
 The charm decides whether shipping should run (the requirer asks for it, this unit is the
-leader, the server is ready, no restore runs) and calls `Shipper.apply`. Shipping writes
-under a timeline: after a restore the charm starts a new one (`new_timeline`), so logs of
-the new history never overwrite those of the old one in storage. No `ops` here.
+leader, the server is ready, no restore runs) and calls `Shipper.apply`. Timelines belong
+to the engine: a restore (or point-in-time recovery) starts a new one in storage, and the
+next shipping run continues on it, so the history before the restore is never
+overwritten. The shipping runs and the restore jobs share one engine workdir. No `ops` here.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ class Shipper:
         run: Runner = subprocess.run,
         python: str = sys.executable,
         python_path: Sequence[str] = (),
+        binlog_dir: Path | None = None,
     ) -> None:
         self.dir = directory
+        self._binlog_dir = binlog_dir
         self._systemd_dir = systemd_dir
         self._run = run
         self._python = python
@@ -64,24 +67,6 @@ class Shipper:
         """The engine's state file of the last shipping run."""
         return self.dir / "state.json"
 
-    # -- timeline -----------------------------------------------------------------------
-
-    def timeline(self) -> str:
-        """The current timeline ("1" at first; a restore starts the next one)."""
-        try:
-            return (self.dir / "timeline").read_text().strip() or "1"
-        except OSError:
-            return "1"
-
-    def new_timeline(self) -> str:
-        """Start the next timeline (after a restore) and return it."""
-        current = self.timeline()
-        following = str(int(current) + 1) if current.isdigit() else f"{current}.1"
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.dir / "timeline").write_text(following + "\n")
-        logger.info("binlog shipping continues on timeline %s", following)
-        return following
-
     # -- control ------------------------------------------------------------------------
 
     def command(self) -> list[str]:
@@ -95,8 +80,7 @@ class Shipper:
             str(self.spec_path),
             "--state-file",
             str(self.state_path),
-            "--timeline",
-            self.timeline(),
+            *(["--binlog-dir", str(self._binlog_dir)] if self._binlog_dir else []),
         ]
 
     def render_units(self, interval: int) -> dict[str, str]:
@@ -153,16 +137,23 @@ class Shipper:
         return result.returncode == 0
 
     def position(self) -> dict[str, Any]:
-        """The last shipping run's state: what was shipped last, when, errors."""
+        """The last shipping run: its outcome, the timeline, what was shipped last and when."""
         state = read_json(self.state_path) or {}
-        result = state.get("result") if isinstance(state.get("result"), dict) else {}
-        info: dict[str, Any] = {"timeline": self.timeline()}
+        raw = state.get("result")
+        result: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        info: dict[str, Any] = {}
         for name in ("status", "message", "finished-at"):
             if isinstance(state.get(name), str):
                 info[name] = state[name]
-        for name in ("last-shipped-file", "last-shipped-at", "shipped-count"):
-            if result and result.get(name) is not None:
-                info[name] = result[name]
+        if result.get("timeline") is not None:
+            info["timeline"] = str(result["timeline"])
+        shipped = result.get("shipped")
+        last = result.get("last-shipped-file")
+        if last is None and isinstance(shipped, list) and shipped:
+            last = shipped[-1] if isinstance(shipped[-1], str) else None
+        if isinstance(last, str):
+            info["last-shipped-file"] = last
+            info["last-shipped-at"] = result.get("last-shipped-at") or state.get("finished-at")
         return info
 
     def _systemctl(self, *args: str) -> None:
@@ -181,7 +172,9 @@ def status_document(
     enabled: bool, running: bool, position: Mapping[str, Any], reason: str
 ) -> dict:
     """The unit databag's `log-shipping` value (schema `log-shipping-status`)."""
-    doc: dict[str, Any] = {"enabled": enabled, "timeline": str(position.get("timeline", "1"))}
+    doc: dict[str, Any] = {"enabled": enabled}
+    if isinstance(position.get("timeline"), str):
+        doc["timeline"] = position["timeline"]
     if running and position.get("status") == "error":
         doc.update(status="error", message=str(position.get("message", ""))[:500])
     elif running:

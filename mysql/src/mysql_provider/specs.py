@@ -53,14 +53,15 @@ def storage_section(job: JobRequest, access_key: str, secret_key: str) -> dict[s
     }
 
 
-def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str]:
+def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str | None]:
     """(cluster id, backup id) of the backup a restore job names.
 
     `backup-id` wins for the id; `artefact-path` (`[<path>/]<cluster>/backups/<id>`) gives
     the cluster the backup belongs to (a backup of another cluster can be restored here).
+    A point-in-time recovery may name no backup (the engine picks the newest suitable one).
 
     Raises:
-        JobSpecError: neither says which backup.
+        JobSpecError: a plain restore that does not say which backup.
     """
     backup_id = job.backup_id
     cluster = default_cluster
@@ -72,7 +73,7 @@ def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str]:
     if separator and head and tail and "/" not in tail:
         cluster = head
         backup_id = backup_id or tail
-    if not backup_id:
+    if not backup_id and not job.point_in_time:
         raise JobSpecError(
             f"the restore names no backup: give backup-id, or an artefact-path of the form "
             f"'<path>/<cluster>/backups/<backup-id>' (got {job.artefact_path!r})"
@@ -87,20 +88,24 @@ def artefact_path(job: JobRequest, cluster_id: str, backup_id: str) -> str:
     return f"{prefix}/{key}" if prefix else key
 
 
+def _selection(job: JobRequest) -> list[str]:
+    command = []
+    if job.databases:
+        command += ["--databases", ",".join(job.databases)]
+    if job.tables:
+        command += ["--tables", ",".join(job.tables)]
+    return command
+
+
 def backup_command(job: JobRequest, backup_id: str) -> list[str]:
-    """The CLI arguments of a backup job."""
+    """The CLI arguments of a backup job (`backup --kind ...`, see docs/contracts.md)."""
     command = ["backup", "--backup-id", backup_id, "--job-id", job.job_id]
     kind = job.kind
     if kind is not BackupKind.FULL:
         command += ["--kind", kind.value]
-    if kind is BackupKind.INCREMENTAL:
-        if not job.parent_backup_id:
-            raise JobSpecError("an incremental backup needs parent-backup-id")
-        command += ["--parent-backup-id", job.parent_backup_id]
-    if job.databases:
-        command += ["--databases", *job.databases]
-    if job.tables:
-        command += ["--tables", *job.tables]
+    if kind is BackupKind.INCREMENTAL and job.parent_backup_id:
+        command += ["--parent-id", job.parent_backup_id]  # else: the newest physical backup
+    command += _selection(job)
     if job.description:
         command += ["--description", job.description]
     if job.compression:
@@ -110,16 +115,14 @@ def backup_command(job: JobRequest, backup_id: str) -> list[str]:
     return command
 
 
-def restore_command(job: JobRequest, backup_id: str) -> list[str]:
-    """The CLI arguments of a restore job (point in time, databases, tables passed on)."""
-    command = ["restore", "--backup-id", backup_id]
+def restore_command(job: JobRequest, backup_id: str | None) -> list[str]:
+    """The CLI arguments of a restore job: `pitr` with a point in time, else `restore`."""
     if job.point_in_time:
-        command += ["--point-in-time", job.point_in_time]
-    if job.databases:
-        command += ["--databases", *job.databases]
-    if job.tables:
-        command += ["--tables", *job.tables]
-    return command
+        command = ["pitr", "--target", job.point_in_time]
+        return command + (["--backup-id", backup_id] if backup_id else [])
+    if backup_id is None:
+        raise JobSpecError("the restore names no backup")
+    return ["restore", "--backup-id", backup_id, *_selection(job)]
 
 
 def engine_job(

@@ -162,6 +162,7 @@ class Server:
             systemd_dir=self._path(Path("/etc/systemd/system")),
             run=self._run,
             python_path=hook_python_path(),
+            binlog_dir=self.binlog_dir,
         )
 
     # -- lifecycle ---------------------------------------------------------------------

@@ -34,17 +34,18 @@ def test_shipping_status_reports_the_last_shipped_binlog(
 ) -> None:
     shipper = server.shipper()
     shipper.dir.mkdir(parents=True)
-    shipper.state_path.write_text(json.dumps({
+    state_doc = {
         "status": "success", "finished-at": "2026-11-22T07:20:00+00:00",
-        "result": {"last-shipped-file": "bin.000007", "last-shipped-at": "2026-11-22T07:19:58Z"},
-    }))  # fmt: skip
+        "result": {"timeline": "2", "shipped": ["bin.000006", "bin.000007"]},
+    }  # fmt: skip
+    shipper.state_path.write_text(json.dumps(state_doc))
 
     ctx.run(ctx.on.action("shipping-status"), state())
 
     assert ctx.action_results == {
-        "running": False, "timeline": "1", "status": "success",
+        "running": False, "timeline": "2", "status": "success",
         "finished-at": "2026-11-22T07:20:00+00:00", "last-shipped-file": "bin.000007",
-        "last-shipped-at": "2026-11-22T07:19:58Z",
+        "last-shipped-at": "2026-11-22T07:20:00+00:00",
     }  # fmt: skip
 
 

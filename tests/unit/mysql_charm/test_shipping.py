@@ -1,4 +1,4 @@
-"""Scenario tests of binlog shipping: started, stopped, paused for a restore, new timeline."""
+"""Scenario tests of binlog shipping: started, stopped, paused for a restore, resumed."""
 
 from __future__ import annotations
 
@@ -45,20 +45,20 @@ def test_leader_starts_shipping_when_asked(ctx: testing.Context[Any], server: Fa
     )
 
     assert timer_active(server)
-    assert shipping_status(out, rel) == {"enabled": True, "status": "running", "timeline": "1"}
+    assert shipping_status(out, rel) == {"enabled": True, "status": "running"}
     shipper = server.shipper()
     spec = json.loads(shipper.spec_path.read_text())
     assert stat.S_IMODE(shipper.spec_path.stat().st_mode) == 0o600
     assert spec["storage"]["secret-key"] == "unit-secret-key-value"
     assert base64.b64decode(spec["encryption-key"]) == bytes(range(32))
-    assert spec["binlog-dir"] == "/var/lib/mysql-binlog"
+    assert spec["connection"]["user"] == "charm-backup"
     units = server.state_dir.parents[2] / "etc/systemd/system"
     service = (units / f"{UNIT}.service").read_text()
     assert "ship-binlogs" in service
-    assert "--timeline 1" in service
+    assert "--binlog-dir /var/lib/mysql-binlog" in service
     assert "OnUnitInactiveSec=60" in (units / f"{UNIT}.timer").read_text()
     assert "unit-secret-key-value" not in service
-    assert out.unit_status == testing.ActiveStatus("shipping binlogs (timeline 1)")
+    assert out.unit_status == testing.ActiveStatus("shipping binlogs")
 
 
 def test_shipping_stops_when_no_longer_asked(
@@ -79,7 +79,7 @@ def test_shipping_stops_when_no_longer_asked(
     assert not timer_active(server)
     assert not server.shipper().spec_path.exists()
     assert shipping_status(out, off) == {
-        "enabled": False, "status": "stopped", "message": "not requested", "timeline": "1"
+        "enabled": False, "status": "stopped", "message": "not requested"
     }  # fmt: skip
 
 
@@ -106,7 +106,7 @@ def test_an_unreadable_secret_stops_shipping_with_the_reason(
     assert CREDENTIALS.id in status["message"]
 
 
-def test_a_restore_pauses_shipping_and_then_starts_a_new_timeline(
+def test_a_restore_pauses_shipping_which_then_resumes_on_the_engines_new_timeline(
     ctx: testing.Context[Any], server: FakeServer, launcher: FakeLauncher
 ) -> None:
     secrets = [CREDENTIALS, PASSWORD, KEY]
@@ -122,23 +122,30 @@ def test_a_restore_pauses_shipping_and_then_starts_a_new_timeline(
     out = ctx.run(ctx.on.update_status(), out)
 
     assert timer_active(server)
-    assert shipping_status(out, rel) == {"enabled": True, "status": "running", "timeline": "2"}
-    service = (server.state_dir.parents[2] / f"etc/systemd/system/{UNIT}.service").read_text()
-    assert "--timeline 2" in service
-
-    # another update-status does not start yet another timeline
+    # the engine started a new timeline with the restore; its next run reports it
+    shipper = server.shipper()
+    shipper.state_path.write_text(json.dumps({
+        "status": "success", "finished-at": "2026-11-22T08:05:00+00:00",
+        "result": {"timeline": "2", "shipped": ["bin.000001"]},
+    }))  # fmt: skip
     out = ctx.run(ctx.on.update_status(), out)
-    assert shipping_status(out, rel)["timeline"] == "2"
+    assert shipping_status(out, rel) == {
+        "enabled": True, "status": "running", "timeline": "2",
+        "last-shipped-file": "bin.000001", "last-shipped-at": "2026-11-22T08:05:00Z",
+    }  # fmt: skip
+    assert out.unit_status == testing.ActiveStatus("shipping binlogs (timeline 2)")
 
 
-def test_a_failed_restore_keeps_the_timeline(
-    ctx: testing.Context[Any], server: FakeServer, launcher: FakeLauncher
-) -> None:
-    rel = relation(job("restore-1", "restore"), **{"log-shipping": shipping_request()})
+def test_a_failed_shipping_run_is_reported(ctx: testing.Context[Any], server: FakeServer) -> None:
+    rel = relation(**{"log-shipping": shipping_request()})
+    shipper = server.shipper()
+    shipper.dir.mkdir(parents=True)
+    failed = {"status": "error", "message": "S3 rejected the credentials"}
+    shipper.state_path.write_text(json.dumps(failed))
+
     out = ctx.run(ctx.on.relation_changed(rel, remote_unit=0),
                   state(rel, secrets=[CREDENTIALS, PASSWORD, KEY]))  # fmt: skip
-    launcher.finish(launcher.started[0], status="error", message="wrong key")
 
-    out = ctx.run(ctx.on.update_status(), out)
-
-    assert shipping_status(out, rel)["timeline"] == "1"
+    assert shipping_status(out, rel) == {
+        "enabled": True, "status": "error", "message": "S3 rejected the credentials"
+    }  # fmt: skip

@@ -41,22 +41,36 @@ def test_uncompressed_encrypted_backup() -> None:
 
 def test_incremental_and_logical_fields_are_passed_on() -> None:
     inc = build(job("i", backup_kind=BackupKind.INCREMENTAL, parent_backup_id="p-1"))
-    assert inc.command[5:9] == ("--kind", "incremental", "--parent-backup-id", "p-1")
+    assert inc.command[5:9] == ("--kind", "incremental", "--parent-id", "p-1")
+    newest = build(job("i", backup_kind=BackupKind.INCREMENTAL))
+    assert "--parent-id" not in newest.command  # the engine picks the newest physical backup
     logical = build(job("l", backup_kind=BackupKind.LOGICAL, databases=("shop", "crm")))
-    assert logical.command[5:10] == ("--kind", "logical", "--databases", "shop", "crm")
-    with pytest.raises(JobSpecError, match="parent-backup-id"):
-        build(job("i", backup_kind=BackupKind.INCREMENTAL))
+    assert logical.command[5:9] == ("--kind", "logical", "--databases", "shop,crm")
+    tables = build(job("t", backup_kind=BackupKind.LOGICAL, tables=("shop.a", "shop.b")))
+    assert tables.command[7:9] == ("--tables", "shop.a,shop.b")
 
 
-def test_restore_connects_as_admin_and_passes_the_point_in_time() -> None:
-    engine = build(job("r", "restore", point_in_time="2026-11-22T07:00:00Z"))
+def test_restore_connects_as_admin() -> None:
+    engine = build(job("r", "restore", databases=("shop",)))
     assert engine.command == (
-        "restore", "--backup-id", "20261122T071500Z-3fa9", "--point-in-time",
-        "2026-11-22T07:00:00Z",
-    )  # fmt: skip
+        "restore",
+        "--backup-id",
+        "20261122T071500Z-3fa9",
+        "--databases",
+        "shop",
+    )
     assert engine.spec["connection"] == ADMIN
     assert engine.spec["server"] == SERVER
     assert engine.kind.value == "restore"
+
+
+def test_point_in_time_is_a_pitr_from_the_named_backup_or_the_engines_choice() -> None:
+    named = build(job("r", "restore", point_in_time="2026-11-22T07:00:00Z"))
+    assert named.command == (
+        "pitr", "--target", "2026-11-22T07:00:00Z", "--backup-id", "20261122T071500Z-3fa9",
+    )  # fmt: skip
+    latest = build(job("r", "restore", point_in_time="latest", backup_id=None))
+    assert latest.command == ("pitr", "--target", "latest")
 
 
 @pytest.mark.parametrize(
