@@ -6,6 +6,7 @@ The server itself lives in `workload` (no ops), jobs in `runner`, binlog shippin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -26,6 +27,7 @@ from database_backup.interface import (
     JobType,
     SecretUnavailableError,
     StorageConfig,
+    WorkKind,
     schemas,
 )
 from database_backup.jobs import cancel
@@ -34,7 +36,7 @@ from . import specs
 from .config import CharmConfig, describe
 from .runner import JobRunner
 from .shipping import DEFAULT_INTERVAL, ShippingPlan, status_document
-from .workload import Server, WorkloadError
+from .workload import Server, WorkloadError, backup_user_sql
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +103,30 @@ class ProviderService:
             )
             if changed or not self.server.is_running():
                 self.server.restart()
-            self.server.ensure_backup_user(self.password(create=True) or "")
+            self._ensure_backup_user(self.password(create=True) or "")
         except WorkloadError as exc:
             logger.error("%s", exc)
+
+    def _ensure_backup_user(self, password: str) -> None:
+        """Create or update the backup user when needed, not on every update-status.
+
+        Each change is binlogged, so only: the first time, a new password or new grants,
+        and after a restore (the restored `mysql` schema may hold another password, or no
+        such user).
+        """
+        restores = [
+            job.record.key
+            for job in self.runner.store.jobs()
+            if job.record.kind == WorkKind.RESTORE.value and job.finished_record() is not None
+        ]
+        wanted = backup_user_sql(self.server.flavour.name, password) + "|".join(restores)
+        digest = hashlib.sha256(wanted.encode()).hexdigest()
+        marker = self.server.state_dir / "backup-user.sha256"
+        if marker.exists() and marker.read_text().strip() == digest:
+            return
+        self.server.ensure_backup_user(password)
+        self.server.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        marker.write_text(digest + "\n")
 
     def password(self, *, create: bool = False) -> str | None:
         """The backup user's password, from the unit's own Juju secret."""

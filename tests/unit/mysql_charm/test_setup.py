@@ -6,7 +6,7 @@ from typing import Any
 
 from ops import testing
 
-from .conftest import PASSWORD, FakeServer, state
+from .conftest import PASSWORD, FakeLauncher, FakeServer, job, relation, relation_in, state
 
 
 def test_install_installs_configures_and_creates_the_backup_user(
@@ -59,7 +59,7 @@ def test_config_changed_without_changes_does_not_restart(
     ctx.run(ctx.on.config_changed(), state())
 
     assert ["systemctl", "restart", "mysql"] not in server.calls
-    assert server.users == ["backup-pw-123", "backup-pw-123"]  # the existing password
+    assert server.users == ["backup-pw-123"]  # the existing password, set once
 
 
 def test_invalid_config_blocks_and_installs_nothing(
@@ -115,3 +115,19 @@ def test_configuration_waits_while_a_restore_runs(
 
     assert ["systemctl", "restart", "mysql"] not in server.calls
     assert server.users == []
+
+
+def test_the_backup_user_is_set_again_after_a_restore(
+    ctx: testing.Context[Any], server: FakeServer, launcher: FakeLauncher
+) -> None:
+    rel = relation(job("restore-1", "restore"))
+    out = ctx.run(ctx.on.update_status(), state(rel))
+    assert server.users == ["backup-pw-123"]
+    out = ctx.run(ctx.on.relation_changed(relation_in(out, rel.id), remote_unit=0), out)
+    launcher.finish(launcher.started[0], result={"backup-id": "20261122T071500Z-3fa9"})
+
+    out = ctx.run(ctx.on.update_status(), out)
+    ctx.run(ctx.on.update_status(), out)
+
+    # the restored `mysql` schema came from the backup: the user is set once more, once
+    assert server.users == ["backup-pw-123", "backup-pw-123"]
