@@ -1,11 +1,11 @@
 """Point-in-time recovery into the running server: plan, restore, replay, new timeline.
 
-`recovery_plan.plan_recovery` is pure reading: it picks the newest suitable physical backup (full or
-chain) that finished at or before the target on the history being recovered, and checks
-that the shipped binlogs cover the way from that backup to the target. It refuses, before
-anything is touched, when they do not: a gap in the files (a number missing, GTIDs that
-do not follow, the start of the history purged), a target before the first backup, or a
-target after the last shipped event.
+`recovery_plan.plan_recovery` is pure reading: it picks the newest suitable physical
+backup (full or chain) that finished at or before the target on the history being
+recovered, and checks that the shipped binlogs cover the way from that backup to the
+target. It refuses, before anything is touched, when they do not: a gap in the files (a
+number missing, GTIDs that do not follow, the start of the history purged), a target
+before the first backup, or a target after the last shipped event.
 
 `recover_to_point` then (holding the binlog lock, so no shipment runs meanwhile):
 
