@@ -8,9 +8,11 @@ each hook, and receives the worker's hand-back in a file (in production: `juju-e
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
+import secrets
 import shlex
 import subprocess
 import sys
@@ -126,6 +128,8 @@ class Unit:
             actions=yaml.safe_load((MYSQL / "actions.yaml").read_text()),
             config={**yaml.safe_load((MYSQL / "config.yaml").read_text())},
         )
+        #: an encryption key secret the manager would own and grant (jobs opt in to it)
+        self.key = testing.Secret({"key": base64.b64encode(secrets.token_bytes(32)).decode()})
         self.credentials = testing.Secret(
             {"access-key": s3.access_key, "secret-key": s3.secret_key}
         )
@@ -141,7 +145,7 @@ class Unit:
             leader=True,
             config={"flavour": "mariadb"},
             relations=[self.relation, testing.PeerRelation("mysql-peers")],
-            secrets=[self.credentials],
+            secrets=[self.credentials, self.key],
         )
         self.timings: list[tuple[str, float]] = []
 

@@ -56,7 +56,10 @@ def test_backup_and_restore_jobs_through_the_charm(
 
     print("== backup job")
     show("unit databag before", unit.databag())
-    backup = JobRequest("backup-1", JobType.BACKUP, unit.storage, description="workload test")
+    backup = JobRequest(
+        "backup-1", JobType.BACKUP, unit.storage, description="workload test",
+        encryption_secret_id=unit.key.id,
+    )  # fmt: skip
     unit.request(backup)
     show("unit databag after relation-changed", unit.databag())
     assert unit.statuses()["backup-1"]["status"] == "running"
@@ -69,6 +72,8 @@ def test_backup_and_restore_jobs_through_the_charm(
     meta = catalog(s3_config, cluster).read_metadata(done["backup-id"])
     assert (meta.sha256, meta.stored_size) == (done["sha256"], done["size-bytes"])
     assert meta.job_id == "backup-1"
+    assert meta.encrypted is True
+    assert done["encrypted"] is True
     assert done["artefact-path"] == f"charm-tests/{cluster}/backups/{done['backup-id']}"
 
     print("== restore job (and a backup asked for while it runs)")
@@ -76,6 +81,7 @@ def test_backup_and_restore_jobs_through_the_charm(
     restore = JobRequest(
         "restore-1", JobType.RESTORE, unit.storage, artefact_path=done["artefact-path"],
         backup_id=done["backup-id"], requested_at="2026-11-22T08:00:00Z",
+        encryption_secret_id=unit.key.id,
     )  # fmt: skip
     unit.request(backup, restore)
     show("unit databag after relation-changed", unit.databag())
@@ -112,7 +118,12 @@ def test_backup_and_restore_jobs_through_the_charm(
     assert unit.state.unit_status == testing.ActiveStatus("")
 
     # no secret in anything the jobs left behind or published
-    secrets = (s3_config.secret_key, password["password"], db.password)
+    secrets = (
+        s3_config.secret_key,
+        password["password"],
+        db.password,
+        unit.key.tracked_content["key"],
+    )
     leftovers = "".join(p.read_text() for p in (tmp_path / "host").rglob("*") if p.is_file())
     published = json.dumps(unit.databag())
     for secret in secrets:
