@@ -176,3 +176,34 @@ def test_plain_restore_after_shipping_starts_a_new_timeline(
     assert [t.timeline_id for t in timelines] == [old.timeline_id, result.new_timeline]
     assert timelines[-1].fork_backup == base.backup_id
     assert server.scalar("SELECT @@gtid_binlog_pos") == base.gtid_set
+
+
+def test_a_damaged_shipped_binlog_refuses_the_recovery_before_the_restore(
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
+):
+    key = generate_key()
+    conn = connection(server)
+    work = tmp_path / "work"
+    fill(server, "pt", rows=500)
+    server.execute("CREATE TABLE pt.notes (id INT PRIMARY KEY, tag VARCHAR(20)) ENGINE=InnoDB;")
+    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
+    backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)), key=key,
+                workdir=tmp_path / "b")  # fmt: skip
+    _write(server, 1, 10, "x")
+    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
+    index = BinlogCatalog(catalog)
+    timeline = index.current_timeline()
+    assert timeline is not None
+    damaged = index.entries(timeline.timeline_id)[-1]
+    object_key = index.object_key(damaged.timeline, damaged.object_name)
+    data = bytearray(storage.get_bytes(object_key))
+    data[len(data) // 2] ^= 0x01
+    storage.put_bytes(object_key, bytes(data))
+    now = server.checksum_tables("pt")
+
+    with pytest.raises(RecoveryError, match=f"{damaged.name} .* cannot be used") as caught:
+        recover_to_point(conn, server, catalog, None, workdir=work, key=key, ship_first=False)
+
+    assert caught.value.data_changed is False
+    assert server.checksum_tables("pt") == now
+    assert [t.timeline_id for t in index.timelines()] == [timeline.timeline_id]

@@ -12,15 +12,16 @@ before the first backup, or a target after the last shipped event.
 1. ships the server's closed binlogs, rotating first, so the old history is safe in
    storage and "latest" means now (refuses to go on if that fails, unless told to);
 2. plans as above;
-3. restores the backup (`restore_physical`: the previous data is kept until the
+3. downloads and verifies the binlogs to replay (a damaged one refuses the recovery);
+4. restores the backup (`restore_physical`: the previous data is kept until the
    restored server answers, and put back on failure);
-4. starts a new timeline in storage and resets the server's binary log to the backup's
+5. starts a new timeline in storage and resets the server's binary log to the backup's
    GTID state (`RESET MASTER`, then the GTID state), so the replayed and all later
    events are logged on the new timeline and never overwrite the old one;
-5. replays the shipped binlogs from the backup's position up to the target
+6. replays the shipped binlogs from the backup's position up to the target
    (`--stop-datetime`, one-second resolution: events of the target's second are
    included) or to the end ("latest");
-6. rotates and ships the new timeline's first file.
+7. rotates and ships the new timeline's first file.
 
 Timelines (see `catalog.binlogs`): a recovery to a time before the current timeline
 began follows the timeline's parent up to the moment it forked from.
@@ -122,6 +123,7 @@ def recover_to_point(
     lock_timeout: float = 300.0,
     verify_timeout: float = 120.0,
     replay_binlogs: bool = True,
+    prefetch: bool = True,
 ) -> RecoveryResult:
     """Recover the server behind `conn`/`server` to `target` (None = latest).
 
@@ -145,6 +147,10 @@ def recover_to_point(
         replay_binlogs: False restores `backup_id` as it is (`target` is ignored), still
             shipping first and starting a new timeline: a plain restore that keeps the
             binlog history in storage consistent.
+        prefetch: download and verify every binlog to replay into `workdir` before the
+            restore, so a damaged or missing one refuses the recovery while nothing is
+            touched (needs their size in local space); False fetches each one file ahead
+            of the replay instead.
 
     Raises:
         RecoveryError: refused (`data_changed` False) or failed.
@@ -172,9 +178,10 @@ def recover_to_point(
                 plan = plan_restore_point(catalog, backup_id)
                 reason = f"restore of backup {backup_id}"
             try:
+                sources = _sources(index, plan, work, key, prefetch, progress)
                 result = _execute(
-                    conn, server, catalog, index, plan, work, key, compression_level, binlog_dir,
-                    progress, verify_timeout, reason,
+                    conn, server, catalog, index, plan, sources, work, key, compression_level,
+                    binlog_dir, progress, verify_timeout, reason,
                 )  # fmt: skip
             finally:
                 shutil.rmtree(work / "binlogs", ignore_errors=True)
@@ -213,6 +220,7 @@ def _execute(
     catalog: Catalog,
     index: BinlogCatalog,
     plan: RecoveryPlan,
+    sources: list[Path | Callable[[], Path]],
     work: Path,
     key: bytes | None,
     compression_level: int | None,
@@ -249,7 +257,7 @@ def _execute(
             stats = replay(
                 conn,
                 flavour,
-                [_fetcher(index, entry, work, key) for entry in plan.files],
+                sources,
                 workdir=work,
                 start_position=plan.start_position,
                 stop_datetime=plan.stop_at,
@@ -302,6 +310,33 @@ def reset_binlog_sql(flavour: Flavour, gtid_set: str | None) -> str:
         else:
             sql += f" SET GLOBAL gtid_purged = '{quoted}';"
     return sql
+
+
+def _sources(
+    index: BinlogCatalog,
+    plan: RecoveryPlan,
+    work: Path,
+    key: bytes | None,
+    prefetch: bool,
+    progress: ProgressCallback | None,
+) -> list[Path | Callable[[], Path]]:
+    """The binlogs to replay: downloaded and verified now (prefetch), or fetchers."""
+    if not prefetch:
+        return [_fetcher(index, entry, work, key) for entry in plan.files]
+    total = sum(entry.stored_size for entry in plan.files)
+    done = 0
+    paths: list[Path | Callable[[], Path]] = []
+    for entry in plan.files:
+        emit(progress, "fetch", done, total)
+        try:
+            paths.append(download_binlog(index, entry, work / "binlogs", key))
+        except Exception as exc:
+            raise RecoveryError(
+                f"shipped binlog {entry.name} of timeline {entry.timeline} cannot be used "
+                f"({exc}); nothing was changed"
+            ) from exc
+        done += entry.stored_size
+    return paths
 
 
 def _fetcher(
