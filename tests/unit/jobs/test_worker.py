@@ -8,6 +8,7 @@ spec, release the lock and run the hand-back command.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -99,3 +100,11 @@ def test_clean_env_keeps_only_what_the_worker_needs(tmp_path: Path) -> None:
     env = clean_env([str(tmp_path), "/does/not/exist", str(tmp_path)])
     assert set(env) == {"PATH", "LANG", "LC_ALL", "HOME", "PYTHONPATH"}
     assert env["PYTHONPATH"] == str(tmp_path)
+
+
+def test_the_job_runner_does_not_import_ops() -> None:
+    code = "import sys, database_backup.jobs.worker; print('ops' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
