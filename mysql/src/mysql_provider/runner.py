@@ -79,10 +79,11 @@ class JobRunner:
 
     def local_work(self) -> list[Work]:
         """Work of this unit's jobs that have not finished (whatever the relations say)."""
+        kinds = {kind.value: kind for kind in WorkKind}
         return [
-            Work(WorkKind(job.record.kind), job.record.job_id)
+            Work(kinds[job.record.kind], job.record.job_id)
             for job in self.store.running()
-            if job.record.kind in WorkKind._value2member_map_
+            if job.record.kind in kinds
         ]
 
     def restore_running(self) -> LocalJob | None:
