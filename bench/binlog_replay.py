@@ -4,14 +4,16 @@ Run: ``uv run --frozen python -m bench.binlog_replay --size-mb 64`` (about a min
 It starts its own Ceph RGW and two MariaDB servers (tests/infra), writes about
 ``--size-mb`` of row-format binlogs on the first (batched inserts and updates), ships them
 with ``ship_binlogs`` (zstd + encryption), then replays the same files into the second
-server twice, starting from the same empty state each time:
+server, starting from the same empty state each time (``--rounds`` times each, best kept):
 
 - baseline: ``mariadb-binlog <the local files> | mariadb`` (a shell pipe, nothing else);
-- product: ``replay.replay`` fed by ``pitr.download_binlog`` (download from S3, verify,
-  decrypt, decompress, one file ahead) - the replay a point-in-time recovery runs.
+- product, prefetch (the default of a recovery): every file downloaded from S3, verified,
+  decrypted and decompressed first (``pitr.download_binlog``), then ``replay.replay``;
+- product, one ahead (``prefetch=False``): ``replay.replay`` fetching each file while the
+  previous one is replayed.
 
-It checks that both replays give the source's CHECKSUM TABLE, and prints the rates and
-the ratio product/baseline (time; target <= 1.15).
+It checks that every replay gives the source's CHECKSUM TABLE, and prints the rates and
+the ratios product/baseline (time; target <= 1.15 for one ahead).
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from tests.infra.mariadb import MariaDBServer
 
 MiB = 1 << 20
 CLUSTER = "bench/binlogs"
+BASELINE = "baseline mariadb-binlog | mariadb"
+PREFETCH = "product from S3, prefetch"
+AHEAD = "product from S3, one ahead"
 
 
 def _conn(server: MariaDBServer) -> ConnectionSpec:
@@ -86,7 +91,13 @@ def baseline(target: MariaDBServer, files: list[Path]) -> float:
 
 
 def product(
-    target: MariaDBServer, index: BinlogCatalog, timeline: str, key: bytes, work: Path
+    target: MariaDBServer,
+    index: BinlogCatalog,
+    timeline: str,
+    key: bytes,
+    work: Path,
+    *,
+    prefetch: bool,
 ) -> float:
     """Time of the recovery's replay, fetching the shipped files from S3."""
     flavour = for_name("mariadb")
@@ -97,26 +108,25 @@ def product(
         return lambda: download_binlog(index, entry, fetch_dir, key)
 
     started = time.monotonic()
-    replay(_conn(target), flavour, [fetcher(entry) for entry in entries], workdir=work)
+    sources: list[Path | Callable[[], Path]] = [fetcher(entry) for entry in entries]
+    if prefetch:
+        sources = [download_binlog(index, entry, fetch_dir, key) for entry in entries]
+    replay(_conn(target), flavour, sources, workdir=work)
     elapsed = time.monotonic() - started
     shutil.rmtree(fetch_dir, ignore_errors=True)
     return elapsed
 
 
-def _report(
-    count: int, raw: int, stored: int, base_times: list[float], product_times: list[float]
-) -> None:
-    best_base, best_product = min(base_times), min(product_times)
-    rows = [
-        ("baseline mariadb-binlog | mariadb", best_base, base_times),
-        ("product replay from S3", best_product, product_times),
-    ]
+def _report(count: int, raw: int, stored: int, times: dict[str, list[float]]) -> None:
     print(f"binlogs: {count} files, {raw / MiB:.1f} MiB raw, {stored / MiB:.1f} MiB stored")
-    for name, best, runs in rows:
+    for name, runs in times.items():
+        best = min(runs)
         rate = raw / MiB / best
         print(f"{name:34}: {best:6.2f} s {rate:7.1f} MiB/s  runs {[round(t, 2) for t in runs]}")
-    ratio = best_product / best_base
-    print(f"{'ratio product/baseline (time)':34}: {ratio:6.2f}x  (target <= 1.15)")
+    base = min(times[BASELINE])
+    for name in (PREFETCH, AHEAD):
+        ratio = min(times[name]) / base
+        print(f"{'ratio ' + name.split(',')[-1].strip() + '/baseline':34}: {ratio:6.2f}x")
     print("data: CHECKSUM TABLE equal to the source after every replay")
 
 
@@ -145,15 +155,18 @@ def main(argv: list[str] | None = None) -> int:
         raw = sum(path.stat().st_size for path in files)
         wanted = source.checksum_tables("bench")
         index = BinlogCatalog(catalog)
-        base_times, product_times = [], []
+        times: dict[str, list[float]] = {BASELINE: [], PREFETCH: [], AHEAD: []}
         for _round in range(args.rounds):
-            reset(target)
-            base_times.append(baseline(target, files))
-            assert target.checksum_tables("bench") == wanted, "baseline replay differs"
-            reset(target)
-            product_times.append(product(target, index, shipped.timeline, key, base / "work"))
-            assert target.checksum_tables("bench") == wanted, "product replay differs"
-        _report(len(files), raw, shipped.stored_bytes, base_times, product_times)
+            for name in times:
+                reset(target)
+                if name == BASELINE:
+                    seconds = baseline(target, files)
+                else:
+                    seconds = product(target, index, shipped.timeline, key, base / "work",
+                                      prefetch=name == PREFETCH)  # fmt: skip
+                times[name].append(seconds)
+                assert target.checksum_tables("bench") == wanted, f"{name}: data differs"
+        _report(len(files), raw, shipped.stored_bytes, times)
     finally:
         for server in (source, target):
             server.stop()
