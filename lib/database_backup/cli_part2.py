@@ -206,11 +206,13 @@ def _restore_physical(
 ) -> int:
     """Part 1's restore; once binlogs are shipped, on a new timeline (see pitr)."""
     from database_backup.catalog.binlogs import BinlogCatalog
+    from database_backup.mysql.binlogs import binlog_lock
     from database_backup.mysql.pitr import recover_to_point
 
     cli = _cli()
-    if not BinlogCatalog(catalog).timelines():
-        return cli.cmd_restore(args, spec, state)
+    with binlog_lock(spec.workdir / "binlogs", timeout=300):  # no shipment meanwhile
+        if not BinlogCatalog(catalog).timelines():
+            return cli.cmd_restore(args, spec, state)
     state.update(backup_id=args.backup_id, phase="ship")
     result = recover_to_point(
         cli.make_connection(spec),
