@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from database_backup.catalog import Catalog, new_backup_id
+from database_backup.catalog import BackupHeldError, Catalog, RetentionPolicy, new_backup_id
 from database_backup.catalog.store import METADATA_FILE
 from database_backup.mysql import BackupError, RestoreError, backup_full, restore_physical
 from database_backup.mysql.incremental import ChainError, backup_incremental, resolve_chain
@@ -90,6 +90,13 @@ def test_chain_full_plus_two_incrementals_restores_each_point(
     restore_physical(conn, server, catalog, inc1.backup_id, key=key, workdir=tmp_path / "r1")
     assert server.checksum_tables("inc") == at_inc1
     assert at_inc1 != at_inc2 != at_full
+
+    # the catalog keeps the chain: retention and deletion never take a parent away
+    with pytest.raises(BackupHeldError, match=f"parent of {inc1.backup_id}"):
+        catalog.delete_backup(full.backup_id)
+    assert catalog.purge(RetentionPolicy(min_count=1, max_count=1)) == []
+    kept = {entry.backup_id for entry in catalog.list_backups()}
+    assert kept == {full.backup_id, inc1.backup_id, inc2.backup_id}
 
 
 def test_missing_parent_is_refused_before_touching_data(
