@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -30,6 +30,7 @@ from .errors import CatalogError, MetadataError
 from .metadata import BackupMetadata, as_utc, format_time, new_backup_id, parse_time
 
 if TYPE_CHECKING:
+    from .retention import Decision, RetentionPolicy
     from .store import Catalog
 
 TIMELINE_FILE = "timeline.json"
@@ -337,6 +338,28 @@ class BinlogCatalog:
             for entry in doomed:
                 self.delete_entry(entry)
         return doomed
+
+
+def purge_with_binlogs(
+    catalog: Catalog,
+    policy: RetentionPolicy,
+    *,
+    protected: Collection[str] = (),
+    dry_run: bool = False,
+) -> tuple[list[Decision], list[BinlogEntry]]:
+    """Apply backup retention, then delete the binlogs the remaining backups do not need.
+
+    Returns:
+        (the backups' decisions, the binlog entries deleted), carried out unless dry_run.
+    """
+    decisions = catalog.purge(policy, protected=protected, dry_run=dry_run)
+    gone = {decision.backup_id for decision in decisions}
+    kept = [
+        entry
+        for entry in catalog.list_backups()
+        if isinstance(entry, BackupMetadata) and entry.backup_id not in gone
+    ]
+    return decisions, BinlogCatalog(catalog).purge(kept, dry_run=dry_run)
 
 
 def timeline_at(moment: datetime, timelines: Sequence[Timeline]) -> Timeline | None:

@@ -6,12 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from database_backup.catalog import BackupMetadata, Catalog, CatalogError
+from database_backup.catalog import BackupMetadata, Catalog, CatalogError, RetentionPolicy
 from database_backup.catalog.binlogs import (
     BinlogCatalog,
     BinlogEntry,
     Timeline,
     binlog_sequence,
+    purge_with_binlogs,
     select_binlogs_for_deletion,
     timeline_at,
 )
@@ -164,3 +165,25 @@ def test_purge_deletes_entry_then_object():
     entry_key = index.entry_key(timeline.timeline_id, "bin.000001")
     object_key = index.object_key(timeline.timeline_id, "bin.000001.zst")
     assert store.deletes.index(entry_key) < store.deletes.index(object_key)
+
+
+def test_backup_retention_then_binlog_retention():
+    store = MemoryStore()
+    catalog = Catalog(store, "m/app")
+    index = BinlogCatalog(catalog)
+    timeline = index.create_timeline(now=at(0))
+    for number in range(1, 5):
+        item = entry(timeline.timeline_id, number, number * 10, number * 10 + 9)
+        store.put_bytes(index.object_key(timeline.timeline_id, item.object_name), b"data")
+        index.write_entry(item)
+    for meta in (backup("old", 15, "bin.000001"), backup("new", 35, "bin.000003")):
+        store.put_bytes(catalog.artefact_key(meta.backup_id, "data.xbstream"), b"data")
+        catalog.write_metadata(meta)
+
+    decisions, binlogs = purge_with_binlogs(catalog, RetentionPolicy(max_count=1), dry_run=True)
+    assert [d.backup_id for d in decisions] == ["old"]
+    assert [e.name for e in binlogs] == ["bin.000001", "bin.000002"]
+    assert len(index.entries(timeline.timeline_id)) == 4  # a dry run changes nothing
+    purge_with_binlogs(catalog, RetentionPolicy(max_count=1))
+    assert [e.name for e in index.entries(timeline.timeline_id)] == ["bin.000003", "bin.000004"]
+    assert [b.backup_id for b in catalog.list_backups()] == ["new"]
