@@ -47,6 +47,7 @@ SYSTEM_USERS = frozenset({"mariadb.sys", "mysql.sys", "mysql.session", "mysql.in
 _LOG_FILE = re.compile(rb"CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)")
 _GTID = re.compile(rb"SET GLOBAL gtid_(?:slave_pos|purged)\s*=\s*'([^']*)'")
 _CHUNK = 1 << 20
+_HEX_HASHES = "SET SESSION print_identified_with_as_hex = ON; "
 _SCAN_LIMIT = 256 * 1024
 _TAIL_LIMIT = 8 * 1024
 
@@ -119,7 +120,9 @@ def users_sql(conn: ConnectionSpec, flavour: Flavour, work: Path) -> tuple[str, 
                 create = f"CREATE ROLE IF NOT EXISTS {_sql_string(user)}"
                 grants = query(f"SHOW GRANTS FOR {_sql_string(user)};")
             else:
-                shown = query(f"SHOW CREATE USER {account};")
+                # MySQL 8 prints binary password hashes raw unless asked for hex
+                hex_hashes = "" if flavour.name == "mariadb" else _HEX_HASHES
+                shown = query(f"{hex_hashes}SHOW CREATE USER {account};")
                 create = shown[0][0].replace("CREATE USER ", "CREATE USER IF NOT EXISTS ", 1)
                 grants = query(f"SHOW GRANTS FOR {account};")
         except (QueryError, IndexError) as exc:
