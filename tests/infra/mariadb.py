@@ -137,6 +137,7 @@ class MariaDBServer:
             "--no-defaults",
             "--user=root",
             f"--datadir={self.datadir}",
+            f"--tmpdir={self.tmpdir}",
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             f"--socket={self.socket}",
@@ -259,13 +260,20 @@ class MariaDBServer:
 
     # -- internals -------------------------------------------------------------------
 
+    @property
+    def tmpdir(self) -> Path:
+        """The server's own temporary directory (a shared /tmp made bootstrap flaky)."""
+        return self.base_dir / "tmp"
+
     def _initialize(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.tmpdir.mkdir(exist_ok=True)
         proc = subprocess.run(
             [
                 _binary("mariadb-install-db", "mysql_install_db"),
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={self.tmpdir}",
                 "--auth-root-authentication-method=normal",
                 "--user=root",
                 "--skip-test-db",
