@@ -64,7 +64,7 @@ from .events import (
     JobStatusEvent,
     JobSucceededEvent,
 )
-from .locking import Decision, Work, WorkKind, may_start, work_of
+from .locking import RESTORING_MESSAGE, Decision, Work, WorkKind, may_start, work_of
 from .model import (
     LATEST,
     BackupKind,
@@ -83,6 +83,7 @@ from .requirer import DEFAULT_ENDPOINT, DatabaseBackupRequirer, TrackedJob, new_
 __all__ = [
     "DEFAULT_ENDPOINT",
     "LATEST",
+    "RESTORING_MESSAGE",
     "Assignment",
     "BackupKind",
     "Credentials",

@@ -24,7 +24,8 @@ import binascii
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
 
 import ops
 
@@ -33,8 +34,8 @@ from .assignment import choose_unit
 from .errors import DataValidationError, SecretUnavailableError
 from .events import DatabaseBackupProviderEvents
 from .locking import Work, may_start, work_of
-from .model import JobRequest, JobState, JobStatus
-from .requirer import DEFAULT_ENDPOINT, LOG_SHIPPING_KEY, REQUEST_ERROR_KEY
+from .model import JobRequest, JobState, JobStatus, StorageConfig
+from .requirer import CLUSTER_ID_KEY, DEFAULT_ENDPOINT, LOG_SHIPPING_KEY, REQUEST_ERROR_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +167,10 @@ class DatabaseBackupProvider(ops.Object):
 
     def credentials_for(self, job: JobRequest) -> Credentials:
         """Resolve a job's storage credentials from its secret (or draft-style inline keys)."""
-        storage = job.storage
+        return self.credentials_for_storage(job.storage)
+
+    def credentials_for_storage(self, storage: StorageConfig) -> Credentials:
+        """Resolve the credentials of a storage config (a job's, or log shipping's)."""
         if storage.credentials_secret_id:
             content = self._secret_content(storage.credentials_secret_id, "storage credentials")
             access, secret = content.get("access-key"), content.get("secret-key")
@@ -179,23 +183,49 @@ class DatabaseBackupProvider(ops.Object):
         if storage.inline_access_key and storage.inline_secret_key:
             return Credentials(storage.inline_access_key, storage.inline_secret_key)
         raise SecretUnavailableError(
-            "the job gives no storage credentials (credentials-secret-id is missing)"
+            "no storage credentials were given (credentials-secret-id is missing)"
         )
 
     def encryption_key_for(self, job: JobRequest) -> bytes | None:
         """The job's encryption key (32 bytes) or None when the job is not encrypted."""
-        if not job.encryption_secret_id:
+        return self.encryption_key(job.encryption_secret_id)
+
+    def encryption_key(self, secret_id: str | None) -> bytes | None:
+        """The 32-byte key held by secret `secret_id` (content `key`, base64), or None."""
+        if not secret_id:
             return None
-        content = self._secret_content(job.encryption_secret_id, "encryption key")
+        content = self._secret_content(secret_id, "encryption key")
         try:
             key = base64.b64decode(content.get("key", ""), validate=True)
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != 32:
             raise SecretUnavailableError(
-                f"secret {job.encryption_secret_id} must hold 'key': 32 bytes, base64-encoded"
+                f"secret {secret_id} must hold 'key': 32 bytes, base64-encoded"
             )
         return key
+
+    def cluster_id(self, relation: ops.Relation) -> str | None:
+        """The cluster identity the requirer published (`cluster-id`), if valid."""
+        if relation.app is None:
+            return None
+        value = relation.data[relation.app].get(CLUSTER_ID_KEY)
+        if not value:
+            return None
+        try:
+            schemas.validate({codec.JOBS_KEY: "[]", CLUSTER_ID_KEY: value}, schemas.REQUIRER)
+        except DataValidationError as exc:
+            logger.error("ignoring an invalid cluster-id: %s", exc)
+            return None
+        return value
+
+    def publish_log_shipping(self, relation: ops.Relation, status: Mapping[str, Any]) -> None:
+        """Validate and publish this unit's binlog-shipping state (`log-shipping` key)."""
+        schemas.validate(dict(status), schemas.PROVIDER, "log-shipping-status")
+        encoded = json.dumps(dict(status), sort_keys=True, separators=(",", ":"))
+        data = relation.data[self._charm.unit]
+        if data.get(LOG_SHIPPING_KEY) != encoded:
+            data[LOG_SHIPPING_KEY] = encoded
 
     def _secret_content(self, secret_id: str, what: str) -> dict[str, str]:
         try:

@@ -151,7 +151,7 @@ class JobRunner:
 
     def cluster_id(self, relation: ops.Relation) -> str:
         """The requirer's `cluster-id`, else `<model-uuid>/<app>`."""
-        given = relation.data[relation.app].get("cluster-id") if relation.app else None
+        given = self._provider.cluster_id(relation)
         return given or f"{self._charm.model.uuid}/{self._charm.app.name}"
 
     # -- reporting ----------------------------------------------------------------------

@@ -21,14 +21,12 @@ import pydantic
 from database_backup.interface import (
     DatabaseBackupProvider,
     DataValidationError,
-    JobRequest,
     JobRequestedEvent,
     JobState,
     JobType,
     SecretUnavailableError,
     StorageConfig,
     WorkKind,
-    schemas,
 )
 from database_backup.jobs import cancel
 
@@ -201,29 +199,18 @@ class ProviderService:
             return
         document = status_document(enabled, running, self.shipper.position(), reason)
         try:
-            schemas.validate(document, schemas.PROVIDER, "log-shipping-status")
+            self.provider.publish_log_shipping(relation, document)
         except DataValidationError as exc:
             logger.error("log-shipping status not published: %s", exc)
-            return
-        encoded = json.dumps(document, sort_keys=True, separators=(",", ":"))
-        data = relation.data[self.charm.unit]
-        if data.get(LOG_SHIPPING_KEY) != encoded:
-            data[LOG_SHIPPING_KEY] = encoded
 
     def _shipping_spec(self, relation: ops.Relation, request: dict[str, Any]) -> dict[str, Any]:
-        # The library resolves secrets for jobs only: wrap the request in a job to reuse it.
-        carrier = JobRequest(
-            job_id="log-shipping",
-            job_type=JobType.BACKUP,
-            storage=StorageConfig.from_dict(request.get("storage-config") or {}),
-            encryption_secret_id=request.get("encryption-secret-id"),
-        )
-        credentials = self.provider.credentials_for(carrier)
-        key = self.provider.encryption_key_for(carrier)
+        storage = StorageConfig.from_dict(request.get("storage-config") or {})
+        credentials = self.provider.credentials_for_storage(storage)
+        key = self.provider.encryption_key(request.get("encryption-secret-id"))
         spec: dict[str, Any] = {
             "cluster-id": self.runner.cluster_id(relation),
             "storage": specs.storage_section(
-                carrier, credentials.access_key, credentials.secret_key
+                storage, credentials.access_key, credentials.secret_key
             ),
             "connection": self.server.backup_connection(self.password() or ""),
             "workdir": str(self.server.state_dir / "work"),

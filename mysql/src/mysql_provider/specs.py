@@ -13,7 +13,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from database_backup.interface import BackupKind, JobRequest, JobType, WorkKind, work_of
+from database_backup.interface import (
+    BackupKind,
+    JobRequest,
+    JobType,
+    StorageConfig,
+    WorkKind,
+    work_of,
+)
 
 DEFAULT_COMPRESSION_LEVEL = 3
 
@@ -38,9 +45,8 @@ def encode_key(key: bytes) -> str:
     return base64.b64encode(key).decode()
 
 
-def storage_section(job: JobRequest, access_key: str, secret_key: str) -> dict[str, Any]:
-    """The spec's `storage` object for the job's storage config and credentials."""
-    storage = job.storage
+def storage_section(storage: StorageConfig, access_key: str, secret_key: str) -> dict[str, Any]:
+    """The spec's `storage` object for a storage config and its credentials."""
     return {
         "bucket": storage.bucket,
         "endpoint": storage.endpoint,
@@ -155,7 +161,7 @@ def engine_job(
         connection = backup_connection
     spec: dict[str, Any] = {
         "cluster-id": cluster,
-        "storage": storage_section(job, *credentials),
+        "storage": storage_section(job.storage, *credentials),
         "connection": dict(connection),
         "server": dict(server),
         "workdir": workdir,
