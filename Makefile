@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 
-.PHONY: deps test lint format unit interface workload e2e integration demo bench
+.PHONY: deps test lint format unit interface workload e2e integration demo bench pack
 
 deps:
 	bash scripts/install-system-deps.sh
@@ -19,8 +19,21 @@ lint: deps
 format:
 	$(UV) run --frozen tox -e format
 
-unit interface workload e2e integration: deps
+unit interface workload e2e: deps
 	$(UV) run --frozen tox -e $@
 
 bench: deps
 	$(UV) run --frozen python -m bench.backup_restore
+
+## Integration tests on a Juju controller (see docs/how-to/run-integration-tests.md);
+## they skip with the reason when no controller or no S3 settings are found.
+integration:
+	$(UV) sync --frozen
+	$(UV) run --frozen tox -e integration
+
+## Stage each charm with lib/ into build/<charm>/ and pack it there (needs charmcraft + LXD).
+pack:
+	$(UV) run --frozen python scripts/stage_charm.py --out build backup-manager mysql-server
+	cd build/backup-manager && charmcraft pack
+	cd build/mysql-server && charmcraft pack
+	@ls -1 build/*/*.charm
