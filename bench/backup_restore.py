@@ -5,8 +5,12 @@ half; ``--sizes 256,1024`` is the full memory run). It starts its own MariaDB an
 (tests/infra), fills a database of the given size, then prints, measured in this one run:
 
 - raw tool rate: ``mariabackup --backup --stream`` to /dev/null;
-- baseline backup: ``mariabackup | zstd -3 -T0 | boto3 upload_fileobj`` (no checksum);
-- product backup: ``database-backup backup`` (CLI subprocess: zstd, sha256, multipart);
+- baseline backup: ``mariabackup | zstd -3 -T0 | python -c <boto3 upload_fileobj>`` (no
+  checksum), a shell pipeline whose uploader is its own Python process, started with the
+  pipeline (it imports boto3 and builds its client while mariabackup already runs);
+- product backup: ``database-backup backup`` (CLI subprocess: zstd, sha256, multipart).
+  Both backups are timed the same way: from spawning the command to its exit, each a
+  cold process with its own S3 client and connections;
 - baseline restore: ``boto3 download | zstd -d | mbstream -x`` + ``mariabackup --prepare``;
 - product restore: ``restore_physical`` up to the prepared copy (comparable part) and in
   total (plus stop, swap, start, check);
@@ -43,6 +47,26 @@ from tests.infra.mariadb import MariaDBServer
 MiB = 1 << 20
 CLUSTER = "bench/mariadb"
 BUCKET = "bench"
+BASELINE_KEY = "baseline/data.xbstream.zst"
+# the baseline's uploader: plain boto3 as the test gateway's client sets it up (path style,
+# checksums only when required), 16 MiB parts, 4 in flight; keys from the environment
+_UPLOADER = """
+import os, sys
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+env = os.environ
+client = boto3.client(
+    "s3", endpoint_url=env["BENCH_S3_ENDPOINT"], region_name=env["BENCH_S3_REGION"] or None,
+    aws_access_key_id=env["BENCH_S3_ACCESS_KEY"],
+    aws_secret_access_key=env["BENCH_S3_SECRET_KEY"],
+    config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
+                  response_checksum_validation="when_required"),
+)
+config = TransferConfig(multipart_chunksize=16 << 20, max_concurrency=4)
+client.upload_fileobj(sys.stdin.buffer, env["BENCH_S3_BUCKET"], env["BENCH_S3_KEY"],
+                      Config=config)
+"""
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent, so a
 # child of a large process would report the parent's size
 _RSS_WRAPPER = """
@@ -109,23 +133,33 @@ def raw_tool(server: MariaDBServer, work: Path) -> Timing:
     return Timing(seconds, int(out.read_text()))
 
 
-def baseline_backup(server: MariaDBServer, client: Any, bucket: str, work: Path) -> Timing:
-    """Mariabackup | zstd -3 -T0 | boto3 upload_fileobj."""
+def baseline_backup(server: MariaDBServer, client: Any, config: S3Config, work: Path) -> Timing:
+    """Mariabackup | zstd -3 -T0 | python -c <boto3 upload_fileobj>, as one shell pipeline.
+
+    The uploader is a fresh process, like the product's CLI: the comparison is between two
+    commands timed from spawn to exit (an uploader inside this process would reuse a warm
+    boto3 session, client and connections that no real run of the baseline has).
+    """
+    env = dict(
+        os.environ,
+        BENCH_S3_ENDPOINT=config.endpoint or "",
+        BENCH_S3_REGION=config.region or "",
+        BENCH_S3_ACCESS_KEY=config.access_key,
+        BENCH_S3_SECRET_KEY=config.secret_key,
+        BENCH_S3_BUCKET=config.bucket,
+        BENCH_S3_KEY=BASELINE_KEY,
+    )
     started = time.monotonic()
-    proc = subprocess.Popen(
+    subprocess.run(
         ["bash", "-o", "pipefail", "-c",
          f"mariabackup --defaults-extra-file={server.defaults_file} --backup "
          f"--stream=xbstream --target-dir={work / 'xb'} 2>{work / 'base.log'} "
-         "| zstd -3 -T0 -q -c"],
-        stdout=subprocess.PIPE,
+         f'| zstd -3 -T0 -q -c | "$BENCH_PYTHON" -c "$BENCH_UPLOADER"'],
+        env=dict(env, BENCH_PYTHON=sys.executable, BENCH_UPLOADER=_UPLOADER),
+        check=True,
     )  # fmt: skip
-    config = TransferConfig(multipart_chunksize=16 * MiB, max_concurrency=4)
-    assert proc.stdout is not None
-    client.upload_fileobj(proc.stdout, bucket, "baseline/data.xbstream.zst", Config=config)
-    if proc.wait() != 0:
-        raise RuntimeError("baseline backup failed")
     seconds = time.monotonic() - started
-    size = client.head_object(Bucket=bucket, Key="baseline/data.xbstream.zst")["ContentLength"]
+    size = client.head_object(Bucket=config.bucket, Key=BASELINE_KEY)["ContentLength"]
     return Timing(seconds, 0, size)
 
 
@@ -159,7 +193,7 @@ def baseline_restore(client: Any, bucket: str, work: Path) -> Timing:
     )
     assert proc.stdin is not None
     config = TransferConfig(multipart_chunksize=16 * MiB, max_concurrency=4)
-    client.download_fileobj(bucket, "baseline/data.xbstream.zst", _Sink(proc.stdin), Config=config)
+    client.download_fileobj(bucket, BASELINE_KEY, _Sink(proc.stdin), Config=config)
     proc.stdin.close()
     if proc.wait() != 0:
         raise RuntimeError("baseline extract failed")
@@ -280,8 +314,13 @@ def _spec_file(base: Path, config: S3Config, server: MariaDBServer) -> Path:
 def _throughput(
     server: MariaDBServer, gateway: CephS3, catalog: Catalog, spec: Path, base: Path, repeat: int
 ) -> list[tuple[str, ...]]:
-    """Median timings of every measure at the current database size."""
+    """Median timings of every measure at the current database size.
+
+    The baseline and the product backups swap order from one run to the next, so neither
+    always runs right after the other's upload (the gateway still digesting it).
+    """
     client = gateway.client()
+    s3_config: S3Config = gateway.s3_config(BUCKET)
     bucket = BUCKET
     checksum = server.checksum_tables("bench")
     runs: dict[str, list[float]] = {}
@@ -290,12 +329,15 @@ def _throughput(
         raw = raw_tool(server, base)
         raw_bytes = raw.raw_bytes
         runs.setdefault("raw", []).append(raw.seconds)
-        baseline = baseline_backup(server, client, bucket, base)
-        base_stored = baseline.stored_bytes
-        runs.setdefault("baseline", []).append(baseline.seconds)
-        product, _ = product_backup(spec, base, f"timed-{n}")
-        stored = product.stored_bytes
-        runs.setdefault("product", []).append(product.seconds)
+        for which in ("baseline", "product") if n % 2 == 0 else ("product", "baseline"):
+            if which == "baseline":
+                baseline = baseline_backup(server, client, s3_config, base)
+                base_stored = baseline.stored_bytes
+                runs.setdefault("baseline", []).append(baseline.seconds)
+            else:
+                product, _ = product_backup(spec, base, f"timed-{n}")
+                stored = product.stored_bytes
+                runs.setdefault("product", []).append(product.seconds)
         engine = engine_backup(server, catalog, f"engine-{n}", base / "engine")
         runs.setdefault("engine", []).append(engine.seconds)
     runs["start"] = [interpreter_start() for _ in range(repeat)]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import functools
 import json
 import logging
 import os
@@ -348,14 +349,15 @@ def cmd_backup(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
     from database_backup.catalog import new_backup_id
     from database_backup.mysql import backup_full
 
-    catalog = make_catalog(spec)
     backup_id = args.backup_id or new_backup_id(datetime.now(timezone.utc))
     level = None if args.no_compression else args.compression_level
     state.update(backup_id=backup_id, phase="backup")
     logger.info("starting full backup %s of cluster %s", backup_id, spec.cluster_id)
     meta = backup_full(
         make_connection(spec),
-        catalog,
+        # built in the engine's preflight thread: importing boto3 and creating the S3
+        # client overlap with detecting the server and starting the backup tool
+        functools.partial(make_catalog, spec),
         backup_id=backup_id,
         job_id=args.job_id,
         compression_level=level,

@@ -6,20 +6,28 @@ through `stream.encode` (zstd, encryption, sha256 of the stored bytes) into
 upload completed and the tool exited with success; the tool's log is stored beside it as
 `job.log`, and `backup.json` is written last, so a failed run leaves no complete-looking
 backup (and its partial artefact is deleted).
+
+The storage preflight (building the S3 client, `Catalog.ensure_cluster`, checking that the
+backup id is unused) runs in a background thread while the flavour is detected and the tool
+starts; the tool's first output is compressed into memory (bounded) meanwhile, and the
+preflight is joined before the first byte is uploaded. A failed preflight stops the tool
+and fails the backup as before: nothing uploaded, nothing deleted, the local log as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from . import commands
 from .connection import ConnectionSpec
@@ -37,6 +45,15 @@ logger = logging.getLogger(__name__)
 
 ARTEFACT_BASE = "data.xbstream"
 _HINT_ABOVE = 9_000 * 16 * 2**20
+#: stored bytes read ahead (compressed) while the storage preflight still runs
+_READ_AHEAD_MAX = 16 * 2**20
+_READ_AHEAD_CHUNK = 2**17
+#: the tool's stdout pipe (Linux allows 1 MiB unprivileged): it keeps writing a little
+#: longer while the first reads wait
+_PIPE_SIZE = 2**20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: how long a failed backup waits for a still running preflight before it gives up on it
+_SETTLE_SECONDS = 10.0
 
 
 class BackupError(Exception):
@@ -89,6 +106,115 @@ class _ToolOutput:
         self._stdout.close()
 
 
+class _Preflight:
+    """Open the catalog and check the backup id in a thread while the tool starts.
+
+    The thread builds the catalog (for the CLI: imports boto3 and creates the S3 client),
+    runs `ensure_cluster` and lists the backup's prefix. `wait()` joins it and returns the
+    catalog, or raises the BackupError it ended with; `cleared` tells whether it succeeded
+    (only then may a failed backup delete what is under its prefix).
+    """
+
+    def __init__(self, open_catalog: Callable[[], Catalog], backup_id: str) -> None:
+        self._open = open_catalog
+        self._backup_id = backup_id
+        self._catalog: Catalog | None = None
+        self.error: BackupError | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"preflight-{backup_id}", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start the thread (once the tool runs: the GIL-bound imports then delay nothing)."""
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            catalog = self._open()
+            catalog.ensure_cluster()
+            prefix = catalog.backup_prefix(self._backup_id)
+            used = any(True for _ in catalog.storage.list(prefix))
+        except Exception as exc:
+            self.error = BackupError(f"cannot use the backup storage: {exc}")
+            self.error.__cause__ = exc
+        else:
+            if used:  # a failure would delete what is there: never write into a used prefix
+                self.error = BackupError(
+                    f"backup id {self._backup_id} is already used in this catalog: pick another"
+                )
+            else:
+                self._catalog = catalog
+        finally:
+            self._done.set()
+
+    def done(self) -> bool:
+        """Whether the preflight has finished (either way)."""
+        return self._done.is_set()
+
+    @property
+    def cleared(self) -> bool:
+        """Whether the preflight succeeded (the backup id was unused)."""
+        return self._catalog is not None
+
+    def wait(self) -> Catalog:
+        """Join the preflight; return the catalog.
+
+        Raises:
+            BackupError: the storage is unusable or the backup id is already used.
+        """
+        if not self._thread.is_alive() and not self._done.is_set():
+            self._thread.start()  # a caller that never started it
+        self._done.wait()
+        if self._catalog is None:
+            raise self.error or BackupError("the backup storage check did not finish")
+        return self._catalog
+
+    def settle(self, timeout: float) -> None:
+        """Give a started, still running preflight up to `timeout` seconds (failure paths)."""
+        if self._thread.is_alive():
+            self._done.wait(timeout)
+
+
+class _ReadAhead:
+    """A reader that returns what was read ahead first, then the rest of `source`."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._head: list[bytes] = []
+        self._offset = 0
+        self.buffered = 0
+        self._eof = False
+
+    def fill_while(self, busy: Callable[[], bool], limit: int) -> None:
+        """Read `source` into memory while `busy()` and under `limit` bytes (or to EOF)."""
+        while busy() and self.buffered < limit and not self._eof:
+            data = self._source.read(_READ_AHEAD_CHUNK)
+            if not data:
+                self._eof = True
+                break
+            self._head.append(data)
+            self.buffered += len(data)
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self._head:
+            first = self._head[0]
+            end = len(first) if n < 0 else min(len(first), self._offset + n)
+            data = first[self._offset : end]
+            self._offset = end
+            if end == len(first):
+                self._head.pop(0)
+                self._offset = 0
+            self.buffered -= len(data)
+            return data
+        if self._eof:
+            return b""
+        return self._source.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+
 def artefact_name(compression_level: int | None, encrypted: bool) -> str:
     """Object name of the artefact: data.xbstream[.zst][.enc]."""
     name = ARTEFACT_BASE
@@ -101,7 +227,7 @@ def artefact_name(compression_level: int | None, encrypted: bool) -> str:
 
 def backup_full(
     conn: ConnectionSpec,
-    catalog: Catalog,
+    catalog: Catalog | Callable[[], Catalog],
     *,
     backup_id: str,
     job_id: str | None = None,
@@ -117,7 +243,9 @@ def backup_full(
 
     Args:
         conn: how to reach the server (the account needs the backup privileges).
-        catalog: where the backup goes (its cluster prefix is created or verified).
+        catalog: where the backup goes (its cluster prefix is created or verified), or a
+            function that builds it: it is then called in the preflight thread, so that
+            building the S3 client overlaps with starting the tool (what the CLI does).
         backup_id: id of the new backup (see `catalog.new_backup_id`).
         job_id: the job that asked for it, recorded in the metadata.
         compression_level: zstd level, or None for no compression.
@@ -136,34 +264,35 @@ def backup_full(
         BackupError: anything failed; the partial artefact was deleted (best effort) and
             no `backup.json` exists for `backup_id`.
     """
-    from database_backup.catalog import BackupMetadata  # imported late: keeps boto3 optional
+    # imported late: keeps boto3 optional
+    from database_backup.catalog import BackupMetadata, Catalog
+    from database_backup.catalog.metadata import check_backup_id
 
     started_at = datetime.now(timezone.utc)
+    try:
+        check_backup_id(backup_id)
+    except ValueError as exc:
+        raise BackupError(str(exc)) from exc
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
+    opened = catalog
+    preflight = _Preflight((lambda: opened) if isinstance(opened, Catalog) else opened, backup_id)
     try:
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
         raise BackupError(str(exc)) from exc
     estimate = _estimate_size(flavour)
-    try:
-        catalog.ensure_cluster()
-        used = any(True for _ in catalog.storage.list(catalog.backup_prefix(backup_id)))
-    except Exception as exc:
-        raise BackupError(f"cannot use the backup storage: {exc}") from exc
-    if used:  # a failure would delete what is there: never write into a used prefix
-        raise BackupError(f"backup id {backup_id} is already used in this catalog: pick another")
     name = artefact_name(compression_level, key is not None)
-    object_key = catalog.artefact_key(backup_id, name)
     log = ToolLog(work / f"backup-{backup_id}.log")
+    log_size = log.path.stat().st_size
     log.note(f"backup {backup_id}: {flavour.name} {flavour.version}, artefact {name}")
     emit(progress, "backup", 0, estimate)
     try:
         output, tap, digest = _stream_to_storage(
             conn,
-            catalog,
+            preflight,
             flavour,
-            object_key,
+            (backup_id, name),
             compression_level,
             key,
             progress,
@@ -173,6 +302,7 @@ def backup_full(
             parallel,
             parent.to_lsn if parent is not None else None,
         )
+        store = preflight.wait()
         log_text = log.text()
         if not commands.tool_succeeded(log_text):
             raise BackupError(f"{flavour.backup_tool} did not report success: {tail(log_text)}")
@@ -201,10 +331,15 @@ def backup_full(
             to_lsn=commands.to_lsn_from(tap.files, log_text),
         )
         log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
-        catalog.write_log(backup_id, log.text())
-        catalog.write_metadata(meta)
+        store.write_log(backup_id, log.text())
+        store.write_metadata(meta)
     except Exception as exc:
-        _discard(catalog, backup_id)
+        if preflight.cleared:  # the id was unused: whatever is under it is ours
+            _discard(preflight.wait(), backup_id)
+        else:  # nothing was uploaded; the tool's start was for nothing
+            preflight.settle(_SETTLE_SECONDS)
+            if preflight.error is not None:
+                _restore_log(log.path, log_size)
         if isinstance(exc, BackupError):
             raise
         raise BackupError(f"backup {backup_id} failed: {exc}") from exc
@@ -214,9 +349,9 @@ def backup_full(
 
 def _stream_to_storage(
     conn: ConnectionSpec,
-    catalog: Catalog,
+    preflight: _Preflight,
     flavour: Flavour,
-    object_key: str,
+    artefact: tuple[str, str],
     compression_level: int | None,
     key: bytes | None,
     progress: ProgressCallback | None,
@@ -226,10 +361,12 @@ def _stream_to_storage(
     parallel: int,
     incremental_lsn: int | None = None,
 ) -> tuple[_ToolOutput, XbstreamTap, DigestReader]:
-    """Run the backup tool and upload its encoded stdout; return (output, tap, digest)."""
-    from database_backup.stream import encode
+    """Run the backup tool and upload its encoded stdout; return (output, tap, digest).
 
-    storage = streaming_storage(catalog)
+    The tool starts before the storage preflight is known to have passed: its output is
+    read ahead (compressed, at most `_READ_AHEAD_MAX` stored bytes) until the preflight is
+    done, then the preflight is joined before anything is uploaded.
+    """
     with (
         conn.defaults_file(work) as defaults,
         tempfile.TemporaryDirectory(dir=work, prefix="xb-") as scratch,
@@ -245,16 +382,27 @@ def _stream_to_storage(
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
             )
+        _grow_pipe(proc)
+        preflight.start()
+        from database_backup.stream import encode  # after the spawn: the tool runs meanwhile
+
         output = _ToolOutput(proc, progress, estimate)
         tap = XbstreamTap(output, commands.BINLOG_INFO_FILES + commands.CHECKPOINT_FILES)
         try:
             stored, digest = encode(tap, compression_level=compression_level, key=key)
-            storage.upload_stream(object_key, stored, size_hint=_hint(estimate))
+            ahead = _ReadAhead(stored)
+            ahead.fill_while(lambda: not preflight.done(), _READ_AHEAD_MAX)
+            catalog = preflight.wait()
+            storage = streaming_storage(catalog)
+            object_key = catalog.artefact_key(*artefact)
+            storage.upload_stream(object_key, cast(BinaryIO, ahead), size_hint=_hint(estimate))
         except BaseException as exc:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
-            if output.tool_failed or (proc.returncode not in (0, None, -9)):
+            if exc is not preflight.error and (
+                output.tool_failed or proc.returncode not in (0, None, -9)
+            ):
                 raise BackupError(f"{flavour.backup_tool} failed: {tail(log.text())}") from exc
             raise
         finally:
@@ -263,6 +411,23 @@ def _stream_to_storage(
         if rc != 0:
             raise BackupError(f"{flavour.backup_tool} failed (exit code {rc}): {tail(log.text())}")
     return output, tap, digest
+
+
+def _grow_pipe(proc: subprocess.Popen[bytes]) -> None:
+    """Best effort: a 1 MiB stdout pipe, so the tool blocks later when reads pause."""
+    if proc.stdout is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+
+
+def _restore_log(path: Path, size: int) -> None:
+    """Put the local log back as it was before a run the storage refused (best effort)."""
+    with contextlib.suppress(OSError):
+        if size == 0:
+            path.unlink()
+        else:
+            os.truncate(path, size)
 
 
 def _hint(estimate: int) -> int | None:
