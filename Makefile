@@ -22,8 +22,13 @@ format:
 unit interface workload e2e: deps
 	$(UV) run --frozen tox -e $@
 
+## Benchmarks against the bare tools (each starts its own MariaDB and Ceph RGW; a few
+## minutes): backup/restore throughput, then point-in-time recovery's binlog replay rate.
+BENCH_BACKUP_ARGS ?= --size-mb 256
+BENCH_REPLAY_ARGS ?= --size-mb 64
 bench: deps
-	$(UV) run --frozen python -m bench.backup_restore
+	$(UV) run --frozen python -m bench.backup_restore $(BENCH_BACKUP_ARGS)
+	$(UV) run --frozen python -m bench.binlog_replay $(BENCH_REPLAY_ARGS)
 
 ## Integration tests on a Juju controller (see docs/how-to/run-integration-tests.md);
 ## they skip with the reason when no controller or no S3 settings are found.
