@@ -162,7 +162,7 @@ def protected_backups(records: Iterable[Record]) -> set[str]:
 def last_success(records: Iterable[Record]) -> Record | None:
     """The newest successful backup (by finish time)."""
     done = [r for r in records if r.get("type") == "backup" and r.get("status") == "success"]
-    return max(done, key=lambda r: str(r.get("finished-at") or ""), default=None)
+    return _newest(done)
 
 
 def last_failure(records: Iterable[Record]) -> Record | None:
@@ -170,7 +170,13 @@ def last_failure(records: Iterable[Record]) -> Record | None:
     finished = [
         r for r in records if is_finished(r) and r.get("type") in ("backup", "restore", "copy")
     ]
-    if not finished:
+    newest = _newest(finished)
+    return newest if newest is not None and newest.get("status") in ("error", "failed") else None
+
+
+def _newest(records: list[Record]) -> Record | None:
+    """The record that finished last; within the same second, the later one in the history."""
+    ranked = [(str(r.get("finished-at") or ""), i) for i, r in enumerate(records)]
+    if not ranked:
         return None
-    newest = max(finished, key=lambda r: str(r.get("finished-at") or ""))
-    return newest if newest.get("status") in ("error", "failed") else None
+    return records[max(ranked)[1]]
