@@ -1,0 +1,138 @@
+"""Scenario A, shared by the test and the demo: the admin's whole backup story, end to end.
+
+relate -> create-backup -> success -> list-backups -> more rows, note the time, more rows
+-> restore to that time (PITR) -> the data as it was then -> preserve-backup -> retention
+keeps the held backup and deletes an older one -> copy-backup to another region -> restore
+that copy onto a fresh MariaDB (a new mysql-server deployment) -> the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from database_backup.interface import format_time
+from tests.infra.mariadb import MariaDBServer
+
+from .data import Snapshot, add_orders, create_shop, snapshot, utc_now
+from .harness import Harness
+
+#: the manager's options for this story: encrypted, no cron, keep one backup besides holds
+CONFIG: dict[str, Any] = {
+    "backup-location": "region-a",
+    "encryption": True,
+    "backup-schedule": "",
+    "retention-min-count": 1,
+    "retention-max-count": 1,
+}
+
+
+@dataclass
+class Outcome:
+    """What the story saw, for the test's assertions."""
+
+    backups: dict[str, str] = field(default_factory=dict)  # name -> backup id
+    snapshots: dict[str, Snapshot] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    target: str = ""
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def succeeded(harness: Harness, job_id: str) -> dict[str, Any]:
+    """The job's history record; it must have succeeded."""
+    record = harness.job(job_id)
+    assert record["status"] == "success", record
+    return record
+
+
+def listing(harness: Harness, name: str, outcome: Outcome, **params: Any) -> list[dict[str, Any]]:
+    """`list-backups` rows (JSON), remembered under `name`."""
+    import json
+
+    rows = json.loads(harness.action("list-backups", **params)["json"])
+    outcome.rows[name] = rows
+    return rows
+
+
+def play(
+    harness: Harness,
+    db: MariaDBServer,
+    fresh_db: Callable[[], MariaDBServer],
+    say: Callable[[str], None] = lambda text: None,
+) -> Outcome:
+    """Play scenario A; return what happened (the caller checks it)."""
+    out = Outcome()
+    say("A database with 2,000 orders, and the two charms related")
+    create_shop(db)
+    first = harness.deploy("mysql-server (region A)", db)
+    harness.relate(first)
+
+    say("An on-demand backup")
+    out.snapshots["b1"] = snapshot(db)
+    job = harness.action("create-backup", description="before the sale")["job-id"]
+    harness.settle()
+    out.backups["b1"] = succeeded(harness, job)["backup-id"]
+    listing(harness, "after-b1", out)
+
+    say("More orders; note the time; more orders and a mistake")
+    add_orders(db, 500, "sale")
+    time.sleep(1.1)
+    target = utc_now().replace(microsecond=0)
+    out.target = format_time(target)
+    out.snapshots["target"] = snapshot(db)
+    say(f"the point in time to recover to: {out.target}")
+    while utc_now() < target + timedelta(seconds=1.2):
+        time.sleep(0.1)
+    add_orders(db, 300, "late")
+    db.execute("DELETE FROM shop.orders WHERE qty = 3", "shop")
+    out.snapshots["mistake"] = snapshot(db)
+    harness.ship_binlogs(first)
+
+    say("Point-in-time recovery to the noted time")
+    result = harness.action("restore", **{"point-in-time": out.target})
+    out.results["pitr"] = result
+    harness.settle()
+    out.results["pitr-record"] = succeeded(harness, result["job-id"])
+    out.snapshots["after-pitr"] = snapshot(db)
+
+    say("Hold the first backup; two more backups; retention keeps one plus the held one")
+    out.results["preserve"] = harness.action(
+        "preserve-backup",
+        **{"backup-id": out.backups["b1"], "until": format_time(utc_now() + timedelta(days=30))},
+    )
+    job = harness.action("create-backup")["job-id"]
+    harness.settle()
+    out.backups["b2"] = succeeded(harness, job)["backup-id"]
+    listing(harness, "after-b2", out)
+    add_orders(db, 200, "evening")
+    out.snapshots["b3"] = snapshot(db)
+    job = harness.action("create-backup", description="end of day")["job-id"]
+    harness.settle()
+    out.backups["b3"] = succeeded(harness, job)["backup-id"]
+    listing(harness, "after-b3", out)
+
+    say("Copy the newest backup to region B (another bucket, another S3 user)")
+    copy = harness.action("copy-backup", **{"backup-id": out.backups["b3"], "to": "region-b"})
+    harness.settle()
+    out.results["copy"] = succeeded(harness, copy["job-id"])
+    out.backups["copy"] = copy["backup-id"]
+    listing(harness, "region-b", out, location="region-b")
+
+    say("Region A is lost: a fresh mysql-server on a fresh MariaDB, restored from region B")
+    harness.unrelate(first)
+    harness.configure(**{"backup-location": "region-b"})
+    db2 = fresh_db()
+    second = harness.deploy("mysql-server (region B)", db2)
+    harness.relate(second)
+    result = harness.action(
+        "restore", **{"backup-id": out.backups["copy"], "location": "region-b"}
+    )
+    harness.settle()
+    out.results["dr-record"] = succeeded(harness, result["job-id"])
+    out.snapshots["dr"] = snapshot(db2)
+    harness.update_status()
+    harness.action("list-jobs")
+    return out
