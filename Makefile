@@ -42,3 +42,7 @@ pack:
 	cd build/backup-manager && charmcraft pack
 	cd build/mysql-server && charmcraft pack
 	@ls -1 build/*/*.charm
+
+## The demo: a local MariaDB and Ceph S3, both charms' real code through Scenario, scenario A.
+demo: deps
+	$(UV) run --frozen python -m tests.e2e.demo
