@@ -109,6 +109,7 @@ class Harness:
         self.root = root
         self.log_sink = log
         self.transcript: list[str] = []
+        self.hooks: list[str] = []  # every hook run, with its time: for failure reports
         self.deployments: list[Deployment] = []
         self._links: dict[str, int] = {}  # deployment name -> manager-side relation id
         self._statuses: dict[str, str] = {}
@@ -224,12 +225,14 @@ class Harness:
     def manager_event(self, name: str, event: Any) -> testing.State:
         """Run one hook of the manager's leader unit."""
         self.state = self.ctx.run(event, self.state)
+        self.hooks.append(f"{time.time():.3f} {MANAGER}/0 {name}")
         self._after_manager(name)
         return self.state
 
     def provider_event(self, deployment: Deployment, name: str, event: Any) -> testing.State:
         """Run one hook of a deployment's unit."""
         deployment.state = deployment.ctx.run(event, deployment.state)
+        self.hooks.append(f"{time.time():.3f} {deployment.unit} ({deployment.name}) {name}")
         self._status(deployment.unit, deployment.state.unit_status, name, deployment.name)
         return deployment.state
 
@@ -280,6 +283,17 @@ class Harness:
         self._after_manager(name)
         return results
 
+    def provider_action(self, deployment: Deployment, name: str, **params: Any) -> dict[str, Any]:
+        """`juju run mysql-server/leader <name> ...` on a deployment's unit."""
+        shown = " ".join(f"{k}={_param(v)}" for k, v in params.items())
+        self.note(f"$ juju run {APP}/leader {name} {shown}".rstrip())
+        ctx = deployment.ctx
+        deployment.state = ctx.run(ctx.on.action(name, params=params), deployment.state)
+        results = dict(ctx.action_results or {})
+        for key, value in sorted(results.items()):
+            self.note(f"  {key}: {value}")
+        return results
+
     def history(self) -> list[dict[str, Any]]:
         """The manager's job history (what list-jobs shows)."""
         peer = self.state.get_relations(MANAGER_PEER)[0]
@@ -314,6 +328,7 @@ class Harness:
                 raise TimeoutError(f"the charms did not settle in {timeout:.0f} s:\n{logs}")
             if time.monotonic() - last_safety_net > UPDATE_STATUS_EVERY:
                 last_safety_net = time.monotonic()
+                self.manager_event("update-status", self.ctx.on.update_status())
                 for deployment in self.deployments:
                     event = deployment.ctx.on.update_status()
                     self.provider_event(deployment, "update-status", event)
@@ -324,12 +339,12 @@ class Harness:
         """Hand back finished jobs and copies; return (a hook ran, a worker still runs)."""
         acted = busy = False
         for deployment in list(self.deployments):
-            count = deployment.hand_backs()
+            count, waiting = deployment.hand_backs()
             if count:
                 deployment.handled += count
                 self.provider_event(deployment, "job-finished", _Event("job_finished"))
                 acted = True
-            elif deployment.running() or deployment.awaiting_hand_back():
+            elif waiting:
                 busy = True
         copies = self._copies()
         if copies:

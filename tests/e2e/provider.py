@@ -124,25 +124,23 @@ class Deployment:
         """Whether a worker still runs a job on this unit."""
         return bool(self.jobs.running())
 
-    def hand_backs(self) -> int:
-        """How many `job-finished` hand-backs the workers made and nobody handled yet."""
-        if not self.marker.exists():
-            return 0
-        return len(self.marker.read_text().splitlines()) - self.handled
+    def hand_backs(self) -> tuple[int, bool]:
+        """(hand-backs not handled yet, whether a worker is still to finish or hand back).
 
-    def awaiting_hand_back(self) -> bool:
-        """A worker recorded its job's end but has not run its hand-back command yet.
-
-        Workers that ran to their end (an exit code is recorded) hand back once each; a
-        worker found dead by `update-status` never does.
+        Read in this order (marker, then running jobs, then ended jobs) so that a worker
+        ending in between is never missed: it ends before it hands back. Workers that ran
+        to their end (an exit code is recorded) hand back once each; a worker that
+        `update-status` found dead never does.
         """
+        lines = len(self.marker.read_text().splitlines()) if self.marker.exists() else 0
+        if self.jobs.running():
+            return lines - self.handled, True
         ended = 0
         for job in self.jobs.jobs():
             finished = job.finished_record()
             if finished is not None and "exit_code" in finished and job.record.notify:
                 ended += 1
-        lines = len(self.marker.read_text().splitlines()) if self.marker.exists() else 0
-        return ended > lines
+        return lines - self.handled, ended > lines
 
     def relation(self) -> testing.Relation | None:
         """The `database-backup` relation as this unit sees it, if related."""

@@ -44,7 +44,7 @@ class Outcome:
 def succeeded(harness: Harness, job_id: str) -> dict[str, Any]:
     """The job's history record; it must have succeeded."""
     record = harness.job(job_id)
-    assert record["status"] == "success", record
+    assert record["status"] == "success", (record, harness.hooks[-30:])
     return record
 
 
@@ -79,17 +79,23 @@ def play(
 
     say("More orders; note the time; more orders and a mistake")
     add_orders(db, 500, "sale")
+    harness.note("mysql> INSERT INTO shop.orders ...   -- 500 orders of the sale")
     time.sleep(1.1)
     target = utc_now().replace(microsecond=0)
     out.target = format_time(target)
     out.snapshots["target"] = snapshot(db)
-    say(f"the point in time to recover to: {out.target}")
+    harness.note(f"the admin notes the time: {out.target}  (data: {out.snapshots['target']})")
     while utc_now() < target + timedelta(seconds=1.2):
         time.sleep(0.1)
     add_orders(db, 300, "late")
+    harness.note("mysql> INSERT INTO shop.orders ...   -- 300 late orders")
     db.execute("DELETE FROM shop.orders WHERE qty = 3", "shop")
+    harness.note("mysql> DELETE FROM shop.orders WHERE qty = 3;   -- the mistake")
     out.snapshots["mistake"] = snapshot(db)
+    db.execute("FLUSH BINARY LOGS")
+    harness.note("(the server closes its binlog; the unit's shipping timer ships closed binlogs)")
     harness.ship_binlogs(first)
+    out.results["shipping"] = harness.provider_action(first, "shipping-status")
 
     say("Point-in-time recovery to the noted time")
     result = harness.action("restore", **{"point-in-time": out.target})
@@ -108,6 +114,7 @@ def play(
     out.backups["b2"] = succeeded(harness, job)["backup-id"]
     listing(harness, "after-b2", out)
     add_orders(db, 200, "evening")
+    harness.note("mysql> INSERT INTO shop.orders ...   -- 200 evening orders")
     out.snapshots["b3"] = snapshot(db)
     job = harness.action("create-backup", description="end of day")["job-id"]
     harness.settle()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ops import testing
@@ -52,6 +53,23 @@ def test_scenario_a(ceph: CephS3, servers: Servers, tmp_path: Path) -> None:
     assert out.results["dr-record"]["recovered-from-backup"] == copy
     assert out.snapshots["dr"] == out.snapshots["b3"]
     assert out.snapshots["b3"] != out.snapshots["target"]
+
+    # binlog shipping ran on the unit (the timer's command) and says what it shipped
+    assert out.results["shipping"]["running"] is True
+    assert out.results["shipping"]["last-shipped-file"].startswith("bin.")
+
+    # no secret in what the admin saw, nor in any relation databag
+    secrets = [region_a.secret_key, region_b.secret_key]
+    secrets += [
+        s.tracked_content["key"] for s in harness.state.secrets if "key" in s.tracked_content
+    ]
+    assert len(secrets) == 3, "the manager made an encryption key secret"
+    seen = "\n".join(harness.transcript)
+    databags = [json.dumps(list(r.local_app_data.items())) for r in harness.state.relations]
+    databags += [json.dumps(harness.deployments[0].unit_databag())]
+    for secret in secrets:
+        assert secret not in seen
+        assert all(secret not in bag for bag in databags)
 
     # and the admin sees both charms active at the end
     assert isinstance(harness.state.unit_status, testing.ActiveStatus)
