@@ -55,6 +55,11 @@ def checks(out: Outcome) -> list[tuple[str, bool]]:
     ]
 
 
+def _juju(value: object) -> str:
+    """A config value as `juju config` spells it."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def main() -> int:
     """Run the demo; 0 when every check holds."""
     started = time.monotonic()
@@ -98,7 +103,7 @@ def main() -> int:
             " buckets above.\nThe admin's model: backup-manager related to two s3-integrator"
             " applications (region-a, region-b)."
         )
-        options = " ".join(f"{key}={value}" for key, value in CONFIG.items())
+        options = " ".join(f"{key}={_juju(value)}" for key, value in CONFIG.items())
         print(f"$ juju deploy backup-manager --config '{options}'")
         for name in ("region-a", "region-b"):
             print(f"$ juju deploy s3-integrator {name}; juju integrate backup-manager:s3 {name}")

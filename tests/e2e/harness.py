@@ -247,7 +247,8 @@ class Harness:
             kind = f" {record['kind']}" if record.get("kind") else ""
             backup = f" {record['backup-id']}" if record.get("backup-id") else ""
             extra = record.get("message") or record.get("phase") or ""
-            self.note(f"  [job] {job_id} ({record.get('type')}{kind}{backup}): {status}; {extra}")
+            extra = f"; {extra}" if extra else ""
+            self.note(f"  [job] {job_id} ({record.get('type')}{kind}{backup}): {status}{extra}")
 
     def _status(self, unit: str, status: Status, hook: str, key: str | None = None) -> None:
         text = describe(status)

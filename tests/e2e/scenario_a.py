@@ -140,6 +140,12 @@ def play(
     harness.settle()
     out.results["dr-record"] = succeeded(harness, result["job-id"])
     out.snapshots["dr"] = snapshot(db2)
+
+    say("The new deployment carries on: its backups go to region B (retention keeps 1 there)")
     harness.update_status()
+    job = harness.action("create-backup", description="first backup after the move")["job-id"]
+    harness.settle()
+    out.backups["after-dr"] = succeeded(harness, job)["backup-id"]
+    listing(harness, "region-b-end", out, location="region-b")
     harness.action("list-jobs")
     return out

@@ -54,6 +54,11 @@ def test_scenario_a(ceph: CephS3, servers: Servers, tmp_path: Path) -> None:
     assert out.snapshots["dr"] == out.snapshots["b3"]
     assert out.snapshots["b3"] != out.snapshots["target"]
 
+    # the restored deployment works on: its backup user is back, its next backup lands in
+    # region-b, where retention (max 1, no hold there) then drops the older copy
+    (end,) = out.rows["region-b-end"]
+    assert (end["backup-id"], end["status"]) == (out.backups["after-dr"], "complete")
+
     # binlog shipping ran on the unit (the timer's command) and says what it shipped
     assert out.results["shipping"]["running"] is True
     assert out.results["shipping"]["last-shipped-file"].startswith("bin.")
