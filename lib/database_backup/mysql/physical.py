@@ -264,8 +264,8 @@ def backup_full(
         BackupError: anything failed; the partial artefact was deleted (best effort) and
             no `backup.json` exists for `backup_id`.
     """
-    # imported late: keeps boto3 optional
-    from database_backup.catalog import BackupMetadata, Catalog
+    # imported late, and not `Catalog`: importing it imports boto3 (the preflight does)
+    from database_backup.catalog import BackupMetadata
     from database_backup.catalog.metadata import check_backup_id
 
     started_at = datetime.now(timezone.utc)
@@ -275,8 +275,7 @@ def backup_full(
         raise BackupError(str(exc)) from exc
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    opened = catalog
-    preflight = _Preflight((lambda: opened) if isinstance(opened, Catalog) else opened, backup_id)
+    preflight = _Preflight(_opener(catalog), backup_id)
     try:
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
@@ -336,9 +335,9 @@ def backup_full(
     except Exception as exc:
         if preflight.cleared:  # the id was unused: whatever is under it is ours
             _discard(preflight.wait(), backup_id)
-        else:  # nothing was uploaded; the tool's start was for nothing
+        else:  # nothing was uploaded
             preflight.settle(_SETTLE_SECONDS)
-            if preflight.error is not None:
+            if exc is preflight.error:  # the storage refused: the tool ran for nothing
                 _restore_log(log.path, log_size)
         if isinstance(exc, BackupError):
             raise
@@ -382,17 +381,23 @@ def _stream_to_storage(
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
             )
-        _grow_pipe(proc)
-        preflight.start()
-        from database_backup.stream import encode  # after the spawn: the tool runs meanwhile
-
         output = _ToolOutput(proc, progress, estimate)
-        tap = XbstreamTap(output, commands.BINLOG_INFO_FILES + commands.CHECKPOINT_FILES)
         try:
+            _grow_pipe(proc)
+            preflight.start()
+            from database_backup.stream import encode  # after the spawn: the tool runs
+
+            tap = XbstreamTap(output, commands.BINLOG_INFO_FILES + commands.CHECKPOINT_FILES)
             stored, digest = encode(tap, compression_level=compression_level, key=key)
             ahead = _ReadAhead(stored)
+            spawned = time.monotonic()
             ahead.fill_while(lambda: not preflight.done(), _READ_AHEAD_MAX)
             catalog = preflight.wait()
+            logger.debug(
+                "storage preflight joined %.3fs after the tool started, %d bytes read ahead",
+                time.monotonic() - spawned,
+                ahead.buffered,
+            )
             storage = streaming_storage(catalog)
             object_key = catalog.artefact_key(*artefact)
             storage.upload_stream(object_key, cast(BinaryIO, ahead), size_hint=_hint(estimate))
@@ -411,6 +416,13 @@ def _stream_to_storage(
         if rc != 0:
             raise BackupError(f"{flavour.backup_tool} failed (exit code {rc}): {tail(log.text())}")
     return output, tap, digest
+
+
+def _opener(catalog: Catalog | Callable[[], Catalog]) -> Callable[[], Catalog]:
+    """A function returning the catalog (a Catalog is not callable, a factory is)."""
+    if callable(catalog):
+        return catalog
+    return lambda: catalog
 
 
 def _grow_pipe(proc: subprocess.Popen[bytes]) -> None:
