@@ -355,8 +355,8 @@ def cmd_backup(args: argparse.Namespace, spec: Spec, state: StateFile) -> int:
     logger.info("starting full backup %s of cluster %s", backup_id, spec.cluster_id)
     meta = backup_full(
         make_connection(spec),
-        # built in the engine's preflight thread: importing boto3 and creating the S3
-        # client overlap with detecting the server and starting the backup tool
+        # built in the engine's preflight thread, started with the backup tool: importing
+        # boto3 and creating the S3 client overlap with the tool's first seconds
         functools.partial(make_catalog, spec),
         backup_id=backup_id,
         job_id=args.job_id,

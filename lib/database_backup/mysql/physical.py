@@ -8,9 +8,10 @@ upload completed and the tool exited with success; the tool's log is stored besi
 backup (and its partial artefact is deleted).
 
 The storage preflight (building the S3 client, `Catalog.ensure_cluster`, checking that the
-backup id is unused) runs in a background thread while the flavour is detected and the tool
-starts; the tool's first output is compressed into memory (bounded) meanwhile, and the
-preflight is joined before the first byte is uploaded. A failed preflight stops the tool
+backup id is unused) runs in a background thread started as soon as the tool is spawned
+(after the flavour detection, which picks the tool); the tool's first output is compressed
+into memory (bounded) meanwhile, and the preflight is joined before the first byte is
+uploaded. A failed preflight stops the tool
 and fails the backup as before: nothing uploaded, nothing deleted, the local log as it was.
 """
 
