@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from database_backup.catalog.binlogs import BinlogCatalog
 from tests.infra.ceph import CephS3
 
@@ -18,17 +16,6 @@ from .data import Servers, add_orders, catalog, create_shop, two_regions
 from .harness import Harness
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "engine bug (lib/database_backup/mysql/binlogs.py ship_binlogs): shipping continues "
-        "the current timeline in storage whoever shipped it, and skips a local closed binlog "
-        "whose NAME is already in that timeline's index; a replacement server's bin.000001.. "
-        "(the old server's names) are never shipped and the run reports success with 0 "
-        "shipped, so PITR of the new server silently lacks its logs (later numbers would "
-        "be appended to the old server's timeline)"
-    ),
-)
 def test_a_replacement_deployment_ships_its_own_binlogs(
     ceph: CephS3, servers: Servers, tmp_path: Path
 ) -> None:

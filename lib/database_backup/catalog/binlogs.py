@@ -8,7 +8,9 @@ Layout under the cluster's prefix::
 
 A timeline is one linear history of the server's binary logs. The first shipment starts
 one; every point-in-time recovery starts a new one (binlog names start again at
-`.000001` after it), so the new history never overwrites the old one. The current
+`.000001` after it), so the new history never overwrites the old one; so does a server
+that did not write the current one (a replacement server under the same cluster id, see
+`mysql.timeline_owner`): its timeline starts when its own binlogs do. The current
 timeline is the newest; a backup belongs to the timeline that was current when it
 started (backups never run during a recovery).
 
@@ -289,6 +291,26 @@ class BinlogCatalog:
             if name.endswith(ENTRY_SUFFIX) and name != TIMELINE_FILE and "/" not in name:
                 names.add(name[: -len(ENTRY_SUFFIX)])
         return names
+
+    def read_entries(self, timeline_id: str, names: Iterable[str]) -> dict[str, BinlogEntry]:
+        """The index entries of these binlog names in a timeline (missing ones left out)."""
+        from database_backup.storage import ObjectNotFoundError
+
+        def fetch(name: str) -> BinlogEntry | None:
+            key = self.entry_key(timeline_id, name)
+            try:
+                raw = self.storage.get_bytes(key)
+            except ObjectNotFoundError:
+                return None
+            return _from_json(BinlogEntry, raw, f"binlog index entry {key}", _ENTRY_TIMES)
+
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) > 1:
+            with ThreadPoolExecutor(max_workers=min(_THREADS, len(wanted))) as pool:
+                loaded = list(pool.map(fetch, wanted))
+        else:
+            loaded = [fetch(name) for name in wanted]
+        return {entry.name: entry for entry in loaded if entry is not None}
 
     def write_entry(self, entry: BinlogEntry) -> None:
         """Record a shipped binlog (after checking its object's size).

@@ -3,9 +3,14 @@
 `ship_binlogs` runs on the database host (it reads the binlog files): it asks the server
 for its binary logs (`SHOW BINARY LOGS`; the newest is still being written and is left
 for the next run), optionally rotates first (`FLUSH BINARY LOGS`) so the shipped window
-reaches "now", and uploads each closed file that the current timeline's index does not
-list yet: `stream.encode` (zstd, encryption, sha256) -> `S3Storage.upload_stream`, then
-the index entry (time range, GTIDs, server identity) is written last.
+reaches "now", and uploads each closed file that its timeline's index does not list yet:
+`stream.encode` (zstd, encryption, sha256) -> `S3Storage.upload_stream`, then the index
+entry (time range, GTIDs, server identity) is written last.
+
+Its timeline is the current one only when this server owns it (a marker in the work
+directory, or its own files proven to be the ones shipped there); any other server
+starts a new timeline (`timeline_owner`), so a replacement server never appends to, or
+skips files because of, its predecessor's history.
 
 It is idempotent and resumable: a file is shipped when its index entry is missing, so a
 run killed mid-upload ships that file again next time and never duplicates one. Runs (and
@@ -31,6 +36,7 @@ from .connection import ConnectionSpec, QueryError, run_query
 from .flavour import Flavour, FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
+from .timeline_owner import Marker, local_identity, own_timeline, write_marker
 
 if TYPE_CHECKING:
     from database_backup.catalog import Catalog
@@ -57,6 +63,8 @@ class ShipResult:
         raw_bytes / stored_bytes: sizes of what this run uploaded.
         missing: files the index lacks and the server no longer has (a gap in the
             point-in-time window; recovery refuses to cross it).
+        forked_because: why this run started a new timeline for this server (it did
+            not write the current one, see `timeline_owner`), None when it continued.
     """
 
     timeline: str
@@ -66,6 +74,7 @@ class ShipResult:
     raw_bytes: int = 0
     stored_bytes: int = 0
     missing: list[str] = field(default_factory=list)
+    forked_because: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -77,6 +86,7 @@ class ShipResult:
             "raw-bytes": self.raw_bytes,
             "stored-bytes": self.stored_bytes,
             "missing": list(self.missing),
+            "new-timeline-because": self.forked_because,
         }
 
 
@@ -211,13 +221,19 @@ def ship_binlogs(
         directory = Path(binlog_dir) if binlog_dir is not None else logs.directory
         index = BinlogCatalog(catalog)
         try:
-            timeline = index.current_timeline() or index.create_timeline(
-                server_id=logs.server_id, reason="first shipment"
-            )
-            shipped = index.shipped_names(timeline.timeline_id)
+            owned = own_timeline(
+                index, work, directory, logs.files,
+                server_id=logs.server_id, hostname=logs.hostname,
+            )  # fmt: skip
+        except (OSError, BinlogFormatError) as exc:
+            raise BinlogError(
+                f"cannot read the server's binlogs in {directory} ({exc}): set the binlog "
+                "directory if the files live elsewhere"
+            ) from exc
         except Exception as exc:
             raise BinlogError(f"cannot read the binlog index: {exc}") from exc
-        result = ShipResult(timeline=timeline.timeline_id)
+        timeline, shipped = owned.timeline, owned.shipped
+        result = ShipResult(timeline=timeline.timeline_id, forked_because=owned.forked_because)
         closed = logs.files[:-1]
         result.active = logs.files[-1][0] if logs.files else None
         result.missing = _missing(shipped, logs.files)
@@ -229,6 +245,7 @@ def ship_binlogs(
                 index, timeline, directory / name, size, flavour, logs, key, compression_level
             )
             result.shipped.append(name)
+            _remember(work, owned.marker, directory / name, size)
             result.raw_bytes += entry.raw_size
             result.stored_bytes += entry.stored_size
             emit(progress, "ship", done + 1, len(todo))
@@ -240,6 +257,15 @@ def ship_binlogs(
             ", ".join(result.missing),
         )
     return result
+
+
+def _remember(work: Path, marker: Marker, path: Path, size: int) -> None:
+    """Note a shipped file's identity in the marker (saves reading its entry next time)."""
+    try:
+        marker.verified[path.name] = local_identity(path, size)
+        write_marker(work, marker)
+    except (OSError, BinlogFormatError) as exc:  # only a cache: the entry is read next time
+        logger.warning("could not note %s in the timeline marker: %s", path.name, exc)
 
 
 def _missing(shipped: set[str], files: list[tuple[str, int]]) -> list[str]:

@@ -15,9 +15,10 @@ before the first backup, or a target after the last shipped event.
 3. downloads and verifies the binlogs to replay (a damaged one refuses the recovery);
 4. restores the backup (`restore_physical`: the previous data is kept until the
    restored server answers, and put back on failure);
-5. starts a new timeline in storage and resets the server's binary log to the backup's
-   GTID state (`RESET MASTER`, then the GTID state), so the replayed and all later
-   events are logged on the new timeline and never overwrite the old one;
+5. starts a new timeline in storage (and marks it in the work directory as the one
+   this server writes, see `timeline_owner`) and resets the server's binary log to the
+   backup's GTID state (`RESET MASTER`, then the GTID state), so the replayed and all
+   later events are logged on the new timeline and never overwrite the old one;
 6. replays the shipped binlogs from the backup's position up to the target
    (`--stop-datetime`, one-second resolution: events of the target's second are
    included) or to the end ("latest");
@@ -54,6 +55,7 @@ from .recovery_plan import (
 from .replay import ReplayError, ReplayStats, query, replay
 from .restore import RestoreError, restore_physical
 from .server import ServerControl
+from .timeline_owner import claim_new_timeline
 
 if TYPE_CHECKING:
     from database_backup.catalog import Catalog
@@ -250,6 +252,7 @@ def _execute(
             fork_gtid=plan.backup.gtid_set,
             reason=reason,
         )
+        claim_new_timeline(work, catalog, timeline.timeline_id)  # this server writes it
         query(conn, flavour, reset_binlog_sql(flavour, plan.backup.gtid_set), work)
         emit(progress, "replay", 0, len(plan.files))
         stats = ReplayStats(files=0, binlog_bytes=0, seconds=0.0)
