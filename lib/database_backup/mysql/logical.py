@@ -22,19 +22,20 @@ import logging
 import os
 import re
 import subprocess
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import toolstream
 from .connection import ConnectionSpec, QueryError, run_query
 from .flavour import Flavour, FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
 from .sqlfilter import USERS_BEGIN, USERS_END, Selection
 from .toolrun import ToolLog, tail
+from .toolstream import ToolStream
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog
@@ -178,7 +179,7 @@ def _scope(
     return Scope(True, sorted(name for name in present if name not in SYSTEM_SCHEMAS))
 
 
-class _DumpOutput:
+class _DumpOutput(ToolStream):
     """A prefix, the dump tool's stdout, a suffix; checks how the tool exited at its EOF.
 
     It also keeps the start of the stream to read the binlog coordinates from.
@@ -191,55 +192,34 @@ class _DumpOutput:
         progress: ProgressCallback | None,
         suffix: bytes = b"",
     ) -> None:
-        if proc.stdout is None:
-            raise ValueError("the dump tool must be started with stdout=PIPE")
+        super().__init__(proc, progress, error=LogicalBackupError, tool="dump tool")
         self._prefix = io.BytesIO(prefix)
         self._suffix = io.BytesIO(suffix)
         self._dumped = False
-        self._proc = proc
-        self._stdout = proc.stdout
-        self._progress = progress
-        self._last = 0.0
         self.head = bytearray()
         self.tail = b""
-        self.count = 0
 
     def read(self, n: int = -1) -> bytes:
+        """Read up to `n` bytes: the prefix, then the dump, then the suffix."""
         data = self._prefix.read(n) or (b"" if self._dumped else self._stdout.read(n))
         if not data and not self._dumped:
             self._dumped = True
-            rc = self._proc.wait()
-            if rc != 0:
-                raise LogicalBackupError(f"the dump tool exited with code {rc}")
+            self._check_exit()
         if not data:
             data = self._suffix.read(n)
         if not data:
             return b""
-        self.count += len(data)
+        self._count(data)
         if len(self.head) < _SCAN_LIMIT:
             self.head += data[: _SCAN_LIMIT - len(self.head)]
         self.tail = (self.tail + data)[-_TAIL_LIMIT:]  # MariaDB prints the GTID at the end
-        now = time.monotonic()
-        if self._progress is not None and now - self._last >= 0.5:
-            self._last = now
-            emit(self._progress, "backup", self.count, 0)
+        self._report()
         return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._stdout.close()
 
 
 def artefact_name(compression_level: int | None, encrypted: bool) -> str:
     """dump.sql[.zst][.enc]."""
-    name = ARTEFACT_BASE
-    if compression_level is not None:
-        name += ".zst"
-    if encrypted:
-        name += ".enc"
-    return name
+    return toolstream.artefact_name(ARTEFACT_BASE, compression_level, encrypted)
 
 
 def _frame(
@@ -334,9 +314,7 @@ def backup_logical(
                 table_database=scope.table_database,
                 tables=scope.tables,
             )
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
-            )
+            proc = toolstream.spawn(argv, err)
             output = _DumpOutput(prefix, proc, progress, suffix)
             try:
                 stored, digest = encode(output, compression_level=compression_level, key=key)
@@ -344,9 +322,7 @@ def backup_logical(
                     catalog.artefact_key(backup_id, name), stored
                 )
             finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait()
+                toolstream.stop(proc)
                 output.close()
         if proc.returncode != 0:
             raise LogicalBackupError(
@@ -376,11 +352,9 @@ def backup_logical(
             tables=[f"{scope.table_database}.{t}" for t in scope.tables] or None,
             extra={"logical-scope": _scope_name(scope)},
         )
-        log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
-        catalog.write_log(backup_id, log.text())
-        catalog.write_metadata(meta)
+        toolstream.record(catalog, meta, log)
     except Exception as exc:
-        _discard(catalog, backup_id)
+        toolstream.discard(catalog, backup_id)
         if isinstance(exc, LogicalBackupError):
             raise
         raise LogicalBackupError(
@@ -404,10 +378,3 @@ def _coordinates(head: bytes) -> tuple[str | None, int | None, str | None]:
         int(found.group(2)) if found else None,
         (gtid.group(1).decode() or None) if gtid else None,
     )
-
-
-def _discard(catalog: Catalog, backup_id: str) -> None:
-    try:
-        catalog.delete_backup(backup_id, force=True)
-    except Exception as exc:
-        logger.warning("could not remove the partial backup %s: %s", backup_id, exc)

@@ -30,12 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from . import commands
+from . import commands, toolstream
 from .connection import ConnectionSpec
 from .flavour import Flavour, FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
 from .toolrun import ToolLog, tail
+from .toolstream import ToolStream
 from .xbstream import XbstreamTap
 
 if TYPE_CHECKING:
@@ -61,12 +62,8 @@ class BackupError(Exception):
     """The backup failed; nothing complete-looking was left in the catalog."""
 
 
-class _ToolOutput:
-    """The backup tool's stdout as a reader; at EOF it checks how the tool exited.
-
-    Raising at EOF (instead of returning b"") makes the upload fail, so a stream cut short
-    by a failing tool never becomes a complete object.
-    """
+class _ToolOutput(ToolStream):
+    """The backup tool's stdout as a reader; at EOF it raises BackupError if the tool failed."""
 
     def __init__(
         self,
@@ -74,37 +71,7 @@ class _ToolOutput:
         progress: ProgressCallback | None,
         estimate: int,
     ) -> None:
-        if proc.stdout is None:
-            raise ValueError("the backup tool must be started with stdout=PIPE")
-        self._proc = proc
-        self._stdout = proc.stdout
-        self._progress = progress
-        self._estimate = estimate
-        self._last = 0.0
-        self._lock = threading.Lock()
-        self.count = 0
-        self.tool_failed = False
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._stdout.read(n)
-        with self._lock:
-            self.count += len(data)
-        if not data:
-            rc = self._proc.wait()
-            if rc != 0:
-                self.tool_failed = True
-                raise BackupError(f"the backup tool exited with code {rc}")
-        now = time.monotonic()
-        if self._progress is not None and now - self._last >= 0.5:
-            self._last = now
-            emit(self._progress, "backup", self.count, self._estimate)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._stdout.close()
+        super().__init__(proc, progress, estimate=estimate, error=BackupError, tool="backup tool")
 
 
 class _Preflight:
@@ -218,12 +185,7 @@ class _ReadAhead:
 
 def artefact_name(compression_level: int | None, encrypted: bool) -> str:
     """Object name of the artefact: data.xbstream[.zst][.enc]."""
-    name = ARTEFACT_BASE
-    if compression_level is not None:
-        name += ".zst"
-    if encrypted:
-        name += ".enc"
-    return name
+    return toolstream.artefact_name(ARTEFACT_BASE, compression_level, encrypted)
 
 
 def backup_full(
@@ -330,12 +292,10 @@ def backup_full(
             from_lsn=0 if parent is None else parent.to_lsn,
             to_lsn=commands.to_lsn_from(tap.files, log_text),
         )
-        log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
-        store.write_log(backup_id, log.text())
-        store.write_metadata(meta)
+        toolstream.record(store, meta, log)
     except Exception as exc:
         if preflight.cleared:  # the id was unused: whatever is under it is ours
-            _discard(preflight.wait(), backup_id)
+            toolstream.discard(preflight.wait(), backup_id)
         else:  # nothing was uploaded
             preflight.settle(_SETTLE_SECONDS)
             if exc is preflight.error:  # the storage refused: the tool ran for nothing
@@ -379,9 +339,7 @@ def _stream_to_storage(
             incremental_lsn=incremental_lsn,
         )
         with log.open() as err:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err
-            )
+            proc = toolstream.spawn(argv, err)
         output = _ToolOutput(proc, progress, estimate)
         try:
             _grow_pipe(proc)
@@ -403,9 +361,7 @@ def _stream_to_storage(
             object_key = catalog.artefact_key(*artefact)
             storage.upload_stream(object_key, cast(BinaryIO, ahead), size_hint=_hint(estimate))
         except BaseException as exc:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+            toolstream.stop(proc)
             if exc is not preflight.error and (
                 output.tool_failed or proc.returncode not in (0, None, -9)
             ):
@@ -463,11 +419,3 @@ def _estimate_size(flavour: Flavour) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
     return total
-
-
-def _discard(catalog: Catalog, backup_id: str) -> None:
-    """Best effort: remove whatever a failed backup left under its prefix."""
-    try:
-        catalog.delete_backup(backup_id, force=True)
-    except Exception as exc:
-        logger.warning("could not remove the partial backup %s: %s", backup_id, exc)
