@@ -277,15 +277,9 @@ def backup_full(
             job_id=job_id,
             description=description,
             started_at=started_at,
-            finished_at=datetime.now(timezone.utc),
-            artefacts=[name],
-            stored_size=digest.bytes_read,
-            raw_size=output.count,
-            sha256=digest.sha256,
-            compression="zstd" if compression_level is not None else "none",
-            encrypted=key is not None,
-            flavour=flavour.name,
-            server_version=flavour.version,
+            **toolstream.stored_fields(
+                name, digest, output.count, compression_level, key is not None, flavour
+            ),
             binlog_file=coords.file if coords else None,
             binlog_position=coords.position if coords else None,
             gtid_set=coords.gtid_set if coords else None,

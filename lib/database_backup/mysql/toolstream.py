@@ -13,13 +13,16 @@ import logging
 import subprocess
 import threading
 import time
-from typing import IO, TYPE_CHECKING, BinaryIO
+from datetime import datetime, timezone
+from typing import IO, TYPE_CHECKING, BinaryIO, TypedDict
 
 from .progress import ProgressCallback, emit
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog
+    from database_backup.stream import DigestReader
 
+    from .flavour import Flavour
     from .toolrun import ToolLog
 
 logger = logging.getLogger(__name__)
@@ -113,6 +116,42 @@ def artefact_name(base: str, compression_level: int | None, encrypted: bool) -> 
     if encrypted:
         name += ".enc"
     return name
+
+
+class StoredFields(TypedDict):
+    """The metadata fields describing the artefact a backup stored (see `stored_fields`)."""
+
+    finished_at: datetime
+    artefacts: list[str]
+    stored_size: int
+    raw_size: int
+    sha256: str
+    compression: str
+    encrypted: bool
+    flavour: str
+    server_version: str
+
+
+def stored_fields(
+    name: str,
+    digest: DigestReader,
+    raw_size: int,
+    compression_level: int | None,
+    encrypted: bool,
+    flavour: Flavour,
+) -> StoredFields:
+    """The metadata fields of the artefact `name` just stored (finished now)."""
+    return StoredFields(
+        finished_at=datetime.now(timezone.utc),
+        artefacts=[name],
+        stored_size=digest.bytes_read,
+        raw_size=raw_size,
+        sha256=digest.sha256,
+        compression="zstd" if compression_level is not None else "none",
+        encrypted=encrypted,
+        flavour=flavour.name,
+        server_version=flavour.version,
+    )
 
 
 def record(catalog: Catalog, meta: BackupMetadata, log: ToolLog) -> None:
