@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from .connection import ConnectionSpec
+from .errors import DataChangeError
 from .flavour import FlavourError, detect
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
@@ -30,16 +31,12 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 
 
-class LogicalRestoreError(Exception):
+class LogicalRestoreError(DataChangeError):
     """The logical restore failed (the message says whether anything was applied).
 
     Attributes:
         data_changed: False when nothing was sent to the server.
     """
-
-    def __init__(self, message: str, *, data_changed: bool = False) -> None:
-        super().__init__(message)
-        self.data_changed = data_changed
 
 
 @dataclass(frozen=True)

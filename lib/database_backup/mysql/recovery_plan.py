@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .binlogfile import gtid_positions
+from .errors import DataChangeError
 from .incremental import ChainError, resolve_chain
 
 if TYPE_CHECKING:
@@ -32,16 +33,12 @@ if TYPE_CHECKING:
 LATEST = "latest"
 
 
-class RecoveryError(Exception):
+class RecoveryError(DataChangeError):
     """Point-in-time recovery refused or failed.
 
     Attributes:
         data_changed: False when the server's data is what it was before.
     """
-
-    def __init__(self, message: str, *, data_changed: bool = False) -> None:
-        super().__init__(message)
-        self.data_changed = data_changed
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from . import commands
 from .connection import ConnectionSpec, QueryError, run_query
 from .datadir import DatadirSwap, SwapError
+from .errors import DataChangeError
 from .flavour import Flavour, FlavourError, detect, for_name, parse_version
 from .objects import streaming_storage
 from .progress import ProgressCallback, emit
@@ -44,16 +45,12 @@ _CHUNK = 1 << 20
 _SPACE_MARGIN = 1.10
 
 
-class RestoreError(Exception):
+class RestoreError(DataChangeError):
     """The restore failed; the message says what and in which state the data is.
 
     Attributes:
         data_changed: False when the server's data is the data from before the restore.
     """
-
-    def __init__(self, message: str, *, data_changed: bool = False) -> None:
-        super().__init__(message)
-        self.data_changed = data_changed
 
 
 @dataclass(frozen=True)

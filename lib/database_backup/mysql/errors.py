@@ -1,0 +1,15 @@
+"""The base of the restore errors that say whether the server's data was changed."""
+
+from __future__ import annotations
+
+
+class DataChangeError(Exception):
+    """A restore or recovery refused or failed; it says whether the data was touched.
+
+    Attributes:
+        data_changed: False when the server's data is what it was before.
+    """
+
+    def __init__(self, message: str, *, data_changed: bool = False) -> None:
+        super().__init__(message)
+        self.data_changed = data_changed
