@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shlex
+import subprocess
+import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from database_backup.catalog import new_backup_id
 from database_backup.mysql import ConnectionSpec, ProgressEvent
+from database_backup.storage import S3Config
 from tests.infra.mariadb import MariaDBServer
 
 #: a string that appears in the table data; found in plain artefacts, never in encrypted ones
@@ -125,3 +133,80 @@ class FaultyServer:
     def is_running(self) -> bool:
         """Whether the server runs."""
         return self.server.is_running()
+
+
+def new_id() -> str:
+    """A fresh backup id (now)."""
+    return new_backup_id(datetime.now(timezone.utc))
+
+
+def stop_command(db: MariaDBServer) -> list[str]:
+    """A `server.stop` command for the CLI: TERM the test server, wait for its pid file."""
+    pid_file = shlex.quote(str(db.pid_file))
+    return [
+        "sh",
+        "-c",
+        f'kill -TERM "$(cat {pid_file})" && while [ -e {pid_file} ]; do sleep 0.1; done',
+    ]
+
+
+def start_command(db: MariaDBServer) -> list[str]:
+    """A `server.start` command for the CLI: start the test server, wait until it answers."""
+    server = " ".join(shlex.quote(arg) for arg in db.server_args())
+    ping = f"mariadb-admin --defaults-file={shlex.quote(str(db.defaults_file))} ping"
+    return [
+        "sh",
+        "-c",
+        f"setsid {server} >/dev/null 2>&1 < /dev/null & "
+        f"i=0; until {ping} >/dev/null 2>&1; do i=$((i+1)); "
+        '[ "$i" -gt 300 ] && exit 1; sleep 0.1; done',
+    ]
+
+
+def cli_server(db: MariaDBServer) -> dict[str, Any]:
+    """The spec's `connection` and `server` sections: the test server, by commands."""
+    return {
+        "connection": {
+            "host": db.host,
+            "port": db.port,
+            "user": db.user,
+            "password": db.password,
+        },
+        "server": {
+            "type": "command",
+            "datadir": str(db.datadir),
+            "start": start_command(db),
+            "stop": stop_command(db),
+            "status": ["mariadb-admin", f"--defaults-file={db.defaults_file}", "ping"],
+        },
+    }
+
+
+def cli_argv(args: list[str], spec: Path, state: Path) -> list[str]:
+    """The command line running `python -m database_backup.cli` with `args`."""
+    return [
+        sys.executable, "-m", "database_backup.cli", *args,
+        "--spec", str(spec), "--state-file", str(state),
+    ]  # fmt: skip
+
+
+def cli_env(config: S3Config) -> dict[str, str]:
+    """The CLI's environment: ours, plus the S3 keys (never in argv)."""
+    env = dict(os.environ)
+    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = config.access_key
+    env["DATABASE_BACKUP_S3_SECRET_KEY"] = config.secret_key
+    return env
+
+
+def run_cli(
+    args: list[str], spec: Path, config: S3Config, state: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to its end, capturing its output."""
+    return subprocess.run(
+        cli_argv(args, spec, state),
+        env=cli_env(config),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -24,7 +24,18 @@ import pytest
 from database_backup.storage import S3Config
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBError, MariaDBServer
-from tests.workload.engine_helpers import change, databases, fill, siblings
+from tests.workload.engine_helpers import (
+    change,
+    cli_argv,
+    cli_env,
+    cli_server,
+    databases,
+    fill,
+    run_cli,
+    siblings,
+    start_command,
+    stop_command,
+)
 
 CLUSTER = "model-cli/mariadb"
 
@@ -35,29 +46,8 @@ def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer
     yield db
     if not db.is_running() and db.pid_file.exists():
         # restarted by the CLI's start command: stop that process
-        subprocess.run(_stop_command(db), check=False, timeout=60)
+        subprocess.run(stop_command(db), check=False, timeout=60)
     db.stop()
-
-
-def _stop_command(db: MariaDBServer) -> list[str]:
-    pid_file = shlex.quote(str(db.pid_file))
-    return [
-        "sh",
-        "-c",
-        f'kill -TERM "$(cat {pid_file})" && while [ -e {pid_file} ]; do sleep 0.1; done',
-    ]
-
-
-def _start_command(db: MariaDBServer) -> list[str]:
-    server = " ".join(shlex.quote(arg) for arg in db.server_args())
-    ping = f"mariadb-admin --defaults-file={shlex.quote(str(db.defaults_file))} ping"
-    return [
-        "sh",
-        "-c",
-        f"setsid {server} >/dev/null 2>&1 < /dev/null & "
-        f"i=0; until {ping} >/dev/null 2>&1; do i=$((i+1)); "
-        '[ "$i" -gt 300 ] && exit 1; sleep 0.1; done',
-    ]
 
 
 def _spec(db: MariaDBServer, config: S3Config, key: bytes | None) -> dict[str, Any]:
@@ -69,40 +59,11 @@ def _spec(db: MariaDBServer, config: S3Config, key: bytes | None) -> dict[str, A
             "region": config.region,
             "path": "cli-tests",
         },
-        "connection": {
-            "host": db.host,
-            "port": db.port,
-            "user": db.user,
-            "password": db.password,
-        },
-        "server": {
-            "type": "command",
-            "datadir": str(db.datadir),
-            "start": _start_command(db),
-            "stop": _stop_command(db),
-            "status": [
-                "mariadb-admin",
-                f"--defaults-file={db.defaults_file}",
-                "ping",
-            ],
-        },
+        **cli_server(db),
     }
     if key is not None:
         spec["encryption-key"] = base64.b64encode(key).decode()
     return spec
-
-
-def _run(
-    args: list[str], spec_path: Path, config: S3Config, state: Path
-) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = config.access_key
-    env["DATABASE_BACKUP_S3_SECRET_KEY"] = config.secret_key
-    return subprocess.run(
-        [sys.executable, "-m", "database_backup.cli", *args, "--spec", str(spec_path),
-         "--state-file", str(state)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
 
 
 def _write_spec(path: Path, spec: dict[str, Any]) -> Path:
@@ -123,7 +84,7 @@ def test_cli_backup_list_restore(server: MariaDBServer, s3_config: S3Config, tmp
     fill(server, "shop", rows=3_000)
     before = server.checksum_tables("shop")
 
-    backup = _run(["backup", "--job-id", "job-42"], spec, s3_config, tmp_path / "b.json")
+    backup = run_cli(["backup", "--job-id", "job-42"], spec, s3_config, tmp_path / "b.json")
 
     assert backup.returncode == 0, backup.stderr
     state = json.loads((tmp_path / "b.json").read_text())
@@ -137,12 +98,12 @@ def test_cli_backup_list_restore(server: MariaDBServer, s3_config: S3Config, tmp
     assert state["bytes-done"] == result["raw-size"]
     _no_secrets(backup.stdout + backup.stderr + json.dumps(state), *secrets)
 
-    listing = _run(["list", "--json"], spec, s3_config, tmp_path / "l.json")
+    listing = run_cli(["list", "--json"], spec, s3_config, tmp_path / "l.json")
     assert listing.returncode == 0, listing.stderr
     assert [row["backup-id"] for row in json.loads(listing.stdout)] == [backup_id]
 
     change(server, "shop")
-    restore = _run(["restore", "--backup-id", backup_id], spec, s3_config, tmp_path / "r.json")
+    restore = run_cli(["restore", "--backup-id", backup_id], spec, s3_config, tmp_path / "r.json")
 
     assert restore.returncode == 0, restore.stderr
     state = json.loads((tmp_path / "r.json").read_text())
@@ -160,14 +121,14 @@ def test_cli_restore_with_wrong_key_fails_and_keeps_data(
 ):
     spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, generate_key()))
     fill(server, "shop", rows=1_000)
-    backup = _run(["backup", "--no-compression"], spec, s3_config, tmp_path / "b.json")
+    backup = run_cli(["backup", "--no-compression"], spec, s3_config, tmp_path / "b.json")
     assert backup.returncode == 0, backup.stderr
     backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
     change(server, "shop")
     current = server.checksum_tables("shop")
     other = _write_spec(tmp_path / "other.json", _spec(server, s3_config, generate_key()))
 
-    restore = _run(["restore", "--backup-id", backup_id], other, s3_config, tmp_path / "r.json")
+    restore = run_cli(["restore", "--backup-id", backup_id], other, s3_config, tmp_path / "r.json")
 
     assert restore.returncode == 1
     state = json.loads((tmp_path / "r.json").read_text())
@@ -183,7 +144,7 @@ def test_cli_refuses_a_spec_others_can_read(
     spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, None))
     spec.chmod(0o644)
 
-    listing = _run(["list"], spec, s3_config, tmp_path / "l.json")
+    listing = run_cli(["list"], spec, s3_config, tmp_path / "l.json")
 
     assert listing.returncode == 2
     assert "chmod 600" in listing.stderr
@@ -196,7 +157,7 @@ def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     spec_data = _spec(server, s3_config, None)
     spec = _write_spec(tmp_path / "spec.json", spec_data)
     fill(server, "shop", rows=2_000)
-    backup = _run(["backup"], spec, s3_config, tmp_path / "b.json")
+    backup = run_cli(["backup"], spec, s3_config, tmp_path / "b.json")
     assert backup.returncode == 0, backup.stderr
     backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
     change(server, "shop")
@@ -229,7 +190,7 @@ def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     with pytest.raises(MariaDBError):
         server.query("SELECT 1")  # stopped, restored data in place, never verified
 
-    recover = _run(["recover"], spec, s3_config, tmp_path / "rec.json")
+    recover = run_cli(["recover"], spec, s3_config, tmp_path / "rec.json")
 
     assert recover.returncode == 0, recover.stderr
     assert "put the previous data back" in recover.stdout
@@ -237,21 +198,20 @@ def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     assert "after_backup" in databases(server)
     assert not journal.exists()
     assert siblings(server.datadir) == []
-    again = _run(["recover"], spec, s3_config, tmp_path / "rec2.json")
+    again = run_cli(["recover"], spec, s3_config, tmp_path / "rec2.json")
     assert "no interrupted restore" in again.stdout
 
 
 def _start_worker(
     args: list[str], spec: Path, config: S3Config, state: Path
 ) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = config.access_key
-    env["DATABASE_BACKUP_S3_SECRET_KEY"] = config.secret_key
     return subprocess.Popen(
-        [sys.executable, "-m", "database_backup.cli", *args, "--spec", str(spec),
-         "--state-file", str(state)],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        cli_argv(args, spec, state),
+        env=cli_env(config),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _wait_state(path: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> None:
@@ -283,7 +243,7 @@ def test_sigterm_mid_backup_leaves_no_backup(
     assert document["status"] == "error"
     assert "SIGTERM" in document["message"]
     assert b"SIGTERM" in stderr
-    listing = _run(["list", "--json", "--all"], spec, s3_config, tmp_path / "l.json")
+    listing = run_cli(["list", "--json", "--all"], spec, s3_config, tmp_path / "l.json")
     rows = json.loads(listing.stdout)
     assert document["backup-id"] not in [row["backup-id"] for row in rows]
     server.execute("DROP DATABASE big")
@@ -295,13 +255,13 @@ def test_sigterm_mid_restore_rolls_back(
     spec_data = _spec(server, s3_config, None)
     spec = _write_spec(tmp_path / "spec.json", spec_data)
     fill(server, "shop", rows=2_000)
-    backup = _run(["backup"], spec, s3_config, tmp_path / "b.json")
+    backup = run_cli(["backup"], spec, s3_config, tmp_path / "b.json")
     assert backup.returncode == 0, backup.stderr
     backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
     change(server, "shop")
     current = server.checksum_tables("shop")
     slow = dict(spec_data, server=dict(spec_data["server"]))
-    slow["server"]["start"] = ["sh", "-c", "sleep 3; " + shlex.join(_start_command(server))]
+    slow["server"]["start"] = ["sh", "-c", "sleep 3; " + shlex.join(start_command(server))]
     slow_spec = _write_spec(tmp_path / "slow.json", slow)
     state = tmp_path / "r.json"
     worker = _start_worker(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)

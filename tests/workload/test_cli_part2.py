@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shlex
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,21 +18,7 @@ import pytest
 from database_backup.storage import S3Config
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer
-from tests.workload.engine_helpers import fill
-
-
-def _stop_command(db: MariaDBServer) -> list[str]:
-    pid_file = shlex.quote(str(db.pid_file))
-    wait = f"while [ -e {pid_file} ]; do sleep 0.1; done"
-    return ["sh", "-c", f'kill -TERM "$(cat {pid_file})" && {wait}']
-
-
-def _start_command(db: MariaDBServer) -> list[str]:
-    server = " ".join(shlex.quote(arg) for arg in db.server_args())
-    ping = f"mariadb-admin --defaults-file={shlex.quote(str(db.defaults_file))} ping"
-    return ["sh", "-c",
-            f"setsid {server} >/dev/null 2>&1 < /dev/null & i=0; until {ping} >/dev/null 2>&1;"
-            ' do i=$((i+1)); [ "$i" -gt 300 ] && exit 1; sleep 0.1; done']  # fmt: skip
+from tests.workload.engine_helpers import cli_server, fill, run_cli, stop_command
 
 
 def _spec(db: MariaDBServer, config: S3Config, key: bytes, workdir: Path) -> dict[str, Any]:
@@ -43,35 +26,10 @@ def _spec(db: MariaDBServer, config: S3Config, key: bytes, workdir: Path) -> dic
     return {
         "cluster-id": "model-cli/part2",
         "storage": {"bucket": config.bucket, "endpoint": config.endpoint, "path": "cli"},
-        "connection": {
-            "host": db.host,
-            "port": db.port,
-            "user": db.user,
-            "password": db.password,
-        },
-        "server": {
-            "type": "command",
-            "datadir": str(db.datadir),
-            "start": _start_command(db),
-            "stop": _stop_command(db),
-            "status": ["mariadb-admin", f"--defaults-file={db.defaults_file}", "ping"],
-        },
+        **cli_server(db),
         "encryption-key": base64.b64encode(key).decode(),
         "workdir": str(workdir),
     }
-
-
-def _run(
-    args: list[str], spec: Path, config: S3Config, state: Path
-) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = config.access_key
-    env["DATABASE_BACKUP_S3_SECRET_KEY"] = config.secret_key
-    return subprocess.run(
-        [sys.executable, "-m", "database_backup.cli", *args, "--spec", str(spec),
-         "--state-file", str(state)],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +37,7 @@ def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer
     db = make_mariadb("cli-part2")
     yield db
     if not db.is_running() and db.pid_file.exists():
-        subprocess.run(_stop_command(db), check=False, timeout=60)
+        subprocess.run(stop_command(db), check=False, timeout=60)
     db.stop()
 
 
@@ -100,7 +58,7 @@ def test_cli_incremental_logical_ship_and_pitr(
     secrets = (s3_config.secret_key, server.password, base64.b64encode(key).decode())
 
     def run(*args: str) -> object:
-        return _ok(_run(list(args), spec, s3_config, tmp_path / "state.json"), secrets)
+        return _ok(run_cli(list(args), spec, s3_config, tmp_path / "state.json"), secrets)
 
     fill(server, "shop", rows=2_000)
     shipped = run("ship-binlogs", "--flush")

@@ -6,19 +6,18 @@ Data is compared with CHECKSUM TABLE at each backup and after each restore.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from database_backup.catalog import BackupHeldError, Catalog, RetentionPolicy, new_backup_id
+from database_backup.catalog import BackupHeldError, Catalog, RetentionPolicy
 from database_backup.catalog.store import METADATA_FILE
 from database_backup.mysql import BackupError, RestoreError, backup_full, restore_physical
 from database_backup.mysql.incremental import ChainError, backup_incremental, resolve_chain
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer
-from tests.workload.engine_helpers import connection, fill
+from tests.workload.engine_helpers import connection, fill, new_id
 
 CLUSTER = "model-0123/incremental"
 
@@ -35,10 +34,6 @@ def catalog(storage: S3Storage) -> Catalog:
     return Catalog(storage, CLUSTER)
 
 
-def _bid() -> str:
-    return new_backup_id(datetime.now(timezone.utc))
-
-
 def test_chain_full_plus_two_incrementals_restores_each_point(
     server: MariaDBServer, catalog: Catalog, tmp_path: Path
 ):
@@ -46,14 +41,14 @@ def test_chain_full_plus_two_incrementals_restores_each_point(
     conn = connection(server)
     fill(server, "inc", rows=5_000)
     at_full = server.checksum_tables("inc")
-    full = backup_full(conn, catalog, backup_id=_bid(), key=key, workdir=tmp_path / "f")
+    full = backup_full(conn, catalog, backup_id=new_id(), key=key, workdir=tmp_path / "f")
 
     server.execute(
         "UPDATE inc.orders SET amount = amount * 2 WHERE id <= 1000;"
         "INSERT INTO inc.orders SELECT seq, 'late', 1, 'x' FROM inc.seq_5001_to_6000;"
     )
     at_inc1 = server.checksum_tables("inc")
-    inc1 = backup_incremental(conn, catalog, backup_id=_bid(), key=key, workdir=tmp_path / "i1")
+    inc1 = backup_incremental(conn, catalog, backup_id=new_id(), key=key, workdir=tmp_path / "i1")
 
     server.execute(
         "DELETE FROM inc.orders WHERE id % 7 = 0; CREATE TABLE inc.extra (id INT PRIMARY KEY)"
@@ -61,7 +56,12 @@ def test_chain_full_plus_two_incrementals_restores_each_point(
     )
     at_inc2 = server.checksum_tables("inc")
     inc2 = backup_incremental(
-        conn, catalog, backup_id=_bid(), parent_id=inc1.backup_id, key=key, workdir=tmp_path / "i2"
+        conn,
+        catalog,
+        backup_id=new_id(),
+        parent_id=inc1.backup_id,
+        key=key,
+        workdir=tmp_path / "i2",
     )
 
     assert (inc1.kind, inc1.parent_id) == ("incremental", full.backup_id)
@@ -104,10 +104,10 @@ def test_missing_parent_is_refused_before_touching_data(
 ):
     conn = connection(server)
     fill(server, "inc", rows=500)
-    full = backup_full(conn, catalog, backup_id=_bid(), compression_level=None, workdir=tmp_path)
+    full = backup_full(conn, catalog, backup_id=new_id(), compression_level=None, workdir=tmp_path)
     server.execute("INSERT INTO inc.orders VALUES (100001, 'c', 1, 'n');")
     inc = backup_incremental(
-        conn, catalog, backup_id=_bid(), compression_level=None, workdir=tmp_path
+        conn, catalog, backup_id=new_id(), compression_level=None, workdir=tmp_path
     )
     server.execute("INSERT INTO inc.orders VALUES (100002, 'c', 2, 'n');")
     now = server.checksum_tables("inc")
@@ -122,5 +122,5 @@ def test_missing_parent_is_refused_before_touching_data(
     assert server.checksum_tables("inc") == now
     with pytest.raises(BackupError, match="missing or incomplete"):
         backup_incremental(
-            conn, catalog, backup_id=_bid(), parent_id=full.backup_id, workdir=tmp_path
+            conn, catalog, backup_id=new_id(), parent_id=full.backup_id, workdir=tmp_path
         )

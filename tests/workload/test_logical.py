@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from database_backup.catalog import Catalog, new_backup_id
+from database_backup.catalog import Catalog
 from database_backup.mysql.logical import backup_logical
 from database_backup.mysql.logical_restore import LogicalRestoreError, restore_logical
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBError, MariaDBServer
-from tests.workload.engine_helpers import connection, fill
+from tests.workload.engine_helpers import connection, fill, new_id
 
 CLUSTER = "model-0123/logical"
 
@@ -42,10 +41,6 @@ def other(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]
 @pytest.fixture
 def catalog(storage: S3Storage) -> Catalog:
     return Catalog(storage, CLUSTER)
-
-
-def _bid() -> str:
-    return new_backup_id(datetime.now(timezone.utc))
 
 
 def _objects(server: MariaDBServer, db: str) -> dict[str, list[tuple[str, ...]]]:
@@ -90,7 +85,7 @@ def test_whole_server_dump_restores_into_a_fresh_server(
 ):
     _populate(source)
     key = generate_key()
-    meta = backup_logical(connection(source), catalog, backup_id=_bid(), key=key,
+    meta = backup_logical(connection(source), catalog, backup_id=new_id(), key=key,
                           workdir=tmp_path / "b")  # fmt: skip
     assert meta.kind == "logical"
     assert meta.databases is not None
@@ -114,7 +109,7 @@ def test_one_database_and_one_table_from_a_whole_server_dump(
 ):
     _populate(source)
     conn = connection(source)
-    meta = backup_logical(conn, catalog, backup_id=_bid(), workdir=tmp_path / "b")
+    meta = backup_logical(conn, catalog, backup_id=new_id(), workdir=tmp_path / "b")
     shop, crm = source.checksum_tables("shop"), source.checksum_tables("crm")
 
     # one database: crm is dropped and comes back; shop's later change stays
@@ -158,7 +153,7 @@ def test_table_backup_and_snapshot_taken_while_writes_continue(
         while len(written) < 5:
             threading.Event().wait(0.05)
         at_start = len(written)
-        meta = backup_logical(connection(source), catalog, backup_id=_bid(), databases=["live"],
+        meta = backup_logical(connection(source), catalog, backup_id=new_id(), databases=["live"],
                               workdir=tmp_path / "b")  # fmt: skip
         during = len(written) - at_start
     finally:
@@ -175,7 +170,7 @@ def test_table_backup_and_snapshot_taken_while_writes_continue(
     assert at_start <= len(ticks) <= len(written)
     assert other.checksum_tables("live")["orders"] == source.checksum_tables("live")["orders"]
 
-    tables = backup_logical(connection(source), catalog, backup_id=_bid(),
+    tables = backup_logical(connection(source), catalog, backup_id=new_id(),
                             tables=["live.orders"], workdir=tmp_path / "t")  # fmt: skip
     assert tables.tables == ["live.orders"]
     other.execute("DROP DATABASE live")
@@ -188,7 +183,7 @@ def test_corrupt_dump_is_refused_before_anything_is_applied(
 ):
     fill(source, "fragile", rows=500)
     conn = connection(source)
-    meta = backup_logical(conn, catalog, backup_id=_bid(), databases=["fragile"],
+    meta = backup_logical(conn, catalog, backup_id=new_id(), databases=["fragile"],
                           compression_level=None, workdir=tmp_path)  # fmt: skip
     key = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
     data = bytearray(storage.get_bytes(key))
