@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from .connection import ConnectionSpec
 from .errors import DataChangeError
 from .flavour import FlavourError, detect
-from .objects import streaming_storage
+from .objects import decode_artefact, streaming_storage
 from .progress import ProgressCallback, emit
 from .sqlfilter import Selection, SqlFilter
 from .toolrun import ToolLog, tail
@@ -78,7 +78,7 @@ def restore_logical(
     Raises:
         LogicalRestoreError: refused (nothing applied) or failed.
     """
-    from database_backup.stream import IntegrityError, decode
+    from database_backup.stream import IntegrityError
 
     started = time.monotonic()
     work = Path(workdir)
@@ -104,13 +104,7 @@ def restore_logical(
     source = storage.open_stream(object_key)
     applied = 0
     try:
-        reader = decode(
-            source,
-            key=key if meta.encrypted else None,
-            compressed=meta.compression != "none",
-            expected_sha256=meta.sha256,
-            expected_size=meta.stored_size,
-        )
+        reader = decode_artefact(source, meta, key)
         with conn.defaults_file(work) as defaults, log.open() as err:
             argv = [flavour.client_tool, f"--defaults-extra-file={defaults}", "--binary-mode",
                     "--batch", "--connect-timeout=10"]  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from database_backup.catalog import Catalog
+    from database_backup.catalog import BackupMetadata, Catalog
+    from database_backup.stream.base import ByteSource
 
 
 @runtime_checkable
@@ -33,3 +34,20 @@ def streaming_storage(catalog: Catalog) -> StreamingStorage:
             f"the catalog's storage ({type(storage).__name__}) cannot stream; use S3Storage"
         )
     return storage
+
+
+def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None) -> BinaryIO:
+    """The raw bytes of the stored artefact `source` of backup `meta` (see `stream.decode`).
+
+    Its sha256, size and (when encrypted) authentication are checked at EOF, where a
+    mismatch raises `stream.IntegrityError`.
+    """
+    from database_backup.stream import decode
+
+    return decode(
+        source,
+        key=key if meta.encrypted else None,
+        compressed=meta.compression != "none",
+        expected_sha256=meta.sha256,
+        expected_size=meta.stored_size,
+    )

@@ -30,7 +30,7 @@ from .connection import ConnectionSpec, QueryError, run_query
 from .datadir import DatadirSwap, SwapError
 from .errors import DataChangeError
 from .flavour import Flavour, FlavourError, detect, for_name, parse_version
-from .objects import streaming_storage
+from .objects import decode_artefact, streaming_storage
 from .progress import ProgressCallback, emit
 from .server import ServerControl
 from .toolrun import ToolLog, pump, tail
@@ -293,20 +293,14 @@ def _fetch_and_extract(
     parallel: int,
 ) -> int:
     """Download, verify and unpack the artefact; return the raw stream size."""
-    from database_backup.stream import IntegrityError, decode
+    from database_backup.stream import IntegrityError
 
     artefact = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
     emit(progress, "download", 0, meta.stored_size)
     opened = streaming_storage(catalog).open_stream(artefact)
     source = _Counter(opened, progress, meta.stored_size)
     try:
-        reader = decode(
-            source,
-            key=key if meta.encrypted else None,
-            compressed=meta.compression != "none",
-            expected_sha256=meta.sha256,
-            expected_size=meta.stored_size,
-        )
+        reader = decode_artefact(source, meta, key)
         argv = commands.extract_command(flavour, staging, parallel=parallel)
         with log.open() as err:
             proc = subprocess.Popen(
