@@ -13,7 +13,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,6 +69,31 @@ def _write_spec(path: Path, spec: dict[str, Any]) -> Path:
     path.write_text(json.dumps(spec))
     path.chmod(0o600)
     return path
+
+
+def _backed_up_then_changed(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+) -> tuple[dict[str, Any], Path, str]:
+    """A spec without key, a backup of 2,000 rows of `shop`, then changed data.
+
+    Returns:
+        The spec, its file, and the backup's id.
+    """
+    spec_data = _spec(server, s3_config, None)
+    spec = _write_spec(tmp_path / "spec.json", spec_data)
+    fill(server, "shop", rows=2_000)
+    backup = run_cli(["backup"], spec, s3_config, tmp_path / "b.json")
+    assert backup.returncode == 0, backup.stderr
+    backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
+    change(server, "shop")
+    return spec_data, spec, backup_id
+
+
+def _slow_start(tmp_path: Path, spec_data: dict[str, Any], start: list[str]) -> Path:
+    """A copy of the spec whose server starts with `start` (slow: time to interrupt)."""
+    slow = dict(spec_data, server=dict(spec_data["server"]))
+    slow["server"]["start"] = start
+    return _write_spec(tmp_path / "slow.json", slow)
 
 
 def _no_secrets(text: str, *secrets: str) -> None:
@@ -154,27 +178,18 @@ def test_cli_refuses_a_spec_others_can_read(
 def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
-    spec_data = _spec(server, s3_config, None)
-    spec = _write_spec(tmp_path / "spec.json", spec_data)
-    fill(server, "shop", rows=2_000)
-    backup = run_cli(["backup"], spec, s3_config, tmp_path / "b.json")
-    assert backup.returncode == 0, backup.stderr
-    backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
-    change(server, "shop")
+    spec_data, spec, backup_id = _backed_up_then_changed(server, s3_config, tmp_path)
     current = server.checksum_tables("shop")
     # a server that takes long to start gives time to kill the worker after the swap
-    slow = dict(spec_data, server=dict(spec_data["server"]))
-    slow["server"]["start"] = ["sh", "-c", "sleep 30"]
-    slow_spec = _write_spec(tmp_path / "slow.json", slow)
+    slow_spec = _slow_start(tmp_path, spec_data, ["sh", "-c", "sleep 30"])
     journal = server.datadir.parent / f"{server.datadir.name}.restore-journal.json"
-    env = dict(os.environ)
-    env["DATABASE_BACKUP_S3_ACCESS_KEY"] = s3_config.access_key
-    env["DATABASE_BACKUP_S3_SECRET_KEY"] = s3_config.secret_key
     worker = subprocess.Popen(
-        [sys.executable, "-m", "database_backup.cli", "restore", "--backup-id", backup_id,
-         "--spec", str(slow_spec), "--state-file", str(tmp_path / "r.json")],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cli_argv(["restore", "--backup-id", backup_id], slow_spec, tmp_path / "r.json"),
+        env=cli_env(s3_config),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -252,17 +267,10 @@ def test_sigterm_mid_backup_leaves_no_backup(
 def test_sigterm_mid_restore_rolls_back(
     server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
-    spec_data = _spec(server, s3_config, None)
-    spec = _write_spec(tmp_path / "spec.json", spec_data)
-    fill(server, "shop", rows=2_000)
-    backup = run_cli(["backup"], spec, s3_config, tmp_path / "b.json")
-    assert backup.returncode == 0, backup.stderr
-    backup_id = json.loads((tmp_path / "b.json").read_text())["backup-id"]
-    change(server, "shop")
+    spec_data, _spec_file, backup_id = _backed_up_then_changed(server, s3_config, tmp_path)
     current = server.checksum_tables("shop")
-    slow = dict(spec_data, server=dict(spec_data["server"]))
-    slow["server"]["start"] = ["sh", "-c", "sleep 3; " + shlex.join(start_command(server))]
-    slow_spec = _write_spec(tmp_path / "slow.json", slow)
+    start = ["sh", "-c", "sleep 3; " + shlex.join(start_command(server))]
+    slow_spec = _slow_start(tmp_path, spec_data, start)
     state = tmp_path / "r.json"
     worker = _start_worker(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
     _wait_state(state, lambda doc: doc.get("phase") == "start")
