@@ -104,7 +104,7 @@ def _selection(job: JobRequest) -> list[str]:
 
 
 def backup_command(job: JobRequest, backup_id: str) -> list[str]:
-    """The CLI arguments of a backup job (`backup --kind ...`, see docs/contracts.md)."""
+    """The CLI arguments of a backup job (`backup --kind ...`, see docs/architecture.md)."""
     command = ["backup", "--backup-id", backup_id, "--job-id", job.job_id]
     kind = job.kind
     if kind is not BackupKind.FULL:
