@@ -67,7 +67,7 @@ def main() -> int:
         if str(entry) not in sys.path:
             sys.path.append(str(entry))
     from tests.e2e.data import shutdown, two_regions
-    from tests.e2e.harness import Harness
+    from tests.e2e.harness import TwoCharms
     from tests.e2e.scenario_a import CONFIG, play
     from tests.infra.ceph import CephS3
     from tests.infra.mariadb import MariaDBServer
@@ -108,7 +108,7 @@ def main() -> int:
         for name in ("region-a", "region-b"):
             print(f"$ juju deploy s3-integrator {name}; juju integrate backup-manager:s3 {name}")
         print("$ juju deploy mysql-server --config flavour=mariadb")
-        harness = Harness(base / "charms", [region_a, region_b], config=CONFIG, log=print)
+        harness = TwoCharms(base / "charms", [region_a, region_b], config=CONFIG, log=print)
         with harness.running():
             out = play(harness, db, lambda: server("mariadb-region-b", 2), say)
         say("Checks (CHECKSUM TABLE and row hashes of every table)")

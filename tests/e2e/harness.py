@@ -95,7 +95,7 @@ def describe(status: Status) -> str:
     return f"{status.name}: {status.message}" if status.message else status.name
 
 
-class Harness:
+class TwoCharms:
     """The backup-manager and mysql-server deployments, exchanging data until quiet."""
 
     def __init__(
@@ -132,7 +132,7 @@ class Harness:
     # -- lifecycle ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def running(self) -> Iterator[Harness]:
+    def running(self) -> Iterator[TwoCharms]:
         """Private cron file and copy state for the manager; boots it; stops workers after."""
         saved = (schedule.CRON_FILE, copying.STATE_DIR)
         schedule.CRON_FILE = self.root / "manager" / "cron"

@@ -18,7 +18,7 @@ from database_backup.interface import format_time
 from tests.infra.mariadb import MariaDBServer
 
 from .data import Snapshot, add_orders, create_shop, snapshot, utc_now
-from .harness import Harness
+from .harness import TwoCharms
 
 #: the manager's options for this story: encrypted, no cron, keep one backup besides holds
 CONFIG: dict[str, Any] = {
@@ -41,14 +41,16 @@ class Outcome:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def succeeded(harness: Harness, job_id: str) -> dict[str, Any]:
+def succeeded(harness: TwoCharms, job_id: str) -> dict[str, Any]:
     """The job's history record; it must have succeeded."""
     record = harness.job(job_id)
     assert record["status"] == "success", (record, harness.hooks[-30:])
     return record
 
 
-def listing(harness: Harness, name: str, outcome: Outcome, **params: Any) -> list[dict[str, Any]]:
+def listing(
+    harness: TwoCharms, name: str, outcome: Outcome, **params: Any
+) -> list[dict[str, Any]]:
     """`list-backups` rows (JSON), remembered under `name`."""
     import json
 
@@ -58,7 +60,7 @@ def listing(harness: Harness, name: str, outcome: Outcome, **params: Any) -> lis
 
 
 def play(
-    harness: Harness,
+    harness: TwoCharms,
     db: MariaDBServer,
     fresh_db: Callable[[], MariaDBServer],
     say: Callable[[str], None] = lambda text: None,

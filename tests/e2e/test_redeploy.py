@@ -13,14 +13,14 @@ from database_backup.catalog.binlogs import BinlogCatalog
 from tests.infra.ceph import CephS3
 
 from .data import Servers, add_orders, catalog, create_shop, two_regions
-from .harness import Harness
+from .harness import TwoCharms
 
 
 def test_a_replacement_deployment_ships_its_own_binlogs(
     ceph: CephS3, servers: Servers, tmp_path: Path
 ) -> None:
     region_a, _ = two_regions(ceph)
-    harness = Harness(tmp_path, [region_a], config={"backup-schedule": ""}, log=print)
+    harness = TwoCharms(tmp_path, [region_a], config={"backup-schedule": ""}, log=print)
     with harness.running():
         old = servers("old")
         create_shop(old)

@@ -10,13 +10,13 @@ from ops import testing
 from tests.infra.ceph import CephS3
 
 from .data import Servers, two_regions
-from .harness import Harness
+from .harness import TwoCharms
 from .scenario_a import CONFIG, play
 
 
 def test_scenario_a(ceph: CephS3, servers: Servers, tmp_path: Path) -> None:
     region_a, region_b = two_regions(ceph)
-    harness = Harness(tmp_path, [region_a, region_b], config=CONFIG, log=print)
+    harness = TwoCharms(tmp_path, [region_a, region_b], config=CONFIG, log=print)
     with harness.running():
         out = play(harness, servers("a-first"), lambda: servers("a-dr"), print)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.infra.ceph import CephS3
 
 from .data import Servers, add_orders, catalog, create_shop, snapshot, two_regions
-from .harness import Harness
+from .harness import TwoCharms
 from .scenario_a import succeeded
 
 CONFIG = {"backup-location": "region-a", "backup-schedule": "", "compression-level": 1}
@@ -21,7 +21,7 @@ def test_incremental_chain_and_logical_backup(
     db = servers("b")
     create_shop(db)
     create_shop(db, "crm", rows=300)
-    harness = Harness(tmp_path, [region_a], config=CONFIG, log=print)
+    harness = TwoCharms(tmp_path, [region_a], config=CONFIG, log=print)
     with harness.running():
         unit = harness.deploy("mysql-server", db)
         harness.relate(unit)

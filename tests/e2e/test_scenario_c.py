@@ -23,7 +23,7 @@ from tests.infra.ceph import CephS3
 from tests.infra.mariadb import MariaDBServer
 
 from .data import Servers, add_orders, catalog, create_shop, snapshot, two_regions
-from .harness import ActionError, Harness, S3Location
+from .harness import ActionError, S3Location, TwoCharms
 from .provider import Deployment
 from .scenario_a import succeeded
 
@@ -32,7 +32,7 @@ CONFIG = {"backup-location": "region-a", "backup-schedule": ""}
 
 @dataclass
 class World:
-    harness: Harness
+    harness: TwoCharms
     unit: Deployment
     db: MariaDBServer
     region: S3Location
@@ -50,7 +50,7 @@ def world(
     region_a, _ = two_regions(ceph)
     db = servers(request.node.name[:20])
     create_shop(db)
-    harness = Harness(tmp_path, [region_a], config=CONFIG, log=print)
+    harness = TwoCharms(tmp_path, [region_a], config=CONFIG, log=print)
     with harness.running():
         unit = harness.deploy("mysql-server", db)
         harness.relate(unit)
