@@ -38,6 +38,22 @@ def test_library_loads_the_spec_files_themselves():
         assert schemas.load_schema(side) == json.loads((spec / f"{side}.json").read_text())
 
 
+def test_the_package_carries_real_copies_identical_to_the_spec():
+    """`pip install lib/` or a copied lib/ must work: real files, byte for byte the spec's."""
+    spec = REPO / "interfaces" / "database_backup" / "v0" / "schemas"
+    packaged = REPO / "lib" / "database_backup" / "interface" / "schemas"
+    assert not packaged.is_symlink(), "lib's schemas must be real files, not a symlink"
+    assert sorted(p.name for p in packaged.iterdir()) == sorted(p.name for p in spec.iterdir())
+    for spec_file in spec.iterdir():
+        packaged_file = packaged / spec_file.name
+        assert not packaged_file.is_symlink()
+        assert packaged_file.read_bytes() == spec_file.read_bytes(), (
+            f"{packaged_file.relative_to(REPO)} differs from {spec_file.relative_to(REPO)}: "
+            f"copy the spec's file over it (cp {spec_file.relative_to(REPO)} "
+            f"{packaged_file.relative_to(REPO)})"
+        )
+
+
 def test_draft_requirer_example_validates():
     raw = vector("draft_requirer_example.json")
     schemas.validate({"jobs": raw}, schemas.REQUIRER)
