@@ -137,3 +137,25 @@ def test_a_requirements_path_outside_the_tree_is_reported(tmp_path: Path):
     problems = stage_charm.check_staged(target)
 
     assert any("outside the charm" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("name", ["backup-manager", "mysql-server"])
+def test_python_part_installs_binary_wheels(name: str):
+    """charmcraft's python plugin exports PIP_NO_BINARY=:all: (every package built from source:
+    cffi, cryptography, pydantic-core and rpds-py then need a C/Rust toolchain and -dev
+    packages the build container lacks); the part's own build-environment, exported after the
+    plugin's, must clear it."""
+    project = yaml.safe_load((stage_charm.CHARMS[name].directory / "charmcraft.yaml").read_text())
+    part = next(p for p in project["parts"].values() if p.get("plugin") == "python")
+
+    environment = {k: v for entry in part.get("build-environment", []) for k, v in entry.items()}
+
+    assert environment.get("PIP_NO_BINARY") == ":none:", part
+
+
+@pytest.mark.parametrize("name", ["backup-manager", "mysql-server"])
+def test_metadata_assumes_juju_3_1(name: str):
+    """Secrets, secret-typed config options and juju-exec need Juju 3.1 or later."""
+    metadata = yaml.safe_load((stage_charm.CHARMS[name].directory / "metadata.yaml").read_text())
+
+    assert "juju >= 3.1" in metadata.get("assumes", []), metadata.get("assumes")
