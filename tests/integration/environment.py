@@ -9,6 +9,7 @@ do, or None.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -73,7 +74,7 @@ class S3Settings:
     region: str = ""
     path: str = ""
     uri_style: str = "path"
-    tls_ca_chain: str = ""
+    tls_ca_chain: str = ""  # PEM, as in S3_TLS_CA_CHAIN_FILE
     second_bucket: str = ""
 
     @classmethod
@@ -111,7 +112,8 @@ class S3Settings:
         if self.region:
             config["region"] = self.region
         if self.tls_ca_chain:
-            config["tls-ca-chain"] = self.tls_ca_chain
+            # s3-integrator (track 2) base64-decodes this option, then parses the PEM chain.
+            config["tls-ca-chain"] = base64.b64encode(self.tls_ca_chain.encode()).decode()
         return config
 
 
