@@ -68,6 +68,33 @@ def _job_id_of(item: object) -> str | None:
     return None
 
 
+INLINE_KEYS = ("access-key", "secret-key")
+
+
+def without_inline_keys(item: Any) -> Any:
+    """A copy of a request (or log-shipping request) safe to quote in an error message.
+
+    Validation messages quote offending values, and a draft-style requirer puts its S3
+    keys inline in `storage-config`. The copy validates exactly as the original does: an
+    inline key that is a string becomes another string, any other value becomes `None`
+    (still not a string); a `storage-config` that is a list or a string is emptied (still
+    not an object).
+    """
+    if not isinstance(item, Mapping):
+        return item
+    copy = dict(cast("Mapping[str, Any]", item))
+    storage = copy.get("storage-config")
+    if isinstance(storage, Mapping):
+        storage = dict(cast("Mapping[str, Any]", storage))
+        for key in INLINE_KEYS:
+            if key in storage:
+                storage[key] = "<redacted>" if isinstance(storage[key], str) else None
+        copy["storage-config"] = storage
+    elif isinstance(storage, (list, str)):
+        copy["storage-config"] = type(storage)()
+    return copy
+
+
 def decode_requests(raw: str | None) -> DecodedRequests:
     """Decode a requirer's `jobs` value. Duplicate job ids are all reported as problems."""
     items, error = _load_array(raw)
@@ -82,7 +109,7 @@ def decode_requests(raw: str | None) -> DecodedRequests:
             message = f"job id {job_id!r} appears {ids[job_id]} times; job ids must be unique"
             problems.append(Problem(index, job_id, message))
             continue
-        errors = schemas.errors_of(item, schemas.REQUIRER, "job")
+        errors = schemas.errors_of(without_inline_keys(item), schemas.REQUIRER, "job")
         if errors:
             problems.append(
                 Problem(index, job_id, "invalid job request: " + "; ".join(errors[:3]))
@@ -100,7 +127,7 @@ def decode_statuses(raw: str | None) -> DecodedStatuses:
     statuses: list[JobStatus] = []
     problems: list[Problem] = []
     for index, item in enumerate(items):
-        errors = schemas.errors_of(item, schemas.PROVIDER, "job-status")
+        errors = schemas.errors_of(without_inline_keys(item), schemas.PROVIDER, "job-status")
         if errors:
             problems.append(Problem(index, _job_id_of(item), "; ".join(errors[:3])))
             continue

@@ -6,6 +6,7 @@ from typing import Any
 
 import ops
 
+from . import codec
 from .model import JobRequest, JobStatus
 
 
@@ -37,7 +38,13 @@ class _RelationJobEvent(ops.EventBase):
 
 
 class JobRequestedEvent(_RelationJobEvent):
-    """A job has been assigned to this unit and should start (provider side)."""
+    """A job has been assigned to this unit and should start (provider side).
+
+    ops stores every event's snapshot in the charm's state database and hands the charm
+    the restored copy, deferred or not. The snapshot holds the job without inline
+    credentials (a draft-style requirer's `access-key`/`secret-key`); `restore` reads them
+    again from the relation, where the requirer keeps them, so they never reach the disk.
+    """
 
     def __init__(self, handle: ops.Handle, relation: ops.Relation, job: JobRequest) -> None:
         super().__init__(handle, relation, job.job_id)
@@ -48,9 +55,26 @@ class JobRequestedEvent(_RelationJobEvent):
         return {**super().snapshot(), "job": self.job.to_dict()}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
-        """Restore from `snapshot`."""
+        """Restore from `snapshot`; inline credentials come back from the relation."""
         super().restore(snapshot)
-        self.job = JobRequest.from_dict(snapshot["job"])
+        self.job = _with_inline_keys(self.relation, JobRequest.from_dict(snapshot["job"]))
+
+
+def _with_inline_keys(relation: ops.Relation, job: JobRequest) -> JobRequest:
+    """The relation's copy of `job` when it is the same request and carries inline keys.
+
+    A job no longer requested, or requested differently, keeps the snapshot's copy (no
+    inline keys): the charm then reports that no credentials were given.
+    """
+    if relation.app is None:
+        return job
+    for current in codec.decode_requests(relation.data[relation.app].get(codec.JOBS_KEY)).jobs:
+        if current.job_id != job.job_id:
+            continue
+        if current.storage.has_inline_keys and current.to_dict() == job.to_dict():
+            return current
+        break
+    return job
 
 
 class JobStatusEvent(_RelationJobEvent):

@@ -157,7 +157,7 @@ class DatabaseBackupProvider(ops.Object):
             return None
         try:
             value = json.loads(raw)
-            schemas.validate(value, schemas.REQUIRER, "log-shipping")
+            schemas.validate(codec.without_inline_keys(value), schemas.REQUIRER, "log-shipping")
         except (json.JSONDecodeError, DataValidationError) as exc:
             logger.error("ignoring an invalid log-shipping request: %s", exc)
             return None
@@ -180,10 +180,21 @@ class DatabaseBackupProvider(ops.Object):
                     "'secret-key'"
                 )
             return Credentials(access, secret)
-        if storage.inline_access_key and storage.inline_secret_key:
-            return Credentials(storage.inline_access_key, storage.inline_secret_key)
+        access, secret = storage.inline_access_key, storage.inline_secret_key
+        if access and secret:
+            return Credentials(access, secret)
+        if access or secret:
+            given, missing = (
+                ("access-key", "secret-key") if access else ("secret-key", "access-key")
+            )
+            raise SecretUnavailableError(
+                f"storage-config has '{given}' without '{missing}': give both, or (better) "
+                "a credentials-secret-id"
+            )
         raise SecretUnavailableError(
-            "no storage credentials were given (credentials-secret-id is missing)"
+            "no storage credentials were given: set credentials-secret-id in storage-config "
+            "(a Juju secret with 'access-key' and 'secret-key' granted to "
+            f"{self._charm.app.name}), or inline 'access-key' and 'secret-key'"
         )
 
     def encryption_key_for(self, job: JobRequest) -> bytes | None:

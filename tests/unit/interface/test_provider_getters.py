@@ -81,7 +81,7 @@ def test_secrets_resolve_from_a_storage_config():
         found.append(lib.encryption_key(None))
         with pytest.raises(SecretUnavailableError, match="32 bytes"):
             lib.encryption_key(SHORT_KEY.id)
-        with pytest.raises(SecretUnavailableError, match="credentials-secret-id is missing"):
+        with pytest.raises(SecretUnavailableError, match="set credentials-secret-id"):
             lib.credentials_for_storage(StorageConfig(bucket="logs"))
 
     run(relation, body)
