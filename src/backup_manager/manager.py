@@ -309,12 +309,11 @@ class Manager:
         wanted = schedule.Schedule("")
         if config is not None and self.is_leader:
             wanted = config.schedule
+        unit = self.model.unit.name
         try:
-            schedule.write_cron(
-                wanted, self.model.unit.name, self.charm.charm_dir, schedule.CRON_FILE
-            )
+            schedule.write_cron(wanted, unit, self.charm.charm_dir)
         except OSError as exc:
-            logger.error("cannot write the cron file %s: %s", schedule.CRON_FILE, exc)
+            logger.error("cannot write the cron file %s: %s", schedule.cron_file(unit), exc)
 
     def _publish(self, setup: setup_mod.Ready) -> None:
         location = setup.backup_location

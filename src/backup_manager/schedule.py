@@ -4,19 +4,33 @@ Times are evaluated in the machine's local time zone, as cron does (UTC on cloud
 The cron entry dispatches the charm's `scheduled-backup` event through `juju-exec`; the
 charm decides with `due_kind` what (if anything) to run, so a late cron run and an
 `update-status` catch-up never both take a backup for the same slot.
+
+Each unit has its own cron file (`/etc/cron.d/backup-manager_<app>-<n>`), so two units or
+two applications on one machine never overwrite or delete each other's, and its own log
+(`/var/log/backup-manager/<app>-<n>-schedule.log`) of what `juju-exec` said at each run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import shlex
 from pathlib import Path
 
 from croniter import croniter
 
-CRON_FILE = Path("/etc/cron.d/backup-manager")
+CRON_DIR = Path("/etc/cron.d")
+LOG_DIR = Path("/var/log/backup-manager")
+LOG_MAX_BYTES = 256 * 1024
+JUJU_EXEC = "/usr/bin/juju-exec"
 EVENT_NAME = "scheduled-backup"
+# The one file every unit wrote before files were per unit (removed by the unit it names).
+_SHARED_CRON_NAME = "backup-manager"
+# cron ignores /etc/cron.d files whose names have other characters (a dot, for one).
+_NOT_CRON_SAFE = re.compile(r"[^A-Za-z0-9_-]")
+# The time each run starts, in the log; cron reads `%` as a newline unless escaped.
+_STAMP = r"date -u +\%Y-\%m-\%dT\%H:\%M:\%SZ"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,26 +91,48 @@ def due_kind(
     return kind, max(slot for slot, _ in due)
 
 
-def cron_entry(schedule: Schedule, unit_name: str, charm_dir: Path) -> str:
+def unit_slug(unit_name: str) -> str:
+    """`app/0` -> `app-0`, with only characters cron accepts in a file name."""
+    return _NOT_CRON_SAFE.sub("_", unit_name.replace("/", "-"))
+
+
+def cron_file(unit_name: str) -> Path:
+    """This unit's file in /etc/cron.d."""
+    return CRON_DIR / f"backup-manager_{unit_slug(unit_name)}"
+
+
+def log_file(unit_name: str) -> Path:
+    """The log of this unit's scheduled dispatches (juju-exec's output, with start times)."""
+    return LOG_DIR / f"{unit_slug(unit_name)}-schedule.log"
+
+
+def cron_entry(schedule: Schedule, unit_name: str, charm_dir: Path, log: Path) -> str:
     """The /etc/cron.d content dispatching `scheduled-backup` on each fire time."""
     dispatch = f"JUJU_DISPATCH_PATH=hooks/{EVENT_NAME} {shlex.quote(str(charm_dir / 'dispatch'))}"
-    command = f"juju-exec {shlex.quote(unit_name)} {shlex.quote(dispatch)}"
+    command = f"{shlex.quote(JUJU_EXEC)} {shlex.quote(unit_name)} {shlex.quote(dispatch)}"
+    run = f"({_STAMP}; {command}) >> {shlex.quote(str(log))} 2>&1"
     lines = ["# Managed by the backup-manager charm; changes are overwritten.", "SHELL=/bin/sh"]
     for expression in dict.fromkeys(e for e in (schedule.main, schedule.full) if e):
-        lines.append(f"{expression} root {command} >/dev/null 2>&1")
+        lines.append(f"{expression} root {run}")
     return "\n".join(lines) + "\n"
 
 
-def write_cron(
-    schedule: Schedule, unit_name: str, charm_dir: Path, path: Path = CRON_FILE
-) -> bool:
-    """Install (or remove, when scheduling is off) the cron entry; True if it changed."""
+def write_cron(schedule: Schedule, unit_name: str, charm_dir: Path) -> bool:
+    """Install (or remove, when scheduling is off) this unit's cron entry; True if it changed.
+
+    Only this unit's file is touched, and the pre-per-unit shared file when it names this
+    unit. The log stays when scheduling stops, for the admin to read.
+    """
+    _remove_shared_file(unit_name)
+    path = cron_file(unit_name)
     if not schedule.enabled:
         if path.exists():
             path.unlink()
             return True
         return False
-    content = cron_entry(schedule, unit_name, charm_dir)
+    log = log_file(unit_name)
+    _prepare_log(log)
+    content = cron_entry(schedule, unit_name, charm_dir, log)
     if path.exists() and path.read_text() == content:
         return False
     tmp = path.with_name(f".{path.name}.tmp")
@@ -104,3 +140,29 @@ def write_cron(
     tmp.chmod(0o644)
     tmp.replace(path)
     return True
+
+
+def _remove_shared_file(unit_name: str) -> None:
+    shared = CRON_DIR / _SHARED_CRON_NAME
+    if not shared.is_file():
+        return
+    if f"juju-exec {shlex.quote(unit_name)} " in shared.read_text(errors="replace"):
+        shared.unlink()
+
+
+def _prepare_log(log: Path) -> None:
+    """Create the log (and its directory); keep only its newest part past LOG_MAX_BYTES."""
+    log.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if not log.exists():
+        log.touch(mode=0o640)
+        return
+    if log.stat().st_size <= LOG_MAX_BYTES:
+        return
+    with log.open("rb") as handle:
+        handle.seek(-(LOG_MAX_BYTES // 2), 2)
+        tail = handle.read()
+    newline = tail.find(b"\n")
+    tmp = log.with_name(f".{log.name}.tmp")
+    tmp.write_bytes(tail[newline + 1 :] if newline >= 0 else tail)
+    tmp.chmod(0o640)
+    tmp.replace(log)

@@ -25,6 +25,7 @@ from .helpers import (
 )
 
 LONG_AGO = "2026-01-01T00:00:00+00:00"
+UNIT = "backup-manager/0"
 HOURLY = {"backup-schedule": "0 * * * *"}
 
 
@@ -50,34 +51,38 @@ def test_leader_writes_the_cron_entry_and_seeds_the_slot(s3: FakeS3):
     out = ctx.run(
         ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret], config=HOURLY)
     )
-    text = schedule.CRON_FILE.read_text()
+    text = schedule.cron_file(UNIT).read_text()
     assert (
-        "0 * * * * root juju-exec backup-manager/0 'JUJU_DISPATCH_PATH=hooks/scheduled-backup "
-        in text
+        "/usr/bin/juju-exec backup-manager/0 'JUJU_DISPATCH_PATH=hooks/scheduled-backup " in text
     )
-    assert "/dispatch'" in text
+    assert text.count("0 * * * * root ") == 1
+    assert "/dispatch') >> " in text
+    assert schedule.log_file(UNIT).is_file()
     slot = datetime.datetime.fromisoformat(peer_data(out)["last-slot"])
     assert abs(slot - datetime.datetime.now(datetime.timezone.utc)) < timedelta(minutes=1)
     assert jobs_of(out, next(r for r in out.relations if r.endpoint == "database-backup")) == []
 
 
 def test_schedule_off_removes_the_cron_entry(s3: FakeS3):
-    schedule.CRON_FILE.write_text("old")
+    schedule.cron_file(UNIT).write_text("old")
     rel, secret = s3_relation()
     ctx = context()
     ctx.run(
         ctx.on.config_changed(),
         state(rel, db_relation(), secrets=[secret], config={"backup-schedule": ""}),
     )
-    assert not schedule.CRON_FILE.exists()
+    assert not schedule.cron_file(UNIT).exists()
 
 
-def test_losing_leadership_removes_the_cron_entry(s3: FakeS3):
-    schedule.CRON_FILE.write_text("old")
+def test_losing_leadership_removes_only_this_units_cron_entry(s3: FakeS3):
+    schedule.cron_file(UNIT).write_text("old")
+    other = schedule.cron_file("backup-manager-eu/0")
+    other.write_text("another application's schedule")
     rel, secret = s3_relation()
     ctx = context()
     ctx.run(ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret], leader=False))
-    assert not schedule.CRON_FILE.exists()
+    assert not schedule.cron_file(UNIT).exists()
+    assert other.read_text() == "another application's schedule"
 
 
 def test_dispatched_event_requests_a_backup_per_database_once_per_slot(s3: FakeS3):
@@ -304,10 +309,14 @@ def test_a_slot_whose_backups_could_not_be_requested_is_tried_again(s3: FakeS3):
     assert len(jobs_of(out, db)) == 1
 
 
-def test_remove_deletes_the_cron_entry(s3: FakeS3):
+def test_remove_deletes_only_this_units_cron_entry(s3: FakeS3):
+    other = schedule.cron_file("backup-manager/1")
+    other.write_text("the other unit's file")
     rel, secret = s3_relation()
     ctx = context()
     out = ctx.run(ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret]))
-    assert schedule.CRON_FILE.exists()
+    assert schedule.cron_file(UNIT).exists()
     ctx.run(ctx.on.remove(), out)
-    assert not schedule.CRON_FILE.exists()
+    assert not schedule.cron_file(UNIT).exists()
+    assert other.read_text() == "the other unit's file"
+    assert schedule.log_file(UNIT).is_file()  # the admin can still read what cron ran
