@@ -2,7 +2,7 @@
 
 No `ops` imports: the worker imports this package too. A provider charm uses it like this::
 
-    from database_backup.jobs import JobRecord, JobStore, job_key, start_worker
+    from database_backup.jobs import JobRecord, JobStore, dispatch_command, job_key, start_worker
 
     store = JobStore(Path("/var/lib/mysql-server/jobs"))
     record = JobRecord(
@@ -11,10 +11,10 @@ No `ops` imports: the worker imports this package too. A provider charm uses it 
         scope=str(relation.id),
         kind="full backup",
         command=("backup", "--backup-id", backup_id, "--job-id", job.job_id),
-        notify=("juju-exec", unit, f"JUJU_DISPATCH_PATH=hooks/job-finished {charm_dir}/dispatch"),
+        notify=dispatch_command(unit, charm_dir),  # /usr/bin/juju-exec ... job-finished
     )
     local = store.create(record, spec)     # spec: the CLI's spec, secrets included (0600)
-    start_worker(local)                    # returns at once; the worker holds the job's lock
+    start_worker(local)                    # returns at once; the worker takes the job's lock
 
     # later, in the job-finished or update-status hook:
     for local in store.jobs():
@@ -22,10 +22,16 @@ No `ops` imports: the worker imports this package too. A provider charm uses it 
             local.mark_dead()              # every process of the job died: an error
         outcome = local.outcome()          # running (phase, bytes) or success/error
 
-Modules: `store` (job directories, lock, state, outcome), `launch` (start the worker in its
-own session with a clean environment, cancel), `worker` (the worker's entry point).
+Where systemd is PID 1 the worker runs as a transient systemd unit, so it outlives the
+Juju agent (an agent restart or `juju upgrade-model` kills the agent's whole cgroup);
+elsewhere as a process in its own session. Both get the same clean environment.
+
+Modules: `store` (job directories, lock, state, outcome), `launch` (start the worker with
+a clean environment, cancel), `systemd` (transient units), `handback` (the `juju-exec`
+command), `worker` (the worker's entry point).
 """
 
+from .handback import JUJU_EXEC, dispatch_command
 from .launch import cancel, clean_env, hook_python_path, start_worker, worker_pid
 from .store import (
     ERROR,
@@ -43,6 +49,7 @@ from .store import (
 
 __all__ = [
     "ERROR",
+    "JUJU_EXEC",
     "RUNNING",
     "SUCCESS",
     "JobRecord",
@@ -51,6 +58,7 @@ __all__ = [
     "Outcome",
     "cancel",
     "clean_env",
+    "dispatch_command",
     "hook_python_path",
     "job_key",
     "now_text",

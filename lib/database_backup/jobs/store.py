@@ -7,11 +7,15 @@ One directory per job under the store's root (mode 0700)::
     <root>/<key>/state.json     progress and result, kept up to date by the engine's CLI
     <root>/<key>/worker.log     the worker's and the engine's output (never a secret)
     <root>/<key>/lock           held (flock) by the worker for as long as it runs
+    <root>/<key>/worker.json    how the worker was started (a transient systemd unit: its name)
     <root>/<key>/finished.json  written once when the job ended, by the worker or the charm
 
-The lock is taken by the process that starts the worker, before it starts, and inherited
-by the worker and the engine, so "the lock is free but the job has not finished" means
-every process of the job died: the job is then reported as failed (`mark_dead`).
+The engine inherits the worker's lock, so "the lock is free but the job has not finished"
+means every process of the job died: the job is then reported as failed (`mark_dead`).
+A detached process gets the lock from the hook that starts it (taken before it exists);
+a transient systemd unit cannot inherit it, so its worker takes the lock first thing, and
+until then the job counts as alive while systemd says the unit runs (or, when systemctl
+does not answer, for `STARTING_GRACE` seconds after the start).
 """
 
 from __future__ import annotations
@@ -30,18 +34,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import systemd
+
 JOB_FILE = "job.json"
 SPEC_FILE = "spec.json"
 STATE_FILE = "state.json"
 LOG_FILE = "worker.log"
 LOCK_FILE = "lock"
 FINISHED_FILE = "finished.json"
+WORKER_FILE = "worker.json"
+#: the engine a job runs by default (`python -m <engine> <command> --spec ... --state-file ...`)
+DEFAULT_ENGINE = "database_backup.cli"
+#: seconds a transient unit's worker may take to lock its job when systemctl cannot tell
+STARTING_GRACE = 120.0
 
 RUNNING = "running"
 SUCCESS = "success"
 ERROR = "error"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def now_text() -> str:
@@ -92,6 +104,8 @@ class JobRecord:
             None (the charm's update-status picks the result up instead).
         notify_cwd: working directory for `notify`.
         labels: what the charm wants back when it reports the job (e.g. the request).
+        engine: the Python module the worker runs the command with (a CLI that takes
+            `--spec` and `--state-file` and keeps the state file as `database_backup.cli`).
     """
 
     key: str
@@ -103,6 +117,11 @@ class JobRecord:
     notify: tuple[str, ...] | None = None
     notify_cwd: str | None = None
     labels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    engine: str = DEFAULT_ENGINE
+
+    def __post_init__(self) -> None:
+        if not _MODULE.match(self.engine):
+            raise ValueError(f"engine {self.engine!r} is not a Python module name")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -116,6 +135,7 @@ class JobRecord:
             "notify": list(self.notify) if self.notify is not None else None,
             "notify-cwd": self.notify_cwd,
             "labels": dict(self.labels),
+            "engine": self.engine,
         }
 
     @classmethod
@@ -132,6 +152,7 @@ class JobRecord:
             notify=tuple(str(part) for part in notify) if notify is not None else None,
             notify_cwd=data.get("notify-cwd"),
             labels=dict(data.get("labels") or {}),
+            engine=str(data.get("engine") or DEFAULT_ENGINE),
         )
 
 
@@ -225,9 +246,46 @@ class LocalJob:
         message = finished.get("message") if status == ERROR else None
         return _outcome(state, status, message or state.get("message"), finished)
 
+    def worker_record(self) -> dict[str, Any] | None:
+        """How the worker was started, when it runs as a transient systemd unit."""
+        return read_json(self.dir / WORKER_FILE)
+
+    @property
+    def systemd_unit(self) -> str | None:
+        """The transient systemd unit running the worker, if it was started as one."""
+        record = self.worker_record() or {}
+        unit = record.get("unit")
+        return unit if isinstance(unit, str) and unit else None
+
     def is_dead(self) -> bool:
-        """Not finished, and nothing holds the lock any more: every process of it died."""
-        return self.finished_record() is None and not self.is_locked()
+        """Not finished, and nothing holds the lock any more: every process of it died.
+
+        A transient unit's worker takes the lock itself once started: until then the job
+        is alive while systemd runs the unit (or, without an answer from systemctl, for
+        `STARTING_GRACE` seconds after the start).
+        """
+        if self.finished_record() is not None or self.is_locked():
+            return False
+        if self._starting():
+            return False
+        return self.finished_record() is None  # it may have ended in between
+
+    def _starting(self) -> bool:
+        unit = self.systemd_unit
+        if unit is None:
+            return False
+        active = systemd.is_active(unit)
+        if active is not None:
+            return active
+        started = str((self.worker_record() or {}).get("started-at") or "")
+        try:
+            since = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)
+        age = (datetime.now(timezone.utc) - since).total_seconds()
+        return age < STARTING_GRACE
 
     def finish(self, status: str, message: str | None, **extra: Any) -> None:
         """Record the end of the job once (later calls keep the first record)."""

@@ -1,17 +1,23 @@
 """The detached worker: run one job's engine command, record how it ended, report back.
 
-Started by `launch.start_worker` as `python -m database_backup.jobs.worker <job-dir> <lock-fd>`
-in its own session. It runs `python -m database_backup.cli <command> --spec ... --state-file
-...` as a child that shares the job's lock, waits for it, makes sure the state says how
-the job ended (an engine that crashed or was killed writes nothing), deletes the spec file
-(it holds secrets), releases the lock and runs the job's `notify` command, e.g.
-`juju-exec <unit> "JUJU_DISPATCH_PATH=hooks/job-finished <charm-dir>/dispatch"`, so the
-charm publishes the result at once. SIGTERM is passed on to the engine, which cleans up
-(a backup deletes its partial artefact, a restore puts the previous data back).
+Started by `launch.start_worker` as `python -m database_backup.jobs.worker <job-dir> [<lock-fd>]`:
+as a transient systemd unit it gets no fd and takes the job's lock itself, first thing (a
+second worker for the same job finds it held and exits with 2); as a detached process it
+inherits the lock from the hook. It runs `python -m <engine> <command> --spec ...
+--state-file ...` (the engine is `database_backup.cli` unless the job names another) as a
+child that shares the job's lock, waits for it, makes sure the state says how the job
+ended (an engine that crashed or was killed writes nothing), deletes the spec file (it
+holds secrets), releases the lock and runs the job's `notify` command, e.g.
+`/usr/bin/juju-exec <unit> "JUJU_DISPATCH_PATH=hooks/job-finished <charm-dir>/dispatch"`,
+so the charm publishes the result at once; its output goes to the job's log. SIGTERM is
+passed on to the engine, which cleans up (a backup deletes its partial artefact, a restore
+puts the previous data back).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import signal
@@ -21,7 +27,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from .store import ERROR, FINISHED_FILE, JOB_FILE, SUCCESS, JobRecord, LocalJob, read_json
+from .store import (
+    ERROR,
+    FINISHED_FILE,
+    JOB_FILE,
+    LOCK_FILE,
+    SUCCESS,
+    JobRecord,
+    LocalJob,
+    read_json,
+)
 
 logger = logging.getLogger("database_backup.jobs.worker")
 
@@ -34,7 +49,7 @@ def engine_argv(job: LocalJob, python: str = sys.executable) -> list[str]:
     return [
         python,
         "-m",
-        "database_backup.cli",
+        job.record.engine,
         *job.record.command,
         "--spec",
         str(job.spec_path),
@@ -84,13 +99,16 @@ def notify(record: JobRecord) -> None:
     if not record.notify:
         return
     cwd = record.notify_cwd if record.notify_cwd and os.path.isdir(record.notify_cwd) else None
-    try:
+    logger.info("handing back: %s", " ".join(record.notify))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:  # its output goes to the job's log, like the worker's
         result = subprocess.run(
             list(record.notify),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
             timeout=NOTIFY_TIMEOUT,
             check=False,
         )
@@ -98,8 +116,21 @@ def notify(record: JobRecord) -> None:
         logger.warning("could not notify the charm (%s); update-status will report", exc)
         return
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["?"]
-        logger.warning("notify exited with %d: %s", result.returncode, tail[0])
+        logger.warning("notify exited with %d; update-status will report", result.returncode)
+
+
+def take_lock(job_dir: Path) -> int | None:
+    """Lock the job (a transient unit's worker does, first thing); None if already held."""
+    fd = os.open(job_dir / LOCK_FILE, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    (job_dir / "worker.pid").write_text(f"{os.getpid()}\n")
+    return fd
 
 
 def run(job_dir: Path, lock_fd: int) -> int:
@@ -137,13 +168,26 @@ def run(job_dir: Path, lock_fd: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: `python -m database_backup.jobs.worker <job-dir> <lock-fd>`."""
+    """Entry point: `python -m database_backup.jobs.worker <job-dir> [<lock-fd>]`."""
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s worker: %(message)s")
-    if len(args) != 2 or not args[1].isdigit():
-        logger.error("usage: python -m database_backup.jobs.worker <job-dir> <lock-fd>")
+    if len(args) not in (1, 2) or (len(args) == 2 and not args[1].isdigit()):
+        logger.error("usage: python -m database_backup.jobs.worker <job-dir> [<lock-fd>]")
         return 2
-    return run(Path(args[0]), int(args[1]))
+    job_dir = Path(args[0])
+    if len(args) == 2:
+        return run(job_dir, int(args[1]))
+    try:
+        lock_fd = take_lock(job_dir)
+    except OSError as exc:
+        logger.error("cannot lock the job in %s: %s", job_dir, exc)
+        return 2
+    if lock_fd is None:
+        logger.error(
+            "the job in %s already runs (its lock is held): not starting it twice", job_dir
+        )
+        return 2
+    return run(job_dir, lock_fd)
 
 
 if __name__ == "__main__":
