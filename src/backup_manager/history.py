@@ -8,10 +8,17 @@ record is plain JSON with kebab-case keys, so `list-jobs` can return it as is. N
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from database_backup.interface import JobRequest, JobStatus, format_time, utc_now
+from database_backup.interface import (
+    RESTORING_MESSAGE,
+    JobRequest,
+    JobStatus,
+    format_time,
+    utc_now,
+)
 
 MAX_RECORDS = 200
 FINISHED = ("success", "error", "complete", "failed")
@@ -166,12 +173,72 @@ def last_success(records: Iterable[Record]) -> Record | None:
 
 
 def last_failure(records: Iterable[Record]) -> Record | None:
-    """The newest failed job, if it finished after the newest success (else it is old news)."""
-    finished = [
-        r for r in records if is_finished(r) and r.get("type") in ("backup", "restore", "copy")
-    ]
-    newest = _newest(finished)
-    return newest if newest is not None and newest.get("status") in ("error", "failed") else None
+    """The newest of the failures still open (see `open_failures`), if any."""
+    failures = open_failures(records)
+    return failures[-1] if failures else None
+
+
+def open_failures(records: Iterable[Record]) -> list[Record]:
+    """Failed jobs not yet followed by a success of the same type on the same application.
+
+    A failed restore stays reported after a backup succeeds (and the other way round); it
+    goes once a later restore of that application succeeds, or when the admin clears the
+    history. One record (the newest failure) per type and application, oldest first.
+    """
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for record in records:
+        if is_finished(record) and record.get("type") in ("backup", "restore", "copy"):
+            groups.setdefault((str(record["type"]), str(record.get("app") or "")), []).append(
+                record
+            )
+    failures = []
+    for group in groups.values():
+        newest = _newest(group)
+        if newest is not None and newest.get("status") in ("error", "failed"):
+            failures.append(newest)
+    return sorted(failures, key=lambda r: str(r.get("finished-at") or ""))
+
+
+_REFUSED = re.compile(
+    "^" + re.escape(RESTORING_MESSAGE).replace(re.escape("{job}"), "(?P<job>[^)]+)", 1) + "$"
+)
+
+
+def refusing_restore(record: Mapping[str, Any]) -> str | None:
+    """The restore job id, when the provider refused this backup because it was restoring."""
+    if record.get("status") != "error":
+        return None
+    match = _REFUSED.match(str(record.get("message") or ""))
+    return match.group("job") if match else None
+
+
+def backups_to_retry(records: list[Record]) -> list[Record]:
+    """Scheduled backups refused during a restore that has ended: retry each once.
+
+    Not retried: a retry itself (`retry-of`), one already retried (`retried-by`), one a
+    later backup of the same application supersedes, or one whose application is still
+    restoring.
+    """
+    candidates = []
+    for index, record in enumerate(records):
+        if not record.get("scheduled") or record.get("type") != "backup":
+            continue
+        if record.get("retry-of") or record.get("retried-by"):
+            continue
+        if refusing_restore(record) is None:
+            continue
+        app = record.get("app")
+        later = records[index + 1 :]
+        if any(r.get("type") == "backup" and r.get("app") == app for r in later):
+            continue
+        if any(
+            r.get("type") == "restore" and r.get("app") == app
+            for r in records
+            if not is_finished(r)
+        ):
+            continue
+        candidates.append(record)
+    return candidates
 
 
 def _newest(records: list[Record]) -> Record | None:

@@ -26,7 +26,7 @@ from database_backup.interface import (
 )
 from database_backup.storage import StorageError
 
-from . import copying, history, schedule
+from . import catalog_summary, copying, history, schedule
 from . import setup as setup_mod
 from . import status as status_mod
 from .catalogs import Catalogs
@@ -72,9 +72,16 @@ class Manager:
         """Whether this unit leads."""
         return self.model.unit.is_leader()
 
+    @functools.cached_property
+    def recorder(self) -> catalog_summary.Recorder:
+        """The summary of the backups in storage that the status speaks from."""
+        return catalog_summary.Recorder(self.model)
+
     def catalogs(self) -> Catalogs:
-        """Catalog access over every location of this hook."""
-        return Catalogs(self.setup.locations, self.model.uuid)
+        """Catalog access over every location of this hook (its reads refresh the summary)."""
+        return catalog_summary.RecordingCatalogs(
+            self.setup.locations, self.model.uuid, recorder=self.recorder
+        )
 
     # -- relations ----------------------------------------------------------------------
 
@@ -291,6 +298,7 @@ class Manager:
         for location in ready.locations.values():
             self.credentials_secret_id(location)
         self._publish(ready)
+        self.retry_refused_backups()
 
     def _seed_schedule(self, wanted: schedule.Schedule) -> None:
         """Seed the last slot when scheduling starts or changes: no catch-up of older slots."""
@@ -349,10 +357,74 @@ class Manager:
                     records.append(record)
                     changed = True
                 if tracked.status is not None:
+                    before = record.get("status")
                     changed = history.apply_status(record, tracked.status) or changed
+                    if before != "success":
+                        self._note_backup(record)
         if changed:
             self.state.save_history(records)
         return records
+
+    def _note_backup(self, record: history.Record) -> None:
+        """A backup that just succeeded counts in the summary of the backups in storage."""
+        if record.get("type") != "backup" or record.get("status") != "success":
+            return
+        if not record.get("backup-id"):
+            return
+        location = str(record.get("location") or "")
+        if not location and self.setup.backup_location is not None:
+            location = self.setup.backup_location.name
+        self.recorder.succeeded(
+            str(record.get("app") or "?"),
+            location,
+            str(record["backup-id"]),
+            record.get("finished-at"),
+        )
+
+    def retry_refused_backups(self) -> list[str]:
+        """Request again, once, the scheduled backups refused while a restore ran (leader).
+
+        Runs from reconcile (so from update-status, and as soon as the restore's end is
+        seen); `history.backups_to_retry` says which, and the history links the two jobs.
+        """
+        if not self.is_leader:
+            return []
+        candidates = history.backups_to_retry(self.state.history())
+        apps = set(self.apps())
+        retried = []
+        for refused in candidates:
+            app = str(refused.get("app") or "")
+            if app not in apps:
+                continue
+            location = self.setup.locations.get(str(refused.get("location") or ""))
+            catalogs = self.catalogs()
+            try:
+                record = self.request_backup(
+                    self.relation_for(app),
+                    kind=str(refused.get("kind") or "full"),
+                    location=location,
+                    scheduled=True,
+                    catalogs=catalogs,
+                )
+            except ManagerError as exc:
+                logger.error("retrying backup %s not requested: %s", refused["job-id"], exc)
+                continue
+            finally:
+                catalogs.close()
+            records = self.state.history()
+            for item in records:
+                if item.get("job-id") == refused["job-id"]:
+                    item["retried-by"] = record["job-id"]
+                elif item.get("job-id") == record["job-id"]:
+                    item["retry-of"] = refused["job-id"]
+            self.state.save_history(records)
+            logger.info(
+                "scheduled backup %s was refused during a restore: retried as %s",
+                refused["job-id"],
+                record["job-id"],
+            )
+            retried.append(record["job-id"])
+        return retried
 
     def _location_of(self, bucket: str) -> str:
         for location in self.setup.locations.values():
@@ -497,4 +569,6 @@ class Manager:
         setup = self.setup
         records = self.state.history()
         problems = self.state.storage_problems
-        return status_mod.unit_status(setup, bool(self.database_relations()), records, problems)
+        return status_mod.unit_status(
+            setup, bool(self.database_relations()), records, problems, self.recorder.summary()
+        )

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import ops
 
-from . import history, schedule
+from . import catalog_summary, history, schedule
+from .catalog_summary import Summary
 from .config import ManagerConfig
 from .history import Record
 from .setup import Setup
@@ -18,6 +19,7 @@ def unit_status(
     has_databases: bool,
     records: list[Record],
     storage_problems: Mapping[str, Mapping[str, str]],
+    stored: Summary,
 ) -> ops.StatusBase:
     """Blocked or waiting with the exact reason, else active with a summary."""
     if setup.config is None:
@@ -34,31 +36,45 @@ def unit_status(
         return ops.BlockedStatus(
             "no database related: juju integrate backup-manager:database-backup <db-app>"
         )
-    return ops.ActiveStatus(summary(setup.config, records))
+    return ops.ActiveStatus(summary(setup.config, records, stored))
 
 
 def summary(
-    config: ManagerConfig, records: list[Record], now: datetime.datetime | None = None
+    config: ManagerConfig,
+    records: list[Record],
+    stored: Summary,
+    now: datetime.datetime | None = None,
 ) -> str:
-    """`N running; last backup X (app) at T; <failure>; next T; N backups taken`."""
+    """`N running; last backup X (app) at T; <failures>; next T; N backups in storage`.
+
+    What is said about backups comes from the catalog summary (`catalog_summary`: the
+    catalog is the truth, and clearing the job history does not change it); running jobs
+    and failures come from the job history. Until the manager has read a catalog, a backup
+    the history saw completing is reported, without a count.
+    """
     parts = []
     running = sum(1 for r in records if r.get("status") in history.IN_FLIGHT)
     if running:
         parts.append(f"{running} job{'' if running == 1 else 's'} running")
+    newest = catalog_summary.newest(stored)
     last = history.last_success(records)
-    if last is not None:
+    if newest is not None:
+        parts.append(f"last backup {newest.newest} ({newest.app}) at {newest.newest_at or '?'}")
+    elif stored or last is None:
+        parts.append("no backup yet")
+    else:
         parts.append(
             f"last backup {last.get('backup-id') or last['job-id']} ({last.get('app')}) "
             f"at {last.get('finished-at', '?')}"
         )
-    else:
-        parts.append("no backup yet")
-    failed = history.last_failure(records)
-    if failed is not None:
-        parts.append(f"{failed['type']} {failed['job-id']} failed (see list-jobs)")
+    failures = history.open_failures(records)
+    if failures:
+        failed = [f"{r['type']} {r['job-id']} failed" for r in failures]
+        parts.append("; ".join(failed) + " (see list-jobs)")
     now = now or datetime.datetime.now().astimezone()
     next_time = schedule.next_run(config.schedule, now)
     parts.append(f"next {next_time:%Y-%m-%d %H:%M %Z}" if next_time else "schedule off")
-    count = sum(1 for r in records if r.get("type") == "backup" and r.get("status") == "success")
-    parts.append(f"{count} backup{'' if count == 1 else 's'} taken")
+    if stored:
+        count = catalog_summary.total(stored)
+        parts.append(f"{count} backup{'' if count == 1 else 's'} in storage")
     return "; ".join(parts)

@@ -230,7 +230,7 @@ def test_success_is_recorded_and_retention_runs_without_touching_held_or_restore
     assert out.unit_status.message.startswith(
         "1 job running; last backup 20261124T010000Z-0004 (mysql) at "
     )
-    assert out.unit_status.message.endswith("; 1 backup taken")
+    assert out.unit_status.message.endswith("; 4 backups in storage")  # the catalog's count
 
 
 def test_failure_is_recorded_with_its_message(s3: FakeS3):

@@ -18,9 +18,10 @@ def test_a_failure_in_the_same_second_as_the_last_success_is_reported() -> None:
 
 
 def test_a_success_in_the_same_second_as_a_failure_clears_it() -> None:
+    # only a success of the same type clears a failure (a backup does not clear a restore)
     records = [
         {"job-id": "r", "type": "restore", "status": "error", "finished-at": SECOND},
-        {"job-id": "b", "type": "backup", "status": "success", "finished-at": SECOND},
+        {"job-id": "r2", "type": "restore", "status": "success", "finished-at": SECOND},
     ]
     assert history.last_failure(records) is None
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from ops import testing
 
-from .fakes import FakeS3
-from .helpers import cluster, context, db_relation, s3_relation, state
+from .fakes import FakeS3, add_backup
+from .helpers import cluster, context, db_relation, history_of, jobs_of, peer, s3_relation, state
 
 
 def test_no_database_related_is_blocked_with_the_command_to_run():
@@ -312,3 +312,247 @@ def test_update_status_blocks_on_refused_credentials_until_they_change(s3: FakeS
     fixed_rel, fixed_secret = s3_relation(access_key="AKIA-NEW")
     out = ctx.run(ctx.on.config_changed(), state(fixed_rel, db, peer_rel, secrets=[fixed_secret]))
     assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+# -- what the status says about backups, failures and refused scheduled backups ---------------
+
+BACKUP_IDS = ("20261120T010000Z-0000", "20261121T010000Z-0001")
+
+
+def _finished(job_id: str, job_type: str, status: str, at: str, **extra: object) -> dict:
+    """A finished history record, as the manager keeps it."""
+    return {
+        "job-id": job_id,
+        "type": job_type,
+        "app": "mysql",
+        "location": "s3-a",
+        "status": status,
+        "requested-at": at,
+        "finished-at": at,
+        **extra,
+    }
+
+
+def _peer_with_history(*records: dict, **data: str) -> testing.PeerRelation:
+    return peer({"history": json.dumps(list(records)), **data})
+
+
+def _peer_data(out: testing.State) -> dict[str, str]:
+    relation = next(r for r in out.relations if isinstance(r, testing.PeerRelation))
+    return dict(relation.local_app_data)
+
+
+def test_backups_in_the_status_come_from_the_catalog_not_the_cleared_history(s3: FakeS3):
+    bucket = s3.bucket("bucket-a")
+    for hours, backup_id in zip((30, 6), BACKUP_IDS, strict=True):
+        add_backup(bucket, cluster(), backup_id, hours_ago=hours)
+    done = _finished("backup-1", "backup", "success", "2026-11-21T01:05:00Z")
+    done["backup-id"] = BACKUP_IDS[1]
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    listed = ctx.run(
+        ctx.on.action("list-backups"), state(rel, db, _peer_with_history(done), secrets=[secret])
+    )
+    assert ctx.action_results is not None
+    assert ctx.action_results["count"] == 2
+
+    out = ctx.run(ctx.on.action("clear-history"), listed)
+
+    assert ctx.action_results == {"removed": 1, "kept": 0}
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    message = out.unit_status.message
+    assert "no backup yet" not in message
+    assert f"last backup {BACKUP_IDS[1]} (mysql) at " in message
+    assert message.endswith("; 2 backups in storage")
+
+
+def test_the_status_reads_the_summary_not_the_catalog(s3: FakeS3):
+    # GIVEN a summary kept from an earlier catalog read, and storage that now refuses reads
+    s3.bucket("bucket-a").denied = True
+    summary = [
+        {
+            "app": "mysql",
+            "location": "s3-a",
+            "count": 812,
+            "newest": BACKUP_IDS[1],
+            "newest-at": "2026-11-21T01:05:00Z",
+        }
+    ]
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+
+    # WHEN a hook computes the status
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state(rel, db, peer({"backup-summary": json.dumps(summary)}), secrets=[secret]),
+    )
+
+    # THEN it speaks from the summary, without listing the catalog (a listing would fail)
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert f"last backup {BACKUP_IDS[1]} (mysql) at 2026-11-21T01:05:00Z" in (
+        out.unit_status.message
+    )
+    assert out.unit_status.message.endswith("; 812 backups in storage")
+
+
+def test_a_completed_backup_and_retention_keep_the_summary_current(s3: FakeS3):
+    from database_backup.interface import JobRequest, JobState, JobStatus, JobType, StorageConfig
+
+    bucket = s3.bucket("bucket-a")
+    for hours, backup_id in zip((30, 6), BACKUP_IDS, strict=True):
+        add_backup(bucket, cluster(), backup_id, hours_ago=hours)
+    storage = StorageConfig(bucket="bucket-a", credentials_secret_id="secret:cvh7kruupa1s46bqvuig")
+    job = JobRequest("backup-new", JobType.BACKUP, storage, requested_at="2026-11-22T01:00:00Z")
+    new_id = "20261122T010000Z-0002"
+    add_backup(bucket, cluster(), new_id, hours_ago=0)
+    done = JobStatus.for_request(
+        job, JobState.SUCCESS, backup_id=new_id, finished_at="2026-11-22T01:05:00Z"
+    )
+    db = db_relation(statuses=[done], jobs=[job])
+    rel, secret = s3_relation()
+    config = {"retention-min-count": 1, "retention-max-count": 2, "retention-max-age": ""}
+    ctx = context()
+
+    out = ctx.run(
+        ctx.on.relation_changed(db, remote_unit=0),
+        state(rel, db, secrets=[secret], config=config),
+    )
+
+    # retention (max-count 2) deleted the oldest of three: the summary says two remain
+    summary = json.loads(_peer_data(out)["backup-summary"])
+    assert summary == [
+        {
+            "app": "mysql",
+            "location": "s3-a",
+            "count": 2,
+            "newest": new_id,
+            "newest-at": summary[0]["newest-at"],
+        }
+    ]
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert f"last backup {new_id} (mysql)" in out.unit_status.message
+    assert out.unit_status.message.endswith("; 2 backups in storage")
+
+
+def test_a_failed_restore_stays_in_the_status_after_a_later_backup_succeeds():
+    restore = _finished("restore-1", "restore", "error", "2026-11-22T07:00:00Z")
+    backup = _finished("backup-2", "backup", "success", "2026-11-22T08:00:00Z")
+    backup["backup-id"] = BACKUP_IDS[1]
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state(rel, db, _peer_with_history(restore, backup), secrets=[secret]),
+    )
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert "restore restore-1 failed (see list-jobs)" in out.unit_status.message
+
+
+def test_a_failure_goes_once_a_later_job_of_the_same_kind_succeeds():
+    failed_backup = _finished("backup-1", "backup", "error", "2026-11-22T06:00:00Z")
+    failed_restore = _finished("restore-1", "restore", "error", "2026-11-22T07:00:00Z")
+    restored = _finished("restore-2", "restore", "success", "2026-11-22T08:00:00Z")
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state(
+            rel,
+            db,
+            _peer_with_history(failed_backup, failed_restore, restored),
+            secrets=[secret],
+        ),
+    )
+    message = out.unit_status.message
+    assert "restore-1" not in message
+    assert "backup backup-1 failed (see list-jobs)" in message
+
+
+def test_clear_history_clears_the_failures_from_the_status():
+    failed = _finished("restore-1", "restore", "error", "2026-11-22T07:00:00Z")
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.action("clear-history"),
+        state(rel, db, _peer_with_history(failed), secrets=[secret]),
+    )
+    assert "failed" not in out.unit_status.message
+
+
+def _refused(job_id: str = "backup-s1", restore: str = "restore-1") -> dict:
+    from database_backup.interface import RESTORING_MESSAGE
+
+    return _finished(
+        job_id,
+        "backup",
+        "error",
+        "2026-11-22T02:00:00Z",
+        kind="full",
+        scheduled=True,
+        message=RESTORING_MESSAGE.format(job=restore),
+    )
+
+
+def test_a_scheduled_backup_refused_during_a_restore_is_retried_once_after_it(s3: FakeS3):
+    # GIVEN a scheduled backup refused because restore-1 ran, and restore-1 has finished
+    restore = _finished("restore-1", "restore", "success", "2026-11-22T03:00:00Z")
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    st = state(rel, db, _peer_with_history(_refused(), restore), secrets=[secret])
+
+    # WHEN update-status runs
+    out = ctx.run(ctx.on.update_status(), st)
+
+    # THEN the backup is requested again, once, and the history links the two
+    (retry,) = jobs_of(out, db)
+    assert retry.get("backup-kind", "full") == "full"
+    records = {r["job-id"]: r for r in history_of(out)}
+    assert records["backup-s1"]["retried-by"] == retry["job-id"]
+    assert records[retry["job-id"]]["retry-of"] == "backup-s1"
+    assert records[retry["job-id"]]["scheduled"] is True
+    again = ctx.run(ctx.on.update_status(), out)
+    assert len(jobs_of(again, db)) == 1
+
+
+def test_a_refused_scheduled_backup_waits_while_the_restore_runs(s3: FakeS3):
+    running = _finished("restore-1", "restore", "running", "2026-11-22T03:00:00Z")
+    del running["finished-at"]
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    st = state(rel, db, _peer_with_history(_refused(), running), secrets=[secret])
+    out = ctx.run(ctx.on.update_status(), st)
+    assert jobs_of(out, db) == []
+
+
+def test_a_retry_that_is_refused_again_is_not_retried(s3: FakeS3):
+    retry = _refused("backup-s2", "restore-2")
+    retry["retry-of"] = "backup-s1"
+    first = {**_refused(), "retried-by": "backup-s2"}
+    restores = [
+        _finished(f"restore-{n}", "restore", "success", f"2026-11-22T0{n + 2}:00:00Z")
+        for n in (1, 2)
+    ]
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    st = state(rel, db, _peer_with_history(first, retry, *restores), secrets=[secret])
+    out = ctx.run(ctx.on.update_status(), st)
+    assert jobs_of(out, db) == []
+
+
+def test_a_refused_scheduled_backup_superseded_by_a_later_backup_is_not_retried(s3: FakeS3):
+    restore = _finished("restore-1", "restore", "success", "2026-11-22T03:00:00Z")
+    later = _finished("backup-s2", "backup", "success", "2026-11-22T04:00:00Z", scheduled=True)
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    st = state(rel, db, _peer_with_history(_refused(), restore, later), secrets=[secret])
+    out = ctx.run(ctx.on.update_status(), st)
+    assert jobs_of(out, db) == []
