@@ -141,10 +141,12 @@ def test_a_requirements_path_outside_the_tree_is_reported(tmp_path: Path):
 
 @pytest.mark.parametrize("name", ["backup-manager", "mysql-server"])
 def test_python_part_installs_binary_wheels(name: str):
-    """charmcraft's python plugin exports PIP_NO_BINARY=:all: (every package built from source:
-    cffi, cryptography, pydantic-core and rpds-py then need a C/Rust toolchain and -dev
-    packages the build container lacks); the part's own build-environment, exported after the
-    plugin's, must clear it."""
+    """The python part clears the plugin's PIP_NO_BINARY=:all: in its build-environment.
+
+    With `:all:` every pinned package builds from source, and cffi, cryptography,
+    pydantic-core and rpds-py need a C/Rust toolchain and -dev packages the build
+    environment lacks. The part's environment is exported after the plugin's, so it wins.
+    """
     project = yaml.safe_load((stage_charm.CHARMS[name].directory / "charmcraft.yaml").read_text())
     part = next(p for p in project["parts"].values() if p.get("plugin") == "python")
 
