@@ -43,6 +43,10 @@ Provider (a database charm)::
                 status = JobStatus.for_request(event.job, JobState.RUNNING, phase="starting")
             self.backups.publish_status(event.relation, status)
 
+Every job runs on the provider leader (or the unit `primary=` returns). Pass
+`replicas=` (a callable returning unit names) only when the units replicate one server:
+backups then go to a replica. Without it the units are taken for independent servers.
+
 The library never sets unit or application status: it returns values or raises.
 """
 

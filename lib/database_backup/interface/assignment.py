@@ -22,25 +22,24 @@ def choose_unit(
 ) -> str:
     """Pick the unit that runs `job`.
 
-    Backups prefer a replica (the charm says which units are replicas), then any
-    non-leader unit, then the leader; among equals the least loaded, then by name so the
-    choice is stable. Restores go to the primary (default: the leader), since a restore
-    replaces the data the rest of the cluster follows.
+    Backups go to a replica when the charm names some (`replicas`): the least loaded, then
+    by name so the choice is stable. Without replicas every job goes to the primary
+    (default: the leader): units the charm does not call replicas may be independent
+    servers, and a backup of one of them would silently be a backup of the wrong data.
+    Restores always go to the primary, since a restore replaces the data the rest of the
+    cluster follows.
     """
     if not units:
         raise ValueError("no units to choose from")
-    counts = load or {}
     ordered = sorted(units, key=_unit_sort_key)
-    if job.job_type is JobType.RESTORE:
-        if primary is not None and primary in units:
-            return primary
-        return leader if leader in units else ordered[0]
-
-    def rank(unit: str) -> tuple[int, int]:
-        tier = 0 if unit in replicas else (1 if unit != leader else 2)
-        return (tier, counts.get(unit, 0))
-
-    return min(ordered, key=rank)
+    if job.job_type is JobType.BACKUP:
+        candidates = [unit for unit in ordered if unit in replicas]
+        if candidates:
+            counts = load or {}
+            return min(candidates, key=lambda unit: counts.get(unit, 0))
+    if primary is not None and primary in units:
+        return primary
+    return leader if leader in units else ordered[0]
 
 
 def _unit_sort_key(unit: str) -> tuple[str, int]:

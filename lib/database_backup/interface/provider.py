@@ -4,8 +4,9 @@ Flow, run on every relation-changed, peer-changed and leader-elected event (and 
 charm calls `reconcile()`):
 
 1. every unit decodes the requirer's `jobs`; bad items become problems with a message;
-2. the leader assigns each new job to exactly one unit (`assignment.choose_unit`), after
-   asking the locking policy against the work running across the whole application;
+2. the leader assigns each new job to exactly one unit (`assignment.choose_unit`: the
+   primary, or for backups a replica when the charm names replicas), after asking the
+   locking policy against the work running across the whole application;
    jobs that are invalid, duplicated or refused are assigned to the leader with the reason,
    so exactly one unit reports them, as `error`;
 3. each unit reports the errors assigned to it, checks that the job's secrets can be read,
@@ -67,12 +68,28 @@ class Assignment:
 class DatabaseBackupProvider(ops.Object):
     """Run the jobs a backup manager requests, one unit per job.
 
+    Where jobs run (the leader decides, `assignment.choose_unit`): every job runs on the
+    primary (`primary=`, default the leader) unless the charm passes `replicas=`. Only a
+    charm whose units replicate one server may pass it; backups then prefer the least
+    loaded replica it names. Without `replicas=` the library treats the units as
+    independent servers and never sends a backup to a non-leader unit, because restores
+    and binlog shipping use the primary and a backup of another server would silently be
+    a backup of the wrong data.
+
+    Credentials: a job's `storage-config` names a Juju secret (`credentials-secret-id`);
+    draft-style requirers' inline `access-key`/`secret-key` are accepted too. Inline keys
+    are never echoed in a status, never logged, never quoted in an error and never stored
+    in an event snapshot: `JobRequestedEvent` re-reads them from the relation. Get them with
+    `credentials_for(job)` and pass them to the workload only through a private file.
+
     Args:
         charm: the database charm.
         relation_name: the `database_backup` provider endpoint.
         peer_relation_name: the charm's peer relation (required for more than one unit).
-        replicas: returns the names of units that are replicas (preferred for backups).
-        primary: returns the name of the primary unit (restores go there; default leader).
+        replicas: returns the names of units that are replicas of the primary's data
+            (preferred for backups). Omit it unless the units replicate one server.
+        primary: returns the name of the primary unit (default: the leader). Restores,
+            and backups when there is no replica, go there.
     """
 
     on = DatabaseBackupProviderEvents()

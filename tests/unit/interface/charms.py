@@ -72,9 +72,13 @@ class ProviderCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
-        self.backups = DatabaseBackupProvider(self, peer_relation_name="mysql-peers")
+        self.backups = self._provider()
         framework.observe(self.backups.on.job_requested, self._on_job_requested)
         framework.observe(self.on.finish_action, self._on_finish)
+
+    def _provider(self) -> DatabaseBackupProvider:
+        """Independent servers: no `replicas=`, every job runs on the leader."""
+        return DatabaseBackupProvider(self, peer_relation_name="mysql-peers")
 
     def _on_job_requested(self, event: JobRequestedEvent) -> None:
         job, relation = event.job, event.relation
@@ -94,3 +98,17 @@ class ProviderCharm(ops.CharmBase):
             outcome = JobState(event.params["outcome"])
             done = current.replace(status=outcome, phase="done", message=f"job {outcome.value}")
             self.backups.publish_status(relation, done)
+
+
+class ReplicatedProviderCharm(ProviderCharm):
+    """A replicated cluster: every non-leader unit is a replica (preferred for backups)."""
+
+    def _provider(self) -> DatabaseBackupProvider:
+        return DatabaseBackupProvider(
+            self, peer_relation_name="mysql-peers", replicas=self._replica_units
+        )
+
+    def _replica_units(self) -> list[str]:
+        """The peers, as the leader (the only unit that assigns) sees them."""
+        peer = self.model.get_relation("mysql-peers")
+        return [unit.name for unit in peer.units] if peer is not None else []

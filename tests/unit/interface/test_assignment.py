@@ -16,7 +16,7 @@ from database_backup.interface import (
 from database_backup.interface.provider import ASSIGNMENTS_KEY, UNIT_STATES_KEY
 from database_backup.interface.testing import provider_side_relation
 
-from .charms import PROVIDER_ACTIONS, PROVIDER_META, ProviderCharm
+from .charms import PROVIDER_ACTIONS, PROVIDER_META, ProviderCharm, ReplicatedProviderCharm
 
 SECRET = testing.Secret({"access-key": "a", "secret-key": "s"})
 STORAGE = StorageConfig(bucket="backups", credentials_secret_id=SECRET.id)
@@ -33,12 +33,24 @@ def restore(job_id: str, requested_at: str | None = None) -> JobRequest:
     )
 
 
-def test_backups_prefer_replicas_then_non_leaders_then_the_least_loaded():
+def test_backups_prefer_the_replicas_the_charm_names_least_loaded_first():
     assert choose_unit(backup("a"), UNITS, leader="mysql/0", replicas={"mysql/2"}) == "mysql/2"
-    assert choose_unit(backup("a"), UNITS, leader="mysql/0") == "mysql/1"
+    both = {"mysql/1", "mysql/2"}
+    assert choose_unit(backup("a"), UNITS, leader="mysql/0", replicas=both) == "mysql/1"
     load = {"mysql/1": 2}
-    assert choose_unit(backup("a"), UNITS, leader="mysql/0", load=load) == "mysql/2"
+    assert choose_unit(backup("a"), UNITS, leader="mysql/0", replicas=both, load=load) == (
+        "mysql/2"
+    )
     assert choose_unit(backup("a"), ["mysql/0"], leader="mysql/0") == "mysql/0"
+
+
+def test_without_replicas_backups_go_to_the_primary_or_the_leader():
+    """Units the charm does not call replicas may be independent servers: never back them up."""
+    assert choose_unit(backup("a"), UNITS, leader="mysql/0") == "mysql/0"
+    assert choose_unit(backup("a"), UNITS, leader="mysql/0", load={"mysql/0": 5}) == "mysql/0"
+    assert choose_unit(backup("a"), UNITS, leader="mysql/1", primary="mysql/2") == "mysql/2"
+    # A replica that is not (or no longer) a unit of the application is ignored.
+    assert choose_unit(backup("a"), UNITS, leader="mysql/0", replicas={"mysql/7"}) == "mysql/0"
 
 
 def test_restores_go_to_the_primary_or_the_leader():
@@ -48,13 +60,31 @@ def test_restores_go_to_the_primary_or_the_leader():
 
 def test_unit_numbers_sort_numerically():
     units = ["mysql/10", "mysql/9", "mysql/0"]
-    assert choose_unit(backup("a"), units, leader="mysql/0") == "mysql/9"
+    replicas = {"mysql/10", "mysql/9"}
+    assert choose_unit(backup("a"), units, leader="mysql/0", replicas=replicas) == "mysql/9"
+
+
+def test_several_units_without_replicas_the_leader_runs_every_backup():
+    """Units of a charm that passes no `replicas=` are independent servers."""
+    relation = provider_side_relation([backup("b1"), backup("b2")])
+    peer = testing.PeerRelation("mysql-peers", peers_data={1: {}, 2: {}})
+    ctx = testing.Context(ProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS)
+
+    out = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0),
+        testing.State(leader=True, relations=[relation, peer], secrets=[SECRET]),
+    )
+
+    assignments = json.loads(out.get_relation(peer.id).local_app_data[ASSIGNMENTS_KEY])
+    assert assignments[str(relation.id)] == {"b1": {"unit": "mysql/0"}, "b2": {"unit": "mysql/0"}}
+    started = [e.job.job_id for e in ctx.emitted_events if isinstance(e, JobRequestedEvent)]
+    assert sorted(started) == ["b1", "b2"]
 
 
 def test_leader_assigns_each_job_to_exactly_one_unit_and_only_that_unit_runs_it():
     relation = provider_side_relation([backup("b1"), backup("b2"), restore("r1")])
     peer = testing.PeerRelation("mysql-peers", peers_data={1: {}, 2: {}})
-    ctx = testing.Context(ProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS)
+    ctx = testing.Context(ReplicatedProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS)
 
     out = ctx.run(
         ctx.on.relation_changed(relation, remote_unit=0),
@@ -77,7 +107,7 @@ def test_leader_assigns_each_job_to_exactly_one_unit_and_only_that_unit_runs_it(
     ran: dict[str, list[str]] = {}
     for unit_id in (1, 2):
         ctx = testing.Context(
-            ProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS, unit_id=unit_id
+            ReplicatedProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS, unit_id=unit_id
         )
         peer_view = testing.PeerRelation(
             "mysql-peers", id=peer.id, local_app_data=dict(app_data), peers_data={0: {}}
