@@ -168,6 +168,32 @@ def test_draft_style_restore_gets_a_status_without_the_inline_keys() -> None:
     assert ACCESS_KEY not in published
 
 
+def test_draft_style_backup_is_not_refused_for_missing_credentials() -> None:
+    """Inline keys are credentials: a draft-style backup is never failed for lacking them."""
+    # GIVEN a backup written exactly the draft's way: inline keys, no secret id
+    job = _Given.job("backup-draft")
+    job["job-config"] = {"compression": False}
+    job["storage-config"] = {
+        "bucket": "db-backups",
+        "access-key": ACCESS_KEY,
+        "secret-key": SECRET_KEY,
+    }
+    relation = _Given.relation([job])
+    tester = _Given.tester(relation)
+
+    state = tester.run(EVENT)
+
+    # THEN it is answered; if it cannot run, the reason is not missing credentials
+    tester.assert_schema_valid()
+    status = _Given.statuses(state, relation)["backup-draft"]
+    assert status["status"] in STATES
+    if status["status"] == "error":
+        assert "credentials" not in status.get("message", "").lower(), status.get("message")
+    published = json.dumps(_Given.unit_data(state, relation))
+    assert SECRET_KEY not in published
+    assert ACCESS_KEY not in published
+
+
 def test_job_whose_secret_is_not_granted_fails_with_a_reason() -> None:
     """A credentials secret the provider cannot read: `error`, naming the secret."""
     # GIVEN a job naming a credentials secret the provider cannot read
