@@ -53,8 +53,12 @@ class MySQLServerCharm(ops.CharmBase):
             server_factory=type(self).server_factory,
             notify=type(self).notify_command,
         )
-        framework.observe(self.on.install, self._on_install)
-        for event in (self.on.config_changed, self.on.upgrade_charm, self.on.start):
+        for event in (
+            self.on.install,
+            self.on.config_changed,
+            self.on.upgrade_charm,
+            self.on.start,
+        ):
             framework.observe(event, self._on_configure)
         framework.observe(self.backups.on.job_requested, self._on_job_requested)
         framework.observe(self.on.job_finished, self._on_job_finished)
@@ -72,10 +76,8 @@ class MySQLServerCharm(ops.CharmBase):
         for action in self.meta.actions:  # show-jobs, shipping-status, cancel-job
             framework.observe(self.on[action].action, self._on_action)
 
-    def _on_install(self, _: ops.InstallEvent) -> None:
-        self.service.install()
-
     def _on_configure(self, _: ops.EventBase) -> None:
+        """Install (retrying a failed install), configure and start the server; shipping."""
         self.service.configure()
         self.service.reconcile_shipping()
 
@@ -87,7 +89,7 @@ class MySQLServerCharm(ops.CharmBase):
         self.service.sync()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        """Safety net: results nobody dispatched, progress, dead workers, a failed setup."""
+        """Safety net: results nobody dispatched, progress, dead workers, a failed install."""
         self.service.configure()
         self.service.sync()
         self.backups.reconcile()

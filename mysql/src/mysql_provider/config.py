@@ -12,7 +12,7 @@ class CharmConfig(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(frozen=True)
 
-    flavour: Literal["mysql", "mariadb"] = "mysql"
+    flavour: Literal["mysql", "mariadb"] = "mariadb"
     binlog_retention_days: int = pydantic.Field(default=7, ge=1, le=365)
 
 

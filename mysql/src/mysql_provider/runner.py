@@ -102,10 +102,10 @@ class JobRunner:
         running = self._provider.running_work() + self.local_work()
         decision = may_start(running, work_of(job))
         if not decision.allowed:
-            return self._error(job, decision.reason)
+            return self.refusal(job, decision.reason)
         if not_ready or password is None:
             reason = not_ready or "the backup user has no password yet"
-            return self._error(job, NOT_READY.format(unit=self.unit, reason=reason))
+            return self.refusal(job, NOT_READY.format(unit=self.unit, reason=reason))
         key = job_key(str(relation.id), job.job_id)
         existing = self.store.get(key)
         if existing is not None:
@@ -125,7 +125,7 @@ class JobRunner:
                 workdir=str(self._server.state_dir / "work"),
             )
         except (SecretUnavailableError, specs.JobSpecError) as exc:
-            return self._error(job, str(exc))
+            return self.refusal(job, str(exc))
         record = JobRecord(
             key=key,
             job_id=job.job_id,
@@ -261,7 +261,8 @@ class JobRunner:
             return relation if local.record.job_id in requested else None
         return None
 
-    def _error(self, job: JobRequest, message: str) -> JobStatus:
+    def refusal(self, job: JobRequest, message: str) -> JobStatus:
+        """The error status of a job this unit does not run, saying why."""
         return JobStatus.for_request(job, JobState.ERROR, message=message, unit=self.unit)
 
 

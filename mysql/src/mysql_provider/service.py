@@ -7,10 +7,8 @@ The server itself lives in `workload` (no ops), jobs in `runner`, binlog shippin
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,9 @@ from database_backup.interface import (
 from database_backup.jobs import cancel
 
 from . import specs
+from .actions import bounded_rows, clip
 from .config import CharmConfig, describe
+from .installation import Installation
 from .runner import JobRunner
 from .shipping import DEFAULT_INTERVAL, ShippingPlan, status_document
 from .workload import Server, WorkloadError, backup_user_sql
@@ -40,13 +40,24 @@ logger = logging.getLogger(__name__)
 
 PASSWORD_LABEL = "backup-user"  # noqa: S105 - a secret label, not a password
 LOG_SHIPPING_KEY = "log-shipping"
+#: where Juju puts juju-exec on a machine; a detached worker's PATH need not include it
+JUJU_EXEC = Path("/usr/bin/juju-exec")
+ONE_UNIT = (
+    "{app} runs one unit: this unit's server is not replicated; remove it "
+    "(juju remove-unit {unit})"
+)
+NOT_LEADER_JOB = (
+    "{unit} is not the leader and runs no jobs: {app} runs one unit (its server is not "
+    "replicated); remove this unit (juju remove-unit {unit})"
+)
 
 
 def juju_exec_command(unit: str, charm_dir: Path) -> list[str] | None:
     """The worker's hand-back: dispatch `job-finished` on this unit (None without juju-exec)."""
-    if shutil.which("juju-exec") is None:
+    if not JUJU_EXEC.exists():
         return None
-    return ["juju-exec", unit, f"JUJU_DISPATCH_PATH=hooks/job-finished {charm_dir}/dispatch"]
+    dispatch = f"JUJU_DISPATCH_PATH=hooks/job-finished {charm_dir}/dispatch"
+    return [str(JUJU_EXEC), unit, dispatch]
 
 
 class ProviderService:
@@ -68,7 +79,9 @@ class ProviderService:
             self.config = charm.load_config(CharmConfig)
         except pydantic.ValidationError as exc:
             self.config_error = describe(exc)
-        self.server = server_factory(self.config.flavour if self.config else "mysql")
+        self.server = server_factory(self.config.flavour if self.config else "mariadb")
+        self.installation = Installation(self.server)
+        self._tools_problem: str | None = None
         self.runner = JobRunner(
             charm, provider, self.server, notify=lambda unit: notify(unit, charm.charm_dir)
         )
@@ -76,20 +89,12 @@ class ProviderService:
 
     # -- server ---------------------------------------------------------------------------
 
-    def install(self) -> None:
-        """Install the packages, then configure."""
-        if self.config is None:
-            return
-        try:
-            self.server.install()
-        except WorkloadError as exc:
-            logger.error("%s", exc)
-            return
-        self.configure()
-
     def configure(self) -> None:
-        """Write the server's options, (re)start it, create the backup user."""
-        if self.config is None or not self.server.is_installed():
+        """Install unless done (a failed install is retried), then set the server up.
+
+        Writes the server's options, (re)starts it and creates the backup user.
+        """
+        if self.config is None or self.installation.ensure():
             return
         if self.runner.store.running():
             logger.info("jobs run: the server configuration waits until they have ended")
@@ -140,10 +145,30 @@ class ProviderService:
         )
         return value
 
+    def setup_problem(self) -> str:
+        """Why the packages cannot serve backups: install failed, or unusable tool pair."""
+        problem = self.installation.problem()
+        if problem:
+            return problem
+        if self._tools_problem is None:  # once per hook: two `--version` calls
+            self._tools_problem = self.server.check_tools()
+            if self._tools_problem:
+                logger.error("backup tool check: %s", self._tools_problem)
+        return self._tools_problem
+
+    def one_unit_problem(self) -> str:
+        """The refusal of a non-leader unit ("" on the leader)."""
+        if self.charm.unit.is_leader():
+            return ""
+        return ONE_UNIT.format(app=self.charm.app.name, unit=self.charm.unit.name)
+
     def not_ready(self) -> str:
         """Why this unit cannot run jobs now ("" when it can)."""
         if self.config is None:
             return f"invalid config: {self.config_error}"
+        setup = self.setup_problem()
+        if setup:
+            return setup
         if not self.server.is_installed():
             return f"{self.server.flavour.name} is not installed"
         if not self.server.is_running():
@@ -157,6 +182,12 @@ class ProviderService:
     def on_job_requested(self, event: JobRequestedEvent) -> None:
         """Start the job (or refuse it) and publish its first status at once."""
         job = event.job
+        if not self.charm.unit.is_leader():  # the library gives every job to the leader
+            unit, app = self.charm.unit.name, self.charm.app.name
+            message = NOT_LEADER_JOB.format(unit=unit, app=app)
+            logger.error("job %s refused: %s", job.job_id, message)
+            self.runner.publish(event.relation, self.runner.refusal(job, message))
+            return
         status = self.runner.start(
             event.relation, job, password=self.password(), not_ready=self.not_ready()
         )
@@ -229,6 +260,9 @@ class ProviderService:
         """The one place that decides the unit's status."""
         if self.config is None:
             return ops.BlockedStatus(f"invalid config: {self.config_error}")
+        one_unit = self.one_unit_problem()
+        if one_unit:
+            return ops.BlockedStatus(one_unit)
         restore = self.runner.restore_running()
         if restore is not None:
             outcome = restore.outcome()
@@ -239,6 +273,9 @@ class ProviderService:
             return ops.MaintenanceStatus(
                 f"restoring backup {backup}: {outcome.phase or 'starting'}{progress}"
             )
+        setup = self.setup_problem()
+        if setup:
+            return ops.BlockedStatus(setup)
         reason = self.not_ready()
         if reason:
             if "backup user" in reason:
@@ -269,19 +306,22 @@ class ProviderService:
         handler(event)
 
     def show_jobs(self, event: ops.ActionEvent) -> None:
-        """Action `show-jobs`."""
+        """Action `show-jobs`: the newest `limit` jobs, within one action value's size."""
+        jobs = self.runner.store.jobs()
+        limit = event.params.get("limit", 20)
         rows = []
-        for local in self.runner.store.jobs():
+        for local in jobs[-limit:] if limit > 0 else []:
             status = self.runner.status_of(local).to_dict()
             keep = ("job-id", "job-type", "status", "phase", "progress", "message", "backup-id")
             row = {key: status[key] for key in keep if key in status}
             row.update(started=status.get("started-at"), finished=status.get("finished-at"))
             rows.append({k: v for k, v in row.items() if v is not None})
-        event.set_results({"count": len(rows), "jobs": json.dumps(rows, indent=1)})
+        text, note = bounded_rows(rows, total=len(jobs))
+        event.set_results({"count": len(jobs), "jobs": text, **({"note": note} if note else {})})
 
     def shipping_status(self, event: ops.ActionEvent) -> None:
         """Action `shipping-status`."""
-        position = self.shipper.position()
+        position = {key: clip(value) for key, value in self.shipper.position().items()}
         event.set_results({"running": self.shipper.is_enabled(), **position})
 
     def cancel_job(self, event: ops.ActionEvent) -> None:

@@ -1,17 +1,17 @@
 """The database server on the unit: packages, configuration, service, backup user (no ops).
 
 `Server` is what the charm talks to; tests swap it for one that points at a throwaway
-server. MySQL (`mysql-server`, Percona XtraBackup) is the default flavour; MariaDB
-(`mariadb-server`, Mariabackup) is selectable. Binary logs are always on, in row format
-with GTIDs, in a directory outside the data directory so a restore that swaps the data
-directory keeps them.
+server. MariaDB (`mariadb-server`, Mariabackup) is the default flavour; MySQL
+(`mysql-server`, Percona XtraBackup) is selectable, and refused when the installed
+XtraBackup cannot back up the installed MySQL (`versions`). Packages are installed through
+charmlibs-apt (`packages`). Binary logs are always on, in row format with GTIDs, in a
+directory outside the data directory so a restore that swaps the data directory keeps them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 
 from database_backup.jobs import hook_python_path
 
+from . import packages, versions
 from .shipping import Shipper
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Flavour:
     section: str
     client: str
     server_binary: str
+    backup_tools: tuple[str, ...]  # the first one found is the one the engine uses
 
 
 FLAVOURS = {
@@ -58,6 +60,7 @@ FLAVOURS = {
         section="mysqld",
         client="mysql",
         server_binary="mysqld",
+        backup_tools=("xtrabackup",),
     ),
     "mariadb": Flavour(
         name="mariadb",
@@ -67,6 +70,7 @@ FLAVOURS = {
         section="mariadb",
         client="mariadb",
         server_binary="mariadbd",
+        backup_tools=("mariabackup", "mariadb-backup"),
     ),
 }
 
@@ -168,14 +172,17 @@ class Server:
     # -- lifecycle ---------------------------------------------------------------------
 
     def install(self) -> None:
-        """Install the flavour's packages (server, client, backup tool, zstd)."""
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        self._check(["apt-get", "update", "-q"], "update the package lists", env=env)
-        self._check(
-            ["apt-get", "install", "-y", "-q", *self.flavour.packages],
-            f"install {' '.join(self.flavour.packages)}",
-            env=env,
-        )
+        """Install the flavour's packages (server, client, backup tool, zstd) with apt.
+
+        Raises:
+            WorkloadError: apt failed (e.g. a held dpkg lock); calling again retries.
+        """
+        try:
+            packages.install(self.flavour.packages)
+        except packages.PackageInstallError as exc:
+            raise WorkloadError(
+                f"could not install {', '.join(self.flavour.packages)}: {exc}"
+            ) from exc
 
     def is_installed(self) -> bool:
         """Whether the server binary is there."""
@@ -222,17 +229,16 @@ class Server:
 
     def version(self) -> str:
         """The server's version line (`mysqld --version`), or "" when unknown."""
-        try:
-            result = self._run(
-                [self.flavour.server_binary, "--version"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return result.stdout.strip() if result.returncode == 0 else ""
+        return self._version_output(self.flavour.server_binary)
+
+    def tool_versions(self) -> tuple[str, str]:
+        """What the backup tool and the server print for `--version` ("" when absent)."""
+        tool = next(filter(None, map(self._version_output, self.flavour.backup_tools)), "")
+        return tool, self.version()
+
+    def check_tools(self) -> str:
+        """Why the installed backup tool cannot back up the installed server ("" if it can)."""
+        return versions.check_pair(self.flavour.name, *self.tool_versions())
 
     def ensure_backup_user(self, password: str) -> None:
         """Create or update the backup user (as root over the socket; SQL on stdin)."""
@@ -250,6 +256,26 @@ class Server:
 
     def _path(self, path: Path) -> Path:
         return self._root / path.relative_to("/")
+
+    def _version_output(self, binary: str) -> str:
+        """`binary --version` (stdout and stderr: the backup tools print to stderr)."""
+        for candidate in (binary, f"/usr/sbin/{binary}"):
+            try:
+                result = self._run(
+                    [candidate, "--version"],
+                    capture_output=True,
+                    text=True,
+                    timeout=10,
+                    check=False,
+                )
+            except FileNotFoundError:
+                continue
+            except (OSError, subprocess.TimeoutExpired):
+                return ""
+            if result.returncode == 0:
+                return f"{result.stdout}\n{result.stderr}".strip()
+            return ""
+        return ""
 
     def _check(self, argv: list[str], what: str, **kwargs: Any) -> str:
         try:

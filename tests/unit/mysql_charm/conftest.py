@@ -1,9 +1,11 @@
 """Scenario fixtures for the mysql-server charm: a fake server and a fake worker launcher.
 
 The workload module (`mysql_provider.workload.Server`) is swapped for `FakeServer`, which
-keeps every file under a temporary directory and answers `systemctl` from memory. The
-launcher is swapped for `FakeLauncher`, which holds each job's lock in the test process, so
-a test decides when a job finishes (`finish`) or dies (`die`) - no process, no network.
+keeps every file under a temporary directory and answers `systemctl` and `--version` from
+memory. The apt layer (`mysql_provider.packages.apt`, charmlibs-apt) is swapped for
+`FakeApt`, which fails the way charmlibs-apt fails when a test asks it to (a dpkg lock).
+The launcher is swapped for `FakeLauncher`, which holds each job's lock in the test process,
+so a test decides when a job finishes (`finish`) or dies (`die`) - no process, no network.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from mysql_provider import runner
+from charmlibs import apt as charmlibs_apt
+from mysql_provider import packages, runner
 from mysql_provider.workload import Server
 from ops import testing
 
@@ -42,10 +45,19 @@ class FakeServer(Server):
         self.active_units: set[str] = set()
         self.calls: list[list[str]] = []
         self.users: list[str] = []
+        #: what `<binary> --version` prints (stdout for servers, stderr for backup tools)
+        self.versions = dict(VERSIONS)
 
     def _fake_run(self, argv: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
         self.calls.append(list(argv))
         code = 0
+        if argv[1:] == ["--version"]:
+            if argv[0] not in self.versions:
+                raise FileNotFoundError(argv[0])
+            output = self.versions[argv[0]]
+            if "backup" in argv[0]:
+                return subprocess.CompletedProcess(argv, 0, "", output)
+            return subprocess.CompletedProcess(argv, 0, output, "")
         if argv[:2] == ["systemctl", "is-active"]:
             code = 0 if argv[-1] in self.active_units else 3
         elif argv[:3] == ["systemctl", "enable", "--now"]:
@@ -56,18 +68,63 @@ class FakeServer(Server):
             self.running = True
         return subprocess.CompletedProcess(argv, code, "", "")
 
-    def install(self) -> None:
-        self.calls.append(["install", *self.flavour.packages])
-        self.installed = True
-
     def is_installed(self) -> bool:
-        return self.installed
+        return self.installed or set(self.flavour.packages) <= FAKE_APT.installed
 
     def is_running(self) -> bool:
         return self.running
 
     def ensure_backup_user(self, password: str) -> None:
         self.users.append(password)
+
+
+VERSIONS = {
+    "xtrabackup": "xtrabackup version 8.0.35-30 based on MySQL server 8.0.35 Linux (x86_64)",
+    "mysqld": "/usr/sbin/mysqld  Ver 8.0.40-0ubuntu0.24.04.1 for Linux on x86_64 ((Ubuntu))",
+    "mariabackup": "mariabackup based on MariaDB server 10.11.8-MariaDB debian-linux-gnu (x86_64)",
+    "mariadbd": "mariadbd  Ver 10.11.8-MariaDB-0ubuntu0.24.04.1 for debian-linux-gnu on x86_64",
+}
+
+
+class FakeApt:
+    """Stands in for the charmlibs-apt module: records installs, fails when told to."""
+
+    PackageError = charmlibs_apt.PackageError
+    PackageNotFoundError = charmlibs_apt.PackageNotFoundError
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.installed: set[str] = set()
+        self.update_failures: list[Exception] = []
+        self.install_failures: list[Exception] = []
+
+    def update(self) -> None:
+        self.calls.append(["update"])
+        if self.update_failures:
+            raise self.update_failures.pop(0)
+
+    def add_package(self, package_names: list[str], **_: Any) -> list[Any]:
+        self.calls.append(["add", *package_names])
+        if self.install_failures:
+            raise self.install_failures.pop(0)
+        self.installed |= set(package_names)
+        return []
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+FAKE_APT = FakeApt()
+
+
+def dpkg_lock_error(package: str = "mysql-server") -> charmlibs_apt.PackageError:
+    """What charmlibs-apt raises when apt-get install meets a held dpkg lock."""
+    return charmlibs_apt.PackageError(
+        f"Could not install package(s) ['{package}=8.0.40-0ubuntu0.24.04.1']: "
+        "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 "
+        "(unattended-upgr)\nE: Unable to acquire the dpkg frontend lock "
+        "(/var/lib/dpkg/lock-frontend), is another process using it?\n"
+    )
 
 
 class FakeLauncher:
@@ -132,6 +189,14 @@ def relation(*jobs: JobRequest, **app_data: str) -> testing.Relation:
     )
 
 
+@pytest.fixture(autouse=True)
+def fake_apt(monkeypatch: pytest.MonkeyPatch) -> FakeApt:
+    """No unit test reaches the machine's apt: the charmlibs-apt module is swapped."""
+    FAKE_APT.reset()
+    monkeypatch.setattr(packages, "apt", FAKE_APT)
+    return FAKE_APT
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> FakeServer:
     return FakeServer("mysql", tmp_path / "root")
@@ -178,12 +243,19 @@ def _reflavour(server: FakeServer, flavour: str) -> FakeServer:
 
 
 def state(*relations: testing.RelationBase, leader: bool = True, **kwargs: Any) -> testing.State:
-    """A state with the peer relation, the credentials and the backup user's password."""
+    """A state with the peer relation, the credentials and the backup user's password.
+
+    The flavour is `mysql` unless the test says otherwise: these tests cover the MySQL
+    command lines, which cannot run for real here (the default flavour is `mariadb`).
+    """
     peers = [r for r in relations if isinstance(r, testing.PeerRelation)]
     others = [r for r in relations if not isinstance(r, testing.PeerRelation)]
     peer = peers or [testing.PeerRelation("mysql-peers")]
     secrets = kwargs.pop("secrets", [CREDENTIALS, PASSWORD])
-    return testing.State(leader=leader, relations=[*others, *peer], secrets=secrets, **kwargs)
+    config = {"flavour": "mysql", **kwargs.pop("config", {})}
+    return testing.State(
+        leader=leader, relations=[*others, *peer], secrets=secrets, config=config, **kwargs
+    )
 
 
 def relation_in(out: testing.State, relation_id: int) -> testing.Relation:

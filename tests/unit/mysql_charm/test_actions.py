@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mysql_provider import service
 from mysql_provider.service import juju_exec_command
 from ops import testing
 
+from database_backup.jobs import JobRecord, JobStore
+
 from .conftest import FakeLauncher, FakeServer, job, relation, state
+
+ACTION_VALUE_LIMIT = 128 * 1024  # Juju refuses a larger action-set value
 
 
 def test_show_jobs_lists_local_jobs_with_progress(
@@ -55,11 +60,65 @@ def test_cancel_job_of_an_unknown_job_fails_with_a_hint(ctx: testing.Context[Any
     assert failure.value.message == "no job 'nope' runs on mysql-server/0 (see show-jobs)"
 
 
-def test_juju_exec_hand_back_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}")
+def test_juju_exec_hand_back_command_calls_juju_exec_by_absolute_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Path("/usr/bin/juju-exec") == service.JUJU_EXEC
+    installed = tmp_path / "juju-exec"
+    installed.touch()
+    monkeypatch.setattr(service, "JUJU_EXEC", installed)
+    monkeypatch.setattr("shutil.which", lambda name: None)  # not on the worker's PATH
     charm_dir = Path("/var/lib/juju/agents/unit-mysql-server-2/charm")
+
     command = juju_exec_command("mysql-server/2", charm_dir)
+
     dispatch = f"JUJU_DISPATCH_PATH=hooks/job-finished {charm_dir}/dispatch"
-    assert command == ["juju-exec", "mysql-server/2", dispatch]
-    monkeypatch.setattr("shutil.which", lambda name: None)
+    assert command == [str(installed), "mysql-server/2", dispatch]
+    monkeypatch.setattr(service, "JUJU_EXEC", tmp_path / "missing")
     assert juju_exec_command("mysql-server/2", Path("/charm")) is None
+
+
+def many_finished_jobs(server: FakeServer, count: int) -> None:
+    """`count` finished jobs in the unit's store, each with a long error message."""
+    store = JobStore(server.state_dir / "jobs")
+    for n in range(count):
+        request = job(f"backup-{n:03d}").to_dict()
+        record = JobRecord(key=f"1-backup-{n:03d}", job_id=f"backup-{n:03d}", scope="1",
+                           kind="full backup", command=("backup",),
+                           created_at=f"2026-11-22T07:{n // 60:02d}:{n % 60:02d}+00:00",
+                           labels={"request": request, "backup-id": f"b-{n}"})  # fmt: skip
+        store.create(record, {}).finish("error", f"S3 said no ({n}): " + "x" * 1900)
+
+
+def test_show_jobs_stays_bounded_whatever_the_number_of_jobs(
+    ctx: testing.Context[Any], server: FakeServer
+) -> None:
+    many_finished_jobs(server, 120)
+
+    ctx.run(ctx.on.action("show-jobs"), state())
+
+    results = ctx.action_results
+    assert results is not None
+    assert all(len(str(value).encode()) < ACTION_VALUE_LIMIT for value in results.values())
+    assert results["count"] == 120
+    rows = json.loads(results["jobs"])
+    assert [row["job-id"] for row in rows] == [f"backup-{n:03d}" for n in range(100, 120)]
+    assert results["note"] == "showing the newest 20 of 120 jobs; run with limit=N for more"
+
+
+def test_show_jobs_with_a_large_limit_still_fits_an_action_value(
+    ctx: testing.Context[Any], server: FakeServer
+) -> None:
+    many_finished_jobs(server, 120)
+
+    ctx.run(ctx.on.action("show-jobs", params={"limit": 100}), state())
+
+    results = ctx.action_results
+    assert results is not None
+    assert len(results["jobs"].encode()) < ACTION_VALUE_LIMIT
+    rows = json.loads(results["jobs"])
+    assert rows[-1]["job-id"] == "backup-119"  # the newest are the ones kept
+    assert 20 < len(rows) < 100
+    assert results["note"] == (
+        f"showing the newest {len(rows)} of 120 jobs (the output is limited to 100 KiB)"
+    )

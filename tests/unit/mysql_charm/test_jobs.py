@@ -1,6 +1,6 @@
 """Scenario tests of the job paths.
 
-New job, lock refusal, worker finished, worker died, restore in progress, three units,
+New job, lock refusal, worker finished, worker died, restore in progress, two units,
 missing secret, relation broken while a job runs.
 """
 
@@ -275,32 +275,44 @@ def test_restore_without_a_backup_id_is_an_error(
     assert "the restore names no backup" in statuses(out, rel)["restore-1"]["message"]
 
 
-def test_three_units_the_leader_assigns_a_backup_to_another_unit(
-    ctx: testing.Context[Any], server: FakeServer, launcher: FakeLauncher
+def test_two_units_the_leader_runs_the_backup_itself(
+    ctx: testing.Context[Any], launcher: FakeLauncher
 ) -> None:
     rel = relation(job("backup-1"))
-    peers = testing.PeerRelation("mysql-peers", peers_data={1: {}, 2: {}})
+    peers = testing.PeerRelation("mysql-peers", peers_data={1: {}})
 
-    leader_out = run_changed(ctx, rel, state(rel, peers))
+    out = run_changed(ctx, rel, state(rel, peers))
 
-    assert launcher.started == []  # the leader does not run it
-    assert statuses(leader_out, rel) == {}
+    assert [local.record.job_id for local in launcher.started] == ["backup-1"]
+    assert statuses(out, rel)["backup-1"]["unit"] == "mysql-server/0"
     assignments = json.loads(
-        leader_out.get_relation(peers.id).local_app_data["database-backup-assignments"]
+        out.get_relation(peers.id).local_app_data["database-backup-assignments"]
     )
-    unit = assignments[str(rel.id)]["backup-1"]["unit"]
-    assert unit in ("mysql-server/1", "mysql-server/2")
+    assert assignments[str(rel.id)]["backup-1"]["unit"] == "mysql-server/0"
 
-    # the chosen unit sees the assignment and runs the job
-    peer_view = testing.PeerRelation(
-        "mysql-peers", local_app_data=leader_out.get_relation(peers.id).local_app_data,
-        peers_data={0: {}, 2 if unit.endswith("/1") else 1: {}},
+
+def test_a_non_leader_refuses_a_job_assigned_to_it(
+    server: FakeServer, launcher: FakeLauncher
+) -> None:
+    """Defence in depth: whatever the assignment says, only the leader starts workers."""
+    rel = relation(job("backup-1"))
+    assigned = {str(rel.id): {"backup-1": {"unit": "mysql-server/1"}}}
+    peers = testing.PeerRelation(
+        "mysql-peers", peers_data={0: {}},
+        local_app_data={"database-backup-assignments": json.dumps(assigned)},
     )  # fmt: skip
-    chosen = make_ctx(server, unit_id=int(unit.rsplit("/", 1)[1]))
-    out = run_changed(chosen, rel, state(rel, peer_view, leader=False))
+    ctx = make_ctx(server, unit_id=1)
 
-    assert len(launcher.started) == 1
-    assert statuses(out, rel)["backup-1"]["unit"] == unit
+    out = run_changed(ctx, rel, state(rel, peers, leader=False))
+
+    assert launcher.started == []
+    status = statuses(out, rel)["backup-1"]
+    assert status["status"] == "error"
+    assert status["message"] == (
+        "mysql-server/1 is not the leader and runs no jobs: mysql-server runs one unit (its "
+        "server is not replicated); remove this unit (juju remove-unit mysql-server/1)"
+    )
+    assert isinstance(out.unit_status, testing.BlockedStatus)
 
 
 def test_a_finished_job_is_published_by_update_status_without_a_dispatch(

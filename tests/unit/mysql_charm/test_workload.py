@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from charmlibs import apt as charmlibs_apt
+from mysql_provider import packages
 from mysql_provider.workload import (
     FLAVOURS,
     Server,
@@ -16,6 +18,8 @@ from mysql_provider.workload import (
     render_config,
     sql_string,
 )
+
+from .conftest import FakeApt, dpkg_lock_error
 
 
 class Recorder:
@@ -71,23 +75,40 @@ def test_sql_goes_to_the_client_on_stdin_never_in_argv(tmp_path: Path) -> None:
     assert "hunter2-secret" in kwargs["input"]
 
 
-def test_install_uses_apt_noninteractively(tmp_path: Path) -> None:
-    run = Recorder()
-    Server("mariadb", run=run, root=tmp_path).install()
-    assert [argv for argv, _ in run.calls] == [
-        ["apt-get", "update", "-q"],
-        ["apt-get", "install", "-y", "-q", "mariadb-server", "mariadb-client",
-         "mariadb-backup", "zstd"],
+def test_install_goes_through_charmlibs_apt(tmp_path: Path, fake_apt: FakeApt) -> None:
+    Server("mariadb", run=Recorder(), root=tmp_path).install()
+    assert fake_apt.calls == [
+        ["update"], ["add", "mariadb-server", "mariadb-client", "mariadb-backup", "zstd"],
     ]  # fmt: skip
-    assert run.calls[1][1]["env"]["DEBIAN_FRONTEND"] == "noninteractive"
 
 
-def test_a_failing_command_raises_a_clear_error(tmp_path: Path) -> None:
-    run = Recorder(returncode=100, stderr="E: Unable to locate package mysql-server\n")
-    with pytest.raises(
-        WorkloadError, match="cannot update the package lists: E: Unable to locate"
-    ):
-        Server("mysql", run=run, root=tmp_path).install()
+def test_a_held_dpkg_lock_raises_apts_reason(tmp_path: Path, fake_apt: FakeApt) -> None:
+    fake_apt.install_failures.append(dpkg_lock_error())
+    with pytest.raises(WorkloadError) as failure:
+        Server("mysql", run=Recorder(), root=tmp_path).install()
+    assert str(failure.value) == (
+        "could not install mysql-server, mysql-client, percona-xtrabackup, zstd: Could not get "
+        "lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (unattended-upgr)"
+    )
+
+
+def test_a_package_missing_from_the_archive_is_named(fake_apt: FakeApt) -> None:
+    fake_apt.install_failures.append(
+        charmlibs_apt.PackageError("Failed to install packages: percona-xtrabackup")
+    )
+    with pytest.raises(packages.PackageInstallError, match=r"^Failed to install packages: per"):
+        packages.install(["percona-xtrabackup"])
+
+
+def test_a_failed_package_list_update_gives_apts_reason(fake_apt: FakeApt) -> None:
+    stderr = (
+        b"Hit:1 http://archive\nE: Failed to fetch http://mirror/InRelease  Could not resolve\n"
+    )
+    fake_apt.update_failures.append(subprocess.CalledProcessError(100, ["apt-get"], b"", stderr))
+    with pytest.raises(packages.PackageInstallError) as failure:
+        packages.install(["zstd"])
+    assert str(failure.value) == "Failed to fetch http://mirror/InRelease  Could not resolve"
+    assert fake_apt.calls == [["update"]]
 
 
 def test_configure_reports_a_change_only_once(tmp_path: Path) -> None:
