@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """mysql-server: a MySQL (or MariaDB) server that runs backup jobs over `database_backup`.
 
-The provider side of the relation, through the `database_backup` provider library: the
-leader assigns each job to one unit; that unit starts a detached worker (the engine's
-command line) and returns at once. The worker dispatches `job-finished` with `juju-exec`
-when it ends, so the result is published immediately; `update-status` is the safety net.
+The provider side of the relation, through the `database_backup` provider library. The
+charm runs one unit: its units do not replicate, so the leader runs every job and ships the
+binlogs, and other units are blocked (and refuse any job). The leader starts a detached
+worker (the engine's command line) for each job and returns at once. The worker
+dispatches `job-finished` with `juju-exec` when it ends, so the result is published
+immediately; `update-status` is the safety net (and retries a failed install).
 This file only wires events: the logic is in the `mysql_provider` package.
 """
 
