@@ -2,34 +2,49 @@
 
 `plan` checks everything that can be checked at once (the backup exists, the locations
 differ and answer with their credentials, an incremental's parent is already there) and
-returns a spec; `launch` writes the spec to a 0600 file and starts this module as a
-detached process (`python -m backup_manager.copying SPEC`); the worker copies each
-artefact (server-side when both locations share endpoint and credentials, else streamed),
-verifies the copy's SHA-256 against the source's `backup.json`, writes the new backup's
-own `backup.json` (new id, `copied-from` note) last, optionally brings the shipped binary
-logs along, and writes a result file the charm picks up on its next hook.
+returns a spec; `launch` runs the copy as a job of `database_backup.jobs`, like every
+other long job: a job directory under `STATE_DIR/jobs` with the spec in a 0600 file
+(deleted at the end), a worker with a clean environment that holds the job's lock (a
+transient systemd unit where systemd runs), the engine `backup_manager.copy_worker`, and a
+hand-back (`/usr/bin/juju-exec ... update-status`). `collect` gives the leader the
+outcome: from the local job on the unit that started the copy, else (after a leadership
+change) from the copy's status object and `backup.json` in the destination storage
+(`copy_status`), never from a pid.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
+import logging
 import os
 import subprocess
-import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from database_backup.catalog import BackupMetadata, Catalog, new_backup_id
+from database_backup.catalog import BackupMetadata, Catalog, CatalogError, new_backup_id
+from database_backup.jobs import (
+    ERROR,
+    SUCCESS,
+    JobRecord,
+    JobStore,
+    LocalJob,
+    dispatch_command,
+    job_key,
+    start_worker,
+)
+from database_backup.storage import StorageError
 
-from . import locations as locations_mod
-from .catalogs import Catalogs, format_time, storage_errors, utc_now
+from . import copy_status
+from .catalogs import Catalogs, format_time, utc_now
 from .errors import ManagerError
 from .locations import Location
 
+logger = logging.getLogger(__name__)
+
 STATE_DIR = Path("/var/lib/backup-manager")
-_CHUNK = 1 << 20
+ENGINE = "backup_manager.copy_worker"
+SCOPE = "copy"
+KEEP_FINISHED = 20
 
 
 def plan(
@@ -70,6 +85,7 @@ def plan(
         )
     return {
         "copy-id": copy_id,
+        "requested-at": format_time(utc_now()),
         "app": app,
         "cluster-id": catalogs.catalog(app, source).cluster_id,
         "backup-id": backup_id,
@@ -99,197 +115,184 @@ def _copied(backups: list[BackupMetadata], location: str, backup_id: str) -> str
     return None
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
-    """Carry out a copy; return the result (never raises for storage problems)."""
-    source = Location.from_spec(spec["source"])
-    dest = Location.from_spec(spec["dest"])
-    result: dict[str, Any] = {
-        "copy-id": spec["copy-id"],
-        "new-backup-id": spec["new-backup-id"],
-        "location": dest.name,
-    }
-    try:
-        size = _copy(spec, source, dest)
-    except ManagerError as exc:
-        return {**result, "status": "error", "message": str(exc), "finished-at": _now()}
-    return {
-        **result,
-        "status": "success",
-        "size": size,
-        "message": f"copied from {source.name}:{spec['backup-id']}, sha256 verified",
-        "finished-at": _now(),
-    }
+def job_store(state_dir: Path) -> JobStore:
+    """The manager's job directories (copies)."""
+    return JobStore(state_dir / "jobs")
 
 
-def _now() -> str:
-    return format_time(utc_now())
+def local_job(state_dir: Path, copy_id: str) -> LocalJob | None:
+    """The copy's job on this unit, if this unit started it."""
+    return job_store(state_dir).get(job_key(SCOPE, copy_id))
 
 
-def _copy(spec: dict[str, Any], source: Location, dest: Location) -> int:
-    src_store = locations_mod.open_storage(source, patient=True)
-    dst_store = locations_mod.open_storage(dest, patient=True)
-    src = Catalog(src_store, spec["cluster-id"])
-    dst = Catalog(dst_store, spec["cluster-id"])
-    new_id = spec["new-backup-id"]
-    with storage_errors(source, f"reading backup {spec['backup-id']}"):
-        meta = src.read_metadata(spec["backup-id"])
-    with storage_errors(dest, f"copying backup {meta.backup_id} to {dest.name}"):
-        dst.ensure_cluster()
-        for name in meta.artefacts:
-            src_store.copy_to(
-                dst_store, src.artefact_key(meta.backup_id, name), dst.artefact_key(new_id, name)
-            )
-        digest, size = _digest(dst_store, [dst.artefact_key(new_id, n) for n in meta.artefacts])
-        if digest != meta.sha256 or size != meta.stored_size:
-            dst_store.delete_prefix(dst.backup_prefix(new_id))
-            raise ManagerError(
-                f"the copy of backup {meta.backup_id} in {dest.name!r} does not match its "
-                f"checksum (sha256 {digest}, {size} bytes; expected {meta.sha256}, "
-                f"{meta.stored_size} bytes); the copy was deleted: retry the copy"
-            )
-        copied = dataclasses.replace(
-            meta,
-            backup_id=new_id,
-            parent_id=spec.get("new-parent-id"),
-            extra={
-                **meta.extra,
-                "copied-from": {
-                    "location": source.name,
-                    "backup-id": meta.backup_id,
-                    "bucket": source.bucket,
-                    "endpoint": source.endpoint,
-                    "copied-at": _now(),
-                },
-            },
-        )
-        dst.write_metadata(copied)
-    if spec.get("include-binlogs"):
-        with storage_errors(dest, "copying the binary logs"):
-            _copy_binlogs(src, dst, src_store, dst_store)
-    return size
+def worker_ended(state_dir: Path, copy_id: str) -> bool:
+    """Whether this unit's worker for the copy recorded its end (or never ran here)."""
+    local = local_job(state_dir, copy_id)
+    return local is None or local.finished_record() is not None
 
 
-def _digest(store: Any, keys: list[str]) -> tuple[str, int]:
-    """SHA-256 and size of the objects at `keys`, read back as one stream."""
-    digest = hashlib.sha256()
-    size = 0
-    for key in keys:
-        with store.open_stream(key) as reader:
-            while chunk := reader.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-    return digest.hexdigest(), size
+def launch(spec: dict[str, Any], state_dir: Path) -> dict[str, Any]:
+    """Start the copy as a job (returns at once); return what the leader keeps of it.
 
+    Runs in the hook of the `copy-backup` action: the unit and charm directory of the
+    hand-back come from its environment (nothing of it reaches the worker).
 
-def _copy_binlogs(src: Catalog, dst: Catalog, src_store: Any, dst_store: Any) -> int:
-    """Copy the shipped binary logs the destination lacks (or has with another size)."""
-    have = {info.key: info.size for info in dst_store.list(dst.binlogs_prefix)}
-    copied = 0
-    for info in src_store.list(src.binlogs_prefix):
-        key = dst.binlogs_prefix + info.key[len(src.binlogs_prefix) :]
-        if have.get(key) != info.size:
-            src_store.copy_to(dst_store, info.key, key)
-            copied += 1
-    return copied
-
-
-# -- the detached worker ----------------------------------------------------------------
-
-
-def spec_path(state_dir: Path, copy_id: str) -> Path:
-    """Where the spec of a copy is written (0600, removed by the worker once read)."""
-    return state_dir / f"{copy_id}.spec.json"
-
-
-def result_path(state_dir: Path, copy_id: str) -> Path:
-    """Where the worker writes the result."""
-    return state_dir / f"{copy_id}.result.json"
-
-
-def launch(spec: dict[str, Any], state_dir: Path) -> int:
-    """Write the spec (0600) and start the worker in its own session; return its pid."""
+    A worker that cannot be started leaves its job failed with the reason, which the
+    next hook reports like any other copy's outcome.
+    """
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = spec_path(state_dir, spec["copy-id"])
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(spec, handle)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    log = (state_dir / f"{spec['copy-id']}.log").open("ab")
-    with log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backup_manager.copying", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            env=env,
-        )
-    return process.pid
-
-
-def worker(spec_file: Path) -> dict[str, Any]:
-    """Read (and remove) the spec, copy, write the result file atomically."""
-    spec = json.loads(spec_file.read_text())
-    spec_file.unlink(missing_ok=True)
+    os.chmod(state_dir, 0o700)
+    unit = os.environ.get("JUJU_UNIT_NAME", "")
+    charm_dir = os.environ.get("JUJU_CHARM_DIR", "")
+    notify = dispatch_command(unit, Path(charm_dir), "update-status") if unit else None
+    dest = spec.get("dest") or {}
+    record = JobRecord(
+        key=job_key(SCOPE, spec["copy-id"]),
+        job_id=spec["copy-id"],
+        scope=SCOPE,
+        kind="copy",
+        command=("copy",),
+        engine=ENGINE,
+        notify=notify,
+        notify_cwd=charm_dir or None,
+        labels={"new-backup-id": spec.get("new-backup-id"), "location": dest.get("name")},
+    )
+    store = job_store(state_dir)
+    local = store.create(record, {**spec, "unit": unit})
     try:
-        result = run(spec)
-    except Exception as exc:  # the charm must learn that the worker failed
-        result = {
-            "copy-id": spec["copy-id"],
-            "new-backup-id": spec["new-backup-id"],
-            "status": "error",
-            "message": f"the copy failed unexpectedly: {type(exc).__name__}: {exc}",
-            "finished-at": _now(),
-        }
-    target = result_path(spec_file.parent, spec["copy-id"])
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
-    tmp.replace(target)
-    return result
+        start_worker(local, popen=subprocess.Popen, run=subprocess.run)
+    except OSError as exc:  # recorded in the job: the next hook reports it
+        logger.error("copy %s: the worker did not start: %s", spec["copy-id"], exc)
+    store.prune(KEEP_FINISHED)
+    return {
+        "unit": unit,
+        "cluster-id": spec.get("cluster-id"),
+        "location": dest.get("name"),
+        "backup-id": spec.get("new-backup-id"),
+        "started-at": spec.get("requested-at") or format_time(utc_now()),
+    }
 
 
-def collect(state_dir: Path, running: dict[str, int | None]) -> list[dict[str, Any]]:
-    """Results of finished copies (their files removed), and errors for dead workers.
+def collect(
+    state_dir: Path,
+    copies: Mapping[str, Mapping[str, Any]],
+    records: list[dict[str, Any]],
+    catalogs: Catalogs,
+) -> list[dict[str, Any]]:
+    """Results of the copies that ended (running ones are left out).
 
     Args:
-        state_dir: where the workers write.
-        running: copy id -> worker pid of the copies still marked as copying.
+        state_dir: this unit's job directories.
+        copies: copy id -> what `launch` returned, for the copies in flight.
+        records: the history (for copies recorded before `launch` returned this).
+        catalogs: access to the storage locations.
     """
     results = []
-    for copy_id, pid in running.items():
-        path = result_path(state_dir, copy_id)
-        if path.exists():
-            try:
-                results.append(json.loads(path.read_text()))
-            except json.JSONDecodeError:
-                continue  # being written; next hook
-            path.unlink(missing_ok=True)
-        elif pid is not None and not _alive(pid):
-            results.append(
-                {
-                    "copy-id": copy_id,
-                    "status": "error",
-                    "message": "the copy worker stopped without a result: run copy-backup again",
-                    "finished-at": _now(),
-                }
-            )
+    for copy_id, info in copies.items():
+        record = next((r for r in records if r.get("job-id") == copy_id), {})
+        target = {**_from_record(record), **{k: v for k, v in info.items() if v}}
+        local = local_job(state_dir, copy_id)
+        if local is not None:
+            result = _local_result(local)
+        else:
+            result = _storage_result(copy_id, target, catalogs)
+        if result is None:
+            continue
+        if result["status"] == ERROR:
+            _discard(catalogs, target)
+        results.append(result)
     return results
 
 
-def _alive(pid: int) -> bool:
+def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "app": record.get("app"),
+        "location": record.get("location"),
+        "backup-id": record.get("backup-id"),
+        "started-at": record.get("requested-at"),
+    }
+
+
+def _local_result(local: LocalJob) -> dict[str, Any] | None:
+    """The copy's result from its job on this unit; None while it runs."""
+    if local.is_dead():
+        logger.error("copy %s: its worker died", local.record.job_id)
+        local.mark_dead("run copy-backup again")
+    outcome = local.outcome()
+    if not outcome.finished:
+        return None
+    result: dict[str, Any] = {
+        "copy-id": local.record.job_id,
+        "status": outcome.status,
+        "message": outcome.message,
+        "finished-at": outcome.finished_at or format_time(utc_now()),
+    }
+    if outcome.status == SUCCESS and outcome.result is not None:
+        result["size"] = outcome.result.get("size")
+    return result
+
+
+def _catalog(catalogs: Catalogs, target: Mapping[str, Any]) -> tuple[Location, Catalog] | None:
+    location = catalogs.locations.get(str(target.get("location") or ""))
+    if location is None:
+        return None
+    cluster = target.get("cluster-id") or catalogs.catalog(str(target.get("app")), location)
+    cluster_id = cluster if isinstance(cluster, str) else cluster.cluster_id
+    return location, Catalog(catalogs.storage(location), cluster_id)
+
+
+def _storage_result(
+    copy_id: str, target: Mapping[str, Any], catalogs: Catalogs
+) -> dict[str, Any] | None:
+    """The result of a copy another unit started, from the destination storage."""
+    found = _catalog(catalogs, target)
+    if found is None:
+        age = copy_status.age(target.get("started-at"), utc_now())
+        if age is not None and age < copy_status.NO_TRACE_AFTER:
+            return None  # the location may come back (an s3 relation being set up)
+        return {
+            "copy-id": copy_id,
+            "status": ERROR,
+            "finished-at": format_time(utc_now()),
+            "message": (
+                f"the copy's destination location {target.get('location')!r} is no longer "
+                "configured, so its outcome is unknown: relate it again to check, or run "
+                "copy-backup again"
+            ),
+        }
+    location, catalog = found
+    backup_id = str(target.get("backup-id") or "")
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        document = copy_status.read(catalog, backup_id)
+        complete = _complete(catalog, backup_id)
+    except (StorageError, CatalogError, ValueError) as exc:
+        logger.warning("copy %s: cannot read its status in %s: %s", copy_id, location.name, exc)
+        return None  # the next hook tries again
+    return copy_status.judge(
+        copy_id,
+        document,
+        complete=complete,
+        location=location.name,
+        started_at=str(target.get("started-at") or ""),
+    )
+
+
+def _complete(catalog: Catalog, backup_id: str) -> bool:
+    try:
+        return catalog.read_metadata(backup_id).is_complete
+    except CatalogError:
         return False
-    except PermissionError:
-        return True
-    try:  # a finished child of this very process is a zombie until reaped
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return done == 0
 
 
-if __name__ == "__main__":  # pragma: nocover
-    worker(Path(sys.argv[1]))
+def _discard(catalogs: Catalogs, target: Mapping[str, Any]) -> None:
+    """Delete what a failed copy left in the destination (unless it is complete)."""
+    found = _catalog(catalogs, target)
+    backup_id = str(target.get("backup-id") or "")
+    if found is None or not backup_id:
+        return
+    location, catalog = found
+    try:
+        if not _complete(catalog, backup_id):
+            catalog.storage.delete_prefix(catalog.backup_prefix(backup_id))
+    except (StorageError, CatalogError, ValueError) as exc:
+        logger.warning("could not delete the failed copy %s in %s: %s", backup_id, location, exc)

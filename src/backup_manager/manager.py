@@ -433,14 +433,22 @@ class Manager:
         return ""
 
     def collect_copies(self) -> None:
-        """Pick up the results of detached copies into the history (leader)."""
+        """Pick up the results of copies into the history (leader).
+
+        From the local job where this unit started the copy, else from the destination
+        storage (the copy was started by a previous leader).
+        """
         running = self.state.copies()
         if not running:
             return
-        results = copying.collect(copying.STATE_DIR, running)
+        records = self.state.history()
+        catalogs = self.catalogs()
+        try:
+            results = copying.collect(copying.STATE_DIR, running, records, catalogs)
+        finally:
+            catalogs.close()
         if not results:
             return
-        records = self.state.history()
         for result in results:
             record = history.find(records, result["copy-id"])
             running.pop(result["copy-id"], None)

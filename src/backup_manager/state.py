@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import ops
 
@@ -100,14 +102,20 @@ class PeerState:
 
     # -- copies in flight ---------------------------------------------------------------
 
-    def copies(self) -> dict[str, int | None]:
-        """Copy id -> worker pid of the copies still running."""
+    def copies(self) -> dict[str, dict[str, Any]]:
+        """Copy id -> where its outcome shows (unit, cluster id, location, backup id, start).
+
+        No pid: whichever unit leads reads a copy's outcome from its local job or from
+        the destination storage. Entries of older revisions (a pid) come back empty.
+        """
         try:
             data = json.loads(self._get(COPIES_KEY) or "{}")
         except json.JSONDecodeError:
             return {}
-        return {str(k): v if isinstance(v, int) else None for k, v in data.items()}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in data.items()}
 
-    def save_copies(self, copies: dict[str, int | None]) -> None:
+    def save_copies(self, copies: Mapping[str, Mapping[str, Any]]) -> None:
         """Store the copies still running."""
         self._set(COPIES_KEY, json.dumps(copies, sort_keys=True) if copies else None)

@@ -349,7 +349,7 @@ class TwoCharms:
                 busy = True
         copies = self._copies()
         if copies:
-            if any(copying.result_path(copying.STATE_DIR, c).exists() for c in copies):
+            if any(copying.worker_ended(copying.STATE_DIR, c) for c in copies):
                 self.manager_event("update-status", self.ctx.on.update_status())
                 acted = True
             else:

@@ -1,0 +1,300 @@
+"""The copy engine, run by the job runner's worker like `database_backup.cli`.
+
+`python -m backup_manager.copy_worker copy --spec SPEC --state-file STATE` copies each
+artefact (server-side when both locations share endpoint and credentials, else streamed),
+verifies the copy's SHA-256 against the source's `backup.json`, writes the new backup's
+own `backup.json` (new id, `copied-from` note) last, optionally brings the shipped binary
+logs along. Progress and result go to the state file (for the unit that started it) and
+to the copy's status object in the destination (`copy_status`, for whichever unit leads
+next). A failed copy deletes what it had copied; SIGTERM stops it the same way. Exit
+codes: 0 success, 1 the copy failed, 2 bad arguments or spec.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from database_backup.catalog import Catalog
+from database_backup.jobs import now_text, write_json
+
+from . import copy_status
+from . import locations as locations_mod
+from .catalogs import format_time, storage_errors, utc_now
+from .errors import ManagerError
+from .locations import Location
+
+logger = logging.getLogger("backup_manager.copy_worker")
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+_CHUNK = 1 << 20
+
+
+class StoppedError(Exception):
+    """SIGTERM arrived: the copy stops and cleans up."""
+
+
+class Progress:
+    """The state file (for the local job) and the status object (for any leader)."""
+
+    def __init__(self, spec: dict[str, Any], state_file: Path | None, dest: Catalog) -> None:
+        self.spec = spec
+        self.state_file = state_file
+        self.dest = dest
+        self.unit = str(spec.get("unit") or "")
+        self.state: dict[str, Any] = {
+            "command": "copy",
+            "status": copy_status.RUNNING,
+            "phase": "starting",
+            "bytes-done": 0,
+            "bytes-estimated": int(spec.get("size") or 0),
+            "started-at": now_text(),
+        }
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def update(self, **values: Any) -> None:
+        """Merge `values` (snake_case becomes kebab-case) and write the state file."""
+        with self._lock:
+            for name, value in values.items():
+                self.state[name.replace("_", "-")] = value
+            self.state["updated-at"] = now_text()
+            if self.state_file is not None:
+                write_json(self.state_file, self.state)
+
+    def publish(self) -> None:
+        """Write the status object (the heartbeat, while running)."""
+        with self._lock:
+            state = dict(self.state)
+        if state["status"] == copy_status.RUNNING:
+            document = copy_status.running(self.spec, phase=state["phase"], unit=self.unit)
+        else:
+            document = {
+                **copy_status.running(self.spec, phase=state["phase"], unit=self.unit),
+                "status": state["status"],
+                "message": state.get("message"),
+                "size": (state.get("result") or {}).get("size"),
+                "finished-at": state.get("finished-at"),
+            }
+        copy_status.write(self.dest, self.spec["new-backup-id"], document)
+
+    def start_heartbeat(self) -> None:
+        """Publish now and every `copy_status.HEARTBEAT` seconds until `stop_heartbeat`."""
+        self.publish()
+        self._beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(copy_status.HEARTBEAT):
+            try:
+                self.publish()
+            except Exception as exc:  # a missed beat is not the copy's failure
+                logger.warning("heartbeat not written: %s", exc)
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+
+
+def run(spec: dict[str, Any], state_file: Path | None = None) -> dict[str, Any]:
+    """Carry out a copy; return its final state (never raises for storage problems)."""
+    source = Location.from_spec(spec["source"])
+    dest = Location.from_spec(spec["dest"])
+    try:
+        dst_store = locations_mod.open_storage(dest, patient=True)
+    except Exception as exc:  # no client at all: only the local job can learn why
+        state = {"status": copy_status.ERROR, "phase": "starting", "finished-at": _now(),
+                 "message": f"cannot open storage location {dest.name!r}: {exc}"}  # fmt: skip
+        if state_file is not None:
+            write_json(state_file, state)
+        return state
+    progress = Progress(spec, state_file, Catalog(dst_store, spec["cluster-id"]))
+    progress.update(phase="starting")
+    try:
+        with storage_errors(dest, f"recording the copy's status in {dest.name}"):
+            progress.dest.ensure_cluster()
+            progress.start_heartbeat()
+        size = _copy(spec, source, dest, dst_store, progress.update)
+    except (ManagerError, StoppedError) as exc:
+        message = str(exc) or "the copy was stopped (SIGTERM); what it had copied was deleted"
+        _discard(progress.dest, spec["new-backup-id"])
+        progress.update(status=copy_status.ERROR, message=message, finished_at=_now())
+    except Exception as exc:  # the charm must learn that the copy failed, and why
+        logger.exception("the copy failed unexpectedly")
+        _discard(progress.dest, spec["new-backup-id"])
+        message = f"the copy failed unexpectedly: {type(exc).__name__}: {exc}"
+        progress.update(status=copy_status.ERROR, message=message, finished_at=_now())
+    else:
+        message = f"copied from {source.name}:{spec['backup-id']}, sha256 verified"
+        result = {"size": size, "backup-id": spec["new-backup-id"], "location": dest.name}
+        progress.update(
+            status=copy_status.SUCCESS,
+            phase="done",
+            message=message,
+            result=result,
+            finished_at=_now(),
+        )
+    finally:
+        progress.stop_heartbeat()
+    try:
+        progress.publish()
+    except Exception as exc:  # the local job still has it; other leaders see it go stale
+        logger.error("could not record the copy's outcome in %s: %s", dest.name, exc)
+    return progress.state
+
+
+def _now() -> str:
+    return format_time(utc_now())
+
+
+def _discard(dest: Catalog, backup_id: str) -> None:
+    """Delete a failed copy's artefacts (not its status object); best effort."""
+    prefix = dest.backup_prefix(backup_id)
+    status_key = copy_status.key(dest, backup_id)
+    try:
+        for info in list(dest.storage.list(prefix)):
+            if info.key != status_key:
+                dest.storage.delete(info.key)
+    except Exception as exc:
+        logger.error("could not delete the failed copy under %s: %s", prefix, exc)
+
+
+def _copy(
+    spec: dict[str, Any],
+    source: Location,
+    dest: Location,
+    dst_store: Any,
+    update: Callable[..., None],
+) -> int:
+    src_store = locations_mod.open_storage(source, patient=True)
+    src = Catalog(src_store, spec["cluster-id"])
+    dst = Catalog(dst_store, spec["cluster-id"])
+    new_id = spec["new-backup-id"]
+    with storage_errors(source, f"reading backup {spec['backup-id']}"):
+        meta = src.read_metadata(spec["backup-id"])
+    with storage_errors(dest, f"copying backup {meta.backup_id} to {dest.name}"):
+        update(phase="copy")
+        for name in meta.artefacts:
+            src_store.copy_to(
+                dst_store, src.artefact_key(meta.backup_id, name), dst.artefact_key(new_id, name)
+            )
+        update(phase="verify")
+        digest, size = _digest(dst_store, [dst.artefact_key(new_id, n) for n in meta.artefacts])
+        update(bytes_done=size)
+        if digest != meta.sha256 or size != meta.stored_size:
+            raise ManagerError(
+                f"the copy of backup {meta.backup_id} in {dest.name!r} does not match its "
+                f"checksum (sha256 {digest}, {size} bytes; expected {meta.sha256}, "
+                f"{meta.stored_size} bytes); the copy was deleted: retry the copy"
+            )
+        copied = dataclasses.replace(
+            meta,
+            backup_id=new_id,
+            parent_id=spec.get("new-parent-id"),
+            extra={
+                **meta.extra,
+                "copied-from": {
+                    "location": source.name,
+                    "backup-id": meta.backup_id,
+                    "bucket": source.bucket,
+                    "endpoint": source.endpoint,
+                    "copied-at": _now(),
+                },
+            },
+        )
+        update(phase="metadata")
+        dst.write_metadata(copied)
+    if spec.get("include-binlogs"):
+        update(phase="binlogs")
+        with storage_errors(dest, "copying the binary logs"):
+            _copy_binlogs(src, dst, src_store, dst_store)
+    return size
+
+
+def _digest(store: Any, keys: list[str]) -> tuple[str, int]:
+    """SHA-256 and size of the objects at `keys`, read back as one stream."""
+    digest = hashlib.sha256()
+    size = 0
+    for name in keys:
+        with store.open_stream(name) as reader:
+            while chunk := reader.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _copy_binlogs(src: Catalog, dst: Catalog, src_store: Any, dst_store: Any) -> int:
+    """Copy the shipped binary logs the destination lacks (or has with another size)."""
+    have = {info.key: info.size for info in dst_store.list(dst.binlogs_prefix)}
+    copied = 0
+    for info in src_store.list(src.binlogs_prefix):
+        name = dst.binlogs_prefix + info.key[len(src.binlogs_prefix) :]
+        if have.get(name) != info.size:
+            src_store.copy_to(dst_store, info.key, name)
+            copied += 1
+    return copied
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise StoppedError("the copy was stopped (SIGTERM); what it had copied was deleted")
+
+
+def read_spec(path: Path) -> dict[str, Any]:
+    """The copy's spec (credentials inside: it must be readable by its owner only).
+
+    Raises:
+        ValueError: unreadable, not private, or not a copy spec.
+    """
+    if path.stat().st_mode & 0o077:
+        raise ValueError(f"{path} is readable by others: the spec holds credentials (chmod 600)")
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    missing = [
+        name
+        for name in ("copy-id", "cluster-id", "backup-id", "new-backup-id", "source", "dest")
+        if not isinstance(spec, dict) or name not in spec
+    ]
+    if missing:
+        raise ValueError(f"{path} is not a copy spec: {', '.join(missing)} missing")
+    return spec
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`copy --spec SPEC [--state-file STATE]`; return the exit code."""
+    parser = argparse.ArgumentParser(prog="backup_manager.copy_worker")
+    sub = parser.add_subparsers(dest="command", required=True)
+    copy = sub.add_parser("copy", help="copy one backup between storage locations")
+    copy.add_argument("--spec", type=Path, required=True, help="JSON spec file (mode 0600)")
+    copy.add_argument("--state-file", type=Path, help="JSON progress/result file to keep")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s copy: %(message)s")
+    try:
+        spec = read_spec(args.spec)
+    except (OSError, ValueError) as exc:
+        if args.state_file is not None:
+            write_json(args.state_file, {"status": "error", "phase": "spec", "message": str(exc)})
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        state = run(spec, args.state_file)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    logger.info("copy %s: %s %s", spec["copy-id"], state["status"], state.get("message") or "")
+    return 0 if state["status"] == copy_status.SUCCESS else EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: nocover
+    sys.exit(main())
