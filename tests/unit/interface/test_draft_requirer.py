@@ -215,3 +215,23 @@ def test_a_job_event_whose_job_left_the_relation_keeps_the_snapshot_copy_without
     DeferringProvider.defer_jobs = False
     ctx.run(ctx.on.update_status(), later)
     assert DeferringProvider.started == [("unique-job-id", None, None)]
+
+
+def test_an_invalid_log_shipping_request_is_logged_without_its_inline_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    request = {"enabled": True, "storage-config": [ACCESS, SECRET]}
+    relation = testing.Relation(
+        "database-backup", remote_app_data={"jobs": "[]", "log-shipping": json.dumps(request)}
+    )
+    ctx = testing.Context(ProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS)
+    seen: list[object] = []
+    with ctx(ctx.on.update_status(), testing.State(leader=True, relations=[relation])) as mgr:
+        lib = mgr.charm.backups
+        seen.append(lib.log_shipping_request(mgr.charm.model.get_relation(relation.endpoint)))
+        mgr.run()
+
+    assert seen == [None]
+    assert "storage-config" in caplog.text  # the problem is reported...
+    assert_no_keys(caplog.text, "a log record")  # ...without the keys
