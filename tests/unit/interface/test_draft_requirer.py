@@ -229,7 +229,7 @@ def test_an_invalid_log_shipping_request_is_logged_without_its_inline_keys(
     seen: list[object] = []
     with ctx(ctx.on.update_status(), testing.State(leader=True, relations=[relation])) as mgr:
         lib = mgr.charm.backups
-        seen.append(lib.log_shipping_request(mgr.charm.model.get_relation(relation.endpoint)))
+        seen.append(lib.log_shipping_request(lib.relations[0]))
         mgr.run()
 
     assert seen == [None]
