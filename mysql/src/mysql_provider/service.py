@@ -260,9 +260,6 @@ class ProviderService:
         """The one place that decides the unit's status."""
         if self.config is None:
             return ops.BlockedStatus(f"invalid config: {self.config_error}")
-        one_unit = self.one_unit_problem()
-        if one_unit:
-            return ops.BlockedStatus(one_unit)
         restore = self.runner.restore_running()
         if restore is not None:
             outcome = restore.outcome()
@@ -273,6 +270,9 @@ class ProviderService:
             return ops.MaintenanceStatus(
                 f"restoring backup {backup}: {outcome.phase or 'starting'}{progress}"
             )
+        one_unit = self.one_unit_problem()
+        if one_unit:
+            return ops.BlockedStatus(one_unit)
         setup = self.setup_problem()
         if setup:
             return ops.BlockedStatus(setup)

@@ -300,3 +300,27 @@ def test_the_leader_of_two_units_stays_active(ctx: testing.Context[Any]) -> None
     out = ctx.run(ctx.on.update_status(), state(peers))
 
     assert out.unit_status == testing.ActiveStatus("")
+
+
+def test_before_any_install_succeeded_a_new_flavour_is_installed_and_checked(
+    ctx: testing.Context[Any], server: FakeServer, fake_apt: FakeApt
+) -> None:
+    server.installed = False
+    fake_apt.install_failures.append(dpkg_lock_error())
+    out = ctx.run(ctx.on.install(), state())
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+
+    server.versions["mariabackup"] = "mariabackup based on MariaDB server 10.6.16-MariaDB"
+    out = ctx.run(ctx.on.config_changed(), dataclasses.replace(out, config={"flavour": "mariadb"}))
+
+    assert fake_apt.calls[-1] == [
+        "add",
+        "mariadb-server",
+        "mariadb-client",
+        "mariadb-backup",
+        "zstd",
+    ]
+    assert out.unit_status == testing.BlockedStatus(
+        "mariabackup 10.6.16 cannot back up MariaDB 10.11.8 (they must be the same version); "
+        "install the mariadb-backup package of the server's version"
+    )
