@@ -115,6 +115,11 @@ def _copied(backups: list[BackupMetadata], location: str, backup_id: str) -> str
     return None
 
 
+def _key(copy_id: str) -> str:
+    """The copy's job directory name: its copy id (`copy-<time>-<hex>`), made safe."""
+    return job_key(SCOPE, copy_id.removeprefix(f"{SCOPE}-"))
+
+
 def job_store(state_dir: Path) -> JobStore:
     """The manager's job directories (copies)."""
     return JobStore(state_dir / "jobs")
@@ -122,7 +127,7 @@ def job_store(state_dir: Path) -> JobStore:
 
 def local_job(state_dir: Path, copy_id: str) -> LocalJob | None:
     """The copy's job on this unit, if this unit started it."""
-    return job_store(state_dir).get(job_key(SCOPE, copy_id))
+    return job_store(state_dir).get(_key(copy_id))
 
 
 def worker_ended(state_dir: Path, copy_id: str) -> bool:
@@ -147,7 +152,7 @@ def launch(spec: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     notify = dispatch_command(unit, Path(charm_dir), "update-status") if unit else None
     dest = spec.get("dest") or {}
     record = JobRecord(
-        key=job_key(SCOPE, spec["copy-id"]),
+        key=_key(spec["copy-id"]),
         job_id=spec["copy-id"],
         scope=SCOPE,
         kind="copy",

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,17 @@ def test_a_second_worker_for_a_running_job_refuses_to_start(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "already runs" in result.stderr
     assert local.finished_record() is None  # the running worker's job is left alone
+
+
+def test_the_hand_back_output_goes_to_the_job_log(tmp_path: Path) -> None:
+    record = JobRecord(
+        key="k", job_id="j", scope="1", kind="full backup", command=("list", "--json"),
+        notify=(sys.executable, "-c", "print('hand-back says hello')"),
+    )  # fmt: skip
+    local = JobStore(tmp_path / "jobs").create(record, {})
+    start_worker(local, systemd=False)
+    deadline = time.monotonic() + 60
+    while "hand-back says hello" not in local.log_path.read_text():
+        assert time.monotonic() < deadline, local.log_path.read_text()
+        time.sleep(0.05)
+    assert "handing back:" in local.log_path.read_text()

@@ -346,3 +346,14 @@ def test_list_backups_works_on_a_non_leader(s3: FakeS3):
     )
     assert ctx.action_results is not None
     assert ctx.action_results["count"] == 1
+
+
+def test_the_copy_engine_refuses_a_spec_others_can_read(tmp_path: Path):
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({"copy-id": "c"}))
+    spec_file.chmod(0o644)
+    state_file = tmp_path / "state.json"
+    assert copy_worker.main(["copy", "--spec", str(spec_file), "--state-file", str(state_file)])
+    state = json.loads(state_file.read_text())
+    assert state["status"] == "error"
+    assert "chmod 600" in state["message"]
