@@ -64,7 +64,7 @@ def test_invalid_cron_writes_no_cron_and_sends_nothing():
         ctx.on.config_changed(),
         state(rel, db, secrets=[secret], config={"backup-schedule": "0 25 * * *"}),
     )
-    assert not schedule.CRON_FILE.exists()
+    assert not schedule.cron_file("backup-manager/0").exists()
     assert "cluster-id" not in out.get_relation(db.id).local_app_data
 
 
@@ -217,7 +217,7 @@ def test_non_leader_writes_nothing_and_reports_status():
     out = ctx.run(ctx.on.config_changed(), state(rel, db, secrets=[secret], leader=False))
     assert isinstance(out.unit_status, testing.ActiveStatus)
     assert "cluster-id" not in out.get_relation(db.id).local_app_data
-    assert not schedule.CRON_FILE.exists()
+    assert not schedule.cron_file("backup-manager/0").exists()
 
 
 def test_encryption_creates_a_key_secret_once_and_grants_it():
@@ -293,7 +293,11 @@ def test_weekly_full_and_daily_incremental_both_get_a_cron_line():
         ctx.on.config_changed(), state(rel, db_relation(), secrets=[secret], config=config)
     )
     assert isinstance(out.unit_status, testing.ActiveStatus)
-    lines = [line for line in schedule.CRON_FILE.read_text().splitlines() if "juju-exec" in line]
+    lines = [
+        line
+        for line in schedule.cron_file("backup-manager/0").read_text().splitlines()
+        if "juju-exec" in line
+    ]
     assert [line.split(" root ")[0] for line in lines] == ["0 1 * * 1-6", "0 1 * * 0"]
 
 

@@ -1,0 +1,1 @@
+"""The adoption guide and its example charm, run as an adopter would."""
