@@ -329,7 +329,8 @@ class ProviderService:
         job_id = event.params["job-id"]
         found = [job for job in self.runner.store.running() if job.record.job_id == job_id]
         if not found:
-            event.fail(f"no job {job_id!r} runs on {self.charm.unit.name} (see show-jobs)")
+            shown = clip(repr(job_id))
+            event.fail(f"no job {shown} runs on {self.charm.unit.name} (see show-jobs)")
             return
         if not cancel(found[0]):
             event.fail(f"job {job_id!r} has no live worker; update-status will report it")

@@ -122,3 +122,10 @@ def test_show_jobs_with_a_large_limit_still_fits_an_action_value(
     assert results["note"] == (
         f"showing the newest {len(rows)} of 120 jobs (the output is limited to 100 KiB)"
     )
+
+
+def test_cancel_job_does_not_echo_a_huge_job_id(ctx: testing.Context[Any]) -> None:
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("cancel-job", params={"job-id": "x" * 200_000}), state())
+    assert len(failure.value.message.encode()) < 8 * 1024
+    assert failure.value.message.endswith("... runs on mysql-server/0 (see show-jobs)")
