@@ -11,7 +11,7 @@ deps:
 
 ## Everything CI runs: lint, unit, interface, workload and end-to-end tests.
 test: deps
-	$(UV) run --frozen tox -e lint,unit,interface,workload,e2e
+	$(UV) run --frozen tox -e lint,unit,interface,adopter,workload,e2e
 
 lint: deps
 	$(UV) run --frozen tox -e lint

@@ -113,7 +113,7 @@ def test_the_example_charm_passes_its_interface_and_scenario_tests(
         INTERFACE_TESTS_REPO=f"file://{REPO}", INTERFACE_TESTS_BRANCH=interface_branch()
     )
     result = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA"],
+        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "--color=no"],
         cwd=charm,
         capture_output=True,
         text=True,
