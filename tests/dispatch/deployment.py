@@ -2,7 +2,7 @@
 
 Each unit gets a charm directory (`JUJU_CHARM_DIR`: links to the primed charm, so ops keeps
 its own `.unit-state.db` per unit) and a machine: the directories the charms write to on a
-real machine (`/etc/cron.d`, `/etc/systemd/system`, `/etc/mysql`, `/var/lib`, `/usr/sbin`)
+real machine (`/etc/cron.d`, `/etc/systemd/system`, `/var/lib`, `/usr/sbin`... below)
 are bind-mounted, in a private mount namespace (`unshare --mount`), from the unit's own
 temporary directories. So a hook runs the real charm code, as root, without touching the
 test machine, and with no database or package installed on its "machine".
@@ -18,6 +18,7 @@ import itertools
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,16 @@ HOOK_TOOLS = (
     "mariadb",
 )
 #: What a charm may write on its machine; each is replaced by the unit's own directory.
-MACHINE_DIRS = ("/etc/cron.d", "/etc/systemd/system", "/etc/mysql", "/var/lib", "/usr/sbin")
+MACHINE_DIRS = (
+    "/etc/apt",
+    "/etc/cron.d",
+    "/etc/mysql",
+    "/etc/systemd/system",
+    "/usr/sbin",
+    "/var/lib",
+    "/var/log",
+)
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SANDBOX = """\
 set -e
 for target in {targets}; do
@@ -87,6 +97,7 @@ class Run:
     stdout: str
     stderr: str
     log: list[str]
+    seconds: float
 
     def check(self) -> Run:
         """Assert the hook ended well: exit 0, and no traceback on stderr or in juju-log."""
@@ -202,6 +213,21 @@ class Deployment:
         self._write(state)
         return rel_id
 
+    def user_secret(self, content: dict[str, str], *grant_to: str) -> str:
+        """`juju add-secret` + `juju grant-secret`: a model-owned secret; return its id."""
+        secret_id = f"secret:user{next(self._ids):016d}"
+        state = self.state
+        state["secrets"][secret_id] = {
+            "owner": "<model>",
+            "label": None,
+            "description": None,
+            "revisions": [content],
+            "grants": list(grant_to),
+            "consumers": {},
+        }
+        self._write(state)
+        return secret_id
+
     def bag(self, rel_id: int, owner: str) -> dict[str, str]:
         """A relation databag (of a unit or an application)."""
         return self.state["relations"][str(rel_id)]["data"].get(owner, {})
@@ -275,7 +301,7 @@ class Deployment:
         logged = len(self.state["log"])
         unit_dir = self._unit_dir(unit)
         env = {
-            "PATH": f"{self.bin}:{base_python().parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{self.bin}:{base_python().parent}:{SYSTEM_PATH}",
             "LANG": "C.UTF-8",
             "HOME": str(unit_dir),
             "FAKE_JUJU_STATE": str(self.state_path),
@@ -290,6 +316,7 @@ class Deployment:
             **extra,
         }
         sandbox = SANDBOX.format(targets=" ".join(MACHINE_DIRS))
+        started = time.monotonic()
         result = subprocess.run(
             ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", sandbox],
             env=env,
@@ -304,7 +331,8 @@ class Deployment:
             for who, level, message in self.state["log"][logged:]
             if who == unit
         ]
-        return Run(unit, path, result.returncode, result.stdout, result.stderr, log)
+        seconds = time.monotonic() - started
+        return Run(unit, path, result.returncode, result.stdout, result.stderr, log, seconds)
 
     def _unit_dir(self, unit: str) -> Path:
         return self.root / "units" / unit.replace("/", "-")
