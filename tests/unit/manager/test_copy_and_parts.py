@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -357,3 +358,44 @@ def test_the_copy_engine_refuses_a_spec_others_can_read(tmp_path: Path):
     state = json.loads(state_file.read_text())
     assert state["status"] == "error"
     assert "chmod 600" in state["message"]
+
+
+def test_the_copy_worker_keeps_a_heartbeat_in_storage(s3: FakeS3, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(copy_status, "HEARTBEAT", 0.02)
+    dest = Catalog(s3.bucket("bucket-b"), cluster())
+    spec = {
+        "copy-id": "copy-1",
+        "new-backup-id": "20261122T000000Z-0000",
+        "backup-id": "b",
+        "source": {"name": "region-a"},
+        "unit": "backup-manager/0",
+    }
+    progress = copy_worker.Progress(spec, None, dest)
+    progress.start_heartbeat()
+    try:
+        deadline = time.monotonic() + 10
+        key = copy_status.key(dest, "20261122T000000Z-0000")
+        while s3.bucket("bucket-b").writes.count(key) < 4:
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.01)
+    finally:
+        progress.stop_heartbeat()
+    document = copy_status.read(dest, "20261122T000000Z-0000")
+    assert document is not None
+    assert (document["status"], document["unit"]) == ("running", "backup-manager/0")
+
+
+def test_a_copy_recorded_by_an_older_revision_with_a_pid_is_judged_from_storage(s3: FakeS3):
+    """Upgrade mid-copy: the peer data holds a pid; the copy is found complete in storage."""
+    meta = add_backup(s3.bucket("bucket-b"), cluster(), "20261122T000000Z-0000", hours_ago=1)
+    record = {"job-id": "copy-old", "type": "copy", "app": "mysql", "location": "region-b",
+              "status": "copying", "backup-id": "20261122T000000Z-0000",
+              "requested-at": "2026-01-01T00:00:00Z"}  # fmt: skip
+    st = with_peer_data(
+        two_locations(), history=json.dumps([record]), copies=json.dumps({"copy-old": 4242})
+    )
+    ctx = context()
+    out = ctx.run(ctx.on.update_status(), st)
+    assert record_of(out, "copy-old")["status"] == "success"
+    assert json.loads(peer_data(out).get("copies", "{}")) == {}
+    assert Catalog(s3.bucket("bucket-b"), cluster()).read_metadata(meta.backup_id)
