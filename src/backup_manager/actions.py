@@ -1,26 +1,29 @@
 """The manager's actions. Each returns at once: a job id and how to follow it.
 
-Bad input fails the action (`event.fail`) with a message saying what to do, and no job
-is sent. Results carry a readable `table` and machine-readable `json`.
+Parameters are loaded into typed objects (`params.py`); bad input fails the action
+(`event.fail`) with a message saying what to give instead, and no job is sent. Results
+carry a readable `table` and machine-readable `json`; listings come in pages and every
+result value stays under the size `action-set` accepts (`results.py`).
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import secrets
 from collections.abc import Callable
 from typing import Any
 
 import ops
+import pydantic
 
 from database_backup.interface import LATEST, format_time, utc_now
 
-from . import copying, history, tables
+from . import copying, history, params, results, tables
 from .catalogs import Catalogs
 from .errors import ManagerError
 from .locations import Location
 from .manager import FOLLOW, Manager
+from .params import parse_when as parse_when  # re-exported: callers import it from here
 
 BACKUP_COLUMNS = (
     ("ID", "backup-id"),
@@ -50,22 +53,7 @@ JOB_COLUMNS = (
     ("MESSAGE", "message"),
 )
 
-
-def parse_when(text: str, what: str) -> datetime.datetime:
-    """An RFC 3339 time or a date (`2026-12-31` = midnight UTC); no offset means UTC."""
-    value = text.strip()
-    try:
-        moment = datetime.datetime.fromisoformat(
-            value.replace("Z", "+00:00").replace("z", "+00:00")
-        )
-    except ValueError:
-        raise ManagerError(
-            f"{what} {text!r} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z "
-            "or a date like 2026-12-31"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
+Body = Callable[[Any, Catalogs], dict[str, Any]]
 
 
 class Actions:
@@ -79,29 +67,34 @@ class Actions:
         """The actions, as `ops` names them (underscores)."""
         return list(self._handlers())
 
-    def _handlers(self) -> dict[str, tuple[Callable[[ops.ActionEvent, Catalogs], Any], bool]]:
-        """Action name -> (body, needs the leader)."""
+    def _handlers(self) -> dict[str, tuple[type[pydantic.BaseModel], Body, bool]]:
+        """Action name -> (its parameters, body, needs the leader)."""
         return {
-            "create_backup": (self.create_backup, True),
-            "restore": (self.restore, True),
-            "list_backups": (self.list_backups, False),
-            "list_jobs": (self.list_jobs, False),
-            "clear_history": (self.clear_history, True),
-            "preserve_backup": (self.preserve_backup, True),
-            "copy_backup": (self.copy_backup, True),
-            "delete_backup": (self.delete_backup, True),
+            "create_backup": (params.CreateBackup, self.create_backup, True),
+            "restore": (params.Restore, self.restore, True),
+            "list_backups": (params.ListBackups, self.list_backups, False),
+            "list_jobs": (params.ListJobs, self.list_jobs, False),
+            "clear_history": (params.ClearHistory, self.clear_history, True),
+            "preserve_backup": (params.PreserveBackup, self.preserve_backup, True),
+            "copy_backup": (params.CopyBackup, self.copy_backup, True),
+            "delete_backup": (params.DeleteBackup, self.delete_backup, True),
         }
 
     def run(self, event: ops.ActionEvent) -> None:
-        """Run the action: leadership check, catalog lifetime, failures as `event.fail`."""
+        """Run the action: parameters, leadership, catalog lifetime, failures as `event.fail`."""
         name = event.handle.kind.removesuffix("_action")
-        body, leader = self._handlers()[name]
+        model, body, leader = self._handlers()[name]
+        try:
+            given = params.load(event, model)
+        except ManagerError as exc:
+            event.fail(str(exc))
+            return
         if leader and not self.manager.is_leader:
             event.fail("run this action on the leader: juju run backup-manager/leader ...")
             return
         catalogs = self.manager.catalogs()
         try:
-            event.set_results(body(event, catalogs))
+            event.set_results(results.bounded(body(given, catalogs)))
         except ManagerError as exc:
             event.fail(str(exc))
         finally:
@@ -109,39 +102,31 @@ class Actions:
 
     # -- jobs ---------------------------------------------------------------------------
 
-    def create_backup(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
+    def create_backup(self, given: params.CreateBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Ask a database application for a backup."""
         setup = self.manager.usable_setup()
-        relation = self.manager.relation_for(event.params.get("application", ""))
-        location = self._location(catalogs, event.params.get("location", ""))
-        location = location or setup.backup_location
+        relation = self.manager.relation_for(given.application)
+        location = self._location(catalogs, given.location) or setup.backup_location
         catalogs.check(location)
         record = self.manager.request_backup(
             relation,
-            kind=event.params.get("kind") or setup.config.backup_kind,
+            kind=given.kind or setup.config.backup_kind,
             location=location,
-            databases=event.params.get("databases") or (),
-            tables=event.params.get("tables") or (),
-            description=event.params.get("description") or None,
+            databases=given.databases,
+            tables=given.tables,
+            description=given.description or None,
             catalogs=catalogs,
         )
         return self._job_result(record)
 
-    def restore(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
+    def restore(self, given: params.Restore, catalogs: Catalogs) -> dict[str, Any]:
         """Ask for a restore (and point-in-time recovery) of a database application."""
         setup = self.manager.usable_setup()
-        relation = self.manager.relation_for(event.params.get("application", ""))
+        relation = self.manager.relation_for(given.application)
         app = relation.app.name if relation.app is not None else "?"
-        backup_id = event.params.get("backup-id", "")
-        target = event.params.get("point-in-time", "").strip()
-        if not backup_id and not target:
-            raise ManagerError(
-                "say what to restore: backup-id=<id>, point-in-time=<RFC 3339 time> or "
-                "point-in-time=latest (list-backups shows the ids and times)"
-            )
-        moment = None if target in ("", LATEST) else parse_when(target, "point-in-time")
+        backup_id, target, moment = given.backup_id, given.point_in_time, given.moment
         if backup_id:
-            location, meta = catalogs.find(app, backup_id, event.params.get("location", ""))
+            location, meta = catalogs.find(app, backup_id, given.location)
             if moment is not None and moment < meta.finished_at:
                 raise ManagerError(
                     f"the point in time {format_time(moment)} is before backup {backup_id} "
@@ -154,8 +139,7 @@ class Actions:
                     "in the past, or point-in-time=latest"
                 )
         else:
-            location = self._location(catalogs, event.params.get("location", ""))
-            location = location or setup.backup_location
+            location = self._location(catalogs, given.location) or setup.backup_location
             meta = catalogs.restore_target(app, location, moment)
         if target and not catalogs.has_binlogs(app, location):
             raise ManagerError(
@@ -164,9 +148,7 @@ class Actions:
                 "binlog-shipping on for future recoveries"
             )
         point_in_time = LATEST if target == LATEST else (format_time(moment) if moment else None)
-        databases = event.params.get("databases") or ()
-        tables_ = event.params.get("tables") or ()
-        if (databases or tables_) and meta.kind != "logical":
+        if (given.databases or given.tables) and meta.kind != "logical":
             raise ManagerError(
                 f"backup {meta.backup_id} is a {meta.kind} backup: databases and tables can "
                 "only be picked from a logical backup (restore the whole backup instead)"
@@ -179,8 +161,8 @@ class Actions:
             compressed=meta.compression != "none",
             point_in_time=point_in_time,
             catalogs=catalogs,
-            databases=databases,
-            tables=tables_,
+            databases=given.databases,
+            tables=given.tables,
         )
         result = self._job_result(record)
         result["recovered-from-backup"] = meta.backup_id
@@ -188,7 +170,7 @@ class Actions:
         return result
 
     def _job_result(self, record: history.Record) -> dict[str, Any]:
-        shown = {k: v for k, v in record.items() if k != "artefact-path"}
+        shown = results.clip_row({k: v for k, v in record.items() if k != "artefact-path"})
         return {
             "job-id": record["job-id"],
             "status": record["status"],
@@ -202,41 +184,49 @@ class Actions:
 
     # -- listings -----------------------------------------------------------------------
 
-    def list_backups(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
-        """Every backup of the related applications (or one) in every (or one) location."""
+    def list_backups(self, given: params.ListBackups, catalogs: Catalogs) -> dict[str, Any]:
+        """One page of the backups of the related applications (or one), newest last."""
         self.manager.usable_setup()
-        app = event.params.get("application", "")
-        apps = [self._app(app)] if app else self.manager.apps()
-        rows = catalogs.rows(apps, event.params.get("location", ""))
-        return {
-            "count": len(rows),
-            "table": tables.render(rows, BACKUP_COLUMNS),
-            "json": json.dumps(rows, sort_keys=True),
-        }
+        apps = [self._app(given.application)] if given.application else self.manager.apps()
+        rows = catalogs.rows(apps, given.location)
+        return results.page(
+            rows,
+            limit=given.limit,
+            offset=given.offset,
+            what="backups",
+            action="list-backups",
+            render=lambda shown: {
+                "table": tables.render(shown, BACKUP_COLUMNS),
+                "json": json.dumps(shown, sort_keys=True),
+            },
+        )
 
     def _app(self, app: str) -> str:
         relation = self.manager.relation_for(app)
         return relation.app.name if relation.app is not None else app
 
-    def list_jobs(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
-        """The job history (newest last), with phase and progress."""
+    def list_jobs(self, given: params.ListJobs, catalogs: Catalogs) -> dict[str, Any]:
+        """One page of the job history (newest last), with phase and progress."""
         records = self.manager.sync_history() if self.manager.is_leader else None
         if records is None:
             records = self.manager.state.history()
-        app = event.params.get("application", "")
-        if app:
-            records = [r for r in records if r.get("app") == app]
-        limit = int(event.params.get("limit", 50))
-        records = records[-limit:] if limit > 0 else records
-        return {
-            "count": len(records),
-            "table": tables.render(records, JOB_COLUMNS),
-            "json": json.dumps(records, sort_keys=True),
-        }
+        if given.application:
+            records = [r for r in records if r.get("app") == given.application]
+        return results.page(
+            records,
+            limit=given.limit,
+            offset=given.offset,
+            what="jobs",
+            action="list-jobs",
+            render=lambda shown: {
+                "table": tables.render(shown, JOB_COLUMNS),
+                "json": json.dumps(shown, sort_keys=True),
+            },
+        )
 
-    def clear_history(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
+    def clear_history(self, given: params.ClearHistory, catalogs: Catalogs) -> dict[str, Any]:
         """Forget finished jobs: in the history and (through the library) the databag."""
-        app = event.params.get("application", "")
+        app = given.application
         relations = [self.manager.relation_for(app)] if app else self.manager.database_relations()
         records = self.manager.sync_history()
         for relation in relations:
@@ -247,24 +237,20 @@ class Actions:
 
     # -- catalog operations -------------------------------------------------------------
 
-    def preserve_backup(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
+    def preserve_backup(self, given: params.PreserveBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Hold a backup until a date (retention skips it), or cancel the hold (seed 000)."""
         self.manager.usable_setup()
-        app = self._app(event.params.get("application", ""))
-        backup_id = event.params["backup-id"]
-        until_text = event.params.get("until", "")
-        cancel = bool(event.params.get("cancel", False))
-        if bool(until_text) == cancel:
-            raise ManagerError("give either until=<date> (hold) or cancel=true (release)")
+        app = self._app(given.application)
+        backup_id = given.backup_id
         until = None
-        if until_text:
-            until = parse_when(until_text, "until")
+        if given.until:
+            until = parse_when(given.until, "until")
             if until <= utc_now():
                 raise ManagerError(
                     f"the hold date {format_time(until)} is in the past: give a future date "
                     "(or cancel=true to release the hold)"
                 )
-        location, _ = catalogs.find(app, backup_id, event.params.get("location", ""))
+        location, _ = catalogs.find(app, backup_id, given.location)
         catalogs.preserve(app, location, backup_id, until)
         row = {
             "backup-id": backup_id,
@@ -279,23 +265,23 @@ class Actions:
             "json": json.dumps(row, sort_keys=True),
         }
 
-    def delete_backup(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
+    def delete_backup(self, given: params.DeleteBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Delete a backup unless held, the parent of a kept incremental, or in use."""
         self.manager.usable_setup()
-        app = self._app(event.params.get("application", ""))
-        backup_id = event.params["backup-id"]
-        location, _ = catalogs.find(app, backup_id, event.params.get("location", ""))
+        app = self._app(given.application)
+        backup_id = given.backup_id
+        location, _ = catalogs.find(app, backup_id, given.location)
         protected = history.protected_backups(self.manager.state.history())
         catalogs.delete(app, location, backup_id, protected)
         return {"deleted": backup_id, "location": location.name}
 
-    def copy_backup(self, event: ops.ActionEvent, catalogs: Catalogs) -> dict[str, Any]:
+    def copy_backup(self, given: params.CopyBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Copy a backup to another location, or bring one from another location (seed 001)."""
         setup = self.manager.usable_setup()
-        app = self._app(event.params.get("application", ""))
-        backup_id = event.params["backup-id"]
-        dest = self._location(catalogs, event.params.get("to", "")) or setup.backup_location
-        source = self._location(catalogs, event.params.get("from", ""))
+        app = self._app(given.application)
+        backup_id = given.backup_id
+        dest = self._location(catalogs, given.to) or setup.backup_location
+        source = self._location(catalogs, given.from_)
         if source is None:
             source = self._holder(catalogs, app, backup_id, dest)
         copy_id = f"copy-{utc_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -305,7 +291,7 @@ class Actions:
             backup_id=backup_id,
             source=source,
             dest=dest,
-            include_binlogs=bool(event.params.get("include-binlogs", False)),
+            include_binlogs=given.include_binlogs,
             copy_id=copy_id,
         )
         record: history.Record = {

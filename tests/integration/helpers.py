@@ -37,14 +37,25 @@ def run(juju: jubilant.Juju, action: str, **params: Any) -> dict[str, Any]:
     return task.results
 
 
+def every_page(juju: jubilant.Juju, action: str, **params: Any) -> list[dict[str, Any]]:
+    """All the rows of a paged listing (oldest first), page by page from the newest."""
+    rows: list[dict[str, Any]] = []
+    while True:
+        results = run(juju, action, **params, limit=200, offset=len(rows))
+        page = json.loads(results["json"])
+        rows[:0] = page
+        if not page or len(rows) >= int(results["total"]):
+            return rows
+
+
 def jobs(juju: jubilant.Juju) -> list[dict[str, Any]]:
     """The manager's job history (list-jobs, all of it)."""
-    return json.loads(run(juju, "list-jobs", limit=0)["json"])
+    return every_page(juju, "list-jobs")
 
 
 def backups(juju: jubilant.Juju, **params: str) -> list[dict[str, Any]]:
-    """The catalog rows list-backups returns."""
-    return json.loads(run(juju, "list-backups", **params)["json"])
+    """The catalog rows list-backups returns (all of them)."""
+    return every_page(juju, "list-backups", **params)
 
 
 def wait_for_job(juju: jubilant.Juju, job_id: str) -> dict[str, Any]:

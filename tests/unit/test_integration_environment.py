@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
+import jubilant
+
+from backup_manager import params as params_mod
+from backup_manager import results
+from tests.integration import helpers
 from tests.integration.environment import S3Settings
 
 PEM = (
@@ -34,3 +42,31 @@ def test_no_ca_chain_no_option():
     config = S3Settings.from_env(REQUIRED).integrator_config("secret:d4bqkqvmp25c7b2bkgsg")
     assert "tls-ca-chain" not in config
     assert config["endpoint"] == "https://s3.example:7480"
+
+
+class _PagedJuju:
+    """Answers list-jobs as the charm does: pages from the newest, values as text."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, unit: str, action: str, params: dict[str, Any], wait: float) -> Any:
+        self.calls.append(params)
+        given = params_mod.ListJobs(**params)  # refuses limit=0, as the charm does
+        answer = results.page(
+            self.rows,
+            limit=given.limit,
+            offset=given.offset,
+            what="jobs",
+            action=action,
+            render=lambda shown: {"json": json.dumps(shown)},
+        )
+        return SimpleNamespace(results={key: str(value) for key, value in answer.items()})
+
+
+def test_the_whole_history_is_read_page_by_page():
+    rows = [{"job-id": f"job-{n:03d}"} for n in range(450)]
+    juju = _PagedJuju(rows)
+    assert helpers.jobs(cast("jubilant.Juju", juju)) == rows
+    assert [call["offset"] for call in juju.calls] == [0, 200, 400]

@@ -1,0 +1,403 @@
+"""The manager actions' parameters, loaded into typed objects and checked.
+
+Juju checks `actions.yaml`'s schema first (types, enums, ranges, lengths, simple patterns,
+unknown names). These models check every value again, since a Juju that skips a check (and
+Scenario) reaches the charm with it, and each message names the parameter and shows a value
+that works. No job is sent when a check fails.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import ops
+import pydantic
+
+from database_backup.interface import LATEST
+
+from .errors import ManagerError
+
+KINDS = ("full", "incremental", "logical")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_NAMES = 256
+MAX_DESCRIPTION = 500
+# Juju's rule for application names (the same rule names the storage locations).
+APP_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$")
+# The catalog's rule for backup ids (a safe single path segment).
+BACKUP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# The interface's rules for database and table names.
+DATABASE = re.compile(r"^[^./\s][^/\s]{0,63}$")
+TABLE = re.compile(r"^[^./\s]{1,64}\.[^./\s]{1,64}$")
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+Params = TypeVar("Params", bound=pydantic.BaseModel)
+
+
+def parse_when(text: str, what: str) -> datetime.datetime:
+    """An RFC 3339 time or a date (`2026-12-31` = midnight UTC); no offset means UTC."""
+    value = text.strip()
+    try:
+        moment = datetime.datetime.fromisoformat(
+            value.replace("Z", "+00:00").replace("z", "+00:00")
+        )
+    except ValueError:
+        raise ManagerError(
+            f"{what} {text!r} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z "
+            "or a date like 2026-12-31"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def load(event: ops.ActionEvent, model: type[Params]) -> Params:
+    """The event's parameters as `model`, or a ManagerError saying what to give instead."""
+    try:
+        return event.load_params(model)
+    except pydantic.ValidationError as exc:
+        raise ManagerError(describe(exc)) from None
+
+
+def describe(error: pydantic.ValidationError) -> str:
+    """One sentence per bad parameter, as the admin typed it (kebab-case)."""
+    parts = []
+    for item in error.errors():
+        name = "-".join(str(p) for p in item["loc"] if isinstance(p, str)).replace("_", "-")
+        if item["type"] == "value_error":
+            parts.append(str(item.get("ctx", {}).get("error", item["msg"])))
+        elif item["type"] == "missing":
+            parts.append(f"give {name}=<value> (juju show-action backup-manager <action>)")
+        else:
+            parts.append(f"{name}={item['input']!r}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def _param(info: pydantic.ValidationInfo) -> str:
+    name = info.field_name or "?"
+    return "from" if name == "from_" else name.replace("_", "-")
+
+
+def _text(value: Any, info: pydantic.ValidationInfo) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{_param(info)}={value!r} must be text")
+    return value.strip()
+
+
+def _app(value: Any, info: pydantic.ValidationInfo) -> str:
+    text = _text(value, info)
+    if text and not APP_NAME.match(text):
+        raise ValueError(
+            f"{_param(info)}={value!r} is not an application name: give the database "
+            "application as `juju status` shows it, like application=mysql"
+        )
+    return text
+
+
+def _location(value: Any, info: pydantic.ValidationInfo) -> str:
+    text = _text(value, info)
+    if text and not APP_NAME.match(text):
+        raise ValueError(
+            f"{_param(info)}={value!r} is not a location name: give `default` or the name of "
+            "an s3-integrator application related to backup-manager (list-backups shows "
+            "the locations)"
+        )
+    return text
+
+
+def _backup_id(value: Any, info: pydantic.ValidationInfo, *, required: bool) -> str:
+    text = _text(value, info)
+    if not text:
+        if required:
+            raise ValueError(
+                f"give {_param(info)}=<id> of the backup (list-backups shows the ids)"
+            )
+        return text
+    if not BACKUP_ID.match(text):
+        raise ValueError(
+            f"{_param(info)}={value!r} is not a backup id: ids look like "
+            "20261121T010000Z-3fa9 (list-backups shows them)"
+        )
+    return text
+
+
+def _names(value: Any, info: pydantic.ValidationInfo) -> tuple[str, ...]:
+    """A list of database names (`databases`) or `database.table` names (`tables`)."""
+    name = _param(info)
+    example = "[shop.orders, shop.items]" if name == "tables" else "[shop, crm]"
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(f"{name} must be a list: give {name}='{example}'")
+    if len(value) > MAX_NAMES:
+        raise ValueError(
+            f"{name} lists {len(value)} names: give at most {MAX_NAMES} (or leave {name} "
+            "out and take whole databases)"
+        )
+    seen: set[str] = set()
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"{name}: {item!r} is not a name: give {name}='{example}'")
+        if name == "tables" and not TABLE.match(item):
+            raise ValueError(
+                f"tables: {item!r} is not database.table: name each table with its "
+                "database, like tables='[shop.orders]'"
+            )
+        if name != "tables" and not DATABASE.match(item):
+            raise ValueError(
+                f"databases: {item!r} is not a database name: give names of at most 64 "
+                "characters without '/' or spaces, not starting with '.', like "
+                "databases='[shop, crm]'"
+            )
+        if item in seen:
+            raise ValueError(f"{name}: {item!r} is listed twice")
+        seen.add(item)
+    return tuple(value)
+
+
+def _flag(value: Any, info: pydantic.ValidationInfo) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{_param(info)}={value!r} must be true or false")
+    return value
+
+
+def _count(value: Any, info: pydantic.ValidationInfo, low: int, high: int | None) -> int:
+    name = _param(info)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name}={value!r} must be a whole number")
+    if value < low or (high is not None and value > high):
+        if high is None:
+            span = f"{low} or more (0 = start at the newest)"
+        else:
+            span = f"{low} to {high} (results come in pages: offset=<n> skips the newest n)"
+        raise ValueError(f"{name}={value} is out of range: give {span}")
+    return value
+
+
+def _moment_or_latest(value: Any, info: pydantic.ValidationInfo) -> str:
+    """`latest` (any case) or an RFC 3339 time with its zone: a recovery needs a moment."""
+    text = _text(value, info)
+    if not text:
+        return text
+    if text.lower() == LATEST:
+        return LATEST
+    if _DATE_ONLY.match(text):
+        raise ValueError(
+            f"point-in-time={value!r} is a date, not a moment: give the time and its zone, "
+            f"like {text}T00:00:00Z (midnight UTC), or latest"
+        )
+    try:
+        moment = datetime.datetime.fromisoformat(
+            text.replace("Z", "+00:00").replace("z", "+00:00")
+        )
+    except ValueError:
+        raise ValueError(
+            f"point-in-time={value!r} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z, "
+            "or latest"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(
+            f"point-in-time={value!r} has no time zone: add Z for UTC ({text}Z) or an offset "
+            "like +01:00"
+        )
+    return text
+
+
+def _date_or_time(value: Any, info: pydantic.ValidationInfo) -> str:
+    text = _text(value, info)
+    if text:
+        try:
+            parse_when(text, _param(info))
+        except ManagerError:
+            raise ValueError(
+                f"{_param(info)}={value!r} is not a time: use RFC 3339 like "
+                "2026-12-31T12:00:00Z or a date like 2026-12-31 (midnight UTC)"
+            ) from None
+    return text
+
+
+class _Params(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    @pydantic.field_validator("application", mode="before", check_fields=False)
+    @classmethod
+    def _application(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _app(value, info)
+
+    @pydantic.field_validator("location", "to", "from_", mode="before", check_fields=False)
+    @classmethod
+    def _locations(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _location(value, info)
+
+    @pydantic.field_validator("databases", "tables", mode="before", check_fields=False)
+    @classmethod
+    def _lists(cls, value: Any, info: pydantic.ValidationInfo) -> tuple[str, ...]:
+        return _names(value, info)
+
+    @pydantic.field_validator("cancel", "include_binlogs", mode="before", check_fields=False)
+    @classmethod
+    def _flags(cls, value: Any, info: pydantic.ValidationInfo) -> bool:
+        return _flag(value, info)
+
+
+class _Paged(_Params):
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    @pydantic.field_validator("limit", mode="before")
+    @classmethod
+    def _limit(cls, value: Any, info: pydantic.ValidationInfo) -> int:
+        return _count(value, info, 1, MAX_LIMIT)
+
+    @pydantic.field_validator("offset", mode="before")
+    @classmethod
+    def _offset(cls, value: Any, info: pydantic.ValidationInfo) -> int:
+        return _count(value, info, 0, None)
+
+
+class _OneBackup(_Params):
+    backup_id: str = pydantic.Field("", validate_default=True)
+
+    @pydantic.field_validator("backup_id", mode="before")
+    @classmethod
+    def _id(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _backup_id(value, info, required=True)
+
+
+class CreateBackup(_Params):
+    """`create-backup`: empty `kind` means the backup-kind option."""
+
+    application: str = ""
+    kind: str = ""
+    databases: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+    description: str = ""
+    location: str = ""
+
+    @pydantic.field_validator("kind", mode="before")
+    @classmethod
+    def _kind(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        text = _text(value, info)
+        if text and text not in KINDS:
+            raise ValueError(
+                f"kind={value!r} is not a backup kind: give kind=full, kind=incremental or "
+                "kind=logical (or leave kind out for the backup-kind option)"
+            )
+        return text
+
+    @pydantic.field_validator("description", mode="before")
+    @classmethod
+    def _description(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        text = _text(value, info)
+        if len(text) > MAX_DESCRIPTION:
+            raise ValueError(
+                f"description has {len(text)} characters: give at most {MAX_DESCRIPTION}"
+            )
+        return text
+
+
+class Restore(_Params):
+    """`restore`: a backup id, a point in time (`latest` or a moment), or both."""
+
+    application: str = ""
+    backup_id: str = ""
+    point_in_time: str = ""
+    location: str = ""
+    databases: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    @pydantic.field_validator("backup_id", mode="before")
+    @classmethod
+    def _id(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _backup_id(value, info, required=False)
+
+    @pydantic.field_validator("point_in_time", mode="before")
+    @classmethod
+    def _point_in_time(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _moment_or_latest(value, info)
+
+    @pydantic.model_validator(mode="after")
+    def _something(self) -> Restore:
+        if not self.backup_id and not self.point_in_time:
+            raise ValueError(
+                "say what to restore: backup-id=<id>, point-in-time=<RFC 3339 time> or "
+                "point-in-time=latest (list-backups shows the ids and times)"
+            )
+        return self
+
+    @property
+    def moment(self) -> datetime.datetime | None:
+        """The point in time as a UTC datetime; None for none or `latest`."""
+        if self.point_in_time in ("", LATEST):
+            return None
+        return parse_when(self.point_in_time, "point-in-time")
+
+
+class ListBackups(_Paged):
+    """`list-backups`: one page, counted from the newest."""
+
+    application: str = ""
+    location: str = ""
+
+
+class ListJobs(_Paged):
+    """`list-jobs`: one page of the history, counted from the newest."""
+
+    application: str = ""
+
+
+class ClearHistory(_Params):
+    """`clear-history`."""
+
+    application: str = ""
+
+
+class PreserveBackup(_OneBackup):
+    """`preserve-backup`: `until` (a hold) or `cancel` (release), not both."""
+
+    until: str = ""
+    cancel: bool = False
+    application: str = ""
+    location: str = ""
+
+    @pydantic.field_validator("until", mode="before")
+    @classmethod
+    def _until(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _date_or_time(value, info)
+
+    @pydantic.model_validator(mode="after")
+    def _one_of(self) -> PreserveBackup:
+        if bool(self.until) == self.cancel:
+            raise ValueError("give either until=<date> (hold) or cancel=true (release)")
+        return self
+
+
+class CopyBackup(_OneBackup):
+    """`copy-backup`."""
+
+    to: str = ""
+    from_: str = pydantic.Field("", alias="from")
+    include_binlogs: bool = False
+    application: str = ""
+
+
+class DeleteBackup(_OneBackup):
+    """`delete-backup`."""
+
+    application: str = ""
+    location: str = ""
+
+
+MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "create-backup": CreateBackup,
+    "restore": Restore,
+    "list-backups": ListBackups,
+    "list-jobs": ListJobs,
+    "clear-history": ClearHistory,
+    "preserve-backup": PreserveBackup,
+    "copy-backup": CopyBackup,
+    "delete-backup": DeleteBackup,
+}
