@@ -143,3 +143,13 @@ def test_conclude_turns_exit_code_and_state_into_an_outcome(
     assert (status, outcome.status) == (expected[0], expected[0])
     if expected[0] == "error":
         assert outcome.message == expected[1]
+
+
+def test_the_engine_is_a_module_name_and_old_records_default_to_the_cli(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a Python module name"):
+        JobRecord(key="k", job_id="j", scope="1", kind="copy", command=(), engine="x; rm -rf /")
+    copy = JobRecord(key="k", job_id="j", scope="1", kind="copy", command=("copy",),
+                     engine="backup_manager.copy_worker")  # fmt: skip
+    assert JobRecord.from_dict(copy.to_dict()) == copy
+    old = {key: value for key, value in record().to_dict().items() if key != "engine"}
+    assert JobRecord.from_dict(old).engine == "database_backup.cli"

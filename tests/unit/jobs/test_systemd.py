@@ -296,3 +296,24 @@ def test_the_hand_back_output_goes_to_the_job_log(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, local.log_path.read_text()
         time.sleep(0.05)
     assert "handing back:" in local.log_path.read_text()
+
+
+def test_cancel_without_systemd_reaches_the_engine_through_the_worker(tmp_path: Path) -> None:
+    record = JobRecord(key="k", job_id="j", scope="1", kind="restore", command=("restore",),
+                       engine="tests.unit.jobs.slow_engine")  # fmt: skip
+    local = JobStore(tmp_path / "jobs").create(record, {})
+    start_worker(local, systemd=False)
+    deadline = time.monotonic() + 30
+    while local.state().get("status") != "running":
+        assert time.monotonic() < deadline, local.log_path.read_text()
+        time.sleep(0.05)
+    assert local.is_locked()
+
+    assert cancel(local) is True
+
+    while local.finished_record() is None or local.is_locked():
+        assert time.monotonic() < deadline, local.log_path.read_text()
+        time.sleep(0.05)
+    outcome = local.outcome()
+    assert (outcome.status, outcome.message) == ("error", "stopped by SIGTERM")
+    assert "passing SIGTERM on to the engine" in local.log_path.read_text()
