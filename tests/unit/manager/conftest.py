@@ -18,10 +18,6 @@ def _private_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cron_dir.mkdir()
     monkeypatch.setattr(schedule, "CRON_DIR", cron_dir)
     monkeypatch.setattr(schedule, "LOG_DIR", tmp_path / "log")
-    # Until test_status.py asks schedule.cron_file(unit): the default unit's file, by its old
-    # name (the module no longer has one fixed cron file).
-    shim = cron_dir / "backup-manager_backup-manager-0"
-    monkeypatch.setattr(schedule, "CRON_FILE", shim, raising=False)
     monkeypatch.setattr(copying, "STATE_DIR", tmp_path / "state")
 
 
