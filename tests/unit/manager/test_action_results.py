@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ops import testing
 
+from backup_manager import results as result_values
 from database_backup.catalog import BackupMetadata, Catalog
 
 from .fakes import NOW, FakeS3
@@ -163,3 +164,28 @@ def test_list_backups_pages_from_the_newest(s3: FakeS3):
     older = _run("list-backups", st, offset=490, limit=50)
     assert older["count"] == 10
     assert json.loads(older["json"])[0]["backup-id"].endswith("-0000")
+
+
+def test_an_offset_past_the_oldest_says_how_many_there_are(s3: FakeS3):
+    results = _run("list-jobs", _history_state(records=3), offset=10)
+    assert results["count"] == 0
+    assert results["more"] == "offset=10 is past the oldest of the 3 jobs: give an offset below 3"
+
+
+def test_the_last_guard_cuts_any_oversized_value_and_says_so():
+    values = result_values.bounded({"json": "x" * 200_000, "job-id": "backup-1"})
+    assert values["job-id"] == "backup-1"
+    assert len(f"json={values['json']}".encode()) <= BUDGET
+    assert values["json"].endswith("over the 96 KiB an action result value may be)")
+    assert "200005 bytes" in values["json"]
+
+
+def test_a_single_huge_record_is_clipped_not_dropped(s3: FakeS3):
+    record = {**_record(0), "message": "m" * 50_000, "tables": [f"shop.t{n}" for n in range(900)]}
+    rel, secret = s3_relation()
+    st = state(rel, db_relation(), peer({"history": json.dumps([record])}), secrets=[secret])
+    results = _run("list-jobs", st)
+    _check_bounded("list-jobs with one huge record", results)
+    (shown,) = json.loads(results["json"])
+    assert shown["message"].endswith("...")
+    assert shown["tables"][-1] == "... and 644 more"
