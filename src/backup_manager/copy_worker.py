@@ -63,6 +63,7 @@ class Progress:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
+        self.publishing = False
 
     def update(self, **values: Any) -> None:
         """Merge `values` (snake_case becomes kebab-case) and write the state file."""
@@ -92,6 +93,7 @@ class Progress:
     def start_heartbeat(self) -> None:
         """Publish now and every `copy_status.HEARTBEAT` seconds until `stop_heartbeat`."""
         self.publish()
+        self.publishing = True
         self._beat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
         self._beat.start()
 
@@ -149,6 +151,8 @@ def run(spec: dict[str, Any], state_file: Path | None = None) -> dict[str, Any]:
         )
     finally:
         progress.stop_heartbeat()
+    if not progress.publishing:  # the destination refused it from the start: write nothing
+        return progress.state
     try:
         progress.publish()
     except Exception as exc:  # the local job still has it; other leaders see it go stale
