@@ -577,6 +577,8 @@ class Manager:
         setup = self.setup
         records = self.state.history()
         problems = self.state.storage_problems
+        apps = set(self.apps())
+        stored = {key: s for key, s in self.recorder.summary().items() if s.app in apps}
         return status_mod.unit_status(
-            setup, bool(self.database_relations()), records, problems, self.recorder.summary()
+            setup, bool(self.database_relations()), records, problems, stored
         )

@@ -560,3 +560,22 @@ def test_a_refused_scheduled_backup_superseded_by_a_later_backup_is_not_retried(
     st = state(rel, db, _peer_with_history(_refused(), restore, later), secrets=[secret])
     out = ctx.run(ctx.on.update_status(), st)
     assert jobs_of(out, db) == []
+
+
+def test_the_status_counts_the_backups_of_the_related_applications_only():
+    summary = [
+        {"app": "mysql", "location": "s3-a", "count": 3, "newest": BACKUP_IDS[0]},
+        {"app": "gone-db", "location": "s3-a", "count": 40, "newest": BACKUP_IDS[1]},
+    ]
+    summary[0]["newest-at"] = "2026-11-20T01:05:00Z"
+    summary[1]["newest-at"] = "2026-11-21T01:05:00Z"
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.config_changed(),
+        state(rel, db, peer({"backup-summary": json.dumps(summary)}), secrets=[secret]),
+    )
+    message = out.unit_status.message
+    assert f"last backup {BACKUP_IDS[0]} (mysql)" in message
+    assert message.endswith("; 3 backups in storage")
