@@ -37,6 +37,15 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 Params = TypeVar("Params", bound=pydantic.BaseModel)
 
 
+def _clip(text: str, size: int = 60) -> str:
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def _echo(value: Any) -> str:
+    """A given value as a message quotes it: repr, cut short (the message is one argument)."""
+    return _clip(repr(value), 80)
+
+
 def parse_when(text: str, what: str) -> datetime.datetime:
     """An RFC 3339 time or a date (`2026-12-31` = midnight UTC); no offset means UTC."""
     value = text.strip()
@@ -46,7 +55,7 @@ def parse_when(text: str, what: str) -> datetime.datetime:
         )
     except ValueError:
         raise ManagerError(
-            f"{what} {text!r} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z "
+            f"{what} {_echo(text)} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z "
             "or a date like 2026-12-31"
         ) from None
     if moment.tzinfo is None:
@@ -72,7 +81,7 @@ def describe(error: pydantic.ValidationError) -> str:
         elif item["type"] == "missing":
             parts.append(f"give {name}=<value> (juju show-action backup-manager <action>)")
         else:
-            parts.append(f"{name}={item['input']!r}: {item['msg']}")
+            parts.append(f"{name}={_echo(item['input'])}: {item['msg']}")
     return "; ".join(parts)
 
 
@@ -83,7 +92,7 @@ def _param(info: pydantic.ValidationInfo) -> str:
 
 def _text(value: Any, info: pydantic.ValidationInfo) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{_param(info)}={value!r} must be text")
+        raise ValueError(f"{_param(info)}={_echo(value)} must be text")
     return value.strip()
 
 
@@ -91,7 +100,7 @@ def _app(value: Any, info: pydantic.ValidationInfo) -> str:
     text = _text(value, info)
     if text and not APP_NAME.match(text):
         raise ValueError(
-            f"{_param(info)}={value!r} is not an application name: give the database "
+            f"{_param(info)}={_echo(value)} is not an application name: give the database "
             "application as `juju status` shows it, like application=mysql"
         )
     return text
@@ -101,7 +110,7 @@ def _location(value: Any, info: pydantic.ValidationInfo) -> str:
     text = _text(value, info)
     if text and not APP_NAME.match(text):
         raise ValueError(
-            f"{_param(info)}={value!r} is not a location name: give `default` or the name of "
+            f"{_param(info)}={_echo(value)} is not a location name: give `default` or the name of "
             "an s3-integrator application related to backup-manager (list-backups shows "
             "the locations)"
         )
@@ -118,7 +127,7 @@ def _backup_id(value: Any, info: pydantic.ValidationInfo, *, required: bool) -> 
         return text
     if not BACKUP_ID.match(text):
         raise ValueError(
-            f"{_param(info)}={value!r} is not a backup id: ids look like "
+            f"{_param(info)}={_echo(value)} is not a backup id: ids look like "
             "20261121T010000Z-3fa9 (list-backups shows them)"
         )
     return text
@@ -140,34 +149,34 @@ def _names(value: Any, info: pydantic.ValidationInfo) -> tuple[str, ...]:
     seen: set[str] = set()
     for item in value:
         if not isinstance(item, str):
-            raise ValueError(f"{name}: {item!r} is not a name: give {name}='{example}'")
+            raise ValueError(f"{name}: {_echo(item)} is not a name: give {name}='{example}'")
         if name == "tables" and not TABLE.match(item):
             raise ValueError(
-                f"tables: {item!r} is not database.table: name each table with its "
+                f"tables: {_echo(item)} is not database.table: name each table with its "
                 "database, like tables='[shop.orders]'"
             )
         if name != "tables" and not DATABASE.match(item):
             raise ValueError(
-                f"databases: {item!r} is not a database name: give names of at most 64 "
+                f"databases: {_echo(item)} is not a database name: give names of at most 64 "
                 "characters without '/' or spaces, not starting with '.', like "
                 "databases='[shop, crm]'"
             )
         if item in seen:
-            raise ValueError(f"{name}: {item!r} is listed twice")
+            raise ValueError(f"{name}: {_echo(item)} is listed twice")
         seen.add(item)
     return tuple(value)
 
 
 def _flag(value: Any, info: pydantic.ValidationInfo) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{_param(info)}={value!r} must be true or false")
+        raise ValueError(f"{_param(info)}={_echo(value)} must be true or false")
     return value
 
 
 def _count(value: Any, info: pydantic.ValidationInfo, low: int, high: int | None) -> int:
     name = _param(info)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name}={value!r} must be a whole number")
+        raise ValueError(f"{name}={_echo(value)} must be a whole number")
     if value < low or (high is not None and value > high):
         if high is None:
             span = f"{low} or more (0 = start at the newest)"
@@ -186,8 +195,8 @@ def _moment_or_latest(value: Any, info: pydantic.ValidationInfo) -> str:
         return LATEST
     if _DATE_ONLY.match(text):
         raise ValueError(
-            f"point-in-time={value!r} is a date, not a moment: give the time and its zone, "
-            f"like {text}T00:00:00Z (midnight UTC), or latest"
+            f"point-in-time={_echo(value)} is a date, not a moment: give the time and its zone, "
+            f"like {_clip(text)}T00:00:00Z (midnight UTC), or latest"
         )
     try:
         moment = datetime.datetime.fromisoformat(
@@ -195,13 +204,13 @@ def _moment_or_latest(value: Any, info: pydantic.ValidationInfo) -> str:
         )
     except ValueError:
         raise ValueError(
-            f"point-in-time={value!r} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z, "
+            f"point-in-time={_echo(value)} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z, "
             "or latest"
         ) from None
     if moment.tzinfo is None:
         raise ValueError(
-            f"point-in-time={value!r} has no time zone: add Z for UTC ({text}Z) or an offset "
-            "like +01:00"
+            f"point-in-time={_echo(value)} has no time zone: add Z for UTC "
+            f"({_clip(text)}Z) or an offset like +01:00"
         )
     return text
 
@@ -213,7 +222,7 @@ def _date_or_time(value: Any, info: pydantic.ValidationInfo) -> str:
             parse_when(text, _param(info))
         except ManagerError:
             raise ValueError(
-                f"{_param(info)}={value!r} is not a time: use RFC 3339 like "
+                f"{_param(info)}={_echo(value)} is not a time: use RFC 3339 like "
                 "2026-12-31T12:00:00Z or a date like 2026-12-31 (midnight UTC)"
             ) from None
     return text
@@ -283,7 +292,7 @@ class CreateBackup(_Params):
         text = _text(value, info)
         if text and text not in KINDS:
             raise ValueError(
-                f"kind={value!r} is not a backup kind: give kind=full, kind=incremental or "
+                f"kind={_echo(value)} is not a backup kind: give kind=full, kind=incremental or "
                 "kind=logical (or leave kind out for the backup-kind option)"
             )
         return text

@@ -217,3 +217,12 @@ def test_the_typed_parameters_match_actions_yaml():
             (field.alias or name).replace("_", "-") for name, field in model.model_fields.items()
         }
         assert fields == declared, action
+
+
+def test_a_huge_bad_value_is_quoted_short(s3: FakeS3):
+    """The failure message is one `action-fail` argument: it never echoes the whole value."""
+    _, st = base()
+    message = fail_message("create-backup", st, application="A" * 200_000)
+    assert message.startswith("application='AAAA")
+    assert "AAA... is not an application name" in message
+    assert len(message) < 1000
