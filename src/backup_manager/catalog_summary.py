@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import ops
 
-from database_backup.catalog import BackupMetadata, Catalog, IncompleteBackup
+from database_backup.catalog import BackupMetadata, Catalog, CatalogError, IncompleteBackup
+from database_backup.storage import StorageError
 
 from .catalogs import Catalogs, cluster_id, format_time
 from .locations import Location
 from .state import PEER
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_KEY = "backup-summary"
 
@@ -185,10 +189,21 @@ class _RecordingCatalog(Catalog):
         return entries
 
     def delete_backup(self, backup_id: str, *, force: bool = False) -> None:
-        """Delete, and adjust the summary (listing again when this hook listed nothing)."""
+        """Delete, and adjust the summary (listing again when this hook listed nothing).
+
+        The backup is gone once `super().delete_backup` returns: a failure to list again
+        only leaves the summary stale until the next catalog read, it does not fail the
+        deletion.
+        """
         super().delete_backup(backup_id, force=force)
-        if not self._note.deleted(backup_id):
+        if self._note.deleted(backup_id):
+            return
+        try:
             self.list_backups()
+        except (StorageError, CatalogError) as exc:
+            logger.warning(
+                "backup %s deleted; the summary waits for the next listing: %s", backup_id, exc
+            )
 
 
 @dataclasses.dataclass(frozen=True)

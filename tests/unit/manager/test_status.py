@@ -579,3 +579,23 @@ def test_the_status_counts_the_backups_of_the_related_applications_only():
     message = out.unit_status.message
     assert f"last backup {BACKUP_IDS[0]} (mysql)" in message
     assert message.endswith("; 3 backups in storage")
+
+
+def test_delete_backup_updates_the_summary(s3: FakeS3):
+    bucket = s3.bucket("bucket-a")
+    for hours, backup_id in zip((30, 6), BACKUP_IDS, strict=True):
+        add_backup(bucket, cluster(), backup_id, hours_ago=hours)
+    summary = [
+        {"app": "mysql", "location": "s3-a", "count": 2, "newest": BACKUP_IDS[1]},
+    ]
+    summary[0]["newest-at"] = "2026-11-21T01:05:00Z"
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    out = ctx.run(
+        ctx.on.action("delete-backup", params={"backup-id": BACKUP_IDS[1]}),
+        state(rel, db, peer({"backup-summary": json.dumps(summary)}), secrets=[secret]),
+    )
+    (stored,) = json.loads(_peer_data(out)["backup-summary"])
+    assert (stored["count"], stored["newest"]) == (1, BACKUP_IDS[0])
+    assert out.unit_status.message.endswith("; 1 backup in storage")
