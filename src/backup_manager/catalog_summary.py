@@ -20,8 +20,7 @@ from typing import Any
 
 import ops
 
-from database_backup.catalog import BackupMetadata, Catalog, CatalogError, IncompleteBackup
-from database_backup.storage import StorageError
+from database_backup.catalog import BackupMetadata, Catalog, IncompleteBackup
 
 from .catalogs import Catalogs, cluster_id, format_time
 from .locations import Location
@@ -159,13 +158,16 @@ class Recorder:
         self._listed[app, location] = list(entries)
         self._save(from_listing(app, location, entries))
 
-    def deleted(self, app: str, location: str, backup_id: str) -> bool:
-        """A backup was deleted; False when no listing of this hook can say what is left."""
+    def deleted(self, app: str, location: str, backup_id: str) -> None:
+        """A backup was deleted: recompute from this hook's listing, if there was one.
+
+        Without one the summary stays as it is until the next catalog read.
+        """
         entries = self._listed.get((app, location))
         if entries is None:
-            return False
+            logger.debug("backup %s deleted without a listing: summary unchanged", backup_id)
+            return
         self.listed(app, location, [e for e in entries if e.backup_id != backup_id])
-        return True
 
     def succeeded(self, app: str, location: str, backup_id: str, finished_at: str | None) -> None:
         """A backup completed at `location`."""
@@ -189,21 +191,13 @@ class _RecordingCatalog(Catalog):
         return entries
 
     def delete_backup(self, backup_id: str, *, force: bool = False) -> None:
-        """Delete, and adjust the summary (listing again when this hook listed nothing).
+        """Delete, and take the backup out of the summary.
 
-        The backup is gone once `super().delete_backup` returns: a failure to list again
-        only leaves the summary stale until the next catalog read, it does not fail the
-        deletion.
+        Deleting lists the catalog first (to protect parents; retention lists to choose),
+        so the summary is recomputed from that listing without the deleted backup.
         """
         super().delete_backup(backup_id, force=force)
-        if self._note.deleted(backup_id):
-            return
-        try:
-            self.list_backups()
-        except (StorageError, CatalogError) as exc:
-            logger.warning(
-                "backup %s deleted; the summary waits for the next listing: %s", backup_id, exc
-            )
+        self._note.deleted(backup_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,8 +209,8 @@ class _Notes:
     def listed(self, entries: list[Entry]) -> None:
         self.recorder.listed(self.app, self.location, entries)
 
-    def deleted(self, backup_id: str) -> bool:
-        return self.recorder.deleted(self.app, self.location, backup_id)
+    def deleted(self, backup_id: str) -> None:
+        self.recorder.deleted(self.app, self.location, backup_id)
 
 
 class RecordingCatalogs(Catalogs):
