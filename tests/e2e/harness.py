@@ -133,15 +133,16 @@ class TwoCharms:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[TwoCharms]:
-        """Private cron file and copy state for the manager; boots it; stops workers after."""
-        saved = (schedule.CRON_FILE, copying.STATE_DIR)
-        schedule.CRON_FILE = self.root / "manager" / "cron"
+        """Private cron dir, log and copy state for the manager; boots it; stops workers."""
+        saved = (schedule.CRON_DIR, schedule.LOG_DIR, copying.STATE_DIR)
+        schedule.CRON_DIR = self.root / "manager" / "cron.d"
+        schedule.LOG_DIR = self.root / "manager" / "log"
         copying.STATE_DIR = self.root / "manager" / "state"
         try:
             self._boot_manager()
             yield self
         finally:
-            schedule.CRON_FILE, copying.STATE_DIR = saved
+            schedule.CRON_DIR, schedule.LOG_DIR, copying.STATE_DIR = saved
             for deployment in self.deployments:
                 self._stop_workers(deployment)
 

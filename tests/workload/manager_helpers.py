@@ -23,8 +23,9 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 @pytest.fixture(autouse=True)
 def private_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cron file and copy state under the test's directory; returns the copy state dir."""
-    monkeypatch.setattr(schedule, "CRON_FILE", tmp_path / "cron")
+    """Cron dir, schedule log and copy state under tmp_path; returns the copy state dir."""
+    monkeypatch.setattr(schedule, "CRON_DIR", tmp_path / "cron.d")
+    monkeypatch.setattr(schedule, "LOG_DIR", tmp_path / "log")
     monkeypatch.setattr(copying, "STATE_DIR", tmp_path / "state")
     return tmp_path / "state"
 
