@@ -179,18 +179,20 @@ def last_failure(records: Iterable[Record]) -> Record | None:
 
 
 def open_failures(records: Iterable[Record]) -> list[Record]:
-    """Failed jobs not yet followed by a success of the same type on the same application.
+    """Failed jobs not yet followed by a success of the same kind on the same application.
 
-    A failed restore stays reported after a backup succeeds (and the other way round); it
-    goes once a later restore of that application succeeds, or when the admin clears the
-    history. One record (the newest failure) per type and application, oldest first.
+    The kind is the job's type, and for backups also the backup kind: a failed restore
+    stays reported after a backup succeeds, a failed logical backup after a full one; it
+    goes once a later job of its kind on that application succeeds, or when the admin
+    clears the history. One record (the newest failure) per kind and application, oldest
+    first.
     """
-    groups: dict[tuple[str, str], list[Record]] = {}
+    groups: dict[tuple[str, str, str], list[Record]] = {}
     for record in records:
         if is_finished(record) and record.get("type") in ("backup", "restore", "copy"):
-            groups.setdefault((str(record["type"]), str(record.get("app") or "")), []).append(
-                record
-            )
+            kind = str(record.get("kind") or "") if record["type"] == "backup" else ""
+            key = (str(record["type"]), kind, str(record.get("app") or ""))
+            groups.setdefault(key, []).append(record)
     failures = []
     for group in groups.values():
         newest = _newest(group)

@@ -599,3 +599,19 @@ def test_delete_backup_updates_the_summary(s3: FakeS3):
     (stored,) = json.loads(_peer_data(out)["backup-summary"])
     assert (stored["count"], stored["newest"]) == (1, BACKUP_IDS[0])
     assert out.unit_status.message.endswith("; 1 backup in storage")
+
+
+def test_a_failed_logical_backup_stays_until_a_logical_backup_succeeds():
+    logical = _finished("backup-l1", "backup", "error", "2026-11-22T06:00:00Z", kind="logical")
+    full = _finished("backup-f1", "backup", "success", "2026-11-22T07:00:00Z", kind="full")
+    full["backup-id"] = BACKUP_IDS[1]
+    db = db_relation()
+    rel, secret = s3_relation()
+    ctx = context()
+    st = state(rel, db, _peer_with_history(logical, full), secrets=[secret])
+    out = ctx.run(ctx.on.config_changed(), st)
+    assert "backup backup-l1 failed (see list-jobs)" in out.unit_status.message
+    again = _finished("backup-l2", "backup", "success", "2026-11-22T08:00:00Z", kind="logical")
+    st = state(rel, db, _peer_with_history(logical, full, again), secrets=[secret])
+    out = ctx.run(ctx.on.config_changed(), st)
+    assert "failed" not in out.unit_status.message
