@@ -3,15 +3,15 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV ?= uv
 
-.PHONY: deps test lint format unit interface workload e2e integration demo bench pack
+.PHONY: deps test lint format unit interface dispatch workload e2e integration demo bench pack
 
 deps:
 	bash scripts/install-system-deps.sh
 	$(UV) sync --frozen
 
-## Everything CI runs: lint, unit, interface, workload and end-to-end tests.
+## Everything CI runs: lint, unit, interface, adopter, dispatch, workload and end-to-end tests.
 test: deps
-	$(UV) run --frozen tox -e lint,unit,interface,adopter,workload,e2e
+	$(UV) run --frozen tox -e lint,unit,interface,adopter,dispatch,workload,e2e
 
 lint: deps
 	$(UV) run --frozen tox -e lint
@@ -19,7 +19,7 @@ lint: deps
 format:
 	$(UV) run --frozen tox -e format
 
-unit interface workload e2e: deps
+unit interface dispatch workload e2e: deps
 	$(UV) run --frozen tox -e $@
 
 ## Benchmarks against the bare tools (each starts its own MariaDB and Ceph RGW; a few

@@ -21,7 +21,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -87,6 +87,9 @@ exec ./dispatch
 """
 
 
+R = TypeVar("R", bound="Run")
+
+
 @dataclasses.dataclass
 class Run:
     """One dispatch: its exit code and output, and what the unit logged meanwhile."""
@@ -99,7 +102,7 @@ class Run:
     log: list[str]
     seconds: float
 
-    def check(self) -> Run:
+    def check(self: R) -> R:
         """Assert the hook ended well: exit 0, and no traceback on stderr or in juju-log."""
         text = "\n".join([self.stderr, *self.log])
         assert self.returncode == 0, f"{self.path} on {self.unit} exited {self.returncode}\n{text}"

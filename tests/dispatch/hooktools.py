@@ -52,12 +52,17 @@ class ToolError(Exception):
 
 @contextlib.contextmanager
 def locked_state(path: Path) -> Iterator[dict[str, Any]]:
-    """The model, read and written back under an exclusive lock."""
+    """The model, read and written back under an exclusive lock, also after a refusal.
+
+    Every tool refuses before it changes anything, so a refused call stays recorded.
+    """
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         state = json.loads(path.read_text())
-        yield state
-        path.write_text(json.dumps(state, indent=1, sort_keys=True))
+        try:
+            yield state
+        finally:
+            path.write_text(json.dumps(state, indent=1, sort_keys=True))
 
 
 class Tools:

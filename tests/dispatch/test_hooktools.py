@@ -178,6 +178,7 @@ def test_package_tools_install_nothing(model: Path):
         call(model, "db/0", "apt-get", "install", "-y", "mysql-server")
 
     assert refused.value.code == 100
+    assert state(model)["calls"] == [["db/0", "apt-get", "install", "-y", "mysql-server"]]
 
 
 def test_systemctl_remembers_what_it_started_per_unit(model: Path):
