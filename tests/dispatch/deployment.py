@@ -216,12 +216,26 @@ class Deployment:
         self._write(state)
         return rel_id
 
-    def user_secret(self, content: dict[str, str], *grant_to: str) -> str:
-        """`juju add-secret` + `juju grant-secret`: a model-owned secret; return its id."""
+    def add_remote_app(self, app: str, *, units: int = 1) -> list[str]:
+        """An application whose charm does not run here (its databags are set by the test)."""
+        names = [f"{app}/{index}" for index in range(units)]
+        state = self.state
+        state["apps"][app] = {"charm": None, "units": names, "leader": names[0], "config": {}}
+        self._write(state)
+        return names
+
+    def set_bag(self, rel_id: int, owner: str, data: dict[str, str]) -> None:
+        """What the remote side (a unit or an application) published in its databag."""
+        state = self.state
+        state["relations"][str(rel_id)]["data"][owner] = dict(data)
+        self._write(state)
+
+    def user_secret(self, content: dict[str, str], *grant_to: str, owner: str = "") -> str:
+        """`juju add-secret` + `juju grant-secret` (or a remote app's secret): return its id."""
         secret_id = f"secret:user{next(self._ids):016d}"
         state = self.state
         state["secrets"][secret_id] = {
-            "owner": "<model>",
+            "owner": owner or "<model>",
             "label": None,
             "description": None,
             "revisions": [content],

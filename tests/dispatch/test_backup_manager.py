@@ -62,3 +62,36 @@ def test_list_backups_with_no_storage_reachable(deployment: Deployment):
     assert run.failed is not None
     assert "unreachable" in run.failed
     assert "SK-x" not in run.failed
+
+
+def test_an_s3_integrator_relation_becomes_a_location(deployment: Deployment):
+    leader, follower = deployment.add_app(APP, APP, units=2)
+    deployment.peer(APP, "manager-peers")
+    deployment.add_remote_app("s3-eu")
+    rel = deployment.relate(APP, "s3", "s3-eu", "s3-credentials")
+    keys = deployment.user_secret({"access-key": "AK", "secret-key": "SK-y"}, APP, owner="s3-eu")
+    deployment.set_bag(
+        rel,
+        "s3-eu",
+        {
+            "version": "1",
+            "bucket": "backups-eu",
+            "endpoint": f"http://127.0.0.1:{closed_port()}",
+            "secret-extra": keys,
+        },
+    )
+
+    runs = [
+        deployment.hook(unit, hook, relation=rel, remote_unit="s3-eu/0")
+        for unit in (leader, follower)
+        for hook in ("s3-relation-joined", "s3-relation-changed")
+    ]
+
+    for run in runs:
+        run.check()
+    for unit in (leader, follower):  # storage found: the next thing to fix is said
+        assert deployment.status(unit) == (
+            "blocked",
+            "no database related: juju integrate backup-manager:database-backup <db-app>",
+        )
+    assert "SK-y" not in str(deployment.state["relations"])
