@@ -65,6 +65,11 @@ HOOK_TOOLS = (
     "snap",
     "mysql",
     "mariadb",
+    "mysqld",
+    "mariadbd",
+    "xtrabackup",
+    "mariabackup",
+    "mariadb-backup",
 )
 #: What a charm may write on its machine; each is replaced by the unit's own directory.
 MACHINE_DIRS = (
@@ -141,6 +146,8 @@ class Deployment:
                 "versions": {},
                 "ports": {},
                 "services": {},
+                "archive": {},
+                "installed": {},
                 "sql": [],
                 "calls": [],
             }
@@ -244,6 +251,10 @@ class Deployment:
         }
         self._write(state)
         return secret_id
+
+    def offer_packages(self, versions: dict[str, str]) -> None:
+        """Let apt install these packages (name: Debian version) on every machine."""
+        self._update(archive=dict(versions))
 
     def bag(self, rel_id: int, owner: str) -> dict[str, str]:
         """A relation databag (of a unit or an application)."""

@@ -15,7 +15,9 @@ The rules enforced are the ones a charm most easily breaks outside Juju:
   ownership or a grant; content keys follow Juju's pattern;
 - one argument over MAX_ARG_STRLEN (128 KiB) fails the way Linux's `execve` does (E2BIG);
 - `juju-exec` refuses to run inside a hook context (JUJU_CONTEXT_ID set);
-- package tools refuse to install anything; `systemctl` records and pretends.
+- package tools install only what the model's `archive` offers (nothing by default), and
+  a server package leaves its binary in the machine's /usr/sbin; `systemctl` records and
+  pretends; the SQL clients record that they ran, never what.
 
 Every call is recorded in the state's `calls` list (arguments, never stdin).
 """
@@ -40,6 +42,16 @@ SECRET_KEY = re.compile(r"^([a-z](?:-?[a-z0-9]){2,})$")
 ACTION_KEY = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 PACKAGE_TOOLS = ("apt-get", "apt-cache", "apt", "dpkg", "snap")
 SQL_CLIENTS = ("mysql", "mariadb")
+#: what `apt-get install` of a server package puts in /usr/sbin (a link to this script)
+SERVER_BINARIES = {"mysql-server": "mysqld", "mariadb-server": "mariadbd"}
+#: `--version` of the servers and backup tools: (package that installs it, output format)
+VERSIONED = {
+    "mysqld": ("mysql-server", "/usr/sbin/mysqld  Ver {v} for Linux on x86_64 ((Ubuntu))"),
+    "mariadbd": ("mariadb-server", "/usr/sbin/mariadbd  Ver {v}-MariaDB for debian-linux-gnu"),
+    "xtrabackup": ("percona-xtrabackup", "xtrabackup version {v} based on MySQL server {v}"),
+    "mariabackup": ("mariadb-backup", "mariabackup based on MariaDB server {v}-MariaDB"),
+    "mariadb-backup": ("mariadb-backup", "mariabackup based on MariaDB server {v}-MariaDB"),
+}
 
 
 class ToolError(Exception):
@@ -359,8 +371,51 @@ class Tools:
         elif verb == "is-active" and not all(active.get(unit) for unit in units):
             raise ToolError("inactive", 3)
 
-    def package_tool(self, args: list[str]) -> None:
-        raise ToolError("E: the dispatch tests install no packages (fake package tool)", 100)
+    def package_tool(self, tool: str, args: list[str]) -> Any:
+        """apt-get/apt-cache/dpkg over the model's `archive` (empty: every call refused)."""
+        archive: dict[str, str] = self.state["archive"]
+        if not archive:
+            raise ToolError("E: the dispatch tests install no packages (fake package tool)", 100)
+        installed = self.state["installed"].setdefault(self.unit, {})
+        words = _positional(args)
+        if tool == "dpkg" and "--print-architecture" in args:
+            return "amd64"
+        if tool == "dpkg" and "-l" in args:
+            if words[0] not in installed:
+                raise ToolError(f"dpkg-query: no packages found matching {words[0]}")
+            header = "Desired=Unknown\n|\n|/\n||/ Name Version Architecture Description\n+++-\n"
+            return f"{header}ii  {words[0]}  {installed[words[0]]}  amd64  fake package"
+        if tool == "apt-cache" and words[:1] == ["show"]:
+            if words[1] not in archive:
+                raise ToolError(f"E: No packages found: {words[1]}", 100)
+            return f"Package: {words[1]}\nArchitecture: amd64\nVersion: {archive[words[1]]}"
+        if tool == "apt-get" and words[:1] == ["update"]:
+            return None
+        if tool == "apt-get" and words[:1] == ["install"]:
+            return self._install([word.split("=")[0] for word in words[1:]])
+        raise ToolError(f"{tool} {' '.join(args)}: not faked", 100)
+
+    def _install(self, packages: list[str]) -> None:
+        missing = [name for name in packages if name not in self.state["archive"]]
+        if missing:
+            raise ToolError(f"E: Unable to locate package {missing[0]}", 100)
+        machine = Path(self.env.get("MACHINE_ROOT") or "/nonexistent")
+        for name in packages:
+            self.state["installed"].setdefault(self.unit, {})[name] = self.state["archive"][name]
+            if name in SERVER_BINARIES:
+                binary = machine / "usr/sbin" / SERVER_BINARIES[name]
+                binary.parent.mkdir(parents=True, exist_ok=True)
+                binary.unlink(missing_ok=True)
+                binary.symlink_to(Path(__file__).resolve())
+
+    def version(self, tool: str, args: list[str]) -> str:
+        """`mysqld --version` and the like: the version of the installed package."""
+        package, output = VERSIONED[tool]
+        version = self.state["installed"].get(self.unit, {}).get(package)
+        if version is None or "--version" not in args:
+            raise ToolError(f"{tool}: not installed on {self.unit}", 127)
+        upstream = version.split(":")[-1].split("-")[0].split("+")[0]
+        return output.format(v=upstream)
 
     def sql_client(self, args: list[str]) -> None:
         if self.stdin.strip() and "--version" not in args:
@@ -414,7 +469,9 @@ def run(tool: str, args: list[str], env: dict[str, str], stdin: str, state_path:
         state["calls"].append([env.get("JUJU_UNIT_NAME", ""), tool, *_redacted(tool, args)])
         tools = Tools(state, env, stdin)
         if tool in PACKAGE_TOOLS:
-            return tools.package_tool(args)
+            return tools.package_tool(tool, args)
+        if tool in VERSIONED:
+            return tools.version(tool, args)
         if tool in SQL_CLIENTS:
             return tools.sql_client(args)
         method = getattr(tools, tool.replace("-", "_"), None)

@@ -38,6 +38,8 @@ def model(tmp_path: Path) -> Path:
         "versions": {},
         "ports": {},
         "services": {},
+        "archive": {},
+        "installed": {},
         "sql": [],
         "calls": [],
     }
@@ -219,3 +221,28 @@ def test_the_script_answers_to_the_name_it_is_called_by(model: Path, tmp_path: P
     assert refused.returncode != 0
     assert "not the leader" in refused.stderr
     assert json.loads(ids.stdout) == ["database-backup:1"]
+
+
+def test_apt_installs_what_the_archive_offers_and_leaves_the_server_binary(
+    model: Path, tmp_path: Path
+):
+    data = state(model)
+    data["archive"] = {"mariadb-server": "1:10.11.6-0+deb12u1", "mariadb-backup": "1:10.11.6-1"}
+    model.write_text(json.dumps(data))
+    env = {"MACHINE_ROOT": str(tmp_path / "machine")}
+
+    with pytest.raises(ToolError, match="no packages found"):
+        call(model, "db/0", "dpkg", "-l", "mariadb-server")
+    shown = call(model, "db/0", "apt-cache", "show", "mariadb-server")
+    call(model, "db/0", "apt-get", "-y", "install", "mariadb-server=10.11.6-0+deb12u1", **env)
+    with pytest.raises(ToolError, match="Unable to locate package zstd"):
+        call(model, "db/0", "apt-get", "-y", "install", "zstd", **env)
+
+    assert "Version: 1:10.11.6-0+deb12u1" in shown
+    assert "ii  mariadb-server  1:10.11.6-0+deb12u1" in call(
+        model, "db/0", "dpkg", "-l", "mariadb-server"
+    )
+    assert (tmp_path / "machine/usr/sbin/mariadbd").is_symlink()
+    assert "Ver 10.11.6-MariaDB" in call(model, "db/0", "mariadbd", "--version")
+    with pytest.raises(ToolError, match="not installed"):
+        call(model, "db/0", "mariabackup", "--version")  # its package is not installed
