@@ -10,12 +10,13 @@ it fails, naming the package, when one has no usable wheel. Needs PyPI (as `make
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from .packing import uv
+from .packing import base_python, uv
 
 BASES = {
     "ubuntu@22.04": ("3.10", "x86_64-manylinux_2_35"),
@@ -50,6 +51,31 @@ def test_every_pin_has_a_wheel_for_each_base(primed: dict[str, Path], tmp_path: 
             failures[base] = stderr.strip()
 
     assert failures == {}, "\n".join(f"{base}: {error}" for base, error in failures.items())
+
+
+def test_pip_still_builds_the_local_package_with_wheels_only(
+    primed: dict[str, Path], tmp_path: Path
+):
+    """The part's environment (no source builds) must not stop pip building `./lib`."""
+    project = yaml.safe_load((primed["mysql-server"] / "charmcraft.yaml").read_text())
+    part = project["parts"]["charm"]
+    part_env = {k: v for entry in part["build-environment"] for k, v in entry.items()}
+    subprocess.run([base_python(), "-m", "venv", tmp_path / "venv"], check=True, timeout=120)
+    env = {**os.environ, "PIP_NO_BINARY": ":all:", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.update(part_env)  # exported after the plugin's PIP_NO_BINARY, as craft-parts does
+
+    result = subprocess.run(
+        [tmp_path / "venv/bin/python", "-m", "pip", "install", "--no-deps",
+         primed["mysql-server"] / "lib"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Successfully installed database-backup" in result.stdout
 
 
 def resolve(directory: Path, python: str, platform: str) -> subprocess.Popen[str]:

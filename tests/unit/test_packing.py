@@ -153,6 +153,7 @@ def test_python_part_installs_binary_wheels(name: str):
     environment = {k: v for entry in part.get("build-environment", []) for k, v in entry.items()}
 
     assert environment.get("PIP_NO_BINARY") == ":none:", part
+    assert environment.get("PIP_ONLY_BINARY") == ":all:", part  # no silent source build
 
 
 @pytest.mark.parametrize("name", ["backup-manager", "mysql-server"])
