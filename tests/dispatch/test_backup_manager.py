@@ -82,9 +82,8 @@ def test_an_s3_integrator_relation_becomes_a_location(deployment: Deployment):
     )
 
     runs = [
-        deployment.hook(unit, hook, relation=rel, remote_unit="s3-eu/0")
+        deployment.hook(unit, "s3-relation-changed", relation=rel, remote_unit="s3-eu/0")
         for unit in (leader, follower)
-        for hook in ("s3-relation-joined", "s3-relation-changed")
     ]
 
     for run in runs:
