@@ -199,6 +199,12 @@ class Deployment:
         state["apps"][app]["config"].update(options)
         self._write(state)
 
+    def set_leader(self, unit: str) -> None:
+        """Juju elects `unit` leader of its application (the test runs leader-elected)."""
+        state = self.state
+        state["apps"][unit.split("/")[0]]["leader"] = unit
+        self._write(state)
+
     def relate(self, app: str, endpoint: str, other: str, other_endpoint: str) -> int:
         """Integrate two applications; return the relation id."""
         rel_id = next(self._ids)

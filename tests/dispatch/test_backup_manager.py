@@ -45,6 +45,20 @@ def test_only_the_leader_writes_the_cron_entry(deployment: Deployment):
     assert not list((deployment.machine(follower) / "etc/cron.d").iterdir())
 
 
+def test_the_cron_entry_follows_leadership(deployment: Deployment):
+    first, second = deployment.add_app(APP, APP, units=2, config={"backup-schedule": "0 4 * * *"})
+    deployment.peer(APP, "manager-peers")
+    deployment.hook(first, "config-changed").check()
+
+    deployment.set_leader(second)
+    deployment.hook(second, "leader-elected").check()
+    deployment.hook(first, "update-status").check()  # the old leader's next hook
+
+    assert not list((deployment.machine(first) / "etc/cron.d").iterdir())
+    [cron] = [path.read_text() for path in (deployment.machine(second) / "etc/cron.d").iterdir()]
+    assert f"juju-exec {second}" in cron
+
+
 def test_list_backups_with_no_storage_reachable(deployment: Deployment):
     credentials = deployment.user_secret({"access-key": "AK", "secret-key": "SK-x"}, APP)
     config = {
