@@ -1,4 +1,5 @@
-"""Command lines of part 2 (dump, binlog reader, client) and the CLI's new options."""
+"""Command lines of the logical dump, incremental backups and binlog replay (reader, client),
+and the CLI's options for logical backups, point-in-time recovery and binlog shipping."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_replay_commands():
     assert client[:3] == ["mariadb", f"--defaults-extra-file={DEFAULTS}", "--binary-mode"]
 
 
-def test_cli_parses_part2_commands():
+def test_cli_parses_logical_pitr_and_binlog_commands():
     parser = cli.build_parser()
     args = parser.parse_args(["backup", "--spec", "s", "--kind", "logical", "--tables",
                               "shop.a, shop.b"])  # fmt: skip
@@ -75,7 +76,7 @@ def test_cli_parses_part2_commands():
     ],
     ids=["target", "kind", "both-scopes"],
 )
-def test_cli_rejects_bad_part2_arguments(argv: list[str]):
+def test_cli_rejects_bad_logical_and_pitr_arguments(argv: list[str]):
     with pytest.raises(SystemExit) as exc:
         cli.build_parser().parse_args(argv)
     assert exc.value.code == 2
