@@ -262,6 +262,12 @@ class Deployment:
         """Let apt install these packages (name: Debian version) on every machine."""
         self._update(archive=dict(versions))
 
+    def rotate_user_secret(self, secret_id: str, content: dict[str, str]) -> None:
+        """`juju update-secret`: a new revision (the test runs secret-changed)."""
+        state = self.state
+        state["secrets"][secret_id]["revisions"].append(content)
+        self._write(state)
+
     def bag(self, rel_id: int, owner: str) -> dict[str, str]:
         """A relation databag (of a unit or an application)."""
         return self.state["relations"][str(rel_id)]["data"].get(owner, {})

@@ -20,6 +20,7 @@ from tests.infra.fixtures import unique_bucket_name
 
 from .deployment import ActionRun, Deployment, Run
 
+ROTATED = "rotated-secret-key"
 MANAGER = "backup-manager"
 DB = "mysql-server"
 
@@ -81,6 +82,10 @@ def flow(new_deployment: Callable[[], Deployment], ceph: CephS3) -> Flow:
     flow.action("cancel-unknown", dbs[0], "cancel-job", **{"job-id": "no-such-job"})
     for unit in (managers[0], dbs[0]):
         flow.hook(unit, "update-status")
+    # the admin rotates the S3 keys in the user secret
+    model.rotate_user_secret(credentials, {"access-key": "AK-NEW", "secret-key": ROTATED})
+    secret_env = {"JUJU_SECRET_ID": credentials, "JUJU_SECRET_REVISION": "2"}
+    flow.runs.append(model.hook(managers[0], "secret-changed", extra_env=secret_env))
     return flow
 
 
@@ -101,6 +106,15 @@ def test_the_leader_publishes_the_request_and_grants_its_secrets(flow: Flow):
     assert DB in secret["grants"]
     assert f"{DB}/0" in secret["consumers"]  # it read the secret through the grant
     assert flow.model.bag(flow.rel, f"{MANAGER}/1") == {}
+
+
+def test_rotated_keys_reach_the_secret_granted_to_the_database(flow: Flow):
+    [granted] = [
+        s for s in flow.model.state["secrets"].values() if s["label"] == "credentials-default"
+    ]
+
+    assert granted["revisions"][-1] == {"access-key": "AK-NEW", "secret-key": ROTATED}
+    assert len(granted["revisions"]) == 2
 
 
 def test_create_backup_on_the_leader_sends_one_job(flow: Flow):
@@ -180,13 +194,11 @@ def test_the_database_units_block_saying_what_is_missing(flow: Flow):
 
 def test_no_secret_in_logs_databags_results_or_command_lines(flow: Flow):
     state = flow.model.state
-    secret_key = next(
-        s["revisions"][-1]["secret-key"]
-        for s in state["secrets"].values()
-        if s["owner"] == "<model>"
-    )
+    [user_secret] = [s for s in state["secrets"].values() if s["owner"] == "<model>"]
     outputs = [run.stdout + run.stderr for run in flow.runs]
     text = json.dumps([state["log"], state["relations"], state["calls"], outputs])
+    results = json.dumps([run.results for run in flow.actions.values()])
 
-    assert secret_key not in text
-    assert all(secret_key not in json.dumps(run.results) for run in flow.actions.values())
+    for revision in user_secret["revisions"]:
+        assert revision["secret-key"] not in text
+        assert revision["secret-key"] not in results
