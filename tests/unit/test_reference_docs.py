@@ -78,7 +78,7 @@ SCHEMAS = {
     side: json.loads((SPEC / "schemas" / f"{side}.json").read_text())
     for side in ("requirer", "provider")
 }
-#: keys of the published draft (seed 003): the README's extension tables leave them out
+#: keys of the published draft interface: the README's extension tables leave them out
 DRAFT_JOB_KEYS = {"job-id", "job-type", "job-config", "storage-interface", "storage-config"}
 DRAFT_JOB_KEYS |= {"artefact-path"}
 DRAFT_STATUS_KEYS = {"job-id", "status", "message", "artefact-path"} | DRAFT_JOB_KEYS

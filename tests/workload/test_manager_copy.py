@@ -1,4 +1,4 @@
-"""Cross-region copies (seed 001) between two buckets of two RGW users, on the job runner.
+"""Cross-region copies between two buckets of two RGW users, on the job runner.
 
 The copy runs as a real job of `database_backup.jobs` (a detached worker here: no systemd),
 whose engine is `backup_manager.copy_worker`.
