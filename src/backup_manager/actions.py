@@ -170,10 +170,11 @@ class Actions:
         return result
 
     def _job_result(self, record: history.Record) -> dict[str, Any]:
-        shown = results.clip_row({k: v for k, v in record.items() if k != "artefact-path"})
+        row = record.to_json()
+        shown = results.clip_row({k: v for k, v in row.items() if k != "artefact-path"})
         return {
-            "job-id": record["job-id"],
-            "status": record["status"],
+            "job-id": record.job_id,
+            "status": row["status"],
             "follow": FOLLOW,
             "table": tables.render([shown], JOB_COLUMNS[:9]),
             "json": json.dumps(shown, sort_keys=True),
@@ -211,9 +212,9 @@ class Actions:
         if records is None:
             records = self.manager.state.history()
         if given.application:
-            records = [r for r in records if r.get("app") == given.application]
+            records = [r for r in records if r.app == given.application]
         return results.page(
-            records,
+            [record.to_json() for record in records],
             limit=given.limit,
             offset=given.offset,
             what="jobs",
@@ -294,19 +295,15 @@ class Actions:
             include_binlogs=given.include_binlogs,
             copy_id=copy_id,
         )
-        record: history.Record = {
-            "job-id": copy_id,
-            "type": "copy",
-            "app": app,
-            "location": dest.name,
-            "status": "copying",
-            "backup-id": spec["new-backup-id"],
-            "source-backup-id": backup_id,
-            "source-location": source.name,
-            "size": spec["size"],
-            "requested-at": format_time(utc_now()),
-            "message": f"copying {source.name}:{backup_id} to {dest.name}",
-        }
+        record = history.copy_record(
+            copy_id=copy_id,
+            app=app,
+            source=source.name,
+            source_backup_id=backup_id,
+            dest=dest.name,
+            backup_id=spec["new-backup-id"],
+            size=spec["size"],
+        )
         records = self.manager.state.history()
         records.append(record)
         self.manager.state.save_history(records)
@@ -321,9 +318,9 @@ class Actions:
             "status": "copying",
             "size": history.human_size(spec["size"]),
             "source": f"{source.name}:{backup_id}",
-            "created": record["requested-at"],
+            "created": record.requested_at,
             "follow": FOLLOW,
-            "json": json.dumps(record, sort_keys=True),
+            "json": json.dumps(record.to_json(), sort_keys=True),
         }
 
     def _holder(self, catalogs: Catalogs, app: str, backup_id: str, dest: Location) -> Location:

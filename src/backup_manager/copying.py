@@ -37,6 +37,7 @@ from database_backup.storage import StorageError
 from . import copy_status
 from .catalogs import Catalogs, format_time, utc_now
 from .errors import ManagerError
+from .history import Record
 from .locations import Location
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def launch(spec: dict[str, Any], state_dir: Path) -> dict[str, Any]:
 def collect(
     state_dir: Path,
     copies: Mapping[str, Mapping[str, Any]],
-    records: list[dict[str, Any]],
+    records: list[Record],
     catalogs: Catalogs,
 ) -> list[dict[str, Any]]:
     """Results of the copies that ended (running ones are left out).
@@ -194,7 +195,7 @@ def collect(
     """
     results = []
     for copy_id, info in copies.items():
-        record = next((r for r in records if r.get("job-id") == copy_id), {})
+        record = next((r for r in records if r.job_id == copy_id), Record(copy_id))
         target = {**_from_record(record), **{k: v for k, v in info.items() if v}}
         local = local_job(state_dir, copy_id)
         if local is not None:
@@ -209,12 +210,12 @@ def collect(
     return results
 
 
-def _from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+def _from_record(record: Record) -> dict[str, Any]:
     return {
-        "app": record.get("app"),
-        "location": record.get("location"),
-        "backup-id": record.get("backup-id"),
-        "started-at": record.get("requested-at"),
+        "app": record.app,
+        "location": record.location,
+        "backup-id": record.backup_id,
+        "started-at": record.requested_at,
     }
 
 

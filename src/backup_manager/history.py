@@ -2,15 +2,18 @@
 
 The history is a JSON list of records (oldest first) stored in the peer relation's
 application databag; the relation databag only carries in-flight and recent jobs. A
-record is plain JSON with kebab-case keys, so `list-jobs` can return it as is. No `ops`.
+`Record` is the one typed shape of a history entry; its JSON form has kebab-case keys, so
+`list-jobs` can return it as is, and keys it does not know (written by a newer charm)
+survive a load and a dump unchanged. No `ops`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from database_backup.interface import (
     RESTORING_MESSAGE,
@@ -24,7 +27,103 @@ MAX_RECORDS = 200
 FINISHED = ("success", "error", "complete", "failed")
 IN_FLIGHT = ("requested", "running", "copying")
 
-Record = dict[str, Any]
+
+@dataclasses.dataclass
+class Record:
+    """One job in the history: what was asked, and the latest that is known of it.
+
+    A field that is None is absent from the JSON form (as the history always wrote it).
+    """
+
+    job_id: str
+    type: str | None = None
+    app: str | None = None
+    location: str | None = None
+    status: str | None = None
+    requested_at: str | None = None
+    kind: str | None = None
+    parent_id: str | None = None
+    backup_id: str | None = None
+    point_in_time: str | None = None
+    description: str | None = None
+    artefact_path: str | None = None
+    databases: list[str] | None = None
+    tables: list[str] | None = None
+    scheduled: bool | None = None
+    message: str | None = None
+    phase: str | None = None
+    unit: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    size: int | None = None
+    progress: str | None = None
+    recovered_from_backup: str | None = None
+    source_backup_id: str | None = None
+    source_location: str | None = None
+    retry_of: str | None = None
+    retried_by: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict[str, Any])
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Record | None:
+        """The record of one decoded history item; None without a job id.
+
+        A known key whose value has an unexpected type stays in `extra`, as it was.
+        """
+        job_id = data.get("job-id")
+        if not isinstance(job_id, str) or not job_id:
+            return None
+        record = cls(job_id=job_id)
+        for key, value in data.items():
+            if key != "job-id":
+                record.set(key, value)
+        return record
+
+    def set(self, key: str, value: object) -> None:
+        """Set the value of JSON key `key` (kept in `extra` if the field has another type)."""
+        name = _FIELDS.get(key)
+        if name is not None and _fits(name, value):
+            setattr(
+                self, name, list(cast("list[str]", value)) if isinstance(value, list) else value
+            )
+        else:
+            self.extra[key] = value
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form: kebab-case keys, None fields left out, unknown keys kept."""
+        out: dict[str, Any] = dict(self.extra)
+        for key, name in _FIELDS.items():
+            value = getattr(self, name)
+            if value is not None:
+                out[key] = list(value) if isinstance(value, list) else value
+        return out
+
+    @property
+    def finished(self) -> bool:
+        """True once the job ended, well or badly."""
+        return self.status in FINISHED
+
+
+# JSON key -> attribute, for every field but `extra`.
+_FIELDS = {
+    field.name.replace("_", "-"): field.name
+    for field in dataclasses.fields(Record)
+    if field.name != "extra"
+}
+_STRINGS = set(_FIELDS.values()) - {"databases", "tables", "scheduled", "size"}
+
+
+def _fits(name: str, value: object) -> bool:
+    """Whether `value` has the type of the field `name`."""
+    if name in _STRINGS:
+        return isinstance(value, str)
+    if name in ("databases", "tables"):
+        return isinstance(value, list) and all(
+            isinstance(item, str) for item in cast("list[object]", value)
+        )
+    if name == "scheduled":
+        return isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool)  # size
 
 
 def load(text: str | None) -> list[Record]:
@@ -37,12 +136,18 @@ def load(text: str | None) -> list[Record]:
         return []
     if not isinstance(data, list):
         return []
-    return [item for item in data if isinstance(item, dict) and item.get("job-id")]
+    records: list[Record] = []
+    for item in cast("list[object]", data):
+        record = Record.from_json(cast("dict[str, Any]", item)) if isinstance(item, dict) else None
+        if record is not None:
+            records.append(record)
+    return records
 
 
 def dump(records: list[Record]) -> str:
     """Encode (bounded: the newest MAX_RECORDS, in-flight ones kept first)."""
-    return json.dumps(bound(records), sort_keys=True, separators=(",", ":"))
+    items = [record.to_json() for record in bound(records)]
+    return json.dumps(items, sort_keys=True, separators=(",", ":"))
 
 
 def bound(records: list[Record], limit: int = MAX_RECORDS) -> list[Record]:
@@ -50,78 +155,107 @@ def bound(records: list[Record], limit: int = MAX_RECORDS) -> list[Record]:
     excess = len(records) - limit
     if excess <= 0:
         return records
-    kept = []
+    kept: list[Record] = []
     for record in records:
-        if excess > 0 and is_finished(record):
+        if excess > 0 and record.finished:
             excess -= 1
             continue
         kept.append(record)
     return kept
 
 
-def is_finished(record: Mapping[str, Any]) -> bool:
+def is_finished(record: Record) -> bool:
     """True once the job ended, well or badly."""
-    return record.get("status") in FINISHED
+    return record.finished
 
 
 def find(records: list[Record], job_id: str) -> Record | None:
     """The record of `job_id`, if any."""
-    return next((r for r in records if r.get("job-id") == job_id), None)
+    return next((r for r in records if r.job_id == job_id), None)
 
 
 def from_request(job: JobRequest, app: str, location: str, *, scheduled: bool = False) -> Record:
     """A new record for a job just requested."""
-    record: Record = {
-        "job-id": job.job_id,
-        "type": job.job_type.value,
-        "app": app,
-        "location": location,
-        "status": "requested",
-        "requested-at": job.requested_at or format_time(utc_now()),
-    }
-    if job.job_type.value == "backup":
-        record["kind"] = job.kind.value
-    optional = {
-        "parent-id": job.parent_backup_id,
-        "backup-id": job.backup_id,
-        "point-in-time": job.point_in_time,
-        "description": job.description,
-        "artefact-path": job.artefact_path,
-    }
-    record.update({key: value for key, value in optional.items() if value})
-    if job.databases:
-        record["databases"] = list(job.databases)
-    if job.tables:
-        record["tables"] = list(job.tables)
-    if scheduled:
-        record["scheduled"] = True
-    return record
+    backup = job.job_type.value == "backup"
+    return Record(
+        job_id=job.job_id,
+        type=job.job_type.value,
+        app=app,
+        location=location,
+        status="requested",
+        requested_at=job.requested_at or format_time(utc_now()),
+        kind=job.kind.value if backup else None,
+        parent_id=job.parent_backup_id or None,
+        backup_id=job.backup_id or None,
+        point_in_time=job.point_in_time or None,
+        description=job.description or None,
+        artefact_path=job.artefact_path or None,
+        databases=list(job.databases) if job.databases else None,
+        tables=list(job.tables) if job.tables else None,
+        scheduled=True if scheduled else None,
+    )
+
+
+def copy_record(
+    *,
+    copy_id: str,
+    app: str,
+    source: str,
+    source_backup_id: str,
+    dest: str,
+    backup_id: str,
+    size: int | None,
+) -> Record:
+    """A new record for a copy just started (by this leader's `copy-backup`)."""
+    return Record(
+        job_id=copy_id,
+        type="copy",
+        app=app,
+        location=dest,
+        status="copying",
+        backup_id=backup_id,
+        source_backup_id=source_backup_id,
+        source_location=source,
+        size=size,
+        requested_at=format_time(utc_now()),
+        message=f"copying {source}:{source_backup_id} to {dest}",
+    )
 
 
 def apply_status(record: Record, status: JobStatus) -> bool:
     """Update `record` from the provider's latest status; True if anything changed."""
-    before = dict(record)
-    record["status"] = status.status.value
-    fields = {
+    before = dataclasses.replace(record, extra=dict(record.extra))
+    record.status = status.status.value
+    updates: dict[str, Any] = {
         "message": status.message,
         "phase": status.phase,
         "unit": status.unit,
-        "started-at": status.started_at,
-        "finished-at": status.finished_at,
-        "backup-id": status.backup_id,
+        "started_at": status.started_at,
+        "finished_at": status.finished_at,
+        "backup_id": status.backup_id,
         "size": status.size_bytes,
-        "point-in-time": status.point_in_time,
-        "recovered-from-backup": status.recovered_from_backup,
+        "point_in_time": status.point_in_time,
+        "recovered_from_backup": status.recovered_from_backup,
     }
     if status.job_type is not None and status.job_type.value == "backup":
-        fields["kind"] = status.backup_kind
-        fields["parent-id"] = status.parent_backup_id
-    record.update({key: value for key, value in fields.items() if value is not None})
+        updates["kind"] = status.backup_kind
+        updates["parent_id"] = status.parent_backup_id
+    for name, value in updates.items():
+        if value is not None:
+            setattr(record, name, value)
     if status.bytes_done is not None:
-        record["progress"] = progress_text(status.bytes_done, status.bytes_estimated)
-    if status.finished and "finished-at" not in record:
-        record["finished-at"] = format_time(utc_now())
+        record.progress = progress_text(status.bytes_done, status.bytes_estimated)
+    if status.finished and record.finished_at is None:
+        record.finished_at = format_time(utc_now())
     return record != before
+
+
+def apply_copy_result(record: Record, result: Mapping[str, Any]) -> None:
+    """Fold the outcome of a copy (from `copying.collect`) into its record."""
+    for key in ("status", "message", "finished-at", "size"):
+        value = result.get(key)
+        if value is not None:
+            record.set(key, value)
 
 
 def progress_text(done: int, estimated: int | None) -> str:
@@ -146,7 +280,7 @@ def human_size(size: int | None) -> str:
 
 def clear_finished(records: list[Record], app: str | None = None) -> tuple[list[Record], int]:
     """Remove finished records (of `app`, or all); return what is kept and how many went."""
-    kept = [r for r in records if not (is_finished(r) and (app is None or r.get("app") == app))]
+    kept = [r for r in records if not (r.finished and (app is None or r.app == app))]
     return kept, len(records) - len(kept)
 
 
@@ -156,19 +290,23 @@ def protected_backups(records: Iterable[Record]) -> set[str]:
     A running restore or copy reads its backup; a running incremental builds on its
     parent; a running backup (or copy) is writing its own id.
     """
-    protected = set()
+    protected: set[str] = set()
     for record in records:
-        if is_finished(record):
+        if record.finished:
             continue
-        for key in ("backup-id", "parent-id", "recovered-from-backup", "source-backup-id"):
-            if record.get(key):
-                protected.add(str(record[key]))
+        used = (
+            record.backup_id,
+            record.parent_id,
+            record.recovered_from_backup,
+            record.source_backup_id,
+        )
+        protected.update(backup_id for backup_id in used if backup_id)
     return protected
 
 
 def last_success(records: Iterable[Record]) -> Record | None:
     """The newest successful backup (by finish time)."""
-    done = [r for r in records if r.get("type") == "backup" and r.get("status") == "success"]
+    done = [r for r in records if r.type == "backup" and r.status == "success"]
     return _newest(done)
 
 
@@ -189,16 +327,16 @@ def open_failures(records: Iterable[Record]) -> list[Record]:
     """
     groups: dict[tuple[str, str, str], list[Record]] = {}
     for record in records:
-        if is_finished(record) and record.get("type") in ("backup", "restore", "copy"):
-            kind = str(record.get("kind") or "") if record["type"] == "backup" else ""
-            key = (str(record["type"]), kind, str(record.get("app") or ""))
+        if record.finished and record.type in ("backup", "restore", "copy"):
+            kind = (record.kind or "") if record.type == "backup" else ""
+            key = (record.type, kind, record.app or "")
             groups.setdefault(key, []).append(record)
-    failures = []
+    failures: list[Record] = []
     for group in groups.values():
         newest = _newest(group)
-        if newest is not None and newest.get("status") in ("error", "failed"):
+        if newest is not None and newest.status in ("error", "failed"):
             failures.append(newest)
-    return sorted(failures, key=lambda r: str(r.get("finished-at") or ""))
+    return sorted(failures, key=lambda r: r.finished_at or "")
 
 
 _REFUSED = re.compile(
@@ -206,11 +344,11 @@ _REFUSED = re.compile(
 )
 
 
-def refusing_restore(record: Mapping[str, Any]) -> str | None:
+def refusing_restore(record: Record) -> str | None:
     """The restore job id, when the provider refused this backup because it was restoring."""
-    if record.get("status") != "error":
+    if record.status != "error":
         return None
-    match = _REFUSED.match(str(record.get("message") or ""))
+    match = _REFUSED.match(record.message or "")
     return match.group("job") if match else None
 
 
@@ -221,23 +359,19 @@ def backups_to_retry(records: list[Record]) -> list[Record]:
     later backup of the same application supersedes, or one whose application is still
     restoring.
     """
-    candidates = []
+    candidates: list[Record] = []
     for index, record in enumerate(records):
-        if not record.get("scheduled") or record.get("type") != "backup":
+        if not record.scheduled or record.type != "backup":
             continue
-        if record.get("retry-of") or record.get("retried-by"):
+        if record.retry_of or record.retried_by:
             continue
         if refusing_restore(record) is None:
             continue
-        app = record.get("app")
+        app = record.app
         later = records[index + 1 :]
-        if any(r.get("type") == "backup" and r.get("app") == app for r in later):
+        if any(r.type == "backup" and r.app == app for r in later):
             continue
-        if any(
-            r.get("type") == "restore" and r.get("app") == app
-            for r in records
-            if not is_finished(r)
-        ):
+        if any(r.type == "restore" and r.app == app for r in records if not r.finished):
             continue
         candidates.append(record)
     return candidates
@@ -245,7 +379,7 @@ def backups_to_retry(records: list[Record]) -> list[Record]:
 
 def _newest(records: list[Record]) -> Record | None:
     """The record that finished last; within the same second, the later one in the history."""
-    ranked = [(str(r.get("finished-at") or ""), i) for i, r in enumerate(records)]
+    ranked = [(r.finished_at or "", i) for i, r in enumerate(records)]
     if not ranked:
         return None
     return records[max(ranked)[1]]

@@ -357,7 +357,7 @@ class Manager:
                     records.append(record)
                     changed = True
                 if tracked.status is not None:
-                    before = record.get("status")
+                    before = record.status
                     changed = history.apply_status(record, tracked.status) or changed
                     if before != "success":
                         self._note_backup(record)
@@ -367,19 +367,14 @@ class Manager:
 
     def _note_backup(self, record: history.Record) -> None:
         """A backup that just succeeded counts in the summary of the backups in storage."""
-        if record.get("type") != "backup" or record.get("status") != "success":
+        if record.type != "backup" or record.status != "success":
             return
-        if not record.get("backup-id"):
+        if not record.backup_id:
             return
-        location = str(record.get("location") or "")
+        location = record.location or ""
         if not location and self.setup.backup_location is not None:
             location = self.setup.backup_location.name
-        self.recorder.succeeded(
-            str(record.get("app") or "?"),
-            location,
-            str(record["backup-id"]),
-            record.get("finished-at"),
-        )
+        self.recorder.succeeded(record.app or "?", location, record.backup_id, record.finished_at)
 
     def retry_refused_backups(self) -> list[str]:
         """Request again, once, the scheduled backups refused while a restore ran (leader).
@@ -391,39 +386,39 @@ class Manager:
             return []
         candidates = history.backups_to_retry(self.state.history())
         apps = set(self.apps())
-        retried = []
+        retried: list[str] = []
         for refused in candidates:
-            app = str(refused.get("app") or "")
+            app = refused.app or ""
             if app not in apps:
                 continue
-            location = self.setup.locations.get(str(refused.get("location") or ""))
+            location = self.setup.locations.get(refused.location or "")
             catalogs = self.catalogs()
             try:
                 record = self.request_backup(
                     self.relation_for(app),
-                    kind=str(refused.get("kind") or "full"),
+                    kind=refused.kind or "full",
                     location=location,
                     scheduled=True,
                     catalogs=catalogs,
                 )
             except ManagerError as exc:
-                logger.error("retrying backup %s not requested: %s", refused["job-id"], exc)
+                logger.error("retrying backup %s not requested: %s", refused.job_id, exc)
                 continue
             finally:
                 catalogs.close()
             records = self.state.history()
             for item in records:
-                if item.get("job-id") == refused["job-id"]:
-                    item["retried-by"] = record["job-id"]
-                elif item.get("job-id") == record["job-id"]:
-                    item["retry-of"] = refused["job-id"]
+                if item.job_id == refused.job_id:
+                    item.retried_by = record.job_id
+                elif item.job_id == record.job_id:
+                    item.retry_of = refused.job_id
             self.state.save_history(records)
             logger.info(
                 "scheduled backup %s was refused during a restore: retried as %s",
-                refused["job-id"],
-                record["job-id"],
+                refused.job_id,
+                record.job_id,
             )
-            retried.append(record["job-id"])
+            retried.append(record.job_id)
         return retried
 
     def _location_of(self, bucket: str) -> str:
@@ -454,9 +449,7 @@ class Manager:
             running.pop(result["copy-id"], None)
             if record is None:
                 continue
-            for key in ("status", "message", "finished-at", "size"):
-                if result.get(key) is not None:
-                    record[key] = result[key]
+            history.apply_copy_result(record, result)
             logger.info(
                 "copy %s: %s %s", result["copy-id"], result["status"], result.get("message", "")
             )
@@ -475,7 +468,7 @@ class Manager:
         if due is None:
             return []
         kind, slot = due
-        job_ids = []
+        job_ids: list[str] = []
         failed = False
         catalogs = self.catalogs()
         try:
@@ -488,7 +481,7 @@ class Manager:
                     logger.error("scheduled %s backup not requested: %s", kind, exc)
                     failed = True
                     continue
-                job_ids.append(record["job-id"])
+                job_ids.append(record.job_id)
         finally:
             catalogs.close()
         if failed and not job_ids:
@@ -544,8 +537,8 @@ class Manager:
             return
         if status.status.value != "success" or relation.app is None:
             return
-        record = history.find(records, status.job_id) or {}
-        location = self.setup.locations.get(str(record.get("location") or ""))
+        record = history.find(records, status.job_id)
+        location = self.setup.locations.get(record.location or "" if record else "")
         location = location or self.setup.backup_location
         if location is not None:
             self.apply_retention([relation.app.name], [location])

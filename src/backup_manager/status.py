@@ -53,7 +53,7 @@ def summary(
     the history saw completing is reported, without a count.
     """
     parts = []
-    running = sum(1 for r in records if r.get("status") in history.IN_FLIGHT)
+    running = sum(1 for r in records if r.status in history.IN_FLIGHT)
     if running:
         parts.append(f"{running} job{'' if running == 1 else 's'} running")
     newest = catalog_summary.newest(stored)
@@ -64,12 +64,12 @@ def summary(
         parts.append("no backup yet")
     else:
         parts.append(
-            f"last backup {last.get('backup-id') or last['job-id']} ({last.get('app')}) "
-            f"at {last.get('finished-at', '?')}"
+            f"last backup {last.backup_id or last.job_id} ({last.app}) "
+            f"at {'?' if last.finished_at is None else last.finished_at}"
         )
     failures = history.open_failures(records)
     if failures:
-        failed = [f"{r['type']} {r['job-id']} failed" for r in failures]
+        failed = [f"{r.type} {r.job_id} failed" for r in failures]
         parts.append("; ".join(failed) + " (see list-jobs)")
     now = now or datetime.datetime.now().astimezone()
     next_time = schedule.next_run(config.schedule, now)

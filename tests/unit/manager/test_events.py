@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from datetime import timedelta
 
 from ops import testing
@@ -273,24 +274,26 @@ def test_daily_retention_runs_once_a_day_from_update_status(s3: FakeS3):
 def test_history_is_bounded():
     from backup_manager import history
 
-    records = [{"job-id": f"j{n}", "status": "success"} for n in range(250)]
-    records.append({"job-id": "running", "status": "running"})
+    items = [{"job-id": f"j{n}", "status": "success"} for n in range(250)]
+    items.append({"job-id": "running", "status": "running"})
+    records = history.load(json.dumps(items))
     kept = history.bound(records)
     assert len(kept) == history.MAX_RECORDS
-    assert kept[-1]["job-id"] == "running"
-    assert kept[0]["job-id"] == "j51"
+    assert kept[-1].job_id == "running"
+    assert kept[0].job_id == "j51"
     assert history.load("garbage") == []
 
 
 def test_in_flight_jobs_protect_what_they_read_and_write():
     from backup_manager import history
 
-    records = [
+    items = [
         {"job-id": "r1", "type": "restore", "status": "running", "backup-id": "b-restored"},
         {"job-id": "i1", "type": "backup", "status": "requested", "parent-id": "b-parent"},
         {"job-id": "c1", "type": "copy", "status": "copying", "source-backup-id": "b-src"},
         {"job-id": "r0", "type": "restore", "status": "success", "backup-id": "b-old"},
     ]
+    records = history.load(json.dumps(items))
     assert history.protected_backups(records) == {"b-restored", "b-parent", "b-src"}
 
 
