@@ -50,7 +50,7 @@ def test_private_spec_is_accepted(tmp_path: Path, mode: int):
     path = _write(tmp_path / "spec.json", _spec_data(), mode)
     spec = cli.load_spec(path, env={})
     assert spec.cluster_id == "model-uuid/mysql"
-    assert spec.storage["secret-key"] == "spec-secret"
+    assert spec.storage.secret_key == "spec-secret"
     assert spec.encryption_key is None
     assert "spec-secret" not in repr(spec)
     assert "'pw'" not in repr(spec)
@@ -68,9 +68,9 @@ def test_environment_secrets_override_the_spec(tmp_path: Path):
         cli.ENV_ENCRYPTION_KEY: KEY,
     }
     spec = cli.load_spec(path, env=env)
-    assert spec.storage["access-key"] == "env-access"
-    assert spec.storage["secret-key"] == "env-secret"
-    assert spec.connection["password"] == "env-pw"
+    assert spec.storage.access_key == "env-access"
+    assert spec.storage.secret_key == "env-secret"
+    assert spec.connection.password == "env-pw"
     assert spec.encryption_key == bytes(range(32))
 
 

@@ -64,7 +64,7 @@ def test_cli_parses_logical_pitr_and_binlog_commands():
     assert args.no_ship_first is False
     args = parser.parse_args(["ship-binlogs", "--spec", "s", "--flush"])
     assert args.flush is True
-    assert set(cli._COMMANDS) >= {"ship-binlogs", "pitr", "list-binlogs", "purge-binlogs"}
+    assert set(cli.COMMANDS) >= {"ship-binlogs", "pitr", "list-binlogs", "purge-binlogs"}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,99 @@
+"""`backup`: full or incremental physical backups, and logical backups.
+
+- `backup [--kind full]`: a full physical backup;
+- `backup --kind incremental [--parent-id ID]`: incremental physical backup (parent: the
+  newest physical backup by default);
+- `backup --kind logical [--databases a,b | --tables db.t1,db.t2]`: logical backup (the
+  whole server when neither is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+
+from database_backup.catalog import new_backup_id
+from database_backup.contract import EngineSpec, SpecError
+from database_backup.mysql import backup_full, backup_incremental, backup_logical
+from database_backup.timefmt import utc_now
+
+from . import options
+from .factories import make_catalog, make_connection
+from .report import done
+from .state import StateFile
+
+logger = logging.getLogger("database_backup.cli")
+
+KINDS = ("full", "incremental", "logical")
+
+
+def register(new_command: options.NewCommand) -> None:
+    """Add the `backup` command."""
+    backup = new_command("backup", "take a full physical backup")
+    backup.add_argument("--backup-id", help="id of the new backup (default: generated)")
+    backup.add_argument("--job-id", help="job id recorded in the metadata")
+    backup.add_argument("--description", help="free text recorded in the metadata")
+    backup.add_argument("--compression-level", type=options.level, default=3, help="zstd level")
+    backup.add_argument("--no-compression", action="store_true", help="store uncompressed")
+    backup.add_argument("--parallel", type=options.positive, default=1, help="copy threads")
+    backup.add_argument("--kind", choices=KINDS, default="full", help="backup kind")
+    backup.add_argument("--parent-id", help="parent of an incremental backup (default: newest)")
+    scope = backup.add_mutually_exclusive_group()
+    scope.add_argument("--databases", type=options.names, help="logical: only these databases")
+    scope.add_argument("--tables", type=options.names, help="logical: only these db.table tables")
+
+
+def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> None:
+    """Full, incremental or logical backup."""
+    if args.kind == "full" and (args.databases or args.tables):
+        raise SpecError("--databases/--tables are for --kind logical")
+    backup_id: str = args.backup_id or new_backup_id(utc_now())
+    level: int | None = None if args.no_compression else args.compression_level
+    workdir = spec.work_dir / f"backup-{backup_id}"
+    state.update(backup_id=backup_id, phase="backup")
+    if args.kind == "full":
+        logger.info("starting full backup %s of cluster %s", backup_id, spec.cluster_id)
+        meta = backup_full(
+            make_connection(spec),
+            # built in the engine's preflight thread, started with the backup tool: importing
+            # boto3 and creating the S3 client overlap with the tool's first seconds
+            functools.partial(make_catalog, spec),
+            backup_id=backup_id,
+            job_id=args.job_id,
+            compression_level=level,
+            key=spec.encryption_key,
+            progress=state.progress,
+            workdir=workdir,
+            description=args.description,
+            parallel=args.parallel,
+        )
+    elif args.kind == "incremental":
+        meta = backup_incremental(
+            make_connection(spec),
+            make_catalog(spec),
+            parent_id=args.parent_id,
+            parallel=args.parallel,
+            backup_id=backup_id,
+            job_id=args.job_id,
+            compression_level=level,
+            key=spec.encryption_key,
+            progress=state.progress,
+            workdir=workdir,
+            description=args.description,
+        )
+    else:
+        meta = backup_logical(
+            make_connection(spec),
+            make_catalog(spec),
+            databases=args.databases,
+            tables=args.tables,
+            backup_id=backup_id,
+            job_id=args.job_id,
+            compression_level=level,
+            key=spec.encryption_key,
+            progress=state.progress,
+            workdir=workdir,
+            description=args.description,
+        )
+    done(state, meta.to_dict(), "backup complete")

@@ -1,0 +1,501 @@
+"""The engine's process contract: the spec file it reads and the state file it writes.
+
+A charm (or the job runner on its behalf) writes an `EngineSpec` to a 0600 file and starts
+`python -m database_backup.cli <command> --spec SPEC --state-file STATE`; the command keeps
+an `EngineState` in STATE up to date and the charm reads it back. Both sides import this
+module, so neither builds nor parses these documents by hand. No `ops` import.
+
+The spec (kebab-case JSON keys; secrets only here, never on a command line)::
+
+    {
+      "cluster-id": "<model-uuid>/<app>",
+      "storage": {"bucket": "b", "endpoint": "http://127.0.0.1:7480", "region": "",
+                  "path": "backups", "uri-style": "path", "tls-ca-chain": null,
+                  "part-size-mb": 8, "max-concurrency": 4,
+                  "access-key": "...", "secret-key": "..."},
+      "connection": {"host": "127.0.0.1", "port": 3306, "socket": null,
+                     "user": "backup", "password": "..."},
+      "encryption-key": "<base64 of 32 bytes, optional: encrypts backups>",
+      "server": {"type": "systemd", "unit": "mysql", "datadir": "/var/lib/mysql"},
+      "workdir": "/var/lib/database-backup"
+    }
+
+`server` may also be `{"type": "command", "datadir": ..., "start": [...], "stop": [...],
+"status": [...]}`. Times in the state file are RFC 3339 UTC with a `Z` (older files with
+`+00:00` are read as well).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, Literal, TypeAlias, cast
+
+from database_backup.timefmt import format_time, parse_time, utc_now
+
+#: a JSON value as `json.loads` returns it
+JSON: TypeAlias = "dict[str, JSON] | list[JSON] | str | int | float | bool | None"
+
+#: upload part size and parallel parts: the engine buffers about (concurrency + 1) parts,
+#: so this bounds its memory (parts still grow after 1,000 of them, so 5 TB fit)
+DEFAULT_PART_MB = 8
+DEFAULT_CONCURRENCY = 4
+
+RUNNING: Final = "running"
+SUCCESS: Final = "success"
+ERROR: Final = "error"
+Status = Literal["running", "success", "error"]
+_FLAVOURS = ("mysql", "mariadb")
+_COMPRESSIONS = ("none", "zstd")
+
+
+class SpecError(Exception):
+    """The spec file or environment is unusable; the message says how to fix it."""
+
+
+# -- time -----------------------------------------------------------------------------------
+
+
+def now_text() -> str:
+    """The current time in the contract's format (`database_backup.timefmt`)."""
+    return format_time(utc_now())
+
+
+def normalise_time(value: object) -> str | None:
+    """A timestamp read from a file, in the contract's format (None if not a time)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return format_time(parse_time(value))
+    except ValueError:
+        return None
+
+
+# -- reading JSON objects -------------------------------------------------------------------
+
+
+def _object(data: Mapping[str, JSON], name: str, *, required: bool) -> dict[str, JSON]:
+    value = data.get(name)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise SpecError(f"the spec needs a {name!r} object")
+    return dict(value)
+
+
+def _opt_text(data: Mapping[str, JSON], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def _text(value: JSON | None) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _count(value: JSON | None) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _status(value: JSON | None) -> Status:
+    if value == SUCCESS:
+        return SUCCESS
+    if value == ERROR:
+        return ERROR
+    return RUNNING
+
+
+def _drop_none(values: dict[str, JSON]) -> dict[str, JSON]:
+    return {name: value for name, value in values.items() if value is not None}
+
+
+# -- the spec -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StorageSection:
+    """Where the backups are: an S3 bucket and the credentials for it."""
+
+    bucket: str
+    access_key: str = dataclasses.field(repr=False)
+    secret_key: str = dataclasses.field(repr=False)
+    endpoint: str | None = None
+    region: str | None = None
+    path: str = ""
+    uri_style: str = "path"
+    tls_ca_chain: str | None = None
+    part_size_mb: int | None = None
+    max_concurrency: int | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> StorageSection:
+        """Validate the spec's `storage` object.
+
+        Raises:
+            SpecError: a value is missing or out of range.
+        """
+        for name in ("bucket", "access-key", "secret-key"):
+            if not _opt_text(data, name):
+                raise SpecError(f"storage {name!r} is missing (spec file or environment)")
+        uri_style = data.get("uri-style") or "path"
+        if uri_style not in ("path", "virtual"):
+            raise SpecError("storage 'uri-style' must be 'path' or 'virtual'")
+        part = data.get("part-size-mb", DEFAULT_PART_MB)
+        if not isinstance(part, int) or isinstance(part, bool) or not 5 <= part <= 5120:
+            raise SpecError("storage 'part-size-mb' must be an integer from 5 to 5120")
+        concurrency = data.get("max-concurrency", DEFAULT_CONCURRENCY)
+        if (
+            not isinstance(concurrency, int)
+            or isinstance(concurrency, bool)
+            or not 1 <= concurrency <= 32
+        ):
+            raise SpecError("storage 'max-concurrency' must be an integer from 1 to 32")
+        return cls(
+            bucket=str(data["bucket"]),
+            access_key=str(data["access-key"]),
+            secret_key=str(data["secret-key"]),
+            endpoint=_opt_text(data, "endpoint"),
+            region=_opt_text(data, "region"),
+            path=_opt_text(data, "path") or "",
+            uri_style=str(uri_style),
+            tls_ca_chain=_opt_text(data, "tls-ca-chain"),
+            part_size_mb=part if "part-size-mb" in data else None,
+            max_concurrency=concurrency if "max-concurrency" in data else None,
+        )
+
+    def to_json(self) -> dict[str, JSON]:
+        """The JSON object (credentials included)."""
+        values: dict[str, JSON] = {
+            "bucket": self.bucket,
+            "endpoint": self.endpoint,
+            "region": self.region,
+            "path": self.path,
+            "uri-style": self.uri_style,
+            "tls-ca-chain": self.tls_ca_chain,
+            "access-key": self.access_key,
+            "secret-key": self.secret_key,
+        }
+        if self.part_size_mb is not None:
+            values["part-size-mb"] = self.part_size_mb
+        if self.max_concurrency is not None:
+            values["max-concurrency"] = self.max_concurrency
+        return values
+
+    @property
+    def part_size(self) -> int:
+        """Upload part size in bytes."""
+        return (self.part_size_mb or DEFAULT_PART_MB) * 2**20
+
+    @property
+    def concurrency(self) -> int:
+        """Parallel upload parts."""
+        return self.max_concurrency or DEFAULT_CONCURRENCY
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionSection:
+    """How to reach the database server; unset values take the engine's defaults."""
+
+    user: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    host: str | None = None
+    port: int | None = None
+    socket: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> ConnectionSection:
+        """Validate the spec's `connection` object.
+
+        Raises:
+            SpecError: the port is not a port number.
+        """
+        port = data.get("port", 3306)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise SpecError("connection 'port' must be an integer between 1 and 65535")
+        password = data.get("password")
+        return cls(
+            user=_opt_text(data, "user"),
+            password=password if isinstance(password, str) else None,
+            host=_opt_text(data, "host"),
+            port=port if "port" in data else None,
+            socket=_opt_text(data, "socket"),
+        )
+
+    def to_json(self) -> dict[str, JSON]:
+        """The JSON object (password included); unset values are left out."""
+        return _drop_none(
+            {
+                "host": self.host,
+                "port": self.port,
+                "socket": self.socket,
+                "user": self.user,
+                "password": self.password,
+            }
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSection:
+    """How to stop and start the server, and where its data is (restores need it).
+
+    `kind` "systemd" names a `unit`; "command" gives `start`, `stop` and `status` argvs.
+    """
+
+    datadir: str
+    kind: Literal["systemd", "command"] = "systemd"
+    unit: str | None = None
+    start: tuple[str, ...] = ()
+    stop: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: JSON) -> ServerSection:
+        """Validate the spec's `server` object.
+
+        Raises:
+            SpecError: the object is incomplete or of an unknown type.
+        """
+        if not isinstance(data, dict) or not isinstance(data.get("datadir"), str):
+            raise SpecError("'server' must be an object with a 'datadir'")
+        datadir = str(data["datadir"])
+        kind = data.get("type", "systemd")
+        if kind == "systemd":
+            unit = data.get("unit")
+            if not isinstance(unit, str):
+                raise SpecError("a systemd 'server' needs a 'unit' (e.g. 'mysql')")
+            return cls(datadir, "systemd", unit=unit)
+        if kind != "command":
+            raise SpecError("'server.type' must be 'systemd' or 'command'")
+        argvs: list[tuple[str, ...]] = []
+        for name in ("start", "stop", "status"):
+            value = data.get(name)
+            if not isinstance(value, list) or not value:
+                raise SpecError(f"a command 'server' needs {name!r} as a list of strings")
+            parts = [part for part in value if isinstance(part, str)]
+            if len(parts) != len(value):
+                raise SpecError(f"a command 'server' needs {name!r} as a list of strings")
+            argvs.append(tuple(parts))
+        return cls(datadir, "command", start=argvs[0], stop=argvs[1], status=argvs[2])
+
+    def to_json(self) -> dict[str, JSON]:
+        """The JSON object."""
+        if self.kind == "systemd":
+            return {"type": "systemd", "unit": self.unit, "datadir": self.datadir}
+        return {
+            "type": "command",
+            "datadir": self.datadir,
+            "start": list(self.start),
+            "stop": list(self.stop),
+            "status": list(self.status),
+        }
+
+
+def decode_key(text: str) -> bytes:
+    """An encryption key from its spec form (base64 of 32 bytes).
+
+    Raises:
+        SpecError: not base64, or not 32 bytes.
+    """
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SpecError("the encryption key is not valid base64") from exc
+    if len(key) != 32:
+        raise SpecError(f"the encryption key must be 32 bytes (base64), got {len(key)}")
+    return key
+
+
+def encode_key(key: bytes) -> str:
+    """The spec's form of an encryption key (base64)."""
+    return base64.b64encode(key).decode()
+
+
+def default_workdir() -> Path:
+    """The engine's working directory when the spec names none."""
+    return Path(tempfile.gettempdir()) / "database-backup"
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSpec:
+    """The spec file's content: everything an engine command needs, secrets included."""
+
+    cluster_id: str
+    storage: StorageSection
+    connection: ConnectionSection = ConnectionSection()
+    server: ServerSection | None = None
+    encryption_key: bytes | None = dataclasses.field(default=None, repr=False)
+    workdir: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"EngineSpec(cluster_id={self.cluster_id!r}, workdir={str(self.work_dir)!r})"
+
+    @property
+    def work_dir(self) -> Path:
+        """The working directory (the default one when the spec names none)."""
+        return self.workdir if self.workdir is not None else default_workdir()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> EngineSpec:
+        """Validate a spec document.
+
+        Raises:
+            SpecError: a required value is missing or malformed.
+        """
+        cluster_id = data.get("cluster-id")
+        if not isinstance(cluster_id, str) or not cluster_id.strip("/"):
+            raise SpecError("the spec needs a non-empty 'cluster-id' (e.g. '<model-uuid>/<app>')")
+        storage = StorageSection.from_json(_object(data, "storage", required=True))
+        connection = ConnectionSection.from_json(_object(data, "connection", required=False))
+        key_text = data.get("encryption-key")
+        if key_text is not None and not isinstance(key_text, str):
+            raise SpecError("'encryption-key' must be a base64 string")
+        server = data.get("server")
+        workdir = _opt_text(data, "workdir")
+        return cls(
+            cluster_id=cluster_id.strip("/"),
+            storage=storage,
+            connection=connection,
+            server=ServerSection.from_json(server) if server is not None else None,
+            encryption_key=decode_key(key_text) if key_text else None,
+            workdir=Path(workdir) if workdir else None,
+        )
+
+    def to_json(self) -> dict[str, JSON]:
+        """The document to write to the 0600 spec file (secrets included)."""
+        values: dict[str, JSON] = {
+            "cluster-id": self.cluster_id,
+            "storage": self.storage.to_json(),
+            "connection": self.connection.to_json(),
+        }
+        if self.server is not None:
+            values["server"] = self.server.to_json()
+        if self.workdir is not None:
+            values["workdir"] = str(self.workdir)
+        if self.encryption_key is not None:
+            values["encryption-key"] = encode_key(self.encryption_key)
+        return values
+
+
+# -- the state file -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineResult:
+    """What a successful backup or restore reports in the state's `result` (typed view).
+
+    Unknown or malformed values read as None, so an older or newer engine never breaks the
+    reader.
+    """
+
+    backup_id: str | None = None
+    stored_size: int | None = None
+    sha256: str | None = None
+    compression: str | None = None
+    encrypted: bool | None = None
+    flavour: str | None = None
+    server_version: str | None = None
+    binlog_file: str | None = None
+    binlog_position: int | None = None
+    gtid_set: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> EngineResult:
+        """The typed view of a `result` object (an empty one for anything else)."""
+        if not isinstance(data, dict):
+            return cls()
+        data = cast("dict[str, JSON]", data)  # what json.loads (or the engine) made
+        compression = data.get("compression")
+        flavour = data.get("flavour")
+        encrypted = data.get("encrypted")
+        return cls(
+            backup_id=_text(data.get("backup-id")),
+            stored_size=_count(data.get("stored-size")),
+            sha256=_text(data.get("sha256")),
+            compression=compression if compression in _COMPRESSIONS else None,
+            encrypted=encrypted if isinstance(encrypted, bool) else None,
+            flavour=flavour if flavour in _FLAVOURS else None,
+            server_version=_text(data.get("server-version")),
+            binlog_file=_text(data.get("binlog-file")),
+            binlog_position=_count(data.get("binlog-position")),
+            gtid_set=_text(data.get("gtid-set")),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineState:
+    """The state file: an engine command's progress, and how it ended.
+
+    `data_changed` is set when a restore or recovery failed: False when the server's data
+    is what it was before, True when it was touched (None: not known, or not a restore).
+    """
+
+    command: str = ""
+    status: Status = RUNNING
+    phase: str = "starting"
+    bytes_done: int = 0
+    bytes_estimated: int = 0
+    pid: int | None = None
+    started_at: str | None = None
+    updated_at: str | None = None
+    finished_at: str | None = None
+    message: str | None = None
+    backup_id: str | None = None
+    result: object = None
+    data_changed: bool | None = None
+
+    @classmethod
+    def starting(cls, command: str) -> EngineState:
+        """The first state of a command started now by this process."""
+        now = now_text()
+        return cls(command=command, pid=os.getpid(), started_at=now, updated_at=now)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JSON]) -> EngineState:
+        """Read a state document leniently (a missing or odd value takes its default)."""
+        phase = data.get("phase")
+        pid = data.get("pid")
+        changed = data.get("data-changed")
+        return cls(
+            command=_text(data.get("command")) or "",
+            status=_status(data.get("status")),
+            phase=phase if isinstance(phase, str) and phase else "starting",
+            bytes_done=_count(data.get("bytes-done")) or 0,
+            bytes_estimated=_count(data.get("bytes-estimated")) or 0,
+            pid=_count(pid),
+            started_at=normalise_time(data.get("started-at")),
+            updated_at=normalise_time(data.get("updated-at")),
+            finished_at=normalise_time(data.get("finished-at")),
+            message=_text(data.get("message")),
+            backup_id=_text(data.get("backup-id")),
+            result=data.get("result"),
+            data_changed=changed if isinstance(changed, bool) else None,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The document the engine writes (unset optional values are left out)."""
+        values: dict[str, JSON] = {
+            "command": self.command,
+            "status": self.status,
+            "phase": self.phase,
+            "bytes-done": self.bytes_done,
+            "bytes-estimated": self.bytes_estimated,
+            "pid": self.pid,
+            "started-at": self.started_at,
+            "updated-at": self.updated_at,
+            "finished-at": self.finished_at,
+            "message": self.message,
+            "backup-id": self.backup_id,
+            "data-changed": self.data_changed,
+        }
+        document: dict[str, object] = {**_drop_none(values)}
+        if self.result is not None:
+            document["result"] = self.result
+        return document
+
+    def typed_result(self) -> EngineResult:
+        """The typed view of `result` (empty unless it is an object)."""
+        return EngineResult.from_json(self.result)
