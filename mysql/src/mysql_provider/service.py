@@ -11,7 +11,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ops
 import pydantic
@@ -28,7 +28,7 @@ from database_backup.interface import (
 )
 from database_backup.jobs import cancel
 
-from . import specs
+from . import params, specs
 from .actions import bounded_rows, clip
 from .config import CharmConfig, describe
 from .installation import Installation
@@ -37,6 +37,7 @@ from .shipping import DEFAULT_INTERVAL, ShippingPlan, status_document
 from .workload import Server, WorkloadError, backup_user_sql
 
 logger = logging.getLogger(__name__)
+_Params = TypeVar("_Params", bound=pydantic.BaseModel)
 
 PASSWORD_LABEL = "backup-user"  # noqa: S105 - a secret label, not a password
 LOG_SHIPPING_KEY = "log-shipping"
@@ -305,12 +306,23 @@ class ProviderService:
             return
         handler(event)
 
+    @staticmethod
+    def _params(event: ops.ActionEvent, model: type[_Params]) -> _Params | None:
+        """The action's parameters as `model`; None after failing the action with why."""
+        try:
+            return event.load_params(model)
+        except pydantic.ValidationError as exc:
+            event.fail(params.describe(exc))
+            return None
+
     def show_jobs(self, event: ops.ActionEvent) -> None:
         """Action `show-jobs`: the newest `limit` jobs, within one action value's size."""
+        given = self._params(event, params.ShowJobs)
+        if given is None:
+            return
         jobs = self.runner.store.jobs()
-        limit = event.params.get("limit", 20)
-        rows = []
-        for local in jobs[-limit:] if limit > 0 else []:
+        rows: list[dict[str, Any]] = []
+        for local in jobs[-given.limit :]:
             status = self.runner.status_of(local).to_dict()
             keep = ("job-id", "job-type", "status", "phase", "progress", "message", "backup-id")
             row = {key: status[key] for key in keep if key in status}
@@ -326,7 +338,10 @@ class ProviderService:
 
     def cancel_job(self, event: ops.ActionEvent) -> None:
         """Action `cancel-job`."""
-        job_id = event.params["job-id"]
+        given = self._params(event, params.CancelJob)
+        if given is None:
+            return
+        job_id = given.job_id
         found = [job for job in self.runner.store.running() if job.record.job_id == job_id]
         if not found:
             shown = clip(repr(job_id))

@@ -129,3 +129,24 @@ def test_cancel_job_does_not_echo_a_huge_job_id(ctx: testing.Context[Any]) -> No
         ctx.run(ctx.on.action("cancel-job", params={"job-id": "x" * 200_000}), state())
     assert len(failure.value.message.encode()) < 8 * 1024
     assert failure.value.message.endswith("... runs on mysql-server/0 (see show-jobs)")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"limit": 0}, "limit=0: give a number of jobs from 1 to 100, like limit=20"),
+        ({"limit": 101}, "limit=101: give a number of jobs from 1 to 100, like limit=20"),
+    ],
+)
+def test_show_jobs_refuses_a_limit_out_of_range_and_says_what_to_give(
+    ctx: testing.Context[Any], params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("show-jobs", params=params), state())
+    assert failure.value.message == message
+
+
+def test_cancel_job_with_an_empty_job_id_says_what_to_give(ctx: testing.Context[Any]) -> None:
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("cancel-job", params={"job-id": " "}), state())
+    assert failure.value.message == "give job-id=<id> of a running job (see show-jobs)"
