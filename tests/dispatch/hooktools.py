@@ -13,7 +13,9 @@ The rules enforced are the ones a charm most easily breaks outside Juju:
   a unit writes only its own unit bag; reading the remote side works for related units;
 - only the leader creates or manages application-owned secrets; `secret-get` needs
   ownership or a grant; content keys follow Juju's pattern;
-- one argument over MAX_ARG_STRLEN (128 KiB) fails the way Linux's `execve` does (E2BIG);
+- one argument over MAX_ARG_STRLEN (128 KiB) fails the way Linux's `execve` does (E2BIG:
+  when the tool is executed the kernel refuses first, and the charm's call raises OSError;
+  the fake's own check holds the same limit when it is called in-process);
 - `juju-exec` refuses to run inside a hook context (JUJU_CONTEXT_ID set);
 - package tools install only what the model's `archive` offers (nothing by default), and
   a server package leaves its binary in the machine's /usr/sbin; `systemctl` records and
@@ -489,7 +491,7 @@ def _redacted(tool: str, args: list[str]) -> list[str]:
 def main() -> int:
     """Entry point: the tool is the name this script was called by."""
     tool = Path(sys.argv[0]).name
-    reads_stdin = tool in ("relation-set", "state-set", *SQL_CLIENTS)
+    reads_stdin = tool in ("relation-set", *SQL_CLIENTS)
     stdin = sys.stdin.read() if reads_stdin and sys.stdin is not None else ""
     state_path = Path(os.environ["FAKE_JUJU_STATE"])
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 from pathlib import Path
@@ -161,6 +162,20 @@ def test_one_action_set_argument_over_128_kib_fails_like_execve(model: Path):
     assert refused.value.code != 0
     assert state(model)["actions"]["7"]["results"] == {"table": fits}
     assert "table=<redacted>" in state(model)["calls"][0]  # results never recorded
+
+
+def test_the_kernel_refuses_the_same_argument_when_the_tool_is_executed(
+    model: Path, tmp_path: Path
+):
+    (tmp_path / "action-set").symlink_to(Path(hooktools.__file__).resolve())
+    env = {"FAKE_JUJU_STATE": str(model), "JUJU_UNIT_NAME": "manager/0", "JUJU_ACTION_UUID": "7"}
+
+    with pytest.raises(OSError, match="Argument list too long") as refused:
+        subprocess.run(
+            [tmp_path / "action-set", "table=" + "x" * MAX_ARG_STRLEN], env=env, check=False
+        )
+
+    assert refused.value.errno == errno.E2BIG  # what a charm's action-set call meets
 
 
 def test_action_set_keys_follow_juju_rules(model: Path):
