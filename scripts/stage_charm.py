@@ -15,7 +15,9 @@ stages each charm into `build/<charm>/`:
 
 The charms pack with charmcraft's python plugin, which installs with `--no-deps`, so the
 requirements file must be complete: it is exported from `uv.lock` (`uv export`), minus the
-root project's dependencies this charm does not list (`--prune`). Nothing is duplicated in
+root project's dependencies this charm does not list (`--prune`). Each pin installs from a
+binary wheel (the part's build-environment in charmcraft.yaml); `tests/dispatch/` primes
+the staged tree the same way and runs its hooks. Nothing is duplicated in
 git: the staged tree is a build artefact (`build/` is ignored).
 
     python scripts/stage_charm.py [--out build] backup-manager mysql-server
