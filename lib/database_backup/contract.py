@@ -433,11 +433,11 @@ class EngineState:
     is what it was before, True when it was touched (None: not known, or not a restore).
     """
 
-    command: str = ""
+    command: str | None = None
     status: Status = RUNNING
-    phase: str = "starting"
-    bytes_done: int = 0
-    bytes_estimated: int = 0
+    phase: str | None = None
+    bytes_done: int | None = None
+    bytes_estimated: int | None = None
     pid: int | None = None
     started_at: str | None = None
     updated_at: str | None = None
@@ -451,24 +451,35 @@ class EngineState:
     def starting(cls, command: str) -> EngineState:
         """The first state of a command started now by this process."""
         now = now_text()
-        return cls(command=command, pid=os.getpid(), started_at=now, updated_at=now)
+        return cls(
+            command=command,
+            phase="starting",
+            bytes_done=0,
+            bytes_estimated=0,
+            pid=os.getpid(),
+            started_at=now,
+            updated_at=now,
+        )
 
     @classmethod
     def from_json(cls, data: Mapping[str, JSON]) -> EngineState:
-        """Read a state document leniently (a missing or odd value takes its default)."""
+        """Read a state document leniently (a missing or malformed value reads as None).
+
+        Times are kept as written (`normalise_time` gives the contract's format).
+        """
         phase = data.get("phase")
         pid = data.get("pid")
         changed = data.get("data-changed")
         return cls(
-            command=_text(data.get("command")) or "",
+            command=_text(data.get("command")),
             status=_status(data.get("status")),
-            phase=phase if isinstance(phase, str) and phase else "starting",
-            bytes_done=_count(data.get("bytes-done")) or 0,
-            bytes_estimated=_count(data.get("bytes-estimated")) or 0,
+            phase=phase if isinstance(phase, str) else None,
+            bytes_done=_count(data.get("bytes-done")),
+            bytes_estimated=_count(data.get("bytes-estimated")),
             pid=_count(pid),
-            started_at=normalise_time(data.get("started-at")),
-            updated_at=normalise_time(data.get("updated-at")),
-            finished_at=normalise_time(data.get("finished-at")),
+            started_at=_text(data.get("started-at")),
+            updated_at=_text(data.get("updated-at")),
+            finished_at=_text(data.get("finished-at")),
             message=_text(data.get("message")),
             backup_id=_text(data.get("backup-id")),
             result=data.get("result"),

@@ -24,17 +24,40 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+from database_backup.contract import (
+    ERROR,
+    RUNNING,
+    SUCCESS,
+    EngineResult,
+    EngineState,
+    now_text,
+)
+from database_backup.files import read_json
+from database_backup.files import write_json_atomic as write_json
+from database_backup.timefmt import parse_time, utc_now
 
 from . import systemd
+
+__all__ = [
+    "ERROR",
+    "RUNNING",
+    "SUCCESS",
+    "JobRecord",
+    "JobStore",
+    "LocalJob",
+    "Outcome",
+    "job_key",
+    "now_text",
+    "read_json",
+    "write_json",
+]
 
 JOB_FILE = "job.json"
 SPEC_FILE = "spec.json"
@@ -48,45 +71,13 @@ DEFAULT_ENGINE = "database_backup.cli"
 #: seconds a transient unit's worker may take to lock its job when systemctl cannot tell
 STARTING_GRACE = 120.0
 
-RUNNING = "running"
-SUCCESS = "success"
-ERROR = "error"
-
 _UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def now_text() -> str:
-    """The current UTC time as RFC 3339 with a `Z` (seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def job_key(scope: str, job_id: str) -> str:
     """A directory name for a job in a scope (e.g. a relation id): safe and unique."""
     return _UNSAFE.sub("_", f"{scope}-{job_id}")[:200]
-
-
-def write_json(path: Path, value: Any, *, mode: int = 0o600) -> None:
-    """Write JSON atomically (temporary file in the same directory, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from `path`, or None when missing or unreadable."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +107,7 @@ class JobRecord:
     created_at: str = dataclasses.field(default_factory=now_text)
     notify: tuple[str, ...] | None = None
     notify_cwd: str | None = None
-    labels: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    labels: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
     engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
@@ -160,7 +151,9 @@ class JobRecord:
 class Outcome:
     """A job's state as seen now: running (with progress) or finished.
 
-    `status` is running, success or error; `state` is the engine's last state document.
+    `status` is running, success or error; the rest comes from the engine's last state
+    (`database_backup.contract.EngineState`): `result` on success, `data_changed` after a
+    failed restore (False: the server's data is what it was before).
     """
 
     status: str
@@ -171,11 +164,16 @@ class Outcome:
     started_at: str | None = None
     finished_at: str | None = None
     result: Mapping[str, Any] | None = None
+    data_changed: bool | None = None
 
     @property
     def finished(self) -> bool:
         """True once the job ended."""
         return self.status != RUNNING
+
+    def engine_result(self) -> EngineResult:
+        """The typed view of `result` (empty while running or after a failure)."""
+        return EngineResult.from_json(self.result)
 
 
 class LocalJob:
@@ -212,6 +210,10 @@ class LocalJob:
         """The engine's state document (empty before the engine wrote one)."""
         return read_json(self.state_path) or {}
 
+    def engine_state(self) -> EngineState:
+        """The engine's state, typed (every value None before the engine wrote one)."""
+        return EngineState.from_json(self.state())
+
     def finished_record(self) -> dict[str, Any] | None:
         """What was recorded when the job ended, or None while it has not."""
         return read_json(self.dir / FINISHED_FILE)
@@ -236,15 +238,15 @@ class LocalJob:
 
     def outcome(self) -> Outcome:
         """Running (lock held, or not started yet), or finished (success/error)."""
-        state = self.state()
+        state = self.engine_state()
         finished = self.finished_record()
         if finished is None:
             return _outcome(state, RUNNING, None)
-        status = finished.get("status") or state.get("status")
+        status = finished.get("status") or state.status
         if status not in (SUCCESS, ERROR):
             status = ERROR
         message = finished.get("message") if status == ERROR else None
-        return _outcome(state, status, message or state.get("message"), finished)
+        return _outcome(state, status, message or state.message, finished)
 
     def worker_record(self) -> dict[str, Any] | None:
         """How the worker was started, when it runs as a transient systemd unit."""
@@ -279,12 +281,10 @@ class LocalJob:
             return active
         started = str((self.worker_record() or {}).get("started-at") or "")
         try:
-            since = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            since = parse_time(started)
         except ValueError:
             return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
-        age = (datetime.now(timezone.utc) - since).total_seconds()
+        age = (utc_now() - since).total_seconds()
         return age < STARTING_GRACE
 
     def finish(self, status: str, message: str | None, **extra: Any) -> None:
@@ -300,8 +300,7 @@ class LocalJob:
 
         `note` is appended to the message: what happens next, or what to do.
         """
-        state = self.state()
-        phase = state.get("phase") or "starting"
+        phase = self.engine_state().phase or "starting"
         message = (
             f"the job's worker stopped unexpectedly during phase {phase!r} (killed, or the "
             f"machine restarted); details in {self.log_path} on the unit"
@@ -314,26 +313,23 @@ class LocalJob:
 
 
 def _outcome(
-    state: Mapping[str, Any],
+    state: EngineState,
     status: str,
     message: str | None,
     finished: Mapping[str, Any] | None = None,
 ) -> Outcome:
-    def integer(name: str) -> int | None:
-        value = state.get(name)
-        return value if isinstance(value, int) and value >= 0 else None
-
-    result = state.get("result") if status == SUCCESS else None
-    finished_at = state.get("finished-at") or (finished or {}).get("at")
+    result: object = state.result if status == SUCCESS else None
+    finished_at = state.finished_at or (finished or {}).get("at")
     return Outcome(
         status=status,
-        phase=state.get("phase") if isinstance(state.get("phase"), str) else None,
-        message=message if status != RUNNING else state.get("message"),
-        bytes_done=integer("bytes-done"),
-        bytes_estimated=integer("bytes-estimated"),
-        started_at=state.get("started-at"),
+        phase=state.phase,
+        message=message if status != RUNNING else state.message,
+        bytes_done=state.bytes_done,
+        bytes_estimated=state.bytes_estimated,
+        started_at=state.started_at,
         finished_at=finished_at if status != RUNNING else None,
-        result=result if isinstance(result, Mapping) else None,
+        result=cast("Mapping[str, Any]", result) if isinstance(result, Mapping) else None,
+        data_changed=state.data_changed if status == ERROR else None,
     )
 
 
@@ -382,7 +378,7 @@ class JobStore:
     def prune(self, keep: int = 20) -> list[str]:
         """Delete the oldest finished job directories beyond `keep`; return their keys."""
         finished = [job for job in self.jobs() if job.finished_record() is not None]
-        removed = []
+        removed: list[str] = []
         for job in finished[: max(0, len(finished) - keep)]:
             shutil.rmtree(job.dir, ignore_errors=True)
             removed.append(job.record.key)

@@ -74,16 +74,15 @@ def _last_error_line(job: LocalJob) -> str:
 
 def conclude(job: LocalJob, returncode: int) -> str:
     """Record the end of the job from the engine's state and exit code; return the status."""
-    state = job.state()
-    status = state.get("status")
-    if returncode == 0 and status == SUCCESS:
+    state = job.engine_state()
+    if returncode == 0 and state.status == SUCCESS:
         job.finish(SUCCESS, None, exit_code=0)
         return SUCCESS
-    message = state.get("message") if status == ERROR else None
+    message = state.message if state.status == ERROR else None
     if not message:
         if returncode < 0:
             name = signal.Signals(-returncode).name
-            message = f"the engine was stopped by {name} during phase {state.get('phase')!r}"
+            message = f"the engine was stopped by {name} during phase {state.phase!r}"
         elif returncode == 0:
             message = "the engine exited without recording a result; see the job's log"
         else:

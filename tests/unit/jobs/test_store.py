@@ -153,3 +153,14 @@ def test_the_engine_is_a_module_name_and_old_records_default_to_the_cli(tmp_path
     assert JobRecord.from_dict(copy.to_dict()) == copy
     old = {key: value for key, value in record().to_dict().items() if key != "engine"}
     assert JobRecord.from_dict(old).engine == "database_backup.cli"
+
+
+def test_outcome_says_whether_a_failed_restore_changed_the_data(tmp_path: Path) -> None:
+    local = JobStore(tmp_path).create(record(), {})
+    local.state_path.write_text(
+        json.dumps({"status": "error", "phase": "start", "message": "did not start",
+                    "data-changed": False})
+    )  # fmt: skip
+    local.finish("error", "did not start")
+    outcome = local.outcome()
+    assert (outcome.status, outcome.data_changed) == ("error", False)

@@ -6,11 +6,13 @@ import argparse
 import base64
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from database_backup import cli
+from database_backup.mysql.errors import DataChangeError
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 
@@ -196,3 +198,33 @@ def test_listing_table_aligns_columns_and_marks_missing_values():
     ]  # fmt: skip
     assert lines[2].split() == ["20261122T081500Z-0001", "-", "incomplete", "-", "99", "-", "-"]
     assert lines[1].index("complete") == lines[0].index("status")
+
+
+def test_state_file_times_are_rfc3339_utc_with_z(tmp_path: Path):
+    path = tmp_path / "state.json"
+    state = cli.StateFile(path, "backup")
+    state.update(phase="backup")
+    document = json.loads(path.read_text())
+    for name in ("started-at", "updated-at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document[name]), document[name]
+
+
+def test_a_failed_restore_records_whether_it_changed_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    def restore(*_args: object) -> None:
+        raise DataChangeError("the restored server did not start", data_changed=True)
+
+    monkeypatch.setitem(cli.COMMANDS, "restore", restore)
+    spec = _write(tmp_path / "spec.json", _spec_data())
+    state = tmp_path / "state.json"
+
+    code = cli.main(["restore", "--spec", str(spec), "--state-file", str(state),
+                     "--backup-id", "b1"])  # fmt: skip
+
+    assert code == cli.EXIT_FAILED
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert document["data-changed"] is True
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["finished-at"])
+    assert "did not start" in capsys.readouterr().err
