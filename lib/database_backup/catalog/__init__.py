@@ -4,7 +4,7 @@ Usage::
 
     catalog = Catalog(storage, f"{model_uuid}/{app}")
     catalog.ensure_cluster()
-    backup_id = new_backup_id(datetime.now(timezone.utc))
+    backup_id = new_backup_id(utc_now())
     storage.upload_stream(catalog.artefact_key(backup_id, "data.xbstream.zst"), stream)
     catalog.write_metadata(meta)              # backup.json last: now the backup is complete
     catalog.set_hold(backup_id, until)        # preserve until a date; None cancels
@@ -13,7 +13,7 @@ Usage::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from database_backup.storage import ObjectStore
 
 from .errors import (
     BackupHeldError,
@@ -24,13 +24,7 @@ from .errors import (
 )
 from .metadata import BackupMetadata, IncompleteBackup, new_backup_id
 from .retention import Decision, RetentionPolicy, select_for_deletion
-
-if TYPE_CHECKING:
-    from .store import Catalog, ObjectStore, check_cluster_id
-
-# The store needs database_backup.storage (boto3, ~0.4 s to import): it is imported on
-# first use, so code that only needs metadata or retention (a charm's config) stays light.
-_STORE_NAMES = ("Catalog", "ObjectStore", "check_cluster_id")
+from .store import Catalog, check_cluster_id
 
 __all__ = [
     "BackupHeldError",
@@ -48,12 +42,3 @@ __all__ = [
     "new_backup_id",
     "select_for_deletion",
 ]
-
-
-def __getattr__(name: str) -> object:
-    """Import the S3-backed store on first use of one of its names."""
-    if name in _STORE_NAMES:
-        from . import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,15 +25,16 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
+
+from database_backup.storage import ObjectNotFoundError
+from database_backup.timefmt import as_utc, utc_now
 
 from .errors import CatalogError, MetadataError
-from .metadata import BackupMetadata, as_utc, format_time, new_backup_id, parse_time
-
-if TYPE_CHECKING:
-    from .retention import Decision, RetentionPolicy
-    from .store import Catalog
+from .metadata import BackupMetadata, format_time, new_backup_id, parse_time
+from .retention import Decision, RetentionPolicy
+from .store import Catalog
 
 TIMELINE_FILE = "timeline.json"
 ENTRY_SUFFIX = ".json"
@@ -184,8 +185,6 @@ class BinlogCatalog:
 
     def timelines(self) -> list[Timeline]:
         """Every timeline, oldest first."""
-        from database_backup.storage import ObjectNotFoundError
-
         prefix = self.catalog.binlogs_prefix
         found: list[Timeline] = []
         for info in self.storage.list(prefix):
@@ -219,7 +218,7 @@ class BinlogCatalog:
     ) -> Timeline:
         """Start a new timeline; from now on it is the current one."""
         self.catalog.ensure_cluster()
-        moment = as_utc(now or datetime.now(timezone.utc))
+        moment = as_utc(now or utc_now())
         current = self.current_timeline()
         if current is not None and current.created_at >= moment:
             raise CatalogError(
@@ -294,7 +293,6 @@ class BinlogCatalog:
 
     def read_entries(self, timeline_id: str, names: Iterable[str]) -> dict[str, BinlogEntry]:
         """The index entries of these binlog names in a timeline (missing ones left out)."""
-        from database_backup.storage import ObjectNotFoundError
 
         def fetch(name: str) -> BinlogEntry | None:
             key = self.entry_key(timeline_id, name)
@@ -318,8 +316,6 @@ class BinlogCatalog:
         Raises:
             CatalogError: the object is missing or has another size.
         """
-        from database_backup.storage import ObjectNotFoundError
-
         key = self.object_key(entry.timeline, entry.object_name)
         try:
             size = self.storage.head(key).size

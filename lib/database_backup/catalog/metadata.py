@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import MISSING, Field, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+
+from database_backup import timefmt
+from database_backup.timefmt import as_utc
 
 from .errors import MetadataError
 
@@ -28,7 +31,7 @@ def new_backup_id(now: datetime) -> str:
     Ids sort by start time: ``20261122T071500Z-3fa9`` (UTC second, then 4 random hex
     digits so two backups started in the same second differ).
     """
-    return f"{as_utc(now):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    return f"{timefmt.format_id_stamp(now)}-{secrets.token_hex(2)}"
 
 
 def check_backup_id(backup_id: str) -> str:
@@ -41,30 +44,23 @@ def check_backup_id(backup_id: str) -> str:
     return backup_id
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Return ``moment`` in UTC; naive datetimes are refused (ambiguous)."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("a timezone-aware datetime is required (naive times are ambiguous)")
-    return moment.astimezone(timezone.utc)
-
-
 def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``: ``2026-11-22T07:15:00.123456Z``."""
-    return as_utc(moment).isoformat().replace("+00:00", "Z")
+    """A catalog time: UTC with a ``Z``, a fraction of a second kept (``...07:15:00.123456Z``)."""
+    return timefmt.format_time(moment, exact=True)
 
 
 def parse_time(value: object, what: str) -> datetime:
-    """Parse an ISO 8601 time with an offset (``Z`` accepted)."""
+    """A catalog time (any RFC 3339 offset, ``Z`` accepted) as an aware UTC datetime.
+
+    Raises:
+        MetadataError: ``value`` is not such a time (``what`` names the field).
+    """
     if not isinstance(value, str):
         raise MetadataError(f"{what} must be an ISO 8601 time string")
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        moment = datetime.fromisoformat(text)
+        return timefmt.parse_time(value)
     except ValueError:
-        raise MetadataError(f"{what} is not an ISO 8601 time: {value!r}") from None
-    if moment.tzinfo is None:
-        raise MetadataError(f"{what} has no timezone: {value!r}")
-    return moment.astimezone(timezone.utc)
+        raise MetadataError(f"{what} is not an ISO 8601 time with a timezone: {value!r}") from None
 
 
 def _kebab(name: str) -> str:

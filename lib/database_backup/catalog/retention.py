@@ -22,7 +22,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .metadata import BackupMetadata, IncompleteBackup, as_utc
+from database_backup.timefmt import as_utc
+
+from .metadata import BackupMetadata, IncompleteBackup
 
 CatalogEntry = BackupMetadata | IncompleteBackup
 

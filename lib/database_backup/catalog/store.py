@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 
-from database_backup.storage import ObjectNotFoundError
+from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore
+from database_backup.timefmt import as_utc, utc_now
 
 from .errors import (
     BackupHeldError,
@@ -38,7 +39,6 @@ from .metadata import (
     BACKUP_ID_PATTERN,
     BackupMetadata,
     IncompleteBackup,
-    as_utc,
     check_backup_id,
     format_time,
     parse_time,
@@ -57,57 +57,6 @@ _MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
 
 
-class ObjectInfoLike(Protocol):
-    """What the catalog uses of a listed object."""
-
-    @property
-    def key(self) -> str:
-        """Key relative to the storage's path."""
-        ...
-
-    @property
-    def size(self) -> int:
-        """Size in bytes."""
-        ...
-
-    @property
-    def last_modified(self) -> datetime:
-        """Last modification time."""
-        ...
-
-
-class ObjectStore(Protocol):
-    """The part of ``database_backup.storage.S3Storage`` the catalog uses."""
-
-    def put_bytes(self, key: str, data: bytes, /) -> None:
-        """Store ``data`` at ``key``."""
-        ...
-
-    def get_bytes(self, key: str, /) -> bytes:
-        """Return the object at ``key``; raise ObjectNotFoundError if missing."""
-        ...
-
-    def head(self, key: str, /) -> ObjectInfoLike:
-        """Describe the object at ``key``; raise ObjectNotFoundError if missing."""
-        ...
-
-    def exists(self, key: str, /) -> bool:
-        """Whether an object exists at ``key``."""
-        ...
-
-    def list(self, prefix: str = "", /) -> Iterator[ObjectInfoLike]:
-        """List the objects under ``prefix``, recursively."""
-        ...
-
-    def delete(self, key: str, /) -> None:
-        """Delete the object at ``key``."""
-        ...
-
-    def delete_prefix(self, prefix: str, /) -> int:
-        """Delete every object under ``prefix``; return how many."""
-        ...
-
-
 def check_cluster_id(cluster_id: str) -> str:
     """Return ``cluster_id`` if it is a safe relative prefix like ``<uuid>/<app>``."""
     segments = cluster_id.split("/") if isinstance(cluster_id, str) else []
@@ -121,10 +70,6 @@ def check_cluster_id(cluster_id: str) -> str:
             "digits, '.', '_' and '-' (like '<model-uuid>/<app>')"
         )
     return cluster_id
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _load_json(data: bytes, what: str) -> Any:
@@ -146,12 +91,12 @@ class Catalog:
         storage: ObjectStore,
         cluster_id: str,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         """Open the catalog of ``cluster_id`` in ``storage`` (nothing is read yet).
 
         Args:
-            storage: an ``S3Storage`` (or anything with its interface).
+            storage: the object store (an ``S3Storage``).
             cluster_id: the cluster's prefix, like ``<model-uuid>/<app>``.
             clock: returns the current time (tests pass a fixed one).
         """
@@ -328,7 +273,7 @@ class Catalog:
                 backup.json (failed, or still in progress) as ``IncompleteBackup``.
         """
         self._verify_for_reading()
-        groups: dict[str, list[ObjectInfoLike]] = defaultdict(list)
+        groups: dict[str, list[ObjectInfo]] = defaultdict(list)
         for info in self.storage.list(self.backups_prefix):
             backup_id, _, name = info.key[len(self.backups_prefix) :].partition("/")
             if name and BACKUP_ID_PATTERN.match(backup_id):
@@ -367,7 +312,7 @@ class Catalog:
     def _entry(
         self,
         backup_id: str,
-        objects: list[ObjectInfoLike],
+        objects: list[ObjectInfo],
         fetched: BackupMetadata | str | None,
     ) -> BackupMetadata | IncompleteBackup:
         names = {info.key.rsplit("/", 1)[-1] for info in objects}

@@ -1,5 +1,10 @@
 """S3 access for backups: streaming multipart upload, streaming download, copy, listing.
 
+Code that stores or reads backups depends on the `ObjectStore` protocol; `S3Storage`
+implements it. Importing this package is cheap: the AWS SDK (boto3, botocore) is imported
+by `storage.client` when the first `S3Storage` is created, so import these names at the
+top of a module, never inside a function.
+
 Built on boto3, tuned for S3-compatible servers (Ceph RGW, MinIO) as well as AWS:
 path or virtual-host addressing, a private CA bundle for TLS, "standard" retries plus our
 own retry of a failed part, checksums only where the API requires them (integrity is
@@ -28,8 +33,8 @@ Example::
         storage.cleanup_incomplete_uploads("backups/")   # after a crash or a dead endpoint
 """
 
-from database_backup.storage.client import RetryPolicy
-from database_backup.storage.config import S3Config, botocore_config
+from database_backup.storage.client import RetryPolicy, botocore_config
+from database_backup.storage.config import S3Config
 from database_backup.storage.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -38,15 +43,17 @@ from database_backup.storage.errors import (
     UploadAbortedError,
 )
 from database_backup.storage.parts import PartPlan, choose_part_size, plan_parts
-from database_backup.storage.storage import ObjectInfo, S3Storage
-from database_backup.storage.upload import UploadResult
+from database_backup.storage.protocol import ObjectInfo, ObjectStore, Readable, UploadResult
+from database_backup.storage.storage import S3Storage, copy_object
 
 __all__ = [
     "AccessDeniedError",
     "BucketNotFoundError",
     "ObjectInfo",
     "ObjectNotFoundError",
+    "ObjectStore",
     "PartPlan",
+    "Readable",
     "RetryPolicy",
     "S3Config",
     "S3Storage",
@@ -55,5 +62,6 @@ __all__ = [
     "UploadResult",
     "botocore_config",
     "choose_part_size",
+    "copy_object",
     "plan_parts",
 ]

@@ -1,4 +1,4 @@
-"""Where the backups go: the S3 connection settings, and the botocore client built from them."""
+"""Where the backups go: the S3 connection settings (the SDK client is built in `client`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
-
-from botocore.config import Config
 
 URI_STYLES = ("path", "virtual")
 
@@ -76,28 +74,6 @@ class S3Config:
             and self.access_key == other.access_key
             and self.secret_key == other.secret_key
         )
-
-
-def botocore_config(
-    config: S3Config, *, max_pool_connections: int = 10, max_attempts: int = DEFAULT_MAX_ATTEMPTS
-) -> Config:
-    """The botocore `Config` for `config`.
-
-    Addressing style from `uri_style`; "standard" retries with exponential backoff; the
-    checksum settings S3-compatible servers need (Ceph RGW 16.2 has no `x-amz-checksum-*`
-    and rejects aws-chunked uploads over HTTPS): checksums only when the API requires them,
-    integrity is verified end to end with our own SHA-256 instead.
-    """
-    return Config(
-        s3={"addressing_style": config.uri_style},
-        retries={"max_attempts": max_attempts, "mode": "standard"},
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-        max_pool_connections=max_pool_connections,
-        connect_timeout=10,
-        read_timeout=60,
-        tcp_keepalive=True,
-    )
 
 
 def client_kwargs(config: S3Config, ca_bundle_path: str | None) -> dict[str, Any]:

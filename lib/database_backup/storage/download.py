@@ -13,15 +13,10 @@ import logging
 import time
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
-from urllib3.exceptions import HTTPError
-
-from database_backup.storage.client import RetryPolicy
+from database_backup.storage.client import RetryPolicy, stream_errors
 from database_backup.storage.errors import StorageError, translate
 
 logger = logging.getLogger(__name__)
-
-_STREAM_ERRORS = (BotoCoreError, HTTPError, OSError)
 
 
 class S3ObjectReader(io.RawIOBase):
@@ -46,6 +41,7 @@ class S3ObjectReader(io.RawIOBase):
         self._key = key
         self._retry = retry
         self._pos = 0
+        self._stream_errors = stream_errors()
         try:
             resp = client.get_object(Bucket=bucket, Key=key)
         except Exception as exc:
@@ -71,7 +67,7 @@ class S3ObjectReader(io.RawIOBase):
         while True:
             try:
                 chunk = self._body.read(min(want, self.size - self._pos))
-            except _STREAM_ERRORS as exc:
+            except self._stream_errors as exc:
                 failures += 1
                 self._resume(failures, exc)
                 continue

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-    SSLError,
-)
+from collections.abc import Mapping
+from typing import cast
+
+from database_backup.storage.client import sdk_exceptions
 
 
 class StorageError(Exception):
@@ -58,14 +54,25 @@ _ACCESS_CODES = {
 }
 
 
-def error_code(exc: ClientError) -> str:
-    """The S3 error code of a `ClientError` ("" when none)."""
-    return str(exc.response.get("Error", {}).get("Code", "") or "")
+def _response_field(exc: BaseException, section: str, name: str) -> object:
+    """`exc.response[section][name]` of a botocore `ClientError`, or None."""
+    value: object = getattr(exc, "response", None)
+    for key in (section, name):
+        if not isinstance(value, Mapping):
+            return None
+        value = cast("Mapping[str, object]", value).get(key)
+    return value
 
 
-def http_status(exc: ClientError) -> int:
-    """The HTTP status of a `ClientError` (0 when unknown)."""
-    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+def error_code(exc: BaseException) -> str:
+    """The S3 error code of a botocore `ClientError` ("" when none)."""
+    return str(_response_field(exc, "Error", "Code") or "")
+
+
+def http_status(exc: BaseException) -> int:
+    """The HTTP status of a botocore `ClientError` (0 when unknown)."""
+    status = _response_field(exc, "ResponseMetadata", "HTTPStatusCode")
+    return status if isinstance(status, int) else int(str(status or 0))
 
 
 def translate(
@@ -81,8 +88,9 @@ def translate(
     """
     if isinstance(exc, StorageError):
         return exc
+    sdk = sdk_exceptions()  # already imported: only an S3 client raises what comes here
     where = f"s3://{bucket}/{key}" if key is not None else f"bucket {bucket!r}"
-    if isinstance(exc, ClientError):
+    if isinstance(exc, sdk.ClientError):
         code = error_code(exc)
         status = http_status(exc)
         if code in _ACCESS_CODES:
@@ -100,16 +108,18 @@ def translate(
                 "the secret key and the bucket's permissions"
             )
         return StorageError(f"{what} {where} failed: S3 error {code or status}")
-    if isinstance(exc, SSLError):
+    if isinstance(exc, sdk.SSLError):
         return StorageError(
             f"{what} {where} failed: TLS error talking to the endpoint ({exc}): check the "
             "endpoint URL and the CA chain"
         )
-    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError)):
+    if isinstance(
+        exc, (sdk.EndpointConnectionError, sdk.ConnectionClosedError, sdk.ReadTimeoutError)
+    ):
         return StorageError(
             f"{what} {where} failed: the S3 endpoint is unreachable or stopped answering "
             f"({type(exc).__name__}); check the endpoint and retry"
         )
-    if isinstance(exc, BotoCoreError):
+    if isinstance(exc, sdk.BotoCoreError):
         return StorageError(f"{what} {where} failed: {type(exc).__name__}: {exc}")
     return StorageError(f"{what} {where} failed: {type(exc).__name__}: {exc}")

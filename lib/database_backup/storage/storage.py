@@ -6,7 +6,6 @@ import datetime
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
 from database_backup.storage.client import RetryPolicy, S3Client
@@ -20,35 +19,13 @@ from database_backup.storage.errors import (
     translate,
 )
 from database_backup.storage.parts import plan_parts
-from database_backup.storage.upload import (
-    MultipartUpload,
-    Readable,
-    UploadResult,
-    content_md5,
-    read_part,
-)
+from database_backup.storage.protocol import ObjectInfo, ObjectStore, Readable, UploadResult
+from database_backup.storage.upload import MultipartUpload, content_md5, read_part
 
 logger = logging.getLogger(__name__)
 
 #: DeleteObjects takes at most this many keys per request.
 DELETE_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    """One object.
-
-    Attributes:
-        key: the key relative to the configuration's `path`.
-        size: bytes.
-        last_modified: when it was written (UTC, aware).
-        etag: the ETag as the server reports it ("" when unknown).
-    """
-
-    key: str
-    size: int
-    last_modified: datetime.datetime
-    etag: str = ""
 
 
 class S3Storage:
@@ -437,29 +414,23 @@ class S3Storage:
         size = self.head(src_key).size
         self._server_copy(self, src_key, dst_key, size)
 
-    def copy_to(self, dest: S3Storage, src_key: str, dst_key: str) -> UploadResult:
+    def copy_to(self, dest: ObjectStore, src_key: str, dst_key: str) -> UploadResult:
         """Copy `src_key` of this storage to `dst_key` of `dest` (another bucket/region).
 
-        Server-side when both use the same endpoint and credentials; otherwise streamed
-        through this process (download and upload at once, bounded memory).
+        Server-side when `dest` is an `S3Storage` with the same endpoint and credentials;
+        otherwise streamed through this process (download and upload at once, bounded
+        memory).
 
         Raises:
             ObjectNotFoundError: no object at `src_key`.
             StorageError: reading or writing failed; nothing is stored at `dst_key`.
         """
         size = self.head(src_key).size
-        if self.config.same_account(dest.config):
+        if isinstance(dest, S3Storage) and self.config.same_account(dest.config):
             self._server_copy(dest, src_key, dst_key, size)
             return UploadResult(key=dst_key, size=size)
-        with self.open_stream(src_key) as reader:
-            result = dest.upload_stream(dst_key, reader, size_hint=size)
-        if result.size != size:
-            dest.delete(dst_key)
-            raise StorageError(
-                f"copy of s3://{self.bucket}/{self.config.full_key(src_key)} stored "
-                f"{result.size} bytes instead of {size}; the copy was deleted"
-            )
-        return result
+        where = f"s3://{self.bucket}/{self.config.full_key(src_key)}"
+        return _stream_copy(self, src_key, dest, dst_key, size, where=where)
 
     def _server_copy(self, dest: S3Storage, src_key: str, dst_key: str, size: int) -> None:
         server_side_copy(
@@ -485,3 +456,35 @@ class S3Storage:
 
 def _utc(value: datetime.datetime) -> datetime.datetime:
     return value.astimezone(datetime.timezone.utc)
+
+
+def copy_object(
+    source: ObjectStore, src_key: str, dest: ObjectStore, dst_key: str
+) -> UploadResult:
+    """Copy `src_key` of `source` to `dst_key` of `dest`.
+
+    Server-side when `source` is an `S3Storage` and `dest` one on the same endpoint and
+    credentials (see `S3Storage.copy_to`); otherwise streamed through this process.
+
+    Raises:
+        ObjectNotFoundError: no object at `src_key`.
+        StorageError: reading or writing failed; nothing is stored at `dst_key`.
+    """
+    if isinstance(source, S3Storage):
+        return source.copy_to(dest, src_key, dst_key)
+    size = source.head(src_key).size
+    return _stream_copy(source, src_key, dest, dst_key, size, where=src_key)
+
+
+def _stream_copy(
+    source: ObjectStore, src_key: str, dest: ObjectStore, dst_key: str, size: int, *, where: str
+) -> UploadResult:
+    """Download and upload at once (bounded memory); a short copy is deleted."""
+    with source.open_stream(src_key) as reader:
+        result = dest.upload_stream(dst_key, reader, size_hint=size)
+    if result.size != size:
+        dest.delete(dst_key)
+        raise StorageError(
+            f"copy of {where} stored {result.size} bytes instead of {size}; the copy was deleted"
+        )
+    return result

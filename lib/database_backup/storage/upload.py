@@ -23,37 +23,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from database_backup.storage.client import RetryPolicy
 from database_backup.storage.errors import StorageError, UploadAbortedError, translate
 from database_backup.storage.parts import MAX_PARTS, PartPlan
+from database_backup.storage.protocol import Readable
 
 logger = logging.getLogger(__name__)
-
-
-class Readable(Protocol):
-    """What an upload reads from: anything with `read(n)` (a pipe, a file, a stream stage)."""
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Up to `size` bytes; b"" at the end."""
-        ...
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """A finished upload.
-
-    Attributes:
-        key: the key, relative to the configuration's path.
-        size: bytes stored.
-        parts: number of parts (1 for a single PUT).
-    """
-
-    key: str
-    size: int
-    parts: int = 1
 
 
 def read_part(source: Readable, size: int) -> bytearray:

@@ -1,22 +1,19 @@
-"""An in-memory object store with S3Storage's interface, for pure catalog unit tests.
+"""An in-memory `ObjectStore` (the protocol S3Storage implements), for pure unit tests.
 
 The workload tests (tests/workload/test_catalog.py) run the same catalog on real S3.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import BinaryIO
 
-from database_backup.storage import ObjectNotFoundError
+from database_backup.storage import ObjectInfo, ObjectNotFoundError, Readable, UploadResult
 
-
-@dataclass(frozen=True)
-class Info:
-    key: str
-    size: int
-    last_modified: datetime
+#: The listed-object type (kept under its old name for the tests that import it).
+Info = ObjectInfo
 
 
 class MemoryStore:
@@ -24,6 +21,9 @@ class MemoryStore:
         self.objects: dict[str, tuple[bytes, datetime]] = {}
         self.writes: list[str] = []
         self.deletes: list[str] = []
+
+    def check(self) -> None:
+        """Always reachable."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         self.objects[key] = (bytes(data), datetime.now(timezone.utc))
@@ -35,16 +35,16 @@ class MemoryStore:
         except KeyError:
             raise ObjectNotFoundError(f"no object {key}") from None
 
-    def head(self, key: str) -> Info:
+    def head(self, key: str) -> ObjectInfo:
         if key not in self.objects:
             raise ObjectNotFoundError(f"no object {key}")
         data, modified = self.objects[key]
-        return Info(key, len(data), modified)
+        return ObjectInfo(key, len(data), modified)
 
     def exists(self, key: str) -> bool:
         return key in self.objects
 
-    def list(self, prefix: str = "") -> Iterator[Info]:
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         for key in sorted(self.objects):
             if key.startswith(prefix):
                 yield self.head(key)
@@ -54,7 +54,21 @@ class MemoryStore:
         self.deletes.append(key)
 
     def delete_prefix(self, prefix: str) -> int:
+        if not prefix.strip("/"):
+            raise ValueError("refusing to delete an empty prefix (everything under the path)")
         keys = [key for key in self.objects if key.startswith(prefix)]
         for key in keys:
             self.delete(key)
         return len(keys)
+
+    def upload_stream(
+        self, key: str, source: Readable, *, size_hint: int | None = None
+    ) -> UploadResult:
+        chunks: list[bytes] = []
+        while chunk := source.read(1 << 20):
+            chunks.append(chunk)
+        self.put_bytes(key, b"".join(chunks))
+        return UploadResult(key=key, size=sum(len(chunk) for chunk in chunks))
+
+    def open_stream(self, key: str) -> BinaryIO:
+        return io.BytesIO(self.get_bytes(key))
