@@ -29,10 +29,10 @@ from pathlib import Path
 from database_backup.catalog import Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 from database_backup.mysql import ConnectionSpec
-from database_backup.mysql.binlogs import ship_binlogs
+from database_backup.mysql.binlog.replay import replay
+from database_backup.mysql.binlog.shipping import ship_binlogs
 from database_backup.mysql.flavour import for_name
-from database_backup.mysql.pitr import download_binlog
-from database_backup.mysql.replay import replay
+from database_backup.mysql.pitr.recover import download_binlog
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.ceph import CephS3

@@ -15,8 +15,8 @@ from pathlib import Path
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.catalog.binlogs import BinlogCatalog
 from database_backup.mysql import backup_full
-from database_backup.mysql.binlogs import ship_binlogs
-from database_backup.mysql.pitr import recover_to_point
+from database_backup.mysql.binlog.shipping import ship_binlogs
+from database_backup.mysql.pitr.recover import recover_to_point
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer

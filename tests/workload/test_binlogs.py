@@ -13,8 +13,8 @@ import pytest
 
 from database_backup.catalog import Catalog
 from database_backup.catalog.binlogs import BinlogCatalog
-from database_backup.mysql.binlogs import BinlogError, binlog_lock, ship_binlogs
-from database_backup.mysql.pitr import download_binlog
+from database_backup.mysql.binlog.shipping import BinlogError, binlog_lock, ship_binlogs
+from database_backup.mysql.pitr.recover import download_binlog
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer

@@ -13,7 +13,11 @@ import pytest
 from database_backup.catalog import BackupHeldError, Catalog, RetentionPolicy
 from database_backup.catalog.store import METADATA_FILE
 from database_backup.mysql import BackupError, RestoreError, backup_full, restore_physical
-from database_backup.mysql.incremental import ChainError, backup_incremental, resolve_chain
+from database_backup.mysql.physical.incremental import (
+    ChainError,
+    backup_incremental,
+    resolve_chain,
+)
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from database_backup.catalog import Catalog
-from database_backup.mysql.logical import backup_logical
-from database_backup.mysql.logical_restore import LogicalRestoreError, restore_logical
+from database_backup.mysql.logical.dump import backup_logical
+from database_backup.mysql.logical.restore import LogicalRestoreError, restore_logical
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBError, MariaDBServer

@@ -16,8 +16,12 @@ import pytest
 
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.mysql import BackupError, backup_full, restore_physical
-from database_backup.mysql.commands import BINLOG_INFO_FILES, BinlogCoordinates, coordinates_from
-from database_backup.mysql.xbstream import XbstreamTap
+from database_backup.mysql.physical.commands import (
+    BINLOG_INFO_FILES,
+    BinlogCoordinates,
+    coordinates_from,
+)
+from database_backup.mysql.physical.xbstream import XbstreamTap
 from database_backup.storage import S3Config, S3Storage
 from database_backup.stream import generate_key
 from tests.infra.ceph import CephS3

@@ -10,28 +10,31 @@ Usage::
     restore_physical(conn, SystemdServer("mysql", "/var/lib/mysql"), catalog,
                      meta.backup_id, key=None, progress=print, workdir=work)
 
-Part 2: `incremental` (incremental backups, chains), `logical` / `logical_restore`
-(SQL dumps, whole or in part; `sqlfilter` picks databases/tables), `binlogs` (shipping;
-`binlogfile` reads a binlog's events), `recovery_plan` and `pitr` (point-in-time
-recovery; `replay` applies binlogs).
-
-Modules: `connection` (ConnectionSpec, 0600 defaults file, queries through the client),
-`flavour` (MySQL or MariaDB, and their tools), `server` (ServerControl, SystemdServer,
-CommandServer), `commands` (tool command lines), `physical` (full backup to S3),
-`datadir` (staging, swap and roll-back), `restore` (restore in place), `progress`.
+Layout: shared tooling here (`connection`: ConnectionSpec, 0600 defaults file, queries
+through the client; `flavour`: MySQL or MariaDB and their tools; `server`: ServerControl,
+SystemdServer, CommandServer; `toolrun` / `toolstream`: running tools and streaming their
+output to storage; `objects`: artefact streams; `progress`; `errors`), then one
+subpackage per concept: `physical` (full and incremental backups, extract and prepare,
+datadir swap, restore), `logical` (dump, restore, SQL filter), `binlog` (shipping,
+reading, timeline ownership, replay) and `pitr` (plan, recover).
 """
 
-from .binlogs import BinlogError, ShipResult, ship_binlogs
+from .binlog.shipping import BinlogError, ShipResult, ship_binlogs
 from .connection import ConnectionSpec, QueryError, run_query
+from .errors import RestoreError
 from .flavour import Flavour, FlavourError, detect
-from .incremental import ChainError, backup_incremental, resolve_chain
-from .logical import LogicalBackupError, backup_logical
-from .logical_restore import LogicalRestoreError, restore_logical
-from .physical import BackupError, backup_full
-from .pitr import RecoveryResult, recover_to_point
+from .logical.dump import LogicalBackupError, backup_logical
+from .logical.restore import LogicalRestoreError, restore_logical
+from .physical.backup import BackupError, backup_full
+from .physical.incremental import ChainError, backup_incremental, resolve_chain
+from .physical.restore import (
+    RestoreResult,
+    recover_interrupted_restore,
+    restore_physical,
+)
+from .pitr.plan import RecoveryError, RecoveryPlan, plan_recovery, plan_restore_point
+from .pitr.recover import RecoveryResult, recover_to_point
 from .progress import ProgressCallback, ProgressEvent
-from .recovery_plan import RecoveryError, RecoveryPlan, plan_recovery, plan_restore_point
-from .restore import RestoreError, RestoreResult, recover_interrupted_restore, restore_physical
 from .server import CommandServer, ServerControl, ServerControlError, SystemdServer
 
 __all__ = [

@@ -13,3 +13,11 @@ class DataChangeError(Exception):
     def __init__(self, message: str, *, data_changed: bool = False) -> None:
         super().__init__(message)
         self.data_changed = data_changed
+
+
+class RestoreError(DataChangeError):
+    """The restore failed; the message says what and in which state the data is.
+
+    Attributes:
+        data_changed: False when the server's data is the data from before the restore.
+    """

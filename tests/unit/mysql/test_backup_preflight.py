@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from database_backup.catalog import Catalog
-from database_backup.mysql.physical import BackupError, _Preflight, _ReadAhead
+from database_backup.mysql.physical.backup import BackupError, _Preflight, _ReadAhead
 
 
 class _Info:

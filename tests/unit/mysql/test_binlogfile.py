@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from database_backup.mysql.binlogfile import (
+from database_backup.mysql.binlog.reader import (
     FORMAT_DESCRIPTION_EVENT,
     MAGIC,
     MARIADB_GTID_EVENT,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from database_backup.mysql.commands import (
+from database_backup.mysql.flavour import for_name
+from database_backup.mysql.physical.commands import (
     BinlogCoordinates,
     backup_command,
     coordinates_from,
@@ -17,7 +18,6 @@ from database_backup.mysql.commands import (
     to_lsn_from,
     tool_succeeded,
 )
-from database_backup.mysql.flavour import for_name
 
 MYSQL = for_name("mysql", "8.0.36")
 MARIADB = for_name("mariadb", "10.11.19-MariaDB")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from database_backup.mysql.datadir import DatadirSwap, SwapError
+from database_backup.mysql.physical.datadir import DatadirSwap, SwapError
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -162,7 +162,7 @@ def test_missing_datadir(tmp_path: Path):
 _CHILD = """
 import os, sys, time
 from pathlib import Path
-from database_backup.mysql.datadir import DatadirSwap
+from database_backup.mysql.physical.datadir import DatadirSwap
 
 datadir, crash_at = Path(sys.argv[1]), sys.argv[2]
 swap = DatadirSwap(datadir, "crash")

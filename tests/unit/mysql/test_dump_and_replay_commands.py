@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from database_backup import cli
-from database_backup.mysql.commands import backup_command, prepare_command
+from database_backup.mysql.binlog.replay import client_command, reader_command
 from database_backup.mysql.flavour import for_name
-from database_backup.mysql.logical import dump_command
-from database_backup.mysql.replay import client_command, reader_command
+from database_backup.mysql.logical.dump import dump_command
+from database_backup.mysql.physical.commands import backup_command, prepare_command
 
 MARIADB = for_name("mariadb", "10.11.6-MariaDB")
 MYSQL = for_name("mysql", "8.0.36")

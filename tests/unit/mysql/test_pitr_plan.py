@@ -9,7 +9,7 @@ import pytest
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline
 from database_backup.mysql.flavour import for_name
-from database_backup.mysql.pitr import (
+from database_backup.mysql.pitr.recover import (
     RecoveryError,
     parse_target,
     plan_recovery,

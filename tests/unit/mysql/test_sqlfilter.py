@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from database_backup.mysql.sqlfilter import USERS_BEGIN, USERS_END, Selection, SqlFilter
+from database_backup.mysql.logical.sqlfilter import USERS_BEGIN, USERS_END, Selection, SqlFilter
 
 DUMP = """/*M!999999\\- enable the sandbox mode */
 -- MariaDB dump 10.19

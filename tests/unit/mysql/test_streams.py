@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from database_backup.mysql.physical import BackupError, _ToolOutput, artefact_name
+from database_backup.mysql.physical.backup import BackupError, _ToolOutput, artefact_name
 from database_backup.mysql.progress import ProgressEvent
 from database_backup.mysql.toolrun import pump, tail
 

@@ -17,7 +17,7 @@ import pytest
 
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
-from database_backup.mysql.binlogfile import (
+from database_backup.mysql.binlog.reader import (
     FORMAT_DESCRIPTION_EVENT,
     MAGIC,
     MARIADB_GTID_EVENT,
@@ -25,8 +25,7 @@ from database_backup.mysql.binlogfile import (
     ROTATE_EVENT,
     summarize_file,
 )
-from database_backup.mysql.recovery_plan import RecoveryError, plan_recovery
-from database_backup.mysql.timeline_owner import (
+from database_backup.mysql.binlog.timeline_owner import (
     MARKER_NAME,
     FileIdentity,
     claim_new_timeline,
@@ -34,6 +33,7 @@ from database_backup.mysql.timeline_owner import (
     own_timeline,
     read_marker,
 )
+from database_backup.mysql.pitr.plan import RecoveryError, plan_recovery
 from tests.unit.catalog.factories import SHA
 from tests.unit.catalog.memstore import MemoryStore
 
@@ -322,6 +322,6 @@ def _backup(catalog: Catalog, backup_id: str, started: float, binlog: str, gtid:
 
 
 def _location(index: BinlogCatalog) -> str:
-    from database_backup.mysql.timeline_owner import location_of
+    from database_backup.mysql.binlog.timeline_owner import location_of
 
     return location_of(index.catalog)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from database_backup.mysql.xbstream import MAGIC, XbstreamTap
+from database_backup.mysql.physical.xbstream import MAGIC, XbstreamTap
 
 BINLOG_INFO = b"bin.000007\t4242\t0-1-99\n"
 CHECKPOINTS = b"backup_type = full-backuped\nfrom_lsn = 0\nto_lsn = 44404\nlast_lsn = 44420\n"

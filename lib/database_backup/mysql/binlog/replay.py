@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .connection import ConnectionSpec, QueryError, run_query
-from .flavour import Flavour
-from .toolrun import ToolLog, tail
+from ..connection import ConnectionSpec, QueryError, run_query
+from ..flavour import Flavour
+from ..toolrun import ToolLog, tail
 
 #: `--stop-datetime` is read in the reader's local time zone: always run it in UTC
 _UTC_ENV = {"TZ": "UTC"}

@@ -31,11 +31,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from .binlogfile import BinlogFormatError, summarize_file
-from .connection import ConnectionSpec, QueryError, run_query
-from .flavour import Flavour, FlavourError, detect
-from .objects import streaming_storage
-from .progress import ProgressCallback, emit
+from ..connection import ConnectionSpec, QueryError, run_query
+from ..flavour import Flavour, FlavourError, detect
+from ..objects import streaming_storage
+from ..progress import ProgressCallback, emit
+from .reader import BinlogFormatError, summarize_file
 from .timeline_owner import Marker, local_identity, own_timeline, write_marker
 
 if TYPE_CHECKING:

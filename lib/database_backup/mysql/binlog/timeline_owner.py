@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .binlogfile import summarize
+from .reader import summarize
 
 if TYPE_CHECKING:
     from database_backup.catalog import Catalog

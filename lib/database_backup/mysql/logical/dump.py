@@ -28,14 +28,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import toolstream
-from .connection import ConnectionSpec, QueryError, run_query
-from .flavour import Flavour, FlavourError, detect
-from .objects import streaming_storage
-from .progress import ProgressCallback, emit
+from .. import toolstream
+from ..connection import ConnectionSpec, QueryError, run_query
+from ..flavour import Flavour, FlavourError, detect
+from ..objects import streaming_storage
+from ..progress import ProgressCallback, emit
+from ..toolrun import ToolLog, tail
+from ..toolstream import ToolStream
 from .sqlfilter import USERS_BEGIN, USERS_END, Selection
-from .toolrun import ToolLog, tail
-from .toolstream import ToolStream
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from .connection import ConnectionSpec
-from .errors import DataChangeError
-from .flavour import FlavourError, detect
-from .objects import decode_artefact, streaming_storage
-from .progress import ProgressCallback, emit
+from ..connection import ConnectionSpec
+from ..errors import DataChangeError
+from ..flavour import FlavourError, detect
+from ..objects import decode_artefact, streaming_storage
+from ..progress import ProgressCallback, emit
+from ..toolrun import ToolLog, tail
 from .sqlfilter import Selection, SqlFilter
-from .toolrun import ToolLog, tail
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog

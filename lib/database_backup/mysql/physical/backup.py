@@ -30,13 +30,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from . import commands, toolstream
-from .connection import ConnectionSpec
-from .flavour import Flavour, FlavourError, detect
-from .objects import streaming_storage
-from .progress import ProgressCallback, emit
-from .toolrun import ToolLog, tail
-from .toolstream import ToolStream
+from .. import toolstream
+from ..connection import ConnectionSpec
+from ..flavour import Flavour, FlavourError, detect
+from ..objects import streaming_storage
+from ..progress import ProgressCallback, emit
+from ..toolrun import ToolLog, tail
+from ..toolstream import ToolStream
+from . import commands
 from .xbstream import XbstreamTap
 
 if TYPE_CHECKING:

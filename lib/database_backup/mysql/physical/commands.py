@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .flavour import Flavour
+from ..flavour import Flavour
 
 # mariabackup and xtrabackup both print, at the end of a backup:
 #   MySQL binlog position: filename 'bin.000001', position '563095',

@@ -12,18 +12,11 @@ refused with a clear error before the server is touched.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import commands
-from .connection import ConnectionSpec
-from .flavour import Flavour
-from .physical import BackupError, backup_full
-from .progress import ProgressCallback, emit
-from .restore import RestoreError, _fetch_and_extract
-from .toolrun import ToolLog, tail
+from ..connection import ConnectionSpec
+from ..progress import ProgressCallback
+from .backup import BackupError, backup_full
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog
@@ -171,57 +164,3 @@ def _pick_parent(catalog: Catalog, parent_id: str | None) -> BackupMetadata:
     if parent.to_lsn is None:
         raise BackupError(f"backup {parent.backup_id} has no to-lsn: it cannot be a parent")
     return parent
-
-
-def stage_chain(
-    catalog: Catalog,
-    meta: BackupMetadata,
-    flavour: Flavour,
-    staging: Path,
-    key: bytes | None,
-    progress: ProgressCallback | None,
-    log: ToolLog,
-    parallel: int,
-) -> int:
-    """Unpack and prepare the chain ending at `meta` into `staging`; return raw bytes.
-
-    Raises:
-        RestoreError: a link is broken or missing, a key is missing, or a tool failed;
-            the server's data was not touched.
-    """
-    try:
-        chain = resolve_chain(catalog, meta.backup_id)
-    except ChainError as exc:
-        raise RestoreError(f"{exc}; the current data was not touched") from exc
-    for item in chain:
-        if item.encrypted and key is None:
-            raise RestoreError(
-                f"backup {item.backup_id} of the chain is encrypted: provide its key"
-            )
-    base, incrementals = chain[0], chain[1:]
-    raw = _fetch_and_extract(catalog, base, flavour, staging, key, progress, log, parallel)
-    emit(progress, "prepare")
-    _run_prepare(commands.prepare_command(flavour, staging, apply_log_only=True), log)
-    for number, item in enumerate(incrementals, start=1):
-        delta = staging.with_name(f"{staging.name}.inc{number}")
-        delta.mkdir(mode=0o700)
-        try:
-            raw += _fetch_and_extract(catalog, item, flavour, delta, key, progress, log, parallel)
-            emit(progress, "prepare")
-            last = number == len(incrementals)
-            argv = commands.prepare_command(
-                flavour, staging, incremental_dir=delta, apply_log_only=not last
-            )
-            _run_prepare(argv, log)
-        finally:
-            shutil.rmtree(delta, ignore_errors=True)
-    return raw
-
-
-def _run_prepare(argv: list[str], log: ToolLog) -> None:
-    with log.open() as err:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, check=False)
-    if proc.returncode != 0:
-        raise RestoreError(
-            f"{argv[0]} --prepare failed: {tail(log.text())}; the current data was not touched"
-        )

@@ -15,42 +15,30 @@ raises `RestoreError` saying what failed and that the previous data is back.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
-from . import commands
-from .connection import ConnectionSpec, QueryError, run_query
+from ..connection import ConnectionSpec, QueryError, run_query
+from ..errors import RestoreError
+from ..flavour import Flavour, FlavourError, detect, for_name, parse_version
+from ..progress import ProgressCallback, emit
+from ..server import ServerControl
+from ..toolrun import ToolLog, tail
 from .datadir import DatadirSwap, SwapError
-from .errors import DataChangeError
-from .flavour import Flavour, FlavourError, detect, for_name, parse_version
-from .objects import decode_artefact, streaming_storage
-from .progress import ProgressCallback, emit
-from .server import ServerControl
-from .toolrun import ToolLog, pump, tail
+from .extract import fetch_and_extract, prepare, stage_chain
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 # prepared data is about the stream's raw size; keep a margin for the redo apply
 _SPACE_MARGIN = 1.10
-
-
-class RestoreError(DataChangeError):
-    """The restore failed; the message says what and in which state the data is.
-
-    Attributes:
-        data_changed: False when the server's data is the data from before the restore.
-    """
 
 
 @dataclass(frozen=True)
@@ -67,32 +55,6 @@ class RestoreResult:
     binlog_position: int | None
     gtid_set: str | None
     recovered: str | None = None
-
-
-class _Counter:
-    """Pass-through reader that counts bytes and reports download progress."""
-
-    def __init__(self, source: BinaryIO, progress: ProgressCallback | None, total: int) -> None:
-        self._source = source
-        self._progress = progress
-        self._total = total
-        self.count = 0
-        self._last = 0.0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._source.read(n)
-        self.count += len(data)
-        now = time.monotonic()
-        if self._progress is not None and (now - self._last >= 0.5 or not data):
-            self._last = now
-            emit(self._progress, "download", self.count, self._total)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._source.close()
 
 
 def restore_physical(
@@ -140,13 +102,11 @@ def restore_physical(
     log = ToolLog(work / f"restore-{backup_id}.log")
     try:
         if meta.kind == "incremental":  # the chain: full + incrementals, prepared in order
-            from .incremental import stage_chain
-
             raw = stage_chain(catalog, meta, flavour, staging, key, progress, log, parallel)
         else:
-            raw = _fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
+            raw = fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
             emit(progress, "prepare")
-            _prepare(flavour, staging, log)
+            prepare(flavour, staging, log)
         swap.match_owner()
     except RestoreError:
         swap.discard_staging()
@@ -282,71 +242,6 @@ def _check_datadir(server: ServerControl, flavour: Flavour) -> None:
         )
 
 
-def _fetch_and_extract(
-    catalog: Catalog,
-    meta: BackupMetadata,
-    flavour: Flavour,
-    staging: Path,
-    key: bytes | None,
-    progress: ProgressCallback | None,
-    log: ToolLog,
-    parallel: int,
-) -> int:
-    """Download, verify and unpack the artefact; return the raw stream size."""
-    from database_backup.stream import IntegrityError
-
-    artefact = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
-    emit(progress, "download", 0, meta.stored_size)
-    opened = streaming_storage(catalog).open_stream(artefact)
-    source = _Counter(opened, progress, meta.stored_size)
-    try:
-        reader = decode_artefact(source, meta, key)
-        argv = commands.extract_command(flavour, staging, parallel=parallel)
-        with log.open() as err:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
-            )
-        if proc.stdin is None:
-            raise RuntimeError("the unpack tool has no stdin")
-        try:
-            raw = pump(reader, proc.stdin, chunk=_CHUNK)
-            proc.stdin.close()
-            rc = proc.wait()
-        except IntegrityError as exc:
-            _kill(proc)
-            raise RestoreError(
-                f"backup {meta.backup_id} failed verification ({exc}); "
-                "the current data was not touched"
-            ) from exc
-        except BrokenPipeError as exc:
-            _kill(proc)
-            raise RestoreError(
-                f"{argv[0]} rejected the stream of backup {meta.backup_id} (damaged "
-                f"artefact?): {tail(log.text())}; the current data was not touched"
-            ) from exc
-        except BaseException:
-            _kill(proc)
-            raise
-    finally:
-        source.close()
-    if rc != 0:
-        raise RestoreError(
-            f"{argv[0]} failed to unpack backup {meta.backup_id}: {tail(log.text())}; "
-            "the current data was not touched"
-        )
-    return raw
-
-
-def _prepare(flavour: Flavour, staging: Path, log: ToolLog) -> None:
-    argv = commands.prepare_command(flavour, staging)
-    with log.open() as err:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err, check=False)
-    if proc.returncode != 0:
-        raise RestoreError(
-            f"{argv[0]} --prepare failed: {tail(log.text())}; the current data was not touched"
-        )
-
-
 def _wait_answers(
     conn: ConnectionSpec, server: ServerControl, flavour: Flavour, work: Path, timeout: float
 ) -> None:
@@ -434,12 +329,3 @@ def _ensure_started(server: ServerControl) -> None:
             server.start()
     except Exception as exc:
         logger.error("could not start the server again: %s", exc)
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.stdin is not None:
-        with contextlib.suppress(OSError):
-            proc.stdin.close()
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()

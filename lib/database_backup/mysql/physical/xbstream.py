@@ -17,7 +17,7 @@ import logging
 import struct
 from collections.abc import Iterable
 
-from .toolrun import Readable
+from ..toolrun import Readable
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from .binlogfile import gtid_positions
-from .errors import DataChangeError
-from .incremental import ChainError, resolve_chain
+from ..binlog.reader import gtid_positions
+from ..errors import DataChangeError
+from ..physical.incremental import ChainError, resolve_chain
 
 if TYPE_CHECKING:
     from database_backup.catalog import BackupMetadata, Catalog

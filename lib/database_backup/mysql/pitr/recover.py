@@ -40,11 +40,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .binlogs import BinlogError, binlog_lock, ship_binlogs
-from .connection import ConnectionSpec
-from .flavour import Flavour, FlavourError, detect
-from .progress import ProgressCallback, emit
-from .recovery_plan import (
+from ..binlog.replay import ReplayError, ReplayStats, query, replay
+from ..binlog.shipping import BinlogError, binlog_lock, ship_binlogs
+from ..binlog.timeline_owner import claim_new_timeline
+from ..connection import ConnectionSpec
+from ..errors import RestoreError
+from ..flavour import Flavour, FlavourError, detect
+from ..physical.restore import restore_physical
+from ..progress import ProgressCallback, emit
+from ..server import ServerControl
+from .plan import (
     LATEST,
     RecoveryError,
     RecoveryPlan,
@@ -52,10 +57,6 @@ from .recovery_plan import (
     plan_recovery,
     plan_restore_point,
 )
-from .replay import ReplayError, ReplayStats, query, replay
-from .restore import RestoreError, restore_physical
-from .server import ServerControl
-from .timeline_owner import claim_new_timeline
 
 if TYPE_CHECKING:
     from database_backup.catalog import Catalog
@@ -361,7 +362,7 @@ def download_binlog(
     """
     from database_backup.stream import IntegrityError, decode
 
-    from .objects import streaming_storage
+    from ..objects import streaming_storage
 
     if entry.encrypted and key is None:
         raise ReplayError(f"binlog {entry.name} is encrypted: provide the encryption key")
