@@ -15,6 +15,7 @@ from typing import Any
 import ops
 
 from database_backup.catalog import new_backup_id
+from database_backup.contract import EngineResult, normalise_time
 from database_backup.interface import (
     DatabaseBackupProvider,
     DataValidationError,
@@ -47,8 +48,6 @@ NOT_READY = (
     "the database server on {unit} is not ready ({reason}); request the job again once "
     "the unit is active"
 )
-_FLAVOURS = ("mysql", "mariadb")
-_COMPRESSIONS = ("none", "zstd")
 
 
 class JobRunner:
@@ -161,7 +160,7 @@ class JobRunner:
 
         Returns the jobs whose published status changed to success or error.
         """
-        newly_finished = []
+        newly_finished: list[LocalJob] = []
         for local in self.store.jobs():
             if local.is_dead():
                 logger.error("job %s: its worker died", local.record.job_id)
@@ -267,53 +266,40 @@ class JobRunner:
 
 
 def _rfc3339(text: str | None) -> str | None:
-    if not text:
-        return None
-    return text.replace("+00:00", "Z")
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _count(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    return normalise_time(text)
 
 
 def _backup_result(outcome: Outcome, job: JobRequest, labels: Mapping[str, Any]) -> dict[str, Any]:
-    result = outcome.result or {}
-    backup_id = _text(result.get("backup-id")) or labels.get("backup-id")
+    result = outcome.engine_result()
+    backup_id = result.backup_id or labels.get("backup-id")
     fields: dict[str, Any] = {
         "backup_id": backup_id,
         "message": "backup complete",
         "phase": "done",
         "artefact_path": specs.artefact_path(job, str(labels.get("cluster-id")), str(backup_id)),
-        "size_bytes": _count(result.get("stored-size")),
-        "sha256": _text(result.get("sha256")),
-        "compression_algorithm": result.get("compression")
-        if result.get("compression") in _COMPRESSIONS
-        else None,
-        "encrypted": result.get("encrypted")
-        if isinstance(result.get("encrypted"), bool)
-        else None,
-        "flavour": result.get("flavour") if result.get("flavour") in _FLAVOURS else None,
-        "server_version": _text(result.get("server-version")),
-        "binlog_file": _text(result.get("binlog-file")),
-        "binlog_position": _count(result.get("binlog-position")),
-        "gtid_set": _text(result.get("gtid-set")),
+        "size_bytes": result.stored_size,
+        "sha256": result.sha256,
+        "compression_algorithm": result.compression,
+        "encrypted": result.encrypted,
+        **_server_fields(result),
     }
     return {name: value for name, value in fields.items() if value is not None}
 
 
 def _restore_result(outcome: Outcome) -> dict[str, Any]:
-    result = outcome.result or {}
     fields: dict[str, Any] = {
         "message": "restore complete",
         "phase": "done",
-        "flavour": result.get("flavour") if result.get("flavour") in _FLAVOURS else None,
-        "server_version": _text(result.get("server-version")),
-        "binlog_file": _text(result.get("binlog-file")),
-        "binlog_position": _count(result.get("binlog-position")),
-        "gtid_set": _text(result.get("gtid-set")),
+        **_server_fields(outcome.engine_result()),
     }
     return {name: value for name, value in fields.items() if value is not None}
+
+
+def _server_fields(result: EngineResult) -> dict[str, Any]:
+    return {
+        "flavour": result.flavour,
+        "server_version": result.server_version,
+        "binlog_file": result.binlog_file,
+        "binlog_position": result.binlog_position,
+        "gtid_set": result.gtid_set,
+    }

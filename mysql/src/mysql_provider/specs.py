@@ -8,11 +8,19 @@ passed through as options, so an engine that lacks them fails the job with a cle
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
 
+from database_backup.contract import (
+    JSON,
+    ConnectionSection,
+    EngineSpec,
+    ServerSection,
+    SpecError,
+    StorageSection,
+    encode_key,
+)
 from database_backup.interface import (
     BackupKind,
     JobRequest,
@@ -34,29 +42,48 @@ class EngineJob:
     """What the worker runs: the CLI's arguments and spec, and what the job is."""
 
     command: tuple[str, ...]
-    spec: Mapping[str, Any] = dataclasses.field(repr=False)
+    engine_spec: EngineSpec = dataclasses.field(repr=False)
     kind: WorkKind
     backup_id: str | None
     cluster_id: str
 
+    @property
+    def spec(self) -> dict[str, JSON]:
+        """The spec document for the job's 0600 spec file (secrets included)."""
+        return self.engine_spec.to_json()
 
-def encode_key(key: bytes) -> str:
-    """The spec's form of an encryption key (base64)."""
-    return base64.b64encode(key).decode()
+
+__all__ = [
+    "EngineJob",
+    "JobSpecError",
+    "artefact_path",
+    "backup_command",
+    "encode_key",
+    "engine_job",
+    "restore_command",
+    "restore_source",
+    "storage",
+    "storage_section",
+]
 
 
-def storage_section(storage: StorageConfig, access_key: str, secret_key: str) -> dict[str, Any]:
-    """The spec's `storage` object for a storage config and its credentials."""
-    return {
-        "bucket": storage.bucket,
-        "endpoint": storage.endpoint,
-        "region": storage.region,
-        "path": storage.path or "",
-        "uri-style": storage.uri_style or "path",
-        "tls-ca-chain": storage.tls_ca_chain,
-        "access-key": access_key,
-        "secret-key": secret_key,
-    }
+def storage(config: StorageConfig, access_key: str, secret_key: str) -> StorageSection:
+    """The spec's storage section for a storage config and its credentials."""
+    return StorageSection(
+        bucket=config.bucket,
+        access_key=access_key,
+        secret_key=secret_key,
+        endpoint=config.endpoint,
+        region=config.region,
+        path=config.path or "",
+        uri_style=config.uri_style or "path",
+        tls_ca_chain=config.tls_ca_chain,
+    )
+
+
+def storage_section(config: StorageConfig, access_key: str, secret_key: str) -> dict[str, JSON]:
+    """The spec's `storage` object (JSON) for a storage config and its credentials."""
+    return storage(config, access_key, secret_key).to_json()
 
 
 def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str | None]:
@@ -95,7 +122,7 @@ def artefact_path(job: JobRequest, cluster_id: str, backup_id: str) -> str:
 
 
 def _selection(job: JobRequest) -> list[str]:
-    command = []
+    command: list[str] = []
     if job.databases:
         command += ["--databases", ",".join(job.databases)]
     if job.tables:
@@ -138,9 +165,9 @@ def engine_job(
     new_backup_id: str,
     credentials: tuple[str, str],
     encryption_key: bytes | None,
-    backup_connection: Mapping[str, Any],
-    admin_connection: Mapping[str, Any],
-    server: Mapping[str, Any],
+    backup_connection: Mapping[str, JSON],
+    admin_connection: Mapping[str, JSON],
+    server: Mapping[str, JSON],
     workdir: str,
 ) -> EngineJob:
     """Everything the worker needs to run `job`.
@@ -159,18 +186,20 @@ def engine_job(
         cluster, backup_id = cluster_id, new_backup_id
         command = backup_command(job, backup_id)
         connection = backup_connection
-    spec: dict[str, Any] = {
-        "cluster-id": cluster,
-        "storage": storage_section(job.storage, *credentials),
-        "connection": dict(connection),
-        "server": dict(server),
-        "workdir": workdir,
-    }
-    if encryption_key is not None:
-        spec["encryption-key"] = encode_key(encryption_key)
+    try:
+        spec = EngineSpec(
+            cluster_id=cluster,
+            storage=storage(job.storage, *credentials),
+            connection=ConnectionSection.from_json(connection),
+            server=ServerSection.from_json(dict(server)),
+            encryption_key=encryption_key,
+            workdir=Path(workdir),
+        )
+    except SpecError as exc:
+        raise JobSpecError(f"this unit cannot describe the job to the engine: {exc}") from exc
     return EngineJob(
         command=tuple(command),
-        spec=spec,
+        engine_spec=spec,
         kind=work_of(job).kind,
         backup_id=backup_id,
         cluster_id=cluster,
