@@ -68,7 +68,7 @@ def test_an_odd_state_document_reads_as_unknown_values() -> None:
 
 def test_the_provider_refuses_a_server_section_the_engine_would_refuse() -> None:
     request = JobRequest("b", JobType.BACKUP, StorageConfig(bucket="b"))
-    with pytest.raises(JobSpecError, match="'server.type' must be 'systemd' or 'command'"):
+    with pytest.raises(JobSpecError, match=r"'server\.type' must be 'systemd' or 'command'"):
         engine_job(
             request, cluster_id="uuid/db", new_backup_id="20261122T080000Z-aaaa",
             credentials=("AK", "SK"), encryption_key=None,
