@@ -32,23 +32,10 @@ from database_backup.interface.testing import requests_databag
 from database_backup.storage import S3Config, S3Storage
 from tests.charms import mysql_charm_module
 from tests.infra.mariadb import MariaDBServer
+from tests.workload.engine_helpers import start_command, stop_command
 
 MYSQL = Path(__file__).resolve().parents[2] / "mysql"
 HOOK_BUDGET = 2.0  # seconds: every hook returns quickly, whatever the job
-
-
-def stop_command(db: MariaDBServer) -> list[str]:
-    pid_file = shlex.quote(str(db.pid_file))
-    wait = f"while [ -e {pid_file} ]; do sleep 0.1; done"
-    return ["sh", "-c", f'kill -TERM "$(cat {pid_file})" && {wait}']
-
-
-def start_command(db: MariaDBServer) -> list[str]:
-    server = shlex.join(db.server_args())
-    ping = f"mariadb-admin --defaults-file={shlex.quote(str(db.defaults_file))} ping"
-    return ["sh", "-c",
-            f"setsid {server} >/dev/null 2>&1 < /dev/null & i=0; until {ping} >/dev/null 2>&1;"
-            ' do i=$((i+1)); [ "$i" -gt 300 ] && exit 1; sleep 0.1; done']  # fmt: skip
 
 
 class FixtureServer(Server):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,11 +19,10 @@ _TOOLS = ("mariabackup", "mariadb-backup")
 
 
 @pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("preflight")
-    fill(db, "shop", rows=2_000)
-    yield db
-    db.stop()
+def server(server: MariaDBServer) -> MariaDBServer:
+    """The module's own server (tests/workload/fixtures.py) with 2,000 rows in `shop`."""
+    fill(server, "shop", rows=2_000)
+    return server
 
 
 def _tool_children() -> list[int]:

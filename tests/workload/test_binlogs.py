@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,17 +21,7 @@ from tests.workload.engine_helpers import NEEDLE, connection, fill
 
 CLUSTER = "model-0123/binlogs"
 
-
-@pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("binlogs", server_id=7)
-    yield db
-    db.stop()
-
-
-@pytest.fixture
-def catalog(storage: S3Storage) -> Catalog:
-    return Catalog(storage, CLUSTER)
+SERVER_OPTIONS = {"server_id": 7}
 
 
 def _sha(path: Path) -> str:

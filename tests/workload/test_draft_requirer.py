@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from ops import testing
 
 from database_backup.catalog import Catalog
@@ -25,16 +22,7 @@ from database_backup.jobs import JobStore
 from database_backup.storage import S3Config, S3Storage
 from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import fill
-from tests.workload.provider_helpers import Unit, show, stop_command
-
-
-@pytest.fixture(scope="module")
-def db(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    server = make_mariadb("draft-requirer")
-    yield server
-    if not server.is_running() and server.pid_file.exists():
-        subprocess.run(stop_command(server), check=False, timeout=60)
-    server.stop()
+from tests.workload.provider_helpers import Unit, show
 
 
 def draft_backup(s3: S3Config) -> dict[str, Any]:
@@ -63,15 +51,15 @@ def request_raw(unit: Unit, jobs: list[dict[str, Any]]) -> testing.State:
 
 
 def test_draft_job_with_inline_keys_makes_a_complete_backup(
-    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    unit = Unit(db, s3_config, tmp_path)
+    unit = Unit(server, s3_config, tmp_path)
     # No credentials secret anywhere: the keys can only come from the draft job itself.
     unit.state = dataclasses.replace(unit.state, secrets=[])
     logs: list[str] = []
     unit.run("install", unit.ctx.on.install())
     logs += [entry.message for entry in unit.ctx.juju_log]
-    fill(db, "shop", rows=2_000)
+    fill(server, "shop", rows=2_000)
 
     print("\n== draft-style backup job (inline keys, no secret id)")
     request_raw(unit, [draft_backup(s3_config)])

@@ -5,7 +5,6 @@ Data is compared with CHECKSUM TABLE at each backup and after each restore.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,6 @@ from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import connection, fill, new_id
 
 CLUSTER = "model-0123/incremental"
-
-
-@pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("incremental")
-    yield db
-    db.stop()
-
-
-@pytest.fixture
-def catalog(storage: S3Storage) -> Catalog:
-    return Catalog(storage, CLUSTER)
 
 
 def test_chain_full_plus_two_incrementals_restores_each_point(

@@ -38,11 +38,6 @@ def other(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]
     db.stop()
 
 
-@pytest.fixture
-def catalog(storage: S3Storage) -> Catalog:
-    return Catalog(storage, CLUSTER)
-
-
 def _objects(server: MariaDBServer, db: str) -> dict[str, list[tuple[str, ...]]]:
     return {
         "routines": server.query(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,19 +37,6 @@ from tests.workload.engine_helpers import (
 )
 
 CLUSTER = "model-0123/mariadb"
-
-
-@pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    """A server of this module's own: restores replace all of its data."""
-    db = make_mariadb("physical")
-    yield db
-    db.stop()
-
-
-@pytest.fixture
-def catalog(storage: S3Storage) -> Catalog:
-    return Catalog(storage, CLUSTER)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ tables' CHECKSUM TABLE equals the one taken at the moment, and only the earlier 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,18 +23,6 @@ from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import connection, fill
 
 CLUSTER = "model-0123/pitr"
-
-
-@pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("pitr")
-    yield db
-    db.stop()
-
-
-@pytest.fixture
-def catalog(storage: S3Storage) -> Catalog:
-    return Catalog(storage, CLUSTER)
 
 
 def _next_second(margin: float = 0.2) -> None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,28 +29,21 @@ from database_backup.jobs import JobStore
 from database_backup.storage import S3Config
 from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import change, databases, fill
-from tests.workload.provider_helpers import Unit, catalog, show, stop_command
-
-
-@pytest.fixture(scope="module")
-def db(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    server = make_mariadb("provider-charm")
-    yield server
-    if not server.is_running() and server.pid_file.exists():
-        subprocess.run(stop_command(server), check=False, timeout=60)  # restarted by a restore
-    server.stop()
+from tests.workload.provider_helpers import Unit, catalog, show
 
 
 def test_backup_and_restore_jobs_through_the_charm(
-    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    unit = Unit(db, s3_config, tmp_path)
+    unit = Unit(server, s3_config, tmp_path)
     print("\n== install (the charm's real backup user grants on the fixture server)")
     unit.run("install", unit.ctx.on.install())
     password = next(s for s in unit.state.secrets if s.label == "backup-user").tracked_content
-    assert db.query("SELECT user FROM mysql.user WHERE user = 'charm-backup'") == [(BACKUP_USER,)]
-    fill(db, "shop", rows=3_000)
-    before = db.checksum_tables("shop")
+    assert server.query("SELECT user FROM mysql.user WHERE user = 'charm-backup'") == [
+        (BACKUP_USER,)
+    ]
+    fill(server, "shop", rows=3_000)
+    before = server.checksum_tables("shop")
 
     print("== backup job")
     show("unit databag before", unit.databag())
@@ -77,7 +68,7 @@ def test_backup_and_restore_jobs_through_the_charm(
     assert done["artefact-path"] == f"charm-tests/{cluster}/backups/{done['backup-id']}"
 
     print("== restore job (and a backup asked for while it runs)")
-    change(db, "shop")
+    change(server, "shop")
     restore = JobRequest(
         "restore-1", JobType.RESTORE, unit.storage, artefact_path=done["artefact-path"],
         backup_id=done["backup-id"], requested_at="2026-11-22T08:00:00Z",
@@ -113,15 +104,15 @@ def test_backup_and_restore_jobs_through_the_charm(
     restored = unit.statuses()["restore-1"]
     assert restored["status"] == "success", restored.get("message")
     assert restored["recovered-from-backup"] == done["backup-id"]
-    assert db.checksum_tables("shop") == before
-    assert "after_backup" not in databases(db)
+    assert server.checksum_tables("shop") == before
+    assert "after_backup" not in databases(server)
     assert unit.state.unit_status == testing.ActiveStatus("")
 
     # no secret in anything the jobs left behind or published
     secrets = (
         s3_config.secret_key,
         password["password"],
-        db.password,
+        server.password,
         unit.key.tracked_content["key"],
     )
     leftovers = "".join(p.read_text() for p in (tmp_path / "host").rglob("*") if p.is_file())
@@ -134,11 +125,11 @@ def test_backup_and_restore_jobs_through_the_charm(
 
 
 def test_killed_worker_becomes_an_error_on_update_status(
-    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    unit = Unit(db, s3_config, tmp_path)
+    unit = Unit(server, s3_config, tmp_path)
     unit.run("install", unit.ctx.on.install())
-    fill(db, "big", rows=150_000)
+    fill(server, "big", rows=150_000)
     unit.request(JobRequest("backup-k", JobType.BACKUP, unit.storage))
     (local,) = JobStore(unit.server.state_dir / "jobs").running()
     pid = int((local.dir / "worker.pid").read_text())
@@ -157,15 +148,15 @@ def test_killed_worker_becomes_an_error_on_update_status(
     assert JobStore(unit.server.state_dir / "jobs").running() == []
     assert not local.spec_path.exists()
     assert catalog(s3_config, f"{unit.state.model.uuid}/mysql-server").list_backups() == []
-    db.execute("DROP DATABASE big")
+    server.execute("DROP DATABASE big")
 
 
 def test_cancel_job_action_stops_a_backup_cleanly(
-    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    unit = Unit(db, s3_config, tmp_path)
+    unit = Unit(server, s3_config, tmp_path)
     unit.run("install", unit.ctx.on.install())
-    fill(db, "big", rows=300_000)
+    fill(server, "big", rows=300_000)
     unit.request(JobRequest("backup-c", JobType.BACKUP, unit.storage))
     (local,) = JobStore(unit.server.state_dir / "jobs").running()
     deadline = time.monotonic() + 60
@@ -187,23 +178,23 @@ def test_cancel_job_action_stops_a_backup_cleanly(
     assert "SIGTERM" in status["message"]
     cluster = f"{unit.state.model.uuid}/mysql-server"
     assert catalog(s3_config, cluster).list_backups(include_incomplete=True) == []
-    db.execute("DROP DATABASE big")
+    server.execute("DROP DATABASE big")
 
 
 def test_killed_restore_is_reported_and_recovered(
-    db: MariaDBServer, s3_config: S3Config, tmp_path: Path
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ) -> None:
-    unit = Unit(db, s3_config, tmp_path)
+    unit = Unit(server, s3_config, tmp_path)
     unit.run("install", unit.ctx.on.install())
-    fill(db, "shop", rows=2_000)
+    fill(server, "shop", rows=2_000)
     backup = JobRequest("backup-r", JobType.BACKUP, unit.storage)
     unit.request(backup)
     unit.wait_for_hand_back(1)
     unit.job_finished()
     backup_id = unit.statuses()["backup-r"]["backup-id"]
-    change(db, "shop")
-    current = db.checksum_tables("shop")
-    journal = db.datadir.parent / f"{db.datadir.name}.restore-journal.json"
+    change(server, "shop")
+    current = server.checksum_tables("shop")
+    journal = server.datadir.parent / f"{server.datadir.name}.restore-journal.json"
 
     # the restore swaps the data in, then the server hangs on start: kill every process
     unit.server.slow_start_flag.touch()
@@ -230,8 +221,8 @@ def test_killed_restore_is_reported_and_recovered(
     unit.wait_for_hand_back(2)  # the recovery hands back too
     unit.job_finished()
     assert unit.state.unit_status == testing.ActiveStatus("")
-    assert db.checksum_tables("shop") == current
-    assert "after_backup" in databases(db)
+    assert server.checksum_tables("shop") == current
+    assert "after_backup" in databases(server)
     assert not journal.exists()
     recovery = JobStore(unit.server.state_dir / "jobs").get(f"{local.record.key}-recover")
     assert recovery is not None

@@ -6,7 +6,6 @@ failing after the swap puts the previous data back and starts the server again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,18 +26,6 @@ from tests.workload.engine_helpers import (
 )
 
 CLUSTER = "model-0123/faults"
-
-
-@pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("faults")
-    yield db
-    db.stop()
-
-
-@pytest.fixture
-def catalog(storage: S3Storage) -> Catalog:
-    return Catalog(storage, CLUSTER)
 
 
 def _backup_then_change(

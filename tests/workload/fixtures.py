@@ -1,0 +1,44 @@
+"""Pytest fixtures of the workload test modules (tests/workload/conftest.py imports them).
+
+- `server` (module scope): a MariaDB server of the module's own, named after the module.
+  A module may set `SERVER_OPTIONS` (`MariaDBServer` keyword arguments, e.g. a server id).
+- `catalog` (function scope): the `Catalog` of the module's `CLUSTER` on this test's `storage`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from database_backup.catalog import Catalog
+from database_backup.storage import S3Storage
+from tests.infra.mariadb import MariaDBServer
+from tests.workload.engine_helpers import stop_command
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, make_mariadb: Callable[..., MariaDBServer]
+) -> Iterator[MariaDBServer]:
+    """A server of this module's own: restores replace all of its data.
+
+    Stopped after the module's last test, also when a restore started it again outside
+    this fixture (through the spec's `server.start` command).
+    """
+    name = request.module.__name__.rpartition(".")[2].removeprefix("test_")
+    options: dict[str, Any] = getattr(request.module, "SERVER_OPTIONS", {})
+    db = make_mariadb(name, **options)
+    yield db
+    if not db.is_running() and db.pid_file.exists():
+        subprocess.run(stop_command(db), check=False, timeout=60)  # restarted by a restore
+    db.stop()
+
+
+@pytest.fixture
+def catalog(request: pytest.FixtureRequest, storage: S3Storage) -> Catalog:
+    """The catalog of the module's `CLUSTER` on this test's bucket."""
+    cluster: str = request.module.CLUSTER
+    return Catalog(storage, cluster)
