@@ -82,6 +82,7 @@ from .model import (
     utc_now,
 )
 from .provider import Assignment, Credentials, DatabaseBackupProvider
+from .remote import remote_app
 from .requirer import DEFAULT_ENDPOINT, DatabaseBackupRequirer, TrackedJob, new_job_id
 
 __all__ = [
@@ -124,6 +125,7 @@ __all__ = [
     "may_start",
     "new_job_id",
     "parse_time",
+    "remote_app",
     "utc_now",
     "work_of",
 ]

@@ -47,7 +47,7 @@ class DecodedStatuses:
     error: str | None = None
 
 
-def _load_array(raw: str | None) -> tuple[list[Any], str | None]:
+def _load_array(raw: str | None) -> tuple[list[object], str | None]:
     if raw is None or raw == "":
         return [], None
     try:
@@ -56,12 +56,12 @@ def _load_array(raw: str | None) -> tuple[list[Any], str | None]:
         return [], f"'jobs' is not valid JSON ({exc.__class__.__name__}: {exc})"[:500]
     if not isinstance(value, list):
         return [], f"'jobs' must be a JSON array, got {type(value).__name__}"
-    return value, None
+    return cast("list[object]", value), None
 
 
 def _job_id_of(item: object) -> str | None:
     if isinstance(item, Mapping):
-        job_id = item.get("job-id")
+        job_id = cast("Mapping[str, object]", item).get("job-id")
         # An id too long for a status cannot be reported per job: it goes to request-error.
         if isinstance(job_id, str) and 0 < len(job_id) <= MAX_JOB_ID:
             return job_id
@@ -90,8 +90,10 @@ def without_inline_keys(item: Any) -> Any:
             if key in storage:
                 storage[key] = "<redacted>" if isinstance(storage[key], str) else None
         copy["storage-config"] = storage
-    elif isinstance(storage, (list, str)):
-        copy["storage-config"] = type(storage)()
+    elif isinstance(storage, str):
+        copy["storage-config"] = ""
+    elif isinstance(storage, list):
+        copy["storage-config"] = []
     return copy
 
 

@@ -8,6 +8,7 @@ import ops
 
 from . import codec
 from .model import JobRequest, JobStatus
+from .remote import remote_app
 
 
 class _RelationJobEvent(ops.EventBase):
@@ -66,9 +67,10 @@ def _with_inline_keys(relation: ops.Relation, job: JobRequest) -> JobRequest:
     A job no longer requested, or requested differently, keeps the snapshot's copy (no
     inline keys): the charm then reports that no credentials were given.
     """
-    if relation.app is None:
+    app = remote_app(relation)
+    if app is None:
         return job
-    for current in codec.decode_requests(relation.data[relation.app].get(codec.JOBS_KEY)).jobs:
+    for current in codec.decode_requests(relation.data[app].get(codec.JOBS_KEY)).jobs:
         if current.job_id != job.job_id:
             continue
         if current.storage.has_inline_keys and current.to_dict() == job.to_dict():

@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 import enum
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, cast
 
 
 class JobType(str, enum.Enum):
@@ -78,7 +78,7 @@ class StorageConfig:
     credentials_secret_id: str | None = None
     inline_access_key: str | None = dataclasses.field(default=None, repr=False)
     inline_secret_key: str | None = dataclasses.field(default=None, repr=False)
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
 
     _WIRE = (
         ("bucket", "bucket"),
@@ -154,7 +154,7 @@ class JobRequest:
     compression_level: int | None = None
     description: str | None = None
     requested_at: str | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
 
     @property
     def kind(self) -> BackupKind:
@@ -200,7 +200,7 @@ class JobRequest:
             if isinstance(value, enum.Enum):
                 value = value.value
             elif isinstance(value, tuple):
-                value = list(value)
+                value = list(cast("tuple[str, ...]", value))  # databases, tables
             out[wire] = value
         return out
 
@@ -229,6 +229,9 @@ _STATUS_OPTIONAL = (
 )
 _ECHOED = ("job-type", "job-config", "storage-interface", "storage-config")
 
+#: a status's `progress` object on the wire
+Progress = TypedDict("Progress", {"bytes-done": int, "bytes-estimated": int}, total=False)
+
 
 @dataclasses.dataclass(frozen=True)
 class JobStatus:
@@ -240,7 +243,7 @@ class JobStatus:
 
     job_id: str
     status: JobState
-    request: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    request: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
     message: str | None = None
     artefact_path: str | None = None
     unit: str | None = None
@@ -263,7 +266,7 @@ class JobStatus:
     gtid_set: str | None = None
     point_in_time: str | None = None
     recovered_from_backup: str | None = None
-    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
 
     @property
     def finished(self) -> bool:
@@ -287,7 +290,7 @@ class JobStatus:
     def from_dict(cls, data: Mapping[str, Any]) -> JobStatus:
         """Build from one decoded, schema-validated status object."""
         values: dict[str, Any] = {attr: data.get(wire) for attr, wire in _STATUS_OPTIONAL}
-        progress = data.get("progress") or {}
+        progress: Progress = data.get("progress") or {}
         known = {"job-id", "status", "progress", *_ECHOED}
         known |= {wire for _, wire in _STATUS_OPTIONAL}
         return cls(
@@ -307,7 +310,9 @@ class JobStatus:
         storage = out.get("storage-config")
         if isinstance(storage, Mapping):
             out["storage-config"] = {
-                k: v for k, v in storage.items() if k not in ("access-key", "secret-key")
+                k: v
+                for k, v in cast("Mapping[str, Any]", storage).items()
+                if k not in ("access-key", "secret-key")
             }
         out["job-id"] = self.job_id
         out["status"] = self.status.value
@@ -316,7 +321,7 @@ class JobStatus:
             if value is not None:
                 out[wire] = value
         if self.bytes_done is not None:
-            progress = {"bytes-done": self.bytes_done}
+            progress = Progress({"bytes-done": self.bytes_done})
             if self.bytes_estimated is not None:
                 progress["bytes-estimated"] = self.bytes_estimated
             out["progress"] = progress

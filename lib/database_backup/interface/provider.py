@@ -26,7 +26,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import ops
 
@@ -36,6 +36,7 @@ from .errors import DataValidationError, SecretUnavailableError
 from .events import DatabaseBackupProviderEvents
 from .locking import Work, may_start, work_of
 from .model import JobRequest, JobState, JobStatus, StorageConfig
+from .remote import remote_app
 from .requirer import CLUSTER_ID_KEY, DEFAULT_ENDPOINT, LOG_SHIPPING_KEY, REQUEST_ERROR_KEY
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,20 @@ class Credentials:
     secret_key: str = dataclasses.field(repr=False)
 
 
+class _AssignmentUnit(TypedDict):
+    unit: str
+
+
+class AssignmentData(_AssignmentUnit, total=False):
+    """One assignment as the peer databag holds it: the unit, and a refusal if any."""
+
+    refusal: str
+
+
+#: the peer databag's assignments: relation id -> job id -> assignment
+Assignments = dict[str, dict[str, AssignmentData]]
+
+
 @dataclasses.dataclass(frozen=True)
 class Assignment:
     """Which unit handles a job, and why it must fail if it must."""
@@ -60,9 +75,12 @@ class Assignment:
     unit: str
     refusal: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> AssignmentData:
         """Peer-databag form."""
-        return {"unit": self.unit, **({"refusal": self.refusal} if self.refusal else {})}
+        data = AssignmentData(unit=self.unit)
+        if self.refusal:
+            data["refusal"] = self.refusal
+        return data
 
 
 class DatabaseBackupProvider(ops.Object):
@@ -127,9 +145,10 @@ class DatabaseBackupProvider(ops.Object):
 
     def requests(self, relation: ops.Relation) -> codec.DecodedRequests:
         """The requirer's decoded jobs (valid ones and problems)."""
-        if relation.app is None:
+        app = remote_app(relation)
+        if app is None:
             return codec.DecodedRequests()
-        return codec.decode_requests(relation.data[relation.app].get(codec.JOBS_KEY))
+        return codec.decode_requests(relation.data[app].get(codec.JOBS_KEY))
 
     def published(self, relation: ops.Relation) -> dict[str, JobStatus]:
         """The statuses this unit has published on `relation`, by job id."""
@@ -157,7 +176,7 @@ class DatabaseBackupProvider(ops.Object):
 
     def running_work(self) -> list[Work]:
         """Work this unit runs now, across relations (for `locking.may_start`)."""
-        work = []
+        work: list[Work] = []
         for relation in self.relations:
             requests = {job.job_id: job for job in self.requests(relation).jobs}
             for status in self.published(relation).values():
@@ -167,9 +186,10 @@ class DatabaseBackupProvider(ops.Object):
 
     def log_shipping_request(self, relation: ops.Relation) -> dict[str, object] | None:
         """The requirer's log-shipping request, or None (invalid ones are logged, ignored)."""
-        if relation.app is None:
+        app = remote_app(relation)
+        if app is None:
             return None
-        raw = relation.data[relation.app].get(LOG_SHIPPING_KEY)
+        raw = relation.data[app].get(LOG_SHIPPING_KEY)
         if not raw:
             return None
         try:
@@ -235,9 +255,10 @@ class DatabaseBackupProvider(ops.Object):
 
     def cluster_id(self, relation: ops.Relation) -> str | None:
         """The cluster identity the requirer published (`cluster-id`), if valid."""
-        if relation.app is None:
+        app = remote_app(relation)
+        if app is None:
             return None
-        value = relation.data[relation.app].get(CLUSTER_ID_KEY)
+        value = relation.data[app].get(CLUSTER_ID_KEY)
         if not value:
             return None
         try:
@@ -298,7 +319,7 @@ class DatabaseBackupProvider(ops.Object):
             return None
         return self._charm.model.get_relation(self._peer_name)
 
-    def _all_assignments(self) -> dict[str, dict[str, dict[str, str]]]:
+    def _all_assignments(self) -> Assignments:
         peer = self._peer()
         if peer is None:
             return self._local_assignments
@@ -307,10 +328,10 @@ class DatabaseBackupProvider(ops.Object):
         except json.JSONDecodeError:
             logger.error("the peer assignments are unreadable; starting afresh")
             return {}
-        return value if isinstance(value, dict) else {}
+        return cast("Assignments", value) if isinstance(value, dict) else {}
 
     @property
-    def _local_assignments(self) -> dict[str, dict[str, dict[str, str]]]:
+    def _local_assignments(self) -> Assignments:
         # Without a peer relation there is one unit: it runs everything. What it has
         # published counts as assigned; the work it runs now is what new jobs must respect.
         me = self._charm.unit.name
@@ -330,7 +351,7 @@ class DatabaseBackupProvider(ops.Object):
             units += [unit.name for unit in peer.units]
         return units
 
-    def _work_across_app(self, assignments: dict[str, dict[str, dict[str, str]]]) -> list[Work]:
+    def _work_across_app(self, assignments: Assignments) -> list[Work]:
         """Assigned, accepted work not known to be finished anywhere in the application."""
         finished = self._finished_everywhere()
         work: list[Work] = []
@@ -361,7 +382,7 @@ class DatabaseBackupProvider(ops.Object):
             value = json.loads(peer.data[unit].get(UNIT_STATES_KEY, "{}"))
         except json.JSONDecodeError:
             return {}
-        return value if isinstance(value, dict) else {}
+        return cast("dict[str, str]", value) if isinstance(value, dict) else {}
 
     def _assign_all(self) -> None:
         peer = self._peer()
@@ -379,8 +400,8 @@ class DatabaseBackupProvider(ops.Object):
             peer.data[self._charm.app][ASSIGNMENTS_KEY] = encoded
 
     def _fresh_assignments(
-        self, relation: ops.Relation, known: dict[str, dict[str, str]]
-    ) -> dict[str, dict[str, str]]:
+        self, relation: ops.Relation, known: dict[str, AssignmentData]
+    ) -> dict[str, AssignmentData]:
         """Keep known assignments of still-requested jobs; fail bad jobs and lost units."""
         leader = self._charm.unit.name
         units = self._units()
@@ -398,9 +419,7 @@ class DatabaseBackupProvider(ops.Object):
                 out[problem.job_id] = Assignment(leader, problem.message).to_dict()
         return out
 
-    def _assign_new(
-        self, result: dict[str, dict[str, dict[str, str]]], active: list[Work]
-    ) -> None:
+    def _assign_new(self, result: Assignments, active: list[Work]) -> None:
         """Decide every new job, oldest request first, across all relations."""
         leader = self._charm.unit.name
         units = self._units()

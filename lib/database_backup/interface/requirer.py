@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import ops
 
@@ -106,7 +106,7 @@ class DatabaseBackupRequirer(ops.Object):
 
     def statuses(self, relation: ops.Relation) -> dict[str, JobStatus]:
         """Every job status the provider units report, merged, by job id."""
-        per_unit = []
+        per_unit: list[tuple[JobStatus, ...]] = []
         for unit in relation.units:
             decoded = codec.decode_statuses(relation.data[unit].get(codec.JOBS_KEY))
             if decoded.error:
@@ -118,7 +118,7 @@ class DatabaseBackupRequirer(ops.Object):
 
     def provider_errors(self, relation: ops.Relation) -> list[str]:
         """Problems the provider reported about our databag as a whole (for example bad JSON)."""
-        errors = []
+        errors: list[str] = []
         for unit in sorted(relation.units, key=lambda u: u.name):
             message = relation.data[unit].get(REQUEST_ERROR_KEY)
             if message:
@@ -228,7 +228,8 @@ class DatabaseBackupRequirer(ops.Object):
         """Remove finished jobs (all, or only `job_ids`) from the databag; return their ids."""
         self._require_leader()
         wanted = set(job_ids) if job_ids is not None else None
-        removed, kept = [], []
+        removed: list[TrackedJob] = []
+        kept: list[TrackedJob] = []
         for tracked in self.jobs(relation):
             drop = tracked.finished and (wanted is None or tracked.request.job_id in wanted)
             (removed if drop else kept).append(tracked)
@@ -244,7 +245,10 @@ class DatabaseBackupRequirer(ops.Object):
             data.pop(LOG_SHIPPING_KEY, None)
             return
         storage = request.get("storage-config")
-        if isinstance(storage, Mapping) and StorageConfig.from_dict(storage).has_inline_keys:
+        if (
+            isinstance(storage, Mapping)
+            and StorageConfig.from_dict(cast("Mapping[str, Any]", storage)).has_inline_keys
+        ):
             raise DataValidationError("log-shipping credentials must travel as a Juju secret")
         schemas.validate(request, schemas.REQUIRER, "log-shipping")
         data[LOG_SHIPPING_KEY] = json.dumps(dict(request), sort_keys=True, separators=(",", ":"))

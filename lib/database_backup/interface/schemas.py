@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, cast
 
 import jsonschema
-from jsonschema.exceptions import best_match
+import jsonschema.exceptions
+from jsonschema.protocols import Validator
 
 from .errors import DataValidationError
+
+
+class _Relevance(Protocol):
+    """The part of `jsonschema.exceptions` used here, with the types its stub leaves out."""
+
+    def best_match(
+        self, errors: Iterable[jsonschema.ValidationError]
+    ) -> jsonschema.ValidationError:
+        """The error that best explains why `errors` (at least one) happened."""
+        ...
+
+
+_RELEVANCE: _Relevance = jsonschema.exceptions
 
 REQUIRER = "requirer"
 PROVIDER = "provider"
@@ -33,7 +48,7 @@ def load_schema(side: str) -> dict[str, Any]:
 
 
 @functools.cache
-def _validator(side: str, definition: str | None) -> jsonschema.Draft202012Validator:
+def _validator(side: str, definition: str | None) -> Validator:
     schema = load_schema(side)
     if definition is not None:
         if definition not in schema["$defs"]:
@@ -58,7 +73,10 @@ def describe_error(error: jsonschema.ValidationError) -> str:
     where = f"'{path}'" if path else "the object"
     if error.validator == "enum":
         values = error.validator_value
-        allowed = ", ".join(str(v) for v in values) if isinstance(values, list) else str(values)
+        if isinstance(values, list):
+            allowed = ", ".join(str(v) for v in cast("list[object]", values))
+        else:
+            allowed = str(values)
         return f"{where}: {_clip(repr(error.instance))} is not one of: {allowed}"
     return f"{where}: {_clip(error.message, 300)}"
 
@@ -69,7 +87,7 @@ def errors_of(instance: Any, side: str, definition: str | None = None) -> list[s
     errors = list(validator.iter_errors(instance))
     if not errors:
         return []
-    first = best_match(errors)
+    first = _RELEVANCE.best_match(errors)
     rest = [describe_error(e) for e in errors if e is not first]
     return [describe_error(first), *rest]
 
