@@ -21,7 +21,7 @@ reading, timeline ownership, replay) and `pitr` (plan, recover).
 
 from .binlog.shipping import BinlogError, ShipResult, ship_binlogs
 from .connection import ConnectionSpec, QueryError, run_query
-from .errors import RestoreError
+from .errors import DataChangeError, EngineError, RestoreError
 from .flavour import Flavour, FlavourError, detect
 from .logical.dump import LogicalBackupError, backup_logical
 from .logical.restore import LogicalRestoreError, restore_logical
@@ -43,6 +43,8 @@ __all__ = [
     "ChainError",
     "CommandServer",
     "ConnectionSpec",
+    "DataChangeError",
+    "EngineError",
     "Flavour",
     "FlavourError",
     "LogicalBackupError",

@@ -14,13 +14,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import EngineError
+
 # Option groups written to the defaults file: `client` is read by the mysql/mariadb client,
 # the dump and binlog tools and mariabackup; `xtrabackup` is the group Percona XtraBackup
 # reads its connection options from (mariabackup reads it too, so the values agree).
 _GROUPS = ("client", "xtrabackup")
 
 
-class QueryError(Exception):
+class QueryError(EngineError):
     """A query through the command-line client failed (message without secrets)."""
 
 

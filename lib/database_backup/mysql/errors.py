@@ -1,9 +1,13 @@
-"""The base of the restore errors that say whether the server's data was changed."""
+"""The engine's error root, and the base of the errors that say whether data was changed."""
 
 from __future__ import annotations
 
 
-class DataChangeError(Exception):
+class EngineError(Exception):
+    """Any failure the engine reports; its message says what failed and what to do."""
+
+
+class DataChangeError(EngineError):
     """A restore or recovery refused or failed; it says whether the data was touched.
 
     Attributes:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .connection import ConnectionSpec, QueryError, run_query
+from .errors import EngineError
 
 MYSQL = "mysql"
 MARIADB = "mariadb"
@@ -22,7 +23,7 @@ MARIADB = "mariadb"
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
-class FlavourError(Exception):
+class FlavourError(EngineError):
     """The server's flavour could not be determined or is not supported."""
 
 

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from .errors import EngineError
 
-class ServerControlError(Exception):
+
+class ServerControlError(EngineError):
     """Stopping or starting the server failed."""
 
 

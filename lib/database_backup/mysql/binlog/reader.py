@@ -14,6 +14,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from ..errors import EngineError
+
 MAGIC = b"\xfebin"
 HEADER = struct.Struct("<IBIIIH")  # timestamp, type, server id, event size, next pos, flags
 ROTATE_EVENT = 4
@@ -26,7 +28,7 @@ _READ_BODY = frozenset({MARIADB_GTID_EVENT, MARIADB_GTID_LIST_EVENT, MYSQL_GTID_
 _SKIP_TIME = frozenset({FORMAT_DESCRIPTION_EVENT, ROTATE_EVENT, MARIADB_GTID_LIST_EVENT, 161})
 
 
-class BinlogFormatError(Exception):
+class BinlogFormatError(EngineError):
     """The file is not a binary log this reader understands (or it is damaged)."""
 
 

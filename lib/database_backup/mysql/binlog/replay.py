@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..connection import ConnectionSpec, QueryError, run_query
+from ..errors import EngineError
 from ..flavour import Flavour
 from ..toolrun import ToolLog, tail
 
@@ -26,7 +27,7 @@ from ..toolrun import ToolLog, tail
 _UTC_ENV = {"TZ": "UTC"}
 
 
-class ReplayError(Exception):
+class ReplayError(EngineError):
     """The replay stopped: a reader or the client failed (the message has their output)."""
 
 

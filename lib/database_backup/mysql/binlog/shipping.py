@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from ..connection import ConnectionSpec, QueryError, run_query
+from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
 from ..objects import streaming_storage
 from ..progress import ProgressCallback, emit
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 LOCK_NAME = "binlogs.lock"
 
 
-class BinlogError(Exception):
+class BinlogError(EngineError):
     """Shipping (or reading) binary logs failed; the message says what to do."""
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from .. import toolstream
 from ..connection import ConnectionSpec, QueryError, run_query
+from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
 from ..objects import streaming_storage
 from ..progress import ProgressCallback, emit
@@ -53,7 +54,7 @@ _SCAN_LIMIT = 256 * 1024
 _TAIL_LIMIT = 8 * 1024
 
 
-class LogicalBackupError(Exception):
+class LogicalBackupError(EngineError):
     """The logical backup failed; nothing complete-looking was left in the catalog."""
 
 

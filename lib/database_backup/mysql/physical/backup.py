@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from .. import toolstream
 from ..connection import ConnectionSpec
+from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
 from ..objects import streaming_storage
 from ..progress import ProgressCallback, emit
@@ -59,7 +60,7 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _SETTLE_SECONDS = 10.0
 
 
-class BackupError(Exception):
+class BackupError(EngineError):
     """The backup failed; nothing complete-looking was left in the catalog."""
 
 

@@ -25,6 +25,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..errors import EngineError
+
 logger = logging.getLogger(__name__)
 
 # journal states, in the order a restore goes through them
@@ -41,7 +43,7 @@ VERIFIED = "verified"  # restored server answered; only the old data is left to 
 DATA_MOVED = frozenset({MOVING_OUT, MOVING_IN, SWAPPED, ROLLING_BACK_OUT, ROLLING_BACK_IN})
 
 
-class SwapError(Exception):
+class SwapError(EngineError):
     """Moving data in or out of the datadir failed, or another restore holds it."""
 
 

@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING
 
 from ..connection import ConnectionSpec
+from ..errors import EngineError
 from ..progress import ProgressCallback
 from .backup import BackupError, backup_full
 
@@ -25,7 +26,7 @@ PHYSICAL = ("full", "incremental")
 MAX_CHAIN = 1000
 
 
-class ChainError(Exception):
+class ChainError(EngineError):
     """A backup chain is broken (a parent missing, incomplete or not matching)."""
 
 
