@@ -20,17 +20,17 @@ a shipper that died mid-upload just ships that file again.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from database_backup.storage import ObjectNotFoundError
 from database_backup.timefmt import as_utc, utc_now
 
+from .documents import as_object, dump_document, load_json
 from .errors import CatalogError, MetadataError
 from .metadata import BackupMetadata, format_time, new_backup_id, parse_time
 from .retention import Decision, RetentionPolicy
@@ -56,45 +56,10 @@ def binlog_sequence(name: str) -> int:
     return int(match.group(1))
 
 
-def _check_name(name: str, what: str) -> str:
+def _check_name(name: object, what: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name) or name == TIMELINE_FILE:
         raise ValueError(f"invalid {what} {name!r}")
     return name
-
-
-def _to_json(obj: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {"format-version": FORMAT_VERSION}
-    for item in fields(obj):
-        value = getattr(obj, item.name)
-        if isinstance(value, datetime):
-            value = format_time(value)
-        document[item.name.replace("_", "-")] = value
-    return document
-
-
-def _from_json(cls: Any, raw: bytes, what: str, times: Sequence[str]) -> Any:
-    try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MetadataError(f"{what} is not valid JSON") from None
-    if not isinstance(document, dict):
-        raise MetadataError(f"{what} must be a JSON object")
-    version = document.get("format-version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise MetadataError(f"{what} has an unknown format-version {version!r}")
-    names = {item.name for item in fields(cls)}
-    values: dict[str, Any] = {}
-    for key, value in document.items():
-        name = key.replace("-", "_")
-        if name not in names:
-            continue
-        if name in times and value is not None:
-            value = parse_time(value, f"{key} of {what}")
-        values[name] = value
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise MetadataError(f"{what} is incomplete: {exc}") from None
 
 
 @dataclass
@@ -141,10 +106,10 @@ class BinlogEntry:
     created_at: datetime
     last_event_at: datetime
     first_event_at: datetime | None = None
-    gtid_list: list[str] = field(default_factory=list)
-    first_gtids: list[str] = field(default_factory=list)
-    last_gtids: list[str] = field(default_factory=list)
-    server_ids: list[int] = field(default_factory=list)
+    gtid_list: list[str] = field(default_factory=list[str])
+    first_gtids: list[str] = field(default_factory=list[str])
+    last_gtids: list[str] = field(default_factory=list[str])
+    server_ids: list[int] = field(default_factory=list[int])
     server_version: str = ""
     flavour: str = ""
     hostname: str = ""
@@ -154,6 +119,41 @@ class BinlogEntry:
     def sequence(self) -> int:
         """The file's number (`bin.000042` -> 42)."""
         return binlog_sequence(self.name)
+
+
+_Record = TypeVar("_Record", Timeline, BinlogEntry)
+
+
+def _to_json(record: Timeline | BinlogEntry) -> dict[str, object]:
+    document: dict[str, object] = {"format-version": FORMAT_VERSION}
+    for item in fields(record):
+        value: object = getattr(record, item.name)
+        if isinstance(value, datetime):
+            value = format_time(value)
+        document[item.name.replace("_", "-")] = value
+    return document
+
+
+def _from_json(cls: type[_Record], raw: bytes, what: str, times: Sequence[str]) -> _Record:
+    document = as_object(load_json(raw, what))
+    if document is None:
+        raise MetadataError(f"{what} must be a JSON object")
+    version = document.get("format-version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise MetadataError(f"{what} has an unknown format-version {version!r}")
+    names = {item.name for item in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in document.items():
+        name = key.replace("-", "_")
+        if name not in names:
+            continue
+        if name in times and value is not None:
+            value = parse_time(value, f"{key} of {what}")
+        values[name] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise MetadataError(f"{what} is incomplete: {exc}") from None
 
 
 _ENTRY_TIMES = ("created_at", "last_event_at", "first_event_at", "shipped_at")
@@ -241,7 +241,7 @@ class BinlogCatalog:
     def write_timeline(self, timeline: Timeline) -> None:
         """Store (or update) a timeline document."""
         key = self.timeline_prefix(timeline.timeline_id) + TIMELINE_FILE
-        self.storage.put_bytes(key, _dump(_to_json(timeline)))
+        self.storage.put_bytes(key, dump_document(_to_json(timeline)))
 
     def timeline_of(
         self, backup: BackupMetadata, timelines: Sequence[Timeline]
@@ -284,7 +284,7 @@ class BinlogCatalog:
     def shipped_names(self, timeline_id: str) -> set[str]:
         """Names of the binlogs with an index entry in a timeline (one listing)."""
         prefix = self.timeline_prefix(timeline_id)
-        names = set()
+        names: set[str] = set()
         for info in self.storage.list(prefix):
             name = info.key[len(prefix) :]
             if name.endswith(ENTRY_SUFFIX) and name != TIMELINE_FILE and "/" not in name:
@@ -326,7 +326,9 @@ class BinlogCatalog:
                 f"binlog {entry.name}: stored object holds {size} bytes, {entry.stored_size} "
                 "were written; not recording it"
             )
-        self.storage.put_bytes(self.entry_key(entry.timeline, entry.name), _dump(_to_json(entry)))
+        self.storage.put_bytes(
+            self.entry_key(entry.timeline, entry.name), dump_document(_to_json(entry))
+        )
 
     def delete_entry(self, entry: BinlogEntry) -> None:
         """Delete a shipped binlog: its index entry first, then its object."""
@@ -437,7 +439,3 @@ def _anchors(backups: Iterable[BackupMetadata], timelines: Sequence[Timeline]) -
             anchor(timeline.timeline_id, 0)
     anchors.setdefault(timelines[-1].timeline_id, 0)
     return anchors
-
-
-def _dump(document: dict[str, Any]) -> bytes:
-    return (json.dumps(document, indent=2) + "\n").encode()

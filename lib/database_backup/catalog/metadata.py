@@ -16,6 +16,7 @@ from typing import Any
 from database_backup import timefmt
 from database_backup.timefmt import as_utc
 
+from .documents import as_list, as_object
 from .errors import MetadataError
 
 FORMAT_VERSION = 1
@@ -34,7 +35,7 @@ def new_backup_id(now: datetime) -> str:
     return f"{timefmt.format_id_stamp(now)}-{secrets.token_hex(2)}"
 
 
-def check_backup_id(backup_id: str) -> str:
+def check_backup_id(backup_id: object) -> str:
     """Return ``backup_id`` if it is a safe single path segment, else raise ValueError."""
     if not isinstance(backup_id, str) or not BACKUP_ID_PATTERN.match(backup_id):
         raise ValueError(
@@ -97,7 +98,7 @@ class BackupMetadata:
     to_lsn: int | None = None
     databases: list[str] | None = None
     tables: list[str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
         """Check the values (raises MetadataError) and normalise times to UTC."""
@@ -142,11 +143,12 @@ class BackupMetadata:
         for item in fields(self):
             if item.name == "extra":
                 continue
-            value = getattr(self, item.name)
-            if item.name in _TIME_FIELDS:
+            value: object = getattr(self, item.name)
+            items = as_list(value)
+            if isinstance(value, datetime):  # the _TIME_FIELDS (checked by validate)
                 value = format_time(value)
-            elif isinstance(value, list):
-                value = list(value)
+            elif items is not None:
+                value = list(items)
             document[_kebab(item.name)] = value
         for key, value in self.extra.items():
             document.setdefault(key, value)
@@ -155,9 +157,10 @@ class BackupMetadata:
     @classmethod
     def from_dict(cls, document: object) -> BackupMetadata:
         """Build from a ``backup.json`` document; raise MetadataError if it is invalid."""
-        if not isinstance(document, dict):
+        fields_by_key = as_object(document)
+        if fields_by_key is None:
             raise MetadataError("backup metadata must be a JSON object")
-        version = document.get("format-version")
+        version = fields_by_key.get("format-version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise MetadataError("backup metadata has no valid format-version")
         if version > FORMAT_VERSION:
@@ -168,7 +171,7 @@ class BackupMetadata:
         known = {_kebab(item.name): item for item in fields(cls) if item.name != "extra"}
         values: dict[str, Any] = {}
         extra: dict[str, Any] = {}
-        for key, value in document.items():
+        for key, value in fields_by_key.items():
             if key == "format-version":
                 continue
             item = known.get(key)
@@ -230,10 +233,9 @@ def _check_types(values: dict[str, Any]) -> None:
     if not isinstance(values.get("artefacts"), list):
         raise MetadataError("artefacts must be a list")
     for name in _OPTIONAL_LISTS:
-        value = values.get(name)
-        if value is not None and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
+        value: object = values.get(name)
+        items = as_list(value)
+        if value is not None and (items is None or not all(isinstance(v, str) for v in items)):
             raise MetadataError(f"{_kebab(name)} must be a list of strings or null")
 
 

@@ -17,17 +17,16 @@ nested in or containing another cluster's catalog, is refused.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
 
 from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore
 from database_backup.timefmt import as_utc, utc_now
 
+from .documents import as_object, dump_document, load_json
 from .errors import (
     BackupHeldError,
     BackupNotFoundError,
@@ -57,11 +56,12 @@ _MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
 
 
-def check_cluster_id(cluster_id: str) -> str:
+def check_cluster_id(cluster_id: object) -> str:
     """Return ``cluster_id`` if it is a safe relative prefix like ``<uuid>/<app>``."""
     segments = cluster_id.split("/") if isinstance(cluster_id, str) else []
     if (
-        not segments
+        not isinstance(cluster_id, str)
+        or not segments
         or len(segments) > _MAX_SEGMENTS
         or not all(_SEGMENT.match(segment) for segment in segments)
     ):
@@ -70,17 +70,6 @@ def check_cluster_id(cluster_id: str) -> str:
             "digits, '.', '_' and '-' (like '<model-uuid>/<app>')"
         )
     return cluster_id
-
-
-def _load_json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MetadataError(f"{what} is not valid JSON") from None
-
-
-def _dump_json(document: dict[str, Any]) -> bytes:
-    return (json.dumps(document, indent=2) + "\n").encode()
 
 
 class Catalog:
@@ -151,7 +140,7 @@ class Catalog:
                 "cluster-id": self.cluster_id,
                 "created-at": format_time(self._clock()),
             }
-            self.storage.put_bytes(self.prefix + CLUSTER_FILE, _dump_json(document))
+            self.storage.put_bytes(self.prefix + CLUSTER_FILE, dump_document(document))
         self._identity_verified = True
 
     def _verify_for_reading(self) -> None:
@@ -161,15 +150,15 @@ class Catalog:
         if self._read_identity() is not None:
             self._identity_verified = True
 
-    def _read_identity(self) -> dict[str, Any] | None:
+    def _read_identity(self) -> dict[str, object] | None:
         """Return this prefix's cluster.json if it names this cluster, None if absent."""
         try:
             raw = self.storage.get_bytes(self.prefix + CLUSTER_FILE)
         except ObjectNotFoundError:
             return None
-        document = _load_json(raw, f"{self.prefix}{CLUSTER_FILE}")
-        owner = document.get("cluster-id") if isinstance(document, dict) else None
-        if owner != self.cluster_id or not isinstance(document, dict):
+        document = as_object(load_json(raw, f"{self.prefix}{CLUSTER_FILE}"))
+        owner = document.get("cluster-id") if document is not None else None
+        if owner != self.cluster_id or document is None:
             raise ForeignClusterError(
                 f"the prefix {self.prefix} belongs to cluster {owner!r}, not "
                 f"{self.cluster_id!r}: refusing to use another cluster's backups; "
@@ -230,7 +219,7 @@ class Catalog:
                 "backup of this cluster"
             )
         key = self.backup_prefix(meta.backup_id) + METADATA_FILE
-        self.storage.put_bytes(key, _dump_json(meta.to_dict()))
+        self.storage.put_bytes(key, dump_document(meta.to_dict()))
 
     def read_metadata(self, backup_id: str) -> BackupMetadata:
         """Return a complete backup's metadata.
@@ -256,7 +245,7 @@ class Catalog:
     def _parse_metadata(self, raw: bytes, backup_id: str) -> BackupMetadata:
         what = f"backup.json of backup {backup_id}"
         try:
-            meta = BackupMetadata.from_dict(_load_json(raw, what))
+            meta = BackupMetadata.from_dict(load_json(raw, what))
         except MetadataError as exc:
             raise MetadataError(f"{what} is invalid: {exc}") from None
         if meta.backup_id != backup_id:
@@ -355,7 +344,7 @@ class Catalog:
             "preserve-until": format_time(until) if until is not None else None,
             "updated-at": format_time(self._clock()),
         }
-        self.storage.put_bytes(self.artefact_key(backup_id, HOLD_FILE), _dump_json(document))
+        self.storage.put_bytes(self.artefact_key(backup_id, HOLD_FILE), dump_document(document))
 
     def get_hold(self, backup_id: str) -> datetime | None:
         """Return the time a backup is held until (possibly past), or None."""
@@ -446,8 +435,8 @@ class Catalog:
 
 
 def _parse_hold(raw: bytes, backup_id: str) -> datetime | None:
-    document = _load_json(raw, f"preserve.json of backup {backup_id}")
-    if not isinstance(document, dict) or "preserve-until" not in document:
+    document = as_object(load_json(raw, f"preserve.json of backup {backup_id}"))
+    if document is None or "preserve-until" not in document:
         raise MetadataError(f"preserve.json of backup {backup_id} has no preserve-until")
     value = document["preserve-until"]
     if value is None:

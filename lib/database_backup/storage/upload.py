@@ -26,7 +26,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from database_backup.storage.client import RetryPolicy
-from database_backup.storage.errors import StorageError, UploadAbortedError, translate
+from database_backup.storage.errors import (
+    StorageError,
+    UploadAbortedError,
+    error_code,
+    translate,
+)
 from database_backup.storage.parts import MAX_PARTS, PartPlan
 from database_backup.storage.protocol import Readable
 
@@ -252,7 +257,7 @@ class MultipartUpload:
                     Bucket=self._bucket, Key=self._key, UploadId=upload_id
                 )
             except Exception as abort_exc:
-                if _error_code(abort_exc) != "NoSuchUpload":
+                if error_code(abort_exc) != "NoSuchUpload":
                     if attempt < self._retry.abort_attempts:
                         time.sleep(self._retry.delay(attempt))
                     continue
@@ -277,13 +282,6 @@ class MultipartUpload:
         )
 
 
-def _error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
 _PERMANENT_CODES = frozenset(
     {
         "AccessDenied",
@@ -302,4 +300,4 @@ def _permanent(exc: BaseException) -> bool:
     """Whether retrying cannot help (bad credentials, missing bucket, gone upload)."""
     if isinstance(exc, StorageError):
         return True
-    return _error_code(exc) in _PERMANENT_CODES
+    return error_code(exc) in _PERMANENT_CODES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import IO, cast
+from typing import IO, BinaryIO, cast
 
 import zstandard
 
@@ -33,7 +33,9 @@ class CompressReader(StageReader):
         super().__init__()
         self._source = source
         compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
-        self._reader = compressor.stream_reader(_as_io(source), read_size=READ_SIZE, closefd=False)
+        self._reader: BinaryIO = compressor.stream_reader(
+            _as_io(source), read_size=READ_SIZE, closefd=False
+        )
 
     def _read(self, size: int) -> bytes:
         data = self._reader.read(size)
@@ -63,7 +65,7 @@ class DecompressReader(StageReader):
         super().__init__()
         self._tap = FrameTrackingReader(source)
         decompressor = zstandard.ZstdDecompressor()
-        self._reader = decompressor.stream_reader(
+        self._reader: BinaryIO = decompressor.stream_reader(
             _as_io(self._tap), read_size=READ_SIZE, read_across_frames=True, closefd=False
         )
         self._done = False

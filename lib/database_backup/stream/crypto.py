@@ -50,7 +50,7 @@ def generate_key() -> bytes:
     return os.urandom(KEY_SIZE)
 
 
-def _check_key(key: bytes) -> None:
+def _check_key(key: object) -> None:
     if not isinstance(key, bytes | bytearray) or len(key) != KEY_SIZE:
         raise ValueError(f"the encryption key must be {KEY_SIZE} bytes")
 
