@@ -1,4 +1,4 @@
-"""The command line's part 2 (incremental/logical backups, ship-binlogs, pitr) end to end.
+"""The command line's incremental and logical backups, ship-binlogs and pitr, end to end.
 
 Runs `python -m database_backup.cli` as a separate process against the real MariaDB and
 RGW; the server is stopped and started through `server.type = command`.
@@ -24,7 +24,7 @@ from tests.workload.engine_helpers import cli_server, fill, run_cli, stop_comman
 def _spec(db: MariaDBServer, config: S3Config, key: bytes, workdir: Path) -> dict[str, Any]:
     """A spec without S3 keys (they come from the environment), the server by commands."""
     return {
-        "cluster-id": "model-cli/part2",
+        "cluster-id": "model-cli/pitr",
         "storage": {"bucket": config.bucket, "endpoint": config.endpoint, "path": "cli"},
         **cli_server(db),
         "encryption-key": base64.b64encode(key).decode(),
@@ -34,7 +34,7 @@ def _spec(db: MariaDBServer, config: S3Config, key: bytes, workdir: Path) -> dic
 
 @pytest.fixture(scope="module")
 def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("cli-part2")
+    db = make_mariadb("cli-pitr")
     yield db
     if not db.is_running() and db.pid_file.exists():
         subprocess.run(stop_command(db), check=False, timeout=60)

@@ -8,15 +8,21 @@ running the database itself is left out: only the backup wiring is here.
 
 from __future__ import annotations
 
-import base64
 import datetime
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import ops
 
 from database_backup.catalog import new_backup_id
+from database_backup.contract import (
+    ConnectionSection,
+    EngineSpec,
+    ServerSection,
+    StorageSection,
+    normalise_time,
+)
 from database_backup.interface import (
     BackupKind,
     DatabaseBackupProvider,
@@ -41,6 +47,14 @@ from database_backup.jobs import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class DatabaseSections(TypedDict):
+    """The parts of the engine's spec only your charm knows: how to reach your server."""
+
+    connection: ConnectionSection
+    server: ServerSection
+    workdir: Path
 
 
 class JobFinishedEvent(ops.EventBase):
@@ -142,22 +156,22 @@ class AdopterCharm(ops.CharmBase):
         # The manager publishes `cluster-id`; a draft-style requirer does not.
         cluster_id = self.backups.cluster_id(relation) or f"{self.model.uuid}/{self.app.name}"
         backup_id = new_backup_id(datetime.datetime.now(datetime.timezone.utc))
-        spec: dict[str, Any] = {  # the engine's spec, secrets included: written 0600
-            "cluster-id": cluster_id,
-            "storage": {
-                "bucket": job.storage.bucket,
-                "endpoint": job.storage.endpoint,
-                "region": job.storage.region,
-                "path": job.storage.path or "",
-                "uri-style": job.storage.uri_style or "path",
-                "tls-ca-chain": job.storage.tls_ca_chain,
-                "access-key": credentials.access_key,
-                "secret-key": credentials.secret_key,
-            },
+        storage = StorageSection(
+            bucket=job.storage.bucket,
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            endpoint=job.storage.endpoint,
+            region=job.storage.region,
+            path=job.storage.path or "",
+            uri_style=job.storage.uri_style or "path",
+            tls_ca_chain=job.storage.tls_ca_chain,
+        )
+        spec = EngineSpec(  # the engine's spec, secrets included: written 0600
+            cluster_id=cluster_id,
+            storage=storage,
+            encryption_key=encryption_key,
             **self._database_sections(job),
-        }
-        if encryption_key is not None:
-            spec["encryption-key"] = base64.b64encode(encryption_key).decode()
+        )
         record = JobRecord(
             key=key,
             job_id=job.job_id,
@@ -168,9 +182,9 @@ class AdopterCharm(ops.CharmBase):
             notify_cwd=str(self.charm_dir),
             labels={"backup-id": backup_id if job.job_type is JobType.BACKUP else None},
         )
-        start_worker(self.store.create(record, spec))  # detached; returns at once
+        start_worker(self.store.create(record, spec.to_json()))  # detached; returns at once
 
-    def _database_sections(self, job: JobRequest) -> dict[str, Any]:
+    def _database_sections(self, job: JobRequest) -> DatabaseSections:
         """How the engine reaches and controls your server: your charm knows this.
 
         Backups need an account that reads and copies; restores stop, replace and restart
@@ -178,9 +192,9 @@ class AdopterCharm(ops.CharmBase):
         "Accounts"). Here both use root over the socket (socket authentication).
         """
         return {
-            "connection": {"socket": "/run/mysqld/mysqld.sock", "user": "root"},
-            "server": {"type": "systemd", "unit": "mysql", "datadir": "/var/lib/mysql"},
-            "workdir": str(self.state_dir / "work"),
+            "connection": ConnectionSection(socket="/run/mysqld/mysqld.sock", user="root"),
+            "server": ServerSection(kind="systemd", unit="mysql", datadir="/var/lib/mysql"),
+            "workdir": self.state_dir / "work",
         }
 
     def _publish_outcomes(self, _: ops.EventBase) -> None:
@@ -212,20 +226,19 @@ def status_of(job: JobRequest, local: LocalJob) -> JobStatus:
         "bytes_done": outcome.bytes_done,
         "bytes_estimated": outcome.bytes_estimated if outcome.bytes_done is not None else None,
     }
-    result = outcome.result or {}
+    result = outcome.engine_result()  # typed: a value the engine did not report is None
     if job.job_type is JobType.BACKUP:
-        fields["backup_id"] = result.get("backup-id") or local.record.labels.get("backup-id")
+        fields["backup_id"] = result.backup_id or local.record.labels.get("backup-id")
         fields["backup_kind"] = job.kind.value
-        size = result.get("stored-size")
-        fields["size_bytes"] = size if isinstance(size, int) and size >= 0 else None
+        fields["size_bytes"] = result.stored_size
     else:
         fields["recovered_from_backup"] = job.backup_id
     return JobStatus.for_request(job, JobState(outcome.status), **fields)
 
 
 def _utc(text: str | None) -> str | None:
-    """The engine writes `+00:00`; the interface wants RFC 3339 with `Z`."""
-    return text.replace("+00:00", "Z") if text else None
+    """RFC 3339 with `Z`, as the interface wants (older engines wrote `+00:00`)."""
+    return normalise_time(text)
 
 
 if __name__ == "__main__":  # pragma: nocover

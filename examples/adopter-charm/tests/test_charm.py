@@ -48,7 +48,7 @@ def published(state: testing.State, rel: testing.Relation) -> dict[str, dict[str
     return {item["job-id"]: item for item in json.loads(data.get("jobs", "[]"))}
 
 
-def checked_spec(local: LocalJob) -> cli.Spec:
+def checked_spec(local: LocalJob) -> cli.EngineSpec:
     """The job's spec, read as the engine reads it; the command parses as the engine's."""
     cli.build_parser().parse_args([*local.record.command, "--spec", str(local.spec_path)])
     assert local.spec_path.stat().st_mode & 0o077 == 0, "the spec holds secrets: 0600"
@@ -67,7 +67,7 @@ def test_a_backup_job_is_started_and_reported_running(workers: list[LocalJob]) -
     assert command[3:] == ("--job-id", "backup-1", "--kind", "full", "--compression-level", "3")
     spec = checked_spec(local)
     assert spec.cluster_id == CLUSTER
-    assert spec.storage["access-key"] == "AKIAEXAMPLE"
+    assert spec.storage.access_key == "AKIAEXAMPLE"
 
 
 def test_a_restore_job_restores_the_backup_it_names(workers: list[LocalJob]) -> None:
@@ -114,7 +114,7 @@ def test_a_draft_style_job_with_inline_keys_runs_and_the_keys_stay_private(
 
     assert published(out, rel)["draft-backup"]["status"] == "running"
     (local,) = workers
-    assert checked_spec(local).storage["secret-key"] == "draft-secret-key"
+    assert checked_spec(local).storage.secret_key == "draft-secret-key"
     written = json.dumps([dict(r.local_unit_data) | dict(r.local_app_data) for r in out.relations])
     assert "draft-secret-key" not in written
     assert "draft-secret-key" not in json.dumps(local.record.to_dict())
