@@ -10,6 +10,13 @@ from pathlib import Path
 import pytest
 
 from database_backup.files import read_json, write_json_atomic
+from database_backup.mysql.binlog.timeline_owner import (
+    MARKER_NAME,
+    Marker,
+    read_marker,
+    write_marker,
+)
+from database_backup.mysql.physical.datadir import DatadirSwap
 
 
 def test_writes_sorted_indented_json_with_a_newline(tmp_path: Path):
@@ -73,3 +80,33 @@ def test_read_json_returns_none_for_missing_unreadable_or_non_object(tmp_path: P
     assert read_json(tmp_path / "absent.json") is None
     assert read_json(tmp_path / "broken.json") is None
     assert read_json(tmp_path / "list.json") is None
+
+
+# -- the writers that use it ------------------------------------------------------------
+
+
+def test_the_timeline_marker_stays_private_over_a_stale_temporary(tmp_path: Path):
+    """A crash can leave a temporary beside the marker; the next write must still be 0600."""
+    stale = tmp_path / f"{MARKER_NAME}.tmp"
+    stale.write_text("{}")
+    stale.chmod(0o644)
+    write_marker(tmp_path, Marker(location="loc", timeline="tl-1"))
+    assert stat.S_IMODE((tmp_path / MARKER_NAME).stat().st_mode) == 0o600
+    assert read_marker(tmp_path, "loc") == Marker(location="loc", timeline="tl-1")
+
+
+def test_the_restore_journal_is_private_and_replaced_whole(tmp_path: Path):
+    datadir = tmp_path / "mysql"
+    datadir.mkdir()
+    swap = DatadirSwap(datadir, "tag1")
+    swap._record("staged")
+    assert stat.S_IMODE(swap.journal.stat().st_mode) == 0o600
+    assert read_json(swap.journal) == {
+        "datadir": str(datadir),
+        "failed": str(swap.failed),
+        "previous": str(swap.previous),
+        "staging": str(swap.staging),
+        "state": "staged",
+        "tag": "tag1",
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mysql", swap.journal.name]

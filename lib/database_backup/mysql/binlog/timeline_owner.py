@@ -34,11 +34,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from database_backup.files import write_json_atomic
 
 from .reader import summarize
 
@@ -171,15 +172,7 @@ def write_marker(workdir: Path, marker: Marker) -> None:
         "timeline": marker.timeline,
         "verified": {name: item.to_dict() for name, item in sorted(marker.verified.items())},
     }
-    path = workdir / MARKER_NAME
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        json.dump(document, handle, indent=1)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_json_atomic(workdir / MARKER_NAME, document, mode=0o600)
 
 
 def claim_new_timeline(workdir: Path, catalog: Catalog, timeline_id: str) -> None:

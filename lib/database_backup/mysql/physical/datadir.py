@@ -22,8 +22,9 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from database_backup.files import write_json_atomic
 
 from ..errors import EngineError
 
@@ -106,16 +107,7 @@ class DatadirSwap:
             "previous": str(self.previous),
             "failed": str(self.failed),
         }
-        fd, tmp = tempfile.mkstemp(prefix=".journal-", dir=self.journal.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.journal)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.journal, document, mode=0o600)
         self.state = state
 
     def _finish(self) -> None:
