@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +14,9 @@ from backup_manager import copying, schedule
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.storage import S3Storage
 from tests.infra.ceph import CephS3, S3User
+from tests.unit.manager.fakes import ARTEFACT, provider_metadata
+from tests.unit.manager.fakes import NOW as NOW  # the tests' clock, re-exported
 from tests.unit.manager.helpers import context, s3_relation
-
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 @pytest.fixture(autouse=True)
@@ -60,23 +58,14 @@ def put_backup(
     data = os.urandom(size)
     catalog = Catalog(storage, cluster_id)
     catalog.ensure_cluster()
-    result = storage.upload_stream(
-        catalog.artefact_key(backup_id, "data.xbstream.zst"), io.BytesIO(data)
-    )
-    finished = NOW - timedelta(hours=hours_ago)
-    meta = BackupMetadata(
-        backup_id=backup_id,
+    result = storage.upload_stream(catalog.artefact_key(backup_id, ARTEFACT), io.BytesIO(data))
+    meta = provider_metadata(
+        backup_id,
+        data,
+        hours_ago=hours_ago,
         kind=kind,
-        parent_id=parent,
-        started_at=finished - timedelta(minutes=5),
-        finished_at=finished,
-        artefacts=["data.xbstream.zst"],
+        parent=parent,
         stored_size=result.size,
-        sha256=hashlib.sha256(data).hexdigest(),
-        compression="zstd",
-        encrypted=False,
-        flavour="mariadb",
-        server_version="10.11.6",
         description=f"{kind} backup {backup_id[-4:]}",
     )
     catalog.write_metadata(meta)

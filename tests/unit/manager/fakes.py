@@ -15,6 +15,7 @@ from database_backup.storage import AccessDeniedError
 from tests.unit.catalog.memstore import Info, MemoryStore
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
+ARTEFACT = "data.xbstream.zst"  #: the one artefact of a seeded backup
 
 
 class FakeBucket(MemoryStore):
@@ -77,25 +78,48 @@ def add_backup(
     """Store an artefact and a complete backup.json, as the provider would."""
     catalog = Catalog(store, cluster_id)
     catalog.ensure_cluster()
-    store.put_bytes(catalog.artefact_key(backup_id, "data.xbstream.zst"), data)
+    store.put_bytes(catalog.artefact_key(backup_id, ARTEFACT), data)
+    meta = provider_metadata(
+        backup_id,
+        data,
+        hours_ago=hours_ago,
+        kind=kind,
+        parent=parent,
+        encrypted=encrypted,
+        description=f"test {backup_id}",
+    )
+    catalog.write_metadata(meta)
+    return meta
+
+
+def provider_metadata(
+    backup_id: str,
+    data: bytes,
+    *,
+    hours_ago: float,
+    kind: str,
+    parent: str | None,
+    description: str,
+    encrypted: bool = False,
+    stored_size: int | None = None,
+) -> BackupMetadata:
+    """The backup.json the provider writes for one artefact `data` (took 5 minutes)."""
     finished = NOW - timedelta(hours=hours_ago)
-    meta = BackupMetadata(
+    return BackupMetadata(
         backup_id=backup_id,
         kind=kind,
         parent_id=parent,
         started_at=finished - timedelta(minutes=5),
         finished_at=finished,
-        artefacts=["data.xbstream.zst"],
-        stored_size=len(data),
+        artefacts=[ARTEFACT],
+        stored_size=len(data) if stored_size is None else stored_size,
         sha256=hashlib.sha256(data).hexdigest(),
         compression="zstd",
         encrypted=encrypted,
         flavour="mariadb",
         server_version="10.11.6",
-        description=f"test {backup_id}",
+        description=description,
     )
-    catalog.write_metadata(meta)
-    return meta
 
 
 def add_binlog(store: Any, cluster_id: str, name: str = "bin.000001") -> None:
