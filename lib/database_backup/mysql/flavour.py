@@ -39,6 +39,12 @@ class Flavour:
         dump_tool: logical dump program (mysqldump / mariadb-dump).
         binlog_tool: binary log reader (mysqlbinlog / mariadb-binlog).
         client_tool: command-line client (mysql / mariadb).
+        dump_options: the dump tool's options recording the binlog position and GTIDs.
+        prepare_apply_log_only: whether a base prepared for more incrementals needs
+            `--apply-log-only` (xtrabackup does; mariabackup ignores it).
+        user_role_column: the `mysql.user` column (or constant) that says "is a role".
+        user_session_sql: SQL run before `SHOW CREATE USER` so the hashes print portably.
+        gtid_state_variable: the global variable a restored server's GTID state goes in.
         datadir: the server's `@@datadir` when detected from a running server.
     """
 
@@ -49,12 +55,25 @@ class Flavour:
     dump_tool: str
     binlog_tool: str
     client_tool: str
+    dump_options: tuple[str, ...]
+    prepare_apply_log_only: bool
+    user_role_column: str
+    user_session_sql: str
+    gtid_state_variable: str
     datadir: str | None = None
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
         """Return (major, minor, patch) parsed from the version, (0, 0, 0) if unknown."""
         return parse_version(self.version)
+
+    def show_create_user_sql(self, account: str) -> str:
+        """SQL printing the `CREATE USER` statement of `account` (already quoted)."""
+        return f"{self.user_session_sql}SHOW CREATE USER {account};"
+
+    def set_gtid_state_sql(self, gtid_set: str) -> str:
+        """SQL giving a freshly reset binary log the GTID state `gtid_set` (already clean)."""
+        return f"SET GLOBAL {self.gtid_state_variable} = '{gtid_set}';"
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
@@ -106,6 +125,11 @@ def for_name(name: str, version: str = "") -> Flavour:
             dump_tool=_pick(["mariadb-dump", "mysqldump"]),
             binlog_tool=_pick(["mariadb-binlog", "mysqlbinlog"]),
             client_tool=_pick(["mariadb", "mysql"]),
+            dump_options=("--master-data=2", "--gtid"),
+            prepare_apply_log_only=False,
+            user_role_column="is_role",
+            user_session_sql="",
+            gtid_state_variable="gtid_binlog_state",
         )
     if name == MYSQL:
         return Flavour(
@@ -116,6 +140,12 @@ def for_name(name: str, version: str = "") -> Flavour:
             dump_tool="mysqldump",
             binlog_tool="mysqlbinlog",
             client_tool=_pick(["mysql", "mariadb"]),
+            dump_options=("--source-data=2", "--set-gtid-purged=COMMENTED"),
+            prepare_apply_log_only=True,
+            user_role_column="'N'",  # MySQL has no role column: roles are plain accounts
+            # MySQL 8 prints binary password hashes raw unless asked for hex
+            user_session_sql="SET SESSION print_identified_with_as_hex = ON; ",
+            gtid_state_variable="gtid_purged",
         )
     raise FlavourError(f"unsupported database flavour {name!r} (expected mysql or mariadb)")
 

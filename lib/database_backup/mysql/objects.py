@@ -1,39 +1,17 @@
-"""What the engine needs from the catalog's storage beyond the catalog's own protocol."""
+"""How the engine reads a stored artefact back (the store is the catalog's `ObjectStore`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO
 
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
-    from database_backup.stream.base import ByteSource
-
-
-@runtime_checkable
-class StreamingStorage(Protocol):
-    """Streaming upload and download (what `S3Storage` offers)."""
-
-    def upload_stream(self, key: str, source: BinaryIO, *, size_hint: int | None = None) -> Any:
-        """Upload everything `source.read()` returns to `key`."""
-        ...
-
-    def open_stream(self, key: str) -> BinaryIO:
-        """Open `key` for streaming reads."""
-        ...
+from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.storage import ObjectStore
+from database_backup.stream.base import ByteSource
 
 
-def streaming_storage(catalog: Catalog) -> StreamingStorage:
-    """The catalog's storage, checked to support streaming.
-
-    Raises:
-        TypeError: the catalog sits on a storage without streaming upload/download.
-    """
-    storage = catalog.storage
-    if not isinstance(storage, StreamingStorage):
-        raise TypeError(
-            f"the catalog's storage ({type(storage).__name__}) cannot stream; use S3Storage"
-        )
-    return storage
+def streaming_storage(catalog: Catalog) -> ObjectStore:
+    """The catalog's store; every `ObjectStore` streams (use `catalog.storage` directly)."""
+    return catalog.storage
 
 
 def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None) -> BinaryIO:
@@ -42,7 +20,7 @@ def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None)
     Its sha256, size and (when encrypted) authentication are checked at EOF, where a
     mismatch raises `stream.IntegrityError`.
     """
-    from database_backup.stream import decode
+    from database_backup.stream import decode  # late: zstd and crypto load after the tool starts
 
     return decode(
         source,

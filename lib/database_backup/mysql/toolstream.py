@@ -16,10 +16,11 @@ import time
 from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, BinaryIO, TypedDict
 
+from database_backup.catalog import BackupMetadata, Catalog
+
 from .progress import ProgressCallback, emit
 
 if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
     from database_backup.stream import DigestReader
 
     from .flavour import Flavour

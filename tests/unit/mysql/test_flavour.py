@@ -62,6 +62,22 @@ def test_mariadb_tools():
     assert flavour.binlog_tool in ("mariadb-binlog", "mysqlbinlog")
 
 
+def test_each_flavour_carries_its_command_and_sql_differences():
+    """The MariaDB/MySQL differences live on the flavour, not in the modules using them."""
+    mariadb, mysql = for_name("mariadb", "10.11.19"), for_name("mysql", "8.0.36")
+    assert mariadb.dump_options == ("--master-data=2", "--gtid")
+    assert mysql.dump_options == ("--source-data=2", "--set-gtid-purged=COMMENTED")
+    assert (mariadb.prepare_apply_log_only, mysql.prepare_apply_log_only) == (False, True)
+    assert mariadb.user_role_column == "is_role"
+    assert mysql.user_role_column == "'N'"
+    assert mariadb.show_create_user_sql("'a'@'%'") == "SHOW CREATE USER 'a'@'%';"
+    assert mysql.show_create_user_sql("'a'@'%'") == (
+        "SET SESSION print_identified_with_as_hex = ON; SHOW CREATE USER 'a'@'%';"
+    )
+    assert mariadb.set_gtid_state_sql("0-1-5") == "SET GLOBAL gtid_binlog_state = '0-1-5';"
+    assert mysql.set_gtid_state_sql("uuid:1-5") == "SET GLOBAL gtid_purged = 'uuid:1-5';"
+
+
 def test_unknown_flavour():
     with pytest.raises(FlavourError, match="postgres"):
         for_name("postgres")

@@ -29,19 +29,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
+
+from database_backup.catalog import Catalog
+from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline, binlog_sequence
 
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
-from ..objects import streaming_storage
 from ..progress import ProgressCallback, emit
 from .reader import BinlogFormatError, summarize_file
 from .timeline_owner import Marker, local_identity, own_timeline, write_marker
-
-if TYPE_CHECKING:
-    from database_backup.catalog import Catalog
-    from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +206,6 @@ def ship_binlogs(
         BinlogError: the server or the storage failed; files shipped before the failure
             stay shipped (their entries are written), the rest go next time.
     """
-    from database_backup.catalog.binlogs import BinlogCatalog
-
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -271,8 +267,6 @@ def _remember(work: Path, marker: Marker, path: Path, size: int) -> None:
 
 def _missing(shipped: set[str], files: list[tuple[str, int]]) -> list[str]:
     """Names between the last shipped file and the server's oldest one (a gap)."""
-    from database_backup.catalog.binlogs import binlog_sequence
-
     if not shipped or not files:
         return []
     try:
@@ -296,7 +290,6 @@ def _ship_one(
     key: bytes | None,
     compression_level: int | None,
 ) -> BinlogEntry:
-    from database_backup.catalog.binlogs import BinlogEntry
     from database_backup.stream import encode
 
     try:
@@ -310,7 +303,7 @@ def _ship_one(
         raise BinlogError(f"cannot read {path}: {exc}") from exc
     name = object_name(path.name, compression_level, key is not None)
     object_key = index.object_key(timeline.timeline_id, name)
-    storage = streaming_storage(index.catalog)
+    storage = index.catalog.storage
     with path.open("rb") as handle:
         bounded = _Bounded(handle, size)
         stored, digest = encode(bounded, compression_level=compression_level, key=key)

@@ -37,15 +37,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from database_backup.catalog import Catalog
+from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline, binlog_sequence
 from database_backup.files import write_json_atomic
 
 from .reader import summarize
-
-if TYPE_CHECKING:
-    from database_backup.catalog import Catalog
-    from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline
 
 logger = logging.getLogger(__name__)
 
@@ -297,8 +295,6 @@ def _start_of_history(
     Not before the current timeline's last shipped event (that history is the current
     timeline's) nor its creation, and not after now.
     """
-    from database_backup.catalog.binlogs import binlog_sequence
-
     moment = now or datetime.now(timezone.utc)
     floor = current.created_at + timedelta(milliseconds=1)
     numbered = [name for name in names if _has_sequence(name)]
@@ -317,7 +313,6 @@ def _start_of_history(
 
 
 def _has_sequence(name: str) -> bool:
-    from database_backup.catalog.binlogs import binlog_sequence
 
     try:
         binlog_sequence(name)

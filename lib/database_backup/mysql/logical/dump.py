@@ -49,7 +49,6 @@ SYSTEM_USERS = frozenset({"mariadb.sys", "mysql.sys", "mysql.session", "mysql.in
 _LOG_FILE = re.compile(rb"CHANGE MASTER TO MASTER_LOG_FILE='([^']+)', MASTER_LOG_POS=(\d+)")
 _GTID = re.compile(rb"SET GLOBAL gtid_(?:slave_pos|purged)\s*=\s*'([^']*)'")
 _CHUNK = 1 << 20
-_HEX_HASHES = "SET SESSION print_identified_with_as_hex = ON; "
 _SCAN_LIMIT = 256 * 1024
 _TAIL_LIMIT = 8 * 1024
 
@@ -80,12 +79,8 @@ def dump_command(
         "--triggers",
         "--events",
         "--hex-blob",
-        "--master-data=2" if flavour.name == "mariadb" else "--source-data=2",
+        *flavour.dump_options,
     ]
-    if flavour.name == "mariadb":
-        argv.append("--gtid")
-    else:
-        argv.append("--set-gtid-purged=COMMENTED")
     if table_database is not None:
         return [*argv, "--", table_database, *tables]
     return [*argv, "--databases", "--", *databases]
@@ -109,7 +104,7 @@ def users_sql(conn: ConnectionSpec, flavour: Flavour, work: Path) -> tuple[str, 
     def query(sql: str) -> list[tuple[str, ...]]:
         return run_query(conn, sql, client=flavour.client_tool, workdir=work)
 
-    role_column = "is_role" if flavour.name == "mariadb" else "'N'"
+    role_column = flavour.user_role_column
     rows = query(f"SELECT user, host, {role_column} FROM mysql.user ORDER BY user, host;")  # noqa: S608
     lines = [USERS_BEGIN.decode()]
     skipped: list[str] = []
@@ -122,9 +117,7 @@ def users_sql(conn: ConnectionSpec, flavour: Flavour, work: Path) -> tuple[str, 
                 create = f"CREATE ROLE IF NOT EXISTS {_sql_string(user)}"
                 grants = query(f"SHOW GRANTS FOR {_sql_string(user)};")
             else:
-                # MySQL 8 prints binary password hashes raw unless asked for hex
-                hex_hashes = "" if flavour.name == "mariadb" else _HEX_HASHES
-                shown = query(f"{hex_hashes}SHOW CREATE USER {account};")
+                shown = query(flavour.show_create_user_sql(account))
                 create = shown[0][0].replace("CREATE USER ", "CREATE USER IF NOT EXISTS ", 1)
                 grants = query(f"SHOW GRANTS FOR {account};")
         except (QueryError, IndexError) as exc:

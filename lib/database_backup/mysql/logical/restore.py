@@ -15,18 +15,17 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
+
+from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog, CatalogError
 
 from ..connection import ConnectionSpec
 from ..errors import DataChangeError
 from ..flavour import FlavourError, detect
-from ..objects import decode_artefact, streaming_storage
+from ..objects import decode_artefact
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, tail
 from .sqlfilter import Selection, SqlFilter
-
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
 
 _CHUNK = 1 << 20
 
@@ -93,7 +92,7 @@ def restore_logical(
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
         raise LogicalRestoreError(str(exc)) from exc
-    storage = streaming_storage(catalog)
+    storage = catalog.storage
     object_key = catalog.artefact_key(backup_id, meta.artefacts[0])
     if verify_first:
         emit(progress, "verify", 0, meta.stored_size)
@@ -148,7 +147,6 @@ def restore_logical(
 
 
 def _logical_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
-    from database_backup.catalog import BackupNotFoundError, CatalogError
 
     try:
         meta = catalog.read_metadata(backup_id)

@@ -30,11 +30,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.catalog.metadata import check_backup_id
+
 from .. import toolstream
 from ..connection import ConnectionSpec
 from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
-from ..objects import streaming_storage
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, tail
 from ..toolstream import ToolStream
@@ -42,7 +44,6 @@ from . import commands
 from .xbstream import XbstreamTap
 
 if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
     from database_backup.stream import DigestReader
 
 logger = logging.getLogger(__name__)
@@ -230,8 +231,6 @@ def backup_full(
             no `backup.json` exists for `backup_id`.
     """
     # imported late, and not `Catalog`: importing it imports boto3 (the preflight does)
-    from database_backup.catalog import BackupMetadata
-    from database_backup.catalog.metadata import check_backup_id
 
     started_at = datetime.now(timezone.utc)
     try:
@@ -353,7 +352,7 @@ def _stream_to_storage(
                 time.monotonic() - spawned,
                 ahead.buffered,
             )
-            storage = streaming_storage(catalog)
+            storage = catalog.storage
             object_key = catalog.artefact_key(*artefact)
             storage.upload_stream(object_key, cast(BinaryIO, ahead), size_hint=_hint(estimate))
         except BaseException as exc:

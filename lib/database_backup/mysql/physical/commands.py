@@ -100,7 +100,7 @@ def prepare_command(
         f"--target-dir={directory}",
         f"--use-memory={use_memory_mb}M",
     ]
-    if apply_log_only and flavour.name == "mysql":
+    if apply_log_only and flavour.prepare_apply_log_only:
         argv.append("--apply-log-only")
     if incremental_dir is not None:
         argv.append(f"--incremental-dir={incremental_dir}")

@@ -14,18 +14,17 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
+
+from database_backup.catalog import BackupMetadata, Catalog
 
 from ..errors import RestoreError
 from ..flavour import Flavour
-from ..objects import decode_artefact, streaming_storage
+from ..objects import decode_artefact
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, pump, tail
 from . import commands
 from .incremental import ChainError, resolve_chain
-
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
 
 _CHUNK = 1 << 20
 
@@ -71,7 +70,7 @@ def fetch_and_extract(
 
     artefact = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
     emit(progress, "download", 0, meta.stored_size)
-    opened = streaming_storage(catalog).open_stream(artefact)
+    opened = catalog.storage.open_stream(artefact)
     source = _Counter(opened, progress, meta.stored_size)
     try:
         reader = decode_artefact(source, meta, key)

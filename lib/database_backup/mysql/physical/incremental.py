@@ -12,15 +12,13 @@ refused with a clear error before the server is touched.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+
+from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog, CatalogError
 
 from ..connection import ConnectionSpec
 from ..errors import EngineError
 from ..progress import ProgressCallback
 from .backup import BackupError, backup_full
-
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
 
 PHYSICAL = ("full", "incremental")
 MAX_CHAIN = 1000
@@ -36,8 +34,6 @@ def resolve_chain(catalog: Catalog, backup_id: str) -> list[BackupMetadata]:
     Raises:
         ChainError: a link is missing, incomplete, not physical, or its LSNs do not follow.
     """
-    from database_backup.catalog import BackupNotFoundError, CatalogError
-
     chain: list[BackupMetadata] = []
     current: str | None = backup_id
     child: BackupMetadata | None = None
@@ -136,7 +132,6 @@ def backup_incremental(
 
 
 def _pick_parent(catalog: Catalog, parent_id: str | None) -> BackupMetadata:
-    from database_backup.catalog import BackupMetadata, BackupNotFoundError, CatalogError
 
     try:
         if parent_id is not None:

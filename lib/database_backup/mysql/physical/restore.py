@@ -21,7 +21,8 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog
 
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import RestoreError
@@ -31,9 +32,6 @@ from ..server import ServerControl
 from ..toolrun import ToolLog, tail
 from .datadir import DatadirSwap, SwapError
 from .extract import fetch_and_extract, prepare, stage_chain
-
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +137,6 @@ def restore_physical(
 
 def _read_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
     """The backup's metadata, refusing what this restore cannot do."""
-    from database_backup.catalog import BackupNotFoundError  # late: keeps boto3 optional
-
     try:
         meta = catalog.read_metadata(backup_id)
     except BackupNotFoundError as exc:

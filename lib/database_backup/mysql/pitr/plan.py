@@ -20,15 +20,19 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+
+from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog, CatalogError
+from database_backup.catalog.binlogs import (
+    BinlogCatalog,
+    BinlogEntry,
+    Timeline,
+    binlog_sequence,
+    timeline_at,
+)
 
 from ..binlog.reader import gtid_positions
 from ..errors import DataChangeError
 from ..physical.incremental import ChainError, resolve_chain
-
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
-    from database_backup.catalog.binlogs import BinlogEntry, Timeline
 
 LATEST = "latest"
 
@@ -118,8 +122,6 @@ def _candidates(
     timeline: Timeline,
 ) -> list[tuple[BackupMetadata, bool]]:
     """(backup, starts-at-timeline-start) pairs usable on `timeline`, newest last."""
-    from database_backup.catalog.binlogs import timeline_at
-
     found: list[tuple[BackupMetadata, bool]] = []
     for backup in backups:
         if backup.kind not in ("full", "incremental"):
@@ -146,9 +148,6 @@ def plan_recovery(
         RecoveryError: the recovery is impossible (the message says why and what to do);
             nothing was touched.
     """
-    from database_backup.catalog import BackupMetadata
-    from database_backup.catalog.binlogs import BinlogCatalog
-
     index = BinlogCatalog(catalog)
     timelines = index.timelines()
     if not timelines:
@@ -230,7 +229,6 @@ def _files_from(
                 f"backup {backup.backup_id} has no binlog position: it cannot start a "
                 "point-in-time recovery"
             )
-        from database_backup.catalog.binlogs import binlog_sequence
 
         start = binlog_sequence(backup.binlog_file)
         files = [entry for entry in entries if entry.sequence >= start]
@@ -315,9 +313,6 @@ def plan_restore_point(catalog: Catalog, backup_id: str) -> RecoveryPlan:
         RecoveryError: no binlogs were ever shipped (then a plain restore is enough), or
             the backup (chain) cannot be restored.
     """
-    from database_backup.catalog import BackupNotFoundError, CatalogError
-    from database_backup.catalog.binlogs import BinlogCatalog, timeline_at
-
     timelines = BinlogCatalog(catalog).timelines()
     if not timelines:
         raise RecoveryError("no binlogs have been shipped for this cluster: no timeline to fork")

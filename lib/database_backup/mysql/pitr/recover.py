@@ -309,10 +309,7 @@ def reset_binlog_sql(flavour: Flavour, gtid_set: str | None) -> str:
     sql = "RESET MASTER;"
     if gtid_set:
         quoted = gtid_set.replace("\\", "").replace("'", "").replace("\n", "")
-        if flavour.name == "mariadb":
-            sql += f" SET GLOBAL gtid_binlog_state = '{quoted}';"
-        else:
-            sql += f" SET GLOBAL gtid_purged = '{quoted}';"
+        sql += " " + flavour.set_gtid_state_sql(quoted)
     return sql
 
 
