@@ -22,7 +22,7 @@ from . import copying, history, params, results, tables
 from .catalogs import Catalogs
 from .errors import ManagerError
 from .locations import Location
-from .manager import FOLLOW, Manager
+from .manager import FOLLOW, Manager, app_name
 from .params import parse_when as parse_when  # re-exported: callers import it from here
 
 BACKUP_COLUMNS = (
@@ -123,7 +123,7 @@ class Actions:
         """Ask for a restore (and point-in-time recovery) of a database application."""
         setup = self.manager.usable_setup()
         relation = self.manager.relation_for(given.application)
-        app = relation.app.name if relation.app is not None else "?"
+        app = app_name(relation)
         backup_id, target, moment = given.backup_id, given.point_in_time, given.moment
         if backup_id:
             location, meta = catalogs.find(app, backup_id, given.location)
@@ -204,7 +204,7 @@ class Actions:
 
     def _app(self, app: str) -> str:
         relation = self.manager.relation_for(app)
-        return relation.app.name if relation.app is not None else app
+        return app_name(relation, app)
 
     def list_jobs(self, given: params.ListJobs, catalogs: Catalogs) -> dict[str, Any]:
         """One page of the job history (newest last), with phase and progress."""

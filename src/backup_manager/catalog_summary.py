@@ -16,7 +16,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import ops
 
@@ -69,15 +69,16 @@ def load(text: str | None) -> Summary:
     except json.JSONDecodeError:
         return {}
     summary: Summary = {}
-    for item in items if isinstance(items, list) else []:
+    for item in cast("list[object]", items) if isinstance(items, list) else []:
         if not isinstance(item, dict):
             continue
-        app, location, count = item.get("app"), item.get("location"), item.get("count")
+        entry = cast("dict[str, object]", item)
+        app, location, count = entry.get("app"), entry.get("location"), entry.get("count")
         if not isinstance(app, str) or not isinstance(location, str):
             continue
         if not isinstance(count, int) or count < 0:
             continue
-        newest, newest_at = item.get("newest"), item.get("newest-at")
+        newest, newest_at = entry.get("newest"), entry.get("newest-at")
         stored = Stored(
             app,
             location,

@@ -8,9 +8,9 @@ what to fix. No `ops` here.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from database_backup.catalog import (
     BackupHeldError,
@@ -52,7 +52,7 @@ def cluster_id(model_uuid: str, app: str) -> str:
 
 
 @contextmanager
-def storage_errors(location: Location, what: str) -> Iterator[None]:
+def storage_errors(location: Location, what: str) -> Generator[None, None, None]:
     """Turn storage and catalog errors into ManagerErrors that name the location."""
     try:
         yield
@@ -280,5 +280,6 @@ def _row(
         "encrypted": entry.encrypted,
     }
     if isinstance(copied, Mapping):
-        row["copied-from"] = f"{copied.get('location')}:{copied.get('backup-id')}"
+        origin = cast("Mapping[str, object]", copied)
+        row["copied-from"] = f"{origin.get('location')}:{origin.get('backup-id')}"
     return row

@@ -134,7 +134,7 @@ class ManagerConfig(pydantic.BaseModel):
 
 def describe_errors(error: pydantic.ValidationError) -> str:
     """One line naming each invalid option (kebab-case, as `juju config` spells it) and why."""
-    parts = []
+    parts: list[str] = []
     for item in error.errors():
         option = "-".join(str(p) for p in item["loc"]).replace("_", "-")
         message = str(item["msg"]).removeprefix("Value error, ")

@@ -95,7 +95,7 @@ class Record:
         for key, name in _FIELDS.items():
             value = getattr(self, name)
             if value is not None:
-                out[key] = list(value) if isinstance(value, list) else value
+                out[key] = list(cast("list[str]", value)) if isinstance(value, list) else value
         return out
 
     @property

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from database_backup.interface import StorageConfig
 from database_backup.storage import RetryPolicy, S3Config, S3Storage
@@ -99,7 +99,7 @@ def from_s3_info(name: str, info: Mapping[str, Any]) -> Location | None:
         return None
     chain = info.get("tls-ca-chain")
     if isinstance(chain, list):
-        chain = "\n".join(str(part).strip() for part in chain) or None
+        chain = "\n".join(str(part).strip() for part in cast("list[object]", chain)) or None
     style = str(info.get("s3-uri-style") or "path")
     return Location(
         name=name,

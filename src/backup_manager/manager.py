@@ -22,6 +22,7 @@ from database_backup.interface import (
     DatabaseBackupError,
     DatabaseBackupRequirer,
     JobStatus,
+    remote_app,
     utc_now,
 )
 from database_backup.storage import StorageError
@@ -39,6 +40,12 @@ logger = logging.getLogger(__name__)
 
 ENCRYPTION_LABEL = "encryption-key"
 FOLLOW = "juju run backup-manager/leader list-jobs"
+
+
+def app_name(relation: ops.Relation, default: str = "?") -> str:
+    """The name of the relation's remote application (`default` if Juju did not say)."""
+    app = remote_app(relation)
+    return app.name if app is not None else default
 
 
 def credentials_label(location: str) -> str:
@@ -87,15 +94,15 @@ class Manager:
 
     def database_relations(self) -> list[ops.Relation]:
         """Relations to database applications (remote app known)."""
-        return [r for r in self.backups.relations if r.app is not None]
+        return [r for r in self.backups.relations if remote_app(r) is not None]
 
     def apps(self) -> list[str]:
         """Names of the related database applications."""
-        return sorted(r.app.name for r in self.database_relations() if r.app is not None)
+        return sorted(app_name(r) for r in self.database_relations())
 
     def relation_for(self, app: str) -> ops.Relation:
         """The relation to `app` (or the only one when `app` is empty)."""
-        relations = {r.app.name: r for r in self.database_relations() if r.app is not None}
+        relations = {app_name(r): r for r in self.database_relations()}
         if not relations:
             raise ManagerError(
                 "no database application is related: juju integrate "
@@ -117,7 +124,7 @@ class Manager:
 
     def cluster_id(self, relation: ops.Relation) -> str:
         """`<model-uuid>/<app>`: the catalog prefix of that database cluster."""
-        app = relation.app.name if relation.app is not None else "unknown"
+        app = app_name(relation, "unknown")
         return f"{self.model.uuid}/{app}"
 
     def usable_setup(self) -> setup_mod.Ready:
@@ -186,7 +193,7 @@ class Manager:
         ready = self.usable_setup()
         config = ready.config
         location = location or ready.backup_location
-        app = relation.app.name if relation.app is not None else "?"
+        app = app_name(relation)
         parent = None
         if kind == "incremental":
             catalogs = catalogs or self.catalogs()
@@ -234,7 +241,7 @@ class Manager:
         tables: Sequence[str] = (),
     ) -> history.Record:
         """Ask for a restore of `backup_id` (and replay to `point_in_time`, if given)."""
-        app = relation.app.name if relation.app is not None else "?"
+        app = app_name(relation)
         encryption_id = self.encryption_secret_id() if encrypted else None
         if encrypted and encryption_id is None:
             encryption_id = self._existing_encryption_id()
@@ -272,7 +279,7 @@ class Manager:
         self, relation: ops.Relation, job_id: str, location: Location, *, scheduled: bool = False
     ) -> history.Record:
         job = next(j for j in self.backups.requests(relation) if j.job_id == job_id)
-        app = relation.app.name if relation.app is not None else "?"
+        app = app_name(relation)
         record = history.from_request(job, app, location.name, scheduled=scheduled)
         records = self.state.history()
         records.append(record)
@@ -347,7 +354,7 @@ class Manager:
         records = self.state.history()
         changed = False
         for relation in self.database_relations():
-            app = relation.app.name if relation.app is not None else "?"
+            app = app_name(relation)
             for tracked in self.backups.jobs(relation):
                 record = history.find(records, tracked.request.job_id)
                 if record is None:
@@ -496,7 +503,7 @@ class Manager:
         if config is None or not self.is_leader:
             return []
         protected = history.protected_backups(self.state.history())
-        deleted = []
+        deleted: list[str] = []
         catalogs = self.catalogs()
         try:
             for location in locations:
@@ -535,13 +542,14 @@ class Manager:
         records = self.sync_history()
         if status.job_type is None or status.job_type.value != "backup":
             return
-        if status.status.value != "success" or relation.app is None:
+        app = remote_app(relation)
+        if status.status.value != "success" or app is None:
             return
         record = history.find(records, status.job_id)
-        location = self.setup.locations.get(record.location or "" if record else "")
+        location = self.setup.locations.get(record.location or "" if record is not None else "")
         location = location or self.setup.backup_location
         if location is not None:
-            self.apply_retention([relation.app.name], [location])
+            self.apply_retention([app.name], [location])
 
     # -- status -------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import ops
 import pydantic
@@ -73,7 +73,7 @@ def load(event: ops.ActionEvent, model: type[Params]) -> Params:
 
 def describe(error: pydantic.ValidationError) -> str:
     """One sentence per bad parameter, as the admin typed it (kebab-case)."""
-    parts = []
+    parts: list[str] = []
     for item in error.errors():
         name = "-".join(str(p) for p in item["loc"] if isinstance(p, str)).replace("_", "-")
         if item["type"] == "value_error":
@@ -141,13 +141,14 @@ def _names(value: Any, info: pydantic.ValidationInfo) -> tuple[str, ...]:
         return ()
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise ValueError(f"{name} must be a list: give {name}='{example}'")
-    if len(value) > MAX_NAMES:
+    given = cast("Sequence[object]", value)
+    if len(given) > MAX_NAMES:
         raise ValueError(
-            f"{name} lists {len(value)} names: give at most {MAX_NAMES} (or leave {name} "
+            f"{name} lists {len(given)} names: give at most {MAX_NAMES} (or leave {name} "
             "out and take whole databases)"
         )
     seen: set[str] = set()
-    for item in value:
+    for item in given:
         if not isinstance(item, str):
             raise ValueError(f"{name}: {_echo(item)} is not a name: give {name}='{example}'")
         if name == "tables" and not TABLE.match(item):
@@ -164,7 +165,7 @@ def _names(value: Any, info: pydantic.ValidationInfo) -> tuple[str, ...]:
         if item in seen:
             raise ValueError(f"{name}: {_echo(item)} is listed twice")
         seen.add(item)
-    return tuple(value)
+    return tuple(cast("Sequence[str]", given))
 
 
 def _flag(value: Any, info: pydantic.ValidationInfo) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 BUDGET = 96 * 1024
 MAX_TEXT = 2000
@@ -39,8 +39,10 @@ def clip_row(row: Row) -> dict[str, Any]:
     for key, value in row.items():
         if isinstance(value, str) and len(value) > MAX_TEXT:
             value = value[: MAX_TEXT - 3] + "..."
-        elif isinstance(value, list) and len(value) > MAX_ITEMS:
-            value = [*value[:MAX_ITEMS], f"... and {len(value) - MAX_ITEMS} more"]
+        elif isinstance(value, list):
+            items = cast("list[object]", value)
+            if len(items) > MAX_ITEMS:
+                value = [*items[:MAX_ITEMS], f"... and {len(items) - MAX_ITEMS} more"]
         clipped[key] = value
     return clipped
 

@@ -13,6 +13,8 @@ import ops
 import pydantic
 from object_storage import S3Requirer
 
+from database_backup.interface import remote_app
+
 from . import locations as locations_mod
 from .config import ManagerConfig, describe_errors
 from .locations import Location, LocationError
@@ -28,9 +30,9 @@ class Setup:
 
     config: ManagerConfig | None = None
     config_error: str = ""
-    locations: dict[str, Location] = dataclasses.field(default_factory=dict)
-    blocked: list[str] = dataclasses.field(default_factory=list)
-    waiting: list[str] = dataclasses.field(default_factory=list)
+    locations: dict[str, Location] = dataclasses.field(default_factory=dict[str, Location])
+    blocked: list[str] = dataclasses.field(default_factory=list[str])
+    waiting: list[str] = dataclasses.field(default_factory=list[str])
     backup_location: Location | None = None
 
     @property
@@ -63,7 +65,7 @@ def read(charm: ops.CharmBase, s3: S3Requirer) -> Setup:
     except pydantic.ValidationError as exc:
         setup.config_error = describe_errors(exc)
         return setup
-    relations = [r for r in charm.model.relations[S3_ENDPOINT] if r.app is not None]
+    relations = [r for r in charm.model.relations[S3_ENDPOINT] if remote_app(r) is not None]
     for relation in relations:
         _read_relation(setup, s3, relation)
     if not relations and setup.config.has_s3_settings:
@@ -83,7 +85,8 @@ def read(charm: ops.CharmBase, s3: S3Requirer) -> Setup:
 
 
 def _read_relation(setup: Setup, s3: S3Requirer, relation: ops.Relation) -> None:
-    name = relation.app.name if relation.app is not None else "?"
+    app = remote_app(relation)
+    name = app.name if app is not None else "?"
     try:
         info = s3.get_storage_connection_info(relation)
     except (ops.SecretNotFoundError, ops.ModelError) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import ops
 
@@ -114,7 +114,11 @@ class PeerState:
             return {}
         if not isinstance(data, dict):
             return {}
-        return {str(k): dict(v) if isinstance(v, dict) else {} for k, v in data.items()}
+        entries = cast("dict[str, object]", data)
+        return {
+            str(k): dict(cast("dict[str, Any]", v)) if isinstance(v, dict) else {}
+            for k, v in entries.items()
+        }
 
     def save_copies(self, copies: Mapping[str, Mapping[str, Any]]) -> None:
         """Store the copies still running."""

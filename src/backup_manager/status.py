@@ -52,7 +52,7 @@ def summary(
     and failures come from the job history. Until the manager has read a catalog, a backup
     the history saw completing is reported, without a count.
     """
-    parts = []
+    parts: list[str] = []
     running = sum(1 for r in records if r.status in history.IN_FLIGHT)
     if running:
         parts.append(f"{running} job{'' if running == 1 else 's'} running")
