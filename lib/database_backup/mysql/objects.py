@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from database_backup.catalog import BackupMetadata, Catalog
-from database_backup.storage import ObjectStore
+from database_backup.catalog import BackupMetadata
 from database_backup.stream.base import ByteSource
-
-
-def streaming_storage(catalog: Catalog) -> ObjectStore:
-    """The catalog's store; every `ObjectStore` streams (use `catalog.storage` directly)."""
-    return catalog.storage
 
 
 def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None) -> BinaryIO:

@@ -26,20 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from database_backup.catalog import BackupMetadata, Catalog
 
 from .. import toolstream
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
-from ..objects import streaming_storage
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, tail
 from ..toolstream import ToolStream
 from .sqlfilter import USERS_BEGIN, USERS_END, Selection
-
-if TYPE_CHECKING:
-    from database_backup.catalog import BackupMetadata, Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +277,6 @@ def backup_logical(
     Raises:
         LogicalBackupError: anything failed; the partial artefact was removed.
     """
-    from database_backup.catalog import BackupMetadata
     from database_backup.stream import encode
 
     started_at = datetime.now(timezone.utc)
@@ -312,9 +308,7 @@ def backup_logical(
             output = _DumpOutput(prefix, proc, progress, suffix)
             try:
                 stored, digest = encode(output, compression_level=compression_level, key=key)
-                streaming_storage(catalog).upload_stream(
-                    catalog.artefact_key(backup_id, name), stored
-                )
+                catalog.storage.upload_stream(catalog.artefact_key(backup_id, name), stored)
             finally:
                 toolstream.stop(proc)
                 output.close()

@@ -38,7 +38,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from database_backup.catalog import Catalog
+from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 
 from ..binlog.replay import ReplayError, ReplayStats, query, replay
 from ..binlog.shipping import BinlogError, binlog_lock, ship_binlogs
@@ -57,10 +59,6 @@ from .plan import (
     plan_recovery,
     plan_restore_point,
 )
-
-if TYPE_CHECKING:
-    from database_backup.catalog import Catalog
-    from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +156,6 @@ def recover_to_point(
     Raises:
         RecoveryError: refused (`data_changed` False) or failed.
     """
-    from database_backup.catalog.binlogs import BinlogCatalog
-
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     index = BinlogCatalog(catalog)
@@ -359,15 +355,11 @@ def download_binlog(
     """
     from database_backup.stream import IntegrityError, decode
 
-    from ..objects import streaming_storage
-
     if entry.encrypted and key is None:
         raise ReplayError(f"binlog {entry.name} is encrypted: provide the encryption key")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / entry.name
-    source = streaming_storage(index.catalog).open_stream(
-        index.object_key(entry.timeline, entry.object_name)
-    )
+    source = index.catalog.storage.open_stream(index.object_key(entry.timeline, entry.object_name))
     try:
         reader = decode(
             source,
