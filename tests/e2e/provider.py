@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from mysql_provider.shipping import UNIT, Shipper
 from ops import testing
 
 from database_backup.jobs import JobStore, clean_env, hook_python_path
-from tests.charms import mysql_charm_module
 from tests.infra.mariadb import MariaDBServer
-from tests.workload.provider_helpers import FixtureServer
+from tests.workload.provider_helpers import FixtureServer, provider_context
 
-MYSQL = Path(__file__).resolve().parents[2] / "mysql"
 APP = "mysql-server"
 ENDPOINT = "database-backup"
 PEER = "mysql-peers"
@@ -85,24 +81,7 @@ class Deployment:
         self.marker = self.root / "job-finished.log"
         self.handled = 0
         self.server = E2EServer(self.db, self.root / "host")
-        server = self.server
-        notify = [
-            sys.executable,
-            "-c",
-            f"open({str(self.marker)!r}, 'a').write('job-finished\\n')",
-        ]
-
-        class Charm(mysql_charm_module().MySQLServerCharm):
-            server_factory = staticmethod(lambda flavour: server)
-            notify_command = staticmethod(lambda unit, charm_dir: notify)
-
-        self.ctx = testing.Context(
-            Charm,
-            meta=yaml.safe_load((MYSQL / "metadata.yaml").read_text()),
-            actions=yaml.safe_load((MYSQL / "actions.yaml").read_text()),
-            config=yaml.safe_load((MYSQL / "config.yaml").read_text()),
-            app_name=APP,
-        )
+        self.ctx = provider_context(self.server, self.marker, app_name=APP)
         self.state: testing.State = testing.State(
             leader=True,
             config={"flavour": "mariadb"},

@@ -94,6 +94,28 @@ class FixtureServer(Server):
         self.db.execute(backup_user_sql("mariadb", password, host="127.0.0.1"))
 
 
+def provider_context(
+    server: Server, marker: Path, *, app_name: str | None = None
+) -> testing.Context[Any]:
+    """A Context for the mysql-server charm on `server`; each finished job appends to `marker`.
+
+    The job's notify command (`juju-exec` on a machine) writes a line to `marker` instead.
+    """
+    notify = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('job-finished\\n')"]
+
+    class Charm(mysql_charm_module().MySQLServerCharm):
+        server_factory = staticmethod(lambda flavour: server)
+        notify_command = staticmethod(lambda unit, charm_dir: notify)
+
+    return testing.Context(
+        Charm,
+        meta=yaml.safe_load((MYSQL / "metadata.yaml").read_text()),
+        actions=yaml.safe_load((MYSQL / "actions.yaml").read_text()),
+        config=yaml.safe_load((MYSQL / "config.yaml").read_text()),
+        app_name=app_name,
+    )
+
+
 class Unit:
     """One provider unit driven through Scenario, keeping its state between hooks."""
 
@@ -101,20 +123,7 @@ class Unit:
         self.root = root
         self.marker = root / "job-finished.log"
         self.server = FixtureServer(db, root / "host")
-        server = self.server
-        notify = [sys.executable, "-c",
-                  f"open({str(self.marker)!r}, 'a').write('job-finished\\n')"]  # fmt: skip
-
-        class Charm(mysql_charm_module().MySQLServerCharm):
-            server_factory = staticmethod(lambda flavour: server)
-            notify_command = staticmethod(lambda unit, charm_dir: notify)
-
-        self.ctx = testing.Context(
-            Charm,
-            meta=yaml.safe_load((MYSQL / "metadata.yaml").read_text()),
-            actions=yaml.safe_load((MYSQL / "actions.yaml").read_text()),
-            config={**yaml.safe_load((MYSQL / "config.yaml").read_text())},
-        )
+        self.ctx = provider_context(self.server, self.marker)
         #: an encryption key secret the manager would own and grant (jobs opt in to it)
         self.key = testing.Secret({"key": base64.b64encode(secrets.token_bytes(32)).decode()})
         self.credentials = testing.Secret(
