@@ -10,7 +10,8 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path) -> ModuleType:
+def load_module(name: str, path: Path) -> ModuleType:
+    """Import the file `path` as the module `name` (once: later calls return it)."""
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
@@ -24,9 +25,9 @@ def _load(name: str, path: Path) -> ModuleType:
 
 def manager_charm_module() -> ModuleType:
     """The backup-manager's `src/charm.py`."""
-    return _load("backup_manager_charm", ROOT / "src" / "charm.py")
+    return load_module("backup_manager_charm", ROOT / "src" / "charm.py")
 
 
 def mysql_charm_module() -> ModuleType:
     """The mysql-server's `mysql/src/charm.py`."""
-    return _load("mysql_server_charm", ROOT / "mysql" / "src" / "charm.py")
+    return load_module("mysql_server_charm", ROOT / "mysql" / "src" / "charm.py")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import ops
 import yaml
+
+from tests.charms import load_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERFACE = "database_backup"
@@ -19,16 +19,7 @@ DRAFT_VECTORS = REPO_ROOT / "tests" / "unit" / "interface" / "vectors"
 
 def load_schema_module() -> ModuleType:
     """Import the spec's `schema.py` from the working tree under a unique module name."""
-    name = "database_backup_v0_interface_schema"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, SPEC_DIR / "schema.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError(f"cannot load {SPEC_DIR / 'schema.py'}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("database_backup_v0_interface_schema", SPEC_DIR / "schema.py")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,15 +35,10 @@ class CharmUnderTest:
 
         Both charms live in a module called `charm`; loading by path keeps them apart.
         """
-        name = f"interface_tests_{self.root.name}_charm"
-        spec = importlib.util.spec_from_file_location(name, self.root / "src" / "charm.py")
-        if spec is None or spec.loader is None:
-            raise RuntimeError(f"cannot load {self.root / 'src' / 'charm.py'}")
-        module = sys.modules.get(name)
-        if module is None:
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # Scenario finds the charm's files through it
-            spec.loader.exec_module(module)
+        # kept in sys.modules: Scenario finds the charm's files through it
+        module = load_module(
+            f"interface_tests_{self.root.name}_charm", self.root / "src" / "charm.py"
+        )
         charm_type = getattr(module, self.class_name)
         if not (isinstance(charm_type, type) and issubclass(charm_type, ops.CharmBase)):
             raise TypeError(f"{self.class_name} is not a charm class")
