@@ -18,7 +18,7 @@ class CharmConfig(pydantic.BaseModel):
 
 def describe(error: pydantic.ValidationError) -> str:
     """One line per problem, naming the option as the admin types it."""
-    parts = []
+    parts: list[str] = []
     for item in error.errors():
         option = "-".join(str(part) for part in item["loc"]).replace("_", "-")
         parts.append(f"{option}: {item['msg']}")

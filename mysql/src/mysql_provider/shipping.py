@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from database_backup.jobs import clean_env, read_json, write_json
 
@@ -140,7 +140,7 @@ class Shipper:
         """The last shipping run: its outcome, the timeline, what was shipped last and when."""
         state = read_json(self.state_path) or {}
         raw = state.get("result")
-        result: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        result = cast("dict[str, Any]", raw) if isinstance(raw, dict) else {}
         info: dict[str, Any] = {}
         for name in ("status", "message", "finished-at"):
             if isinstance(state.get(name), str):
@@ -168,15 +168,31 @@ class Shipper:
             logger.error("systemctl %s: %s", " ".join(args), (result.stderr or "").strip())
 
 
+#: the unit databag's `log-shipping` value (schema `log-shipping-status`)
+ShippingStatus = TypedDict(
+    "ShippingStatus",
+    {
+        "enabled": bool,
+        "status": str,
+        "message": str,
+        "timeline": str,
+        "last-shipped-file": str,
+        "last-shipped-at": str,
+    },
+    total=False,
+)
+
+
 def status_document(
     enabled: bool, running: bool, position: Mapping[str, Any], reason: str
-) -> dict:
+) -> ShippingStatus:
     """The unit databag's `log-shipping` value (schema `log-shipping-status`)."""
-    doc: dict[str, Any] = {"enabled": enabled}
+    doc = ShippingStatus(enabled=enabled)
     if isinstance(position.get("timeline"), str):
         doc["timeline"] = position["timeline"]
     if running and position.get("status") == "error":
-        doc.update(status="error", message=str(position.get("message", ""))[:500])
+        doc["status"] = "error"
+        doc["message"] = str(position.get("message", ""))[:500]
     elif running:
         doc["status"] = "running"
     else:

@@ -233,7 +233,8 @@ class Server:
 
     def tool_versions(self) -> tuple[str, str]:
         """What the backup tool and the server print for `--version` ("" when absent)."""
-        tool = next(filter(None, map(self._version_output, self.flavour.backup_tools)), "")
+        outputs = (self._version_output(binary) for binary in self.flavour.backup_tools)
+        tool = next((output for output in outputs if output), "")
         return tool, self.version()
 
     def check_tools(self) -> str:
