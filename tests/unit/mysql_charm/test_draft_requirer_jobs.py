@@ -10,30 +10,26 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from mysql_provider import runner
 from ops import testing
 
+from tests.unit.interface.test_draft_requirer import (
+    ACCESS,
+    SECRET,
+    assert_no_keys,
+    draft_jobs,
+    written_databags,
+)
 from tests.unit.mysql_charm.conftest import PASSWORD, FakeLauncher, FakeServer, make_ctx
-
-from .test_draft_requirer import ACCESS, SECRET, assert_no_keys, draft_jobs, written_databags
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> FakeServer:
+    """A MariaDB server (the draft's examples back up MariaDB)."""
     return FakeServer("mariadb", tmp_path / "root")
-
-
-@pytest.fixture
-def launcher(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLauncher]:
-    fake = FakeLauncher()
-    monkeypatch.setattr(runner, "start_worker", fake)
-    yield fake
-    fake.close()
 
 
 def test_draft_backup_job_starts_with_the_inline_keys_in_the_spec_only(
