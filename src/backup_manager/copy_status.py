@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from database_backup.catalog import Catalog
 from database_backup.storage import ObjectNotFoundError
@@ -65,7 +65,7 @@ def read(catalog: Catalog, backup_id: str) -> dict[str, Any] | None:
         document = json.loads(raw)
     except ValueError:
         return None
-    return document if isinstance(document, dict) else None
+    return cast("dict[str, Any]", document) if isinstance(document, dict) else None
 
 
 def age(text: object, now: datetime.datetime) -> float | None:

@@ -20,10 +20,10 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from database_backup.catalog import Catalog
 from database_backup.jobs import now_text, write_json
@@ -81,11 +81,12 @@ class Progress:
         if state["status"] == copy_status.RUNNING:
             document = copy_status.running(self.spec, phase=state["phase"], unit=self.unit)
         else:
+            result: Mapping[str, Any] = state.get("result") or {}
             document = {
                 **copy_status.running(self.spec, phase=state["phase"], unit=self.unit),
                 "status": state["status"],
                 "message": state.get("message"),
-                "size": (state.get("result") or {}).get("size"),
+                "size": result.get("size"),
                 "finished-at": state.get("finished-at"),
             }
         copy_status.write(self.dest, self.spec["new-backup-id"], document)
@@ -272,7 +273,7 @@ def read_spec(path: Path) -> dict[str, Any]:
     ]
     if missing:
         raise ValueError(f"{path} is not a copy spec: {', '.join(missing)} missing")
-    return spec
+    return cast("dict[str, Any]", spec)  # a dict: a non-dict misses every name
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from database_backup.catalog import BackupMetadata, Catalog, CatalogError, new_backup_id
 from database_backup.jobs import (
@@ -108,10 +108,10 @@ def _copied(backups: list[BackupMetadata], location: str, backup_id: str) -> str
     """The id of the copy of `location`:`backup_id` among `backups`, if any."""
     for backup in backups:
         origin = backup.extra.get("copied-from")
-        if isinstance(origin, dict) and (origin.get("location"), origin.get("backup-id")) == (
-            location,
-            backup_id,
-        ):
+        if not isinstance(origin, dict):
+            continue
+        copied_from = cast("dict[str, object]", origin)
+        if (copied_from.get("location"), copied_from.get("backup-id")) == (location, backup_id):
             return backup.backup_id
     return None
 
@@ -151,7 +151,7 @@ def launch(spec: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     unit = os.environ.get("JUJU_UNIT_NAME", "")
     charm_dir = os.environ.get("JUJU_CHARM_DIR", "")
     notify = dispatch_command(unit, Path(charm_dir), "update-status") if unit else None
-    dest = spec.get("dest") or {}
+    dest: Mapping[str, Any] = spec.get("dest") or {}
     record = JobRecord(
         key=_key(spec["copy-id"]),
         job_id=spec["copy-id"],
@@ -193,7 +193,7 @@ def collect(
         records: the history (for copies recorded before `launch` returned this).
         catalogs: access to the storage locations.
     """
-    results = []
+    results: list[dict[str, Any]] = []
     for copy_id, info in copies.items():
         record = next((r for r in records if r.job_id == copy_id), Record(copy_id))
         target = {**_from_record(record), **{k: v for k, v in info.items() if v}}
