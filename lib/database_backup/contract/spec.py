@@ -1,119 +1,21 @@
-"""The engine's process contract: the spec file it reads and the state file it writes.
-
-A charm (or the job runner on its behalf) writes an `EngineSpec` to a 0600 file and starts
-`python -m database_backup.cli <command> --spec SPEC --state-file STATE`; the command keeps
-an `EngineState` in STATE up to date and the charm reads it back. Both sides import this
-module, so neither builds nor parses these documents by hand. No `ops` import.
-
-The spec (kebab-case JSON keys; secrets only here, never on a command line)::
-
-    {
-      "cluster-id": "<model-uuid>/<app>",
-      "storage": {"bucket": "b", "endpoint": "http://127.0.0.1:7480", "region": "",
-                  "path": "backups", "uri-style": "path", "tls-ca-chain": null,
-                  "part-size-mb": 8, "max-concurrency": 4,
-                  "access-key": "...", "secret-key": "..."},
-      "connection": {"host": "127.0.0.1", "port": 3306, "socket": null,
-                     "user": "backup", "password": "..."},
-      "encryption-key": "<base64 of 32 bytes, optional: encrypts backups>",
-      "server": {"type": "systemd", "unit": "mysql", "datadir": "/var/lib/mysql"},
-      "workdir": "/var/lib/database-backup"
-    }
-
-`server` may also be `{"type": "command", "datadir": ..., "start": [...], "stop": [...],
-"status": [...]}`. Times in the state file are RFC 3339 UTC with a `Z` (older files with
-`+00:00` are read as well).
-"""
+"""The spec file: what an engine command needs, secrets included (written 0600)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import dataclasses
-import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final, Literal, TypeAlias, cast
+from typing import Literal
 
-from database_backup.timefmt import format_time, parse_time, utc_now
-
-#: a JSON value as `json.loads` returns it
-JSON: TypeAlias = "dict[str, JSON] | list[JSON] | str | int | float | bool | None"
+from .values import JSON, SpecError, drop_none, json_object, optional_text
 
 #: upload part size and parallel parts: the engine buffers about (concurrency + 1) parts,
 #: so this bounds its memory (parts still grow after 1,000 of them, so 5 TB fit)
 DEFAULT_PART_MB = 8
 DEFAULT_CONCURRENCY = 4
-
-RUNNING: Final = "running"
-SUCCESS: Final = "success"
-ERROR: Final = "error"
-Status = Literal["running", "success", "error"]
-_FLAVOURS = ("mysql", "mariadb")
-_COMPRESSIONS = ("none", "zstd")
-
-
-class SpecError(Exception):
-    """The spec file or environment is unusable; the message says how to fix it."""
-
-
-# -- time -----------------------------------------------------------------------------------
-
-
-def now_text() -> str:
-    """The current time in the contract's format (`database_backup.timefmt`)."""
-    return format_time(utc_now())
-
-
-def normalise_time(value: object) -> str | None:
-    """A timestamp read from a file, in the contract's format (None if not a time)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return format_time(parse_time(value))
-    except ValueError:
-        return None
-
-
-# -- reading JSON objects -------------------------------------------------------------------
-
-
-def _object(data: Mapping[str, JSON], name: str, *, required: bool) -> dict[str, JSON]:
-    value = data.get(name)
-    if value is None and not required:
-        return {}
-    if not isinstance(value, dict):
-        raise SpecError(f"the spec needs a {name!r} object")
-    return dict(value)
-
-
-def _opt_text(data: Mapping[str, JSON], name: str) -> str | None:
-    value = data.get(name)
-    return value if isinstance(value, str) and value else None
-
-
-def _text(value: JSON | None) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _count(value: JSON | None) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _status(value: JSON | None) -> Status:
-    if value == SUCCESS:
-        return SUCCESS
-    if value == ERROR:
-        return ERROR
-    return RUNNING
-
-
-def _drop_none(values: dict[str, JSON]) -> dict[str, JSON]:
-    return {name: value for name, value in values.items() if value is not None}
-
-
-# -- the spec -------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +41,7 @@ class StorageSection:
             SpecError: a value is missing or out of range.
         """
         for name in ("bucket", "access-key", "secret-key"):
-            if not _opt_text(data, name):
+            if not optional_text(data, name):
                 raise SpecError(f"storage {name!r} is missing (spec file or environment)")
         uri_style = data.get("uri-style") or "path"
         if uri_style not in ("path", "virtual"):
@@ -158,11 +60,11 @@ class StorageSection:
             bucket=str(data["bucket"]),
             access_key=str(data["access-key"]),
             secret_key=str(data["secret-key"]),
-            endpoint=_opt_text(data, "endpoint"),
-            region=_opt_text(data, "region"),
-            path=_opt_text(data, "path") or "",
+            endpoint=optional_text(data, "endpoint"),
+            region=optional_text(data, "region"),
+            path=optional_text(data, "path") or "",
             uri_style=str(uri_style),
-            tls_ca_chain=_opt_text(data, "tls-ca-chain"),
+            tls_ca_chain=optional_text(data, "tls-ca-chain"),
             part_size_mb=part if "part-size-mb" in data else None,
             max_concurrency=concurrency if "max-concurrency" in data else None,
         )
@@ -218,16 +120,16 @@ class ConnectionSection:
             raise SpecError("connection 'port' must be an integer between 1 and 65535")
         password = data.get("password")
         return cls(
-            user=_opt_text(data, "user"),
+            user=optional_text(data, "user"),
             password=password if isinstance(password, str) else None,
-            host=_opt_text(data, "host"),
+            host=optional_text(data, "host"),
             port=port if "port" in data else None,
-            socket=_opt_text(data, "socket"),
+            socket=optional_text(data, "socket"),
         )
 
     def to_json(self) -> dict[str, JSON]:
         """The JSON object (password included); unset values are left out."""
-        return _drop_none(
+        return drop_none(
             {
                 "host": self.host,
                 "port": self.port,
@@ -348,13 +250,13 @@ class EngineSpec:
         cluster_id = data.get("cluster-id")
         if not isinstance(cluster_id, str) or not cluster_id.strip("/"):
             raise SpecError("the spec needs a non-empty 'cluster-id' (e.g. '<model-uuid>/<app>')")
-        storage = StorageSection.from_json(_object(data, "storage", required=True))
-        connection = ConnectionSection.from_json(_object(data, "connection", required=False))
+        storage = StorageSection.from_json(json_object(data, "storage", required=True))
+        connection = ConnectionSection.from_json(json_object(data, "connection", required=False))
         key_text = data.get("encryption-key")
         if key_text is not None and not isinstance(key_text, str):
             raise SpecError("'encryption-key' must be a base64 string")
         server = data.get("server")
-        workdir = _opt_text(data, "workdir")
+        workdir = optional_text(data, "workdir")
         return cls(
             cluster_id=cluster_id.strip("/"),
             storage=storage,
@@ -378,135 +280,3 @@ class EngineSpec:
         if self.encryption_key is not None:
             values["encryption-key"] = encode_key(self.encryption_key)
         return values
-
-
-# -- the state file -------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineResult:
-    """What a successful backup or restore reports in the state's `result` (typed view).
-
-    Unknown or malformed values read as None, so an older or newer engine never breaks the
-    reader.
-    """
-
-    backup_id: str | None = None
-    stored_size: int | None = None
-    sha256: str | None = None
-    compression: str | None = None
-    encrypted: bool | None = None
-    flavour: str | None = None
-    server_version: str | None = None
-    binlog_file: str | None = None
-    binlog_position: int | None = None
-    gtid_set: str | None = None
-
-    @classmethod
-    def from_json(cls, data: object) -> EngineResult:
-        """The typed view of a `result` object (an empty one for anything else)."""
-        if not isinstance(data, dict):
-            return cls()
-        data = cast("dict[str, JSON]", data)  # what json.loads (or the engine) made
-        compression = data.get("compression")
-        flavour = data.get("flavour")
-        encrypted = data.get("encrypted")
-        return cls(
-            backup_id=_text(data.get("backup-id")),
-            stored_size=_count(data.get("stored-size")),
-            sha256=_text(data.get("sha256")),
-            compression=compression if compression in _COMPRESSIONS else None,
-            encrypted=encrypted if isinstance(encrypted, bool) else None,
-            flavour=flavour if flavour in _FLAVOURS else None,
-            server_version=_text(data.get("server-version")),
-            binlog_file=_text(data.get("binlog-file")),
-            binlog_position=_count(data.get("binlog-position")),
-            gtid_set=_text(data.get("gtid-set")),
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineState:
-    """The state file: an engine command's progress, and how it ended.
-
-    `data_changed` is set when a restore or recovery failed: False when the server's data
-    is what it was before, True when it was touched (None: not known, or not a restore).
-    """
-
-    command: str | None = None
-    status: Status = RUNNING
-    phase: str | None = None
-    bytes_done: int | None = None
-    bytes_estimated: int | None = None
-    pid: int | None = None
-    started_at: str | None = None
-    updated_at: str | None = None
-    finished_at: str | None = None
-    message: str | None = None
-    backup_id: str | None = None
-    result: object = None
-    data_changed: bool | None = None
-
-    @classmethod
-    def starting(cls, command: str) -> EngineState:
-        """The first state of a command started now by this process."""
-        now = now_text()
-        return cls(
-            command=command,
-            phase="starting",
-            bytes_done=0,
-            bytes_estimated=0,
-            pid=os.getpid(),
-            started_at=now,
-            updated_at=now,
-        )
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, JSON]) -> EngineState:
-        """Read a state document leniently (a missing or malformed value reads as None).
-
-        Times are kept as written (`normalise_time` gives the contract's format).
-        """
-        phase = data.get("phase")
-        pid = data.get("pid")
-        changed = data.get("data-changed")
-        return cls(
-            command=_text(data.get("command")),
-            status=_status(data.get("status")),
-            phase=phase if isinstance(phase, str) else None,
-            bytes_done=_count(data.get("bytes-done")),
-            bytes_estimated=_count(data.get("bytes-estimated")),
-            pid=_count(pid),
-            started_at=_text(data.get("started-at")),
-            updated_at=_text(data.get("updated-at")),
-            finished_at=_text(data.get("finished-at")),
-            message=_text(data.get("message")),
-            backup_id=_text(data.get("backup-id")),
-            result=data.get("result"),
-            data_changed=changed if isinstance(changed, bool) else None,
-        )
-
-    def to_json(self) -> dict[str, object]:
-        """The document the engine writes (unset optional values are left out)."""
-        values: dict[str, JSON] = {
-            "command": self.command,
-            "status": self.status,
-            "phase": self.phase,
-            "bytes-done": self.bytes_done,
-            "bytes-estimated": self.bytes_estimated,
-            "pid": self.pid,
-            "started-at": self.started_at,
-            "updated-at": self.updated_at,
-            "finished-at": self.finished_at,
-            "message": self.message,
-            "backup-id": self.backup_id,
-            "data-changed": self.data_changed,
-        }
-        document: dict[str, object] = {**_drop_none(values)}
-        if self.result is not None:
-            document["result"] = self.result
-        return document
-
-    def typed_result(self) -> EngineResult:
-        """The typed view of `result` (empty unless it is an object)."""
-        return EngineResult.from_json(self.result)
