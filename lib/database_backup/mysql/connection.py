@@ -10,7 +10,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,7 +63,9 @@ class ConnectionSpec:
         return "\n".join(lines)
 
     @contextlib.contextmanager
-    def defaults_file(self, directory: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    def defaults_file(
+        self, directory: str | os.PathLike[str] | None = None
+    ) -> Generator[Path, None, None]:
         """Write a 0600 defaults file in `directory` and remove it afterwards.
 
         Args:

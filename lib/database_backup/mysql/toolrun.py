@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -19,7 +19,7 @@ class ToolLog:
         path.touch(mode=0o600)
 
     @contextlib.contextmanager
-    def open(self) -> Iterator[BinaryIO]:
+    def open(self) -> Generator[BinaryIO, None, None]:
         """Open the file for appending (pass it as a subprocess's stderr)."""
         with self.path.open("ab") as handle:
             yield handle

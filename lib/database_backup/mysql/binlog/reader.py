@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from ..errors import EngineError
 
@@ -54,15 +54,23 @@ class BinlogSummary:
     first_event: int | None = None
     last_event: int = 0
     end_position: int = 4
-    server_ids: set[int] = field(default_factory=set)
-    gtid_list: list[str] = field(default_factory=list)
-    first_gtids: dict[int, str] = field(default_factory=dict)
-    last_gtids: dict[int, str] = field(default_factory=dict)
+    server_ids: set[int] = field(default_factory=set[int])
+    gtid_list: list[str] = field(default_factory=list[str])
+    first_gtids: dict[int, str] = field(default_factory=dict[int, str])
+    last_gtids: dict[int, str] = field(default_factory=dict[int, str])
     events: int = 0
     closed: bool = False
 
 
-def _read_exact(handle: BinaryIO, size: int) -> bytes:
+class _RawReadable(Protocol):
+    """A binary file, raw ones included (a non-blocking raw read returns None)."""
+
+    def read(self, size: int = -1, /) -> bytes | None:
+        """Read up to `size` bytes."""
+        ...
+
+
+def _read_exact(handle: _RawReadable, size: int) -> bytes:
     data = handle.read(size)
     return data if data is not None else b""
 
@@ -72,7 +80,7 @@ def _gtid_list(body: bytes) -> list[str]:
         raise BinlogFormatError("short GTID list event")
     (count,) = struct.unpack_from("<I", body, 0)
     count &= 0x0FFFFFFF
-    entries = []
+    entries: list[str] = []
     for index in range(count):
         offset = 4 + 16 * index
         if offset + 16 > len(body):

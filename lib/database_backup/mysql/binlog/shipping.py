@@ -25,7 +25,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -67,12 +67,12 @@ class ShipResult:
     """
 
     timeline: str
-    shipped: list[str] = field(default_factory=list)
-    already: list[str] = field(default_factory=list)
+    shipped: list[str] = field(default_factory=list[str])
+    already: list[str] = field(default_factory=list[str])
     active: str | None = None
     raw_bytes: int = 0
     stored_bytes: int = 0
-    missing: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list[str])
     forked_because: str | None = None
 
     def to_dict(self) -> dict[str, object]:
@@ -90,7 +90,9 @@ class ShipResult:
 
 
 @contextlib.contextmanager
-def binlog_lock(workdir: str | os.PathLike[str], *, timeout: float = 0.0) -> Iterator[None]:
+def binlog_lock(
+    workdir: str | os.PathLike[str], *, timeout: float = 0.0
+) -> Generator[None, None, None]:
     """Hold the work directory's binlog lock (shipping and recovery exclude each other).
 
     Raises:
@@ -351,7 +353,7 @@ class _Bounded:
         self._left = limit
         self.count = 0
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         if self._left <= 0:
             return b""
         want = self._left if n is None or n < 0 else min(n, self._left)

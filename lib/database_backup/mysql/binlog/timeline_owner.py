@@ -41,6 +41,7 @@ from typing import Any
 
 from database_backup.catalog import Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline, binlog_sequence
+from database_backup.catalog.documents import as_list, as_object
 from database_backup.files import write_json_atomic
 
 from .reader import summarize
@@ -86,17 +87,22 @@ class FileIdentity:
         }
 
     @classmethod
-    def from_dict(cls, raw: Any) -> FileIdentity | None:
+    def from_dict(cls, raw: object) -> FileIdentity | None:
         """Parse `to_dict`'s form; None when it is not one."""
-        if not isinstance(raw, dict):
+        document = as_object(raw)
+        if document is None:
             return None
-        size, created, gtids = raw.get("size"), raw.get("created"), raw.get("gtid-list", [])
-        first = raw.get("first-gtid")
+        size, created = document.get("size"), document.get("created")
+        gtids = as_list(document.get("gtid-list", []))
+        first = document.get("first-gtid")
         if not isinstance(size, int) or not isinstance(created, int):
             return None
-        if not isinstance(gtids, list) or not all(isinstance(item, str) for item in gtids):
+        if gtids is None:
             return None
-        return cls(size, created, tuple(gtids), first if isinstance(first, str) else None)
+        names = [item for item in gtids if isinstance(item, str)]
+        if len(names) != len(gtids):
+            return None
+        return cls(size, created, tuple(names), first if isinstance(first, str) else None)
 
 
 def local_identity(path: Path, size: int) -> FileIdentity:
@@ -118,7 +124,7 @@ class Marker:
 
     location: str
     timeline: str
-    verified: dict[str, FileIdentity] = field(default_factory=dict)
+    verified: dict[str, FileIdentity] = field(default_factory=dict[str, FileIdentity])
 
 
 def location_of(catalog: Catalog) -> str:
@@ -137,20 +143,20 @@ def read_marker(workdir: Path, location: str) -> Marker | None:
     """The marker for `location`, None when there is none (or it is unreadable)."""
     path = workdir / MARKER_NAME
     try:
-        document = json.loads(path.read_text())
+        document = as_object(json.loads(path.read_text()))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         logger.warning("ignoring the unreadable timeline marker %s: %s", path, exc)
         return None
-    if not isinstance(document, dict) or document.get("location") != location:
+    if document is None or document.get("location") != location:
         return None
     timeline = document.get("timeline")
     if not isinstance(timeline, str):
         return None
-    raw = document.get("verified")
+    raw = as_object(document.get("verified")) or {}
     verified: dict[str, FileIdentity] = {}
-    for name, value in raw.items() if isinstance(raw, dict) else []:
+    for name, value in raw.items():
         identity = FileIdentity.from_dict(value)
         if identity is not None:
             verified[str(name)] = identity

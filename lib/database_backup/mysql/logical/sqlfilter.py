@@ -43,8 +43,8 @@ def _unquote(name: bytes) -> str:
 class Selection:
     """What to keep: whole databases and/or `db.table` names (nothing = everything)."""
 
-    databases: set[str] = field(default_factory=set)
-    tables: dict[str, set[str]] = field(default_factory=dict)
+    databases: set[str] = field(default_factory=set[str])
+    tables: dict[str, set[str]] = field(default_factory=dict[str, set[str]])
 
     @classmethod
     def of(cls, databases: Iterable[str] = (), tables: Iterable[str] = ()) -> Selection:

@@ -88,7 +88,7 @@ class RecoveryResult:
     replayed_bytes: int = 0
     restore_seconds: float = 0.0
     replay_seconds: float = 0.0
-    shipped_before: list[str] = field(default_factory=list)
+    shipped_before: list[str] = field(default_factory=list[str])
     gtid_after: str = ""
 
     def to_dict(self) -> dict[str, object]:
