@@ -1,5 +1,7 @@
-"""Command lines of the logical dump, incremental backups and binlog replay (reader, client),
-and the CLI's options for logical backups, point-in-time recovery and binlog shipping."""
+"""Command lines of the logical dump, incremental backups and binlog replay.
+
+Also the CLI's options for logical backups, point-in-time recovery and binlog shipping.
+"""
 
 from __future__ import annotations
 
