@@ -51,26 +51,21 @@ def read_spec_file(path: Path) -> dict[str, JSON]:
 
 
 def with_environment(data: Mapping[str, JSON], env: Mapping[str, str]) -> dict[str, JSON]:
-    """The spec document with the environment's secrets put in (they win)."""
+    """The spec document with the environment's secrets put in (they win when set).
+
+    The database password is taken even when empty (socket authentication has none).
+    """
     merged = dict(data)
-    for section, name, variable in (
-        ("storage", "access-key", ENV_ACCESS_KEY),
-        ("storage", "secret-key", ENV_SECRET_KEY),
-        ("connection", "password", ENV_DB_PASSWORD),
-    ):
-        value = env.get(variable)
-        if variable == ENV_DB_PASSWORD and variable not in env:
-            continue
-        if variable != ENV_DB_PASSWORD and not value:
-            continue
-        current = merged.get(section)
-        if current is None and section == "connection":
-            current = {}
-        if isinstance(current, dict):
-            merged[section] = {**current, name: value}
-    key = env.get(ENV_ENCRYPTION_KEY)
-    if key:
-        merged["encryption-key"] = key
+    storage = merged.get("storage")
+    if isinstance(storage, dict):
+        keys = {"access-key": env.get(ENV_ACCESS_KEY), "secret-key": env.get(ENV_SECRET_KEY)}
+        merged["storage"] = {**storage, **{name: value for name, value in keys.items() if value}}
+    if ENV_DB_PASSWORD in env:
+        connection = merged.get("connection")
+        base = connection if isinstance(connection, dict) else {}
+        merged["connection"] = {**base, "password": env[ENV_DB_PASSWORD]}
+    if env.get(ENV_ENCRYPTION_KEY):
+        merged["encryption-key"] = env[ENV_ENCRYPTION_KEY]
     return merged
 
 

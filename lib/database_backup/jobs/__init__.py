@@ -26,6 +26,10 @@ Where systemd is PID 1 the worker runs as a transient systemd unit, so it outliv
 Juju agent (an agent restart or `juju upgrade-model` kills the agent's whole cgroup);
 elsewhere as a process in its own session. Both get the same clean environment.
 
+The spec file and the engine's state file are `database_backup.contract.EngineSpec` and
+`EngineState`: `store.create(record, spec.to_json())`; `outcome.engine_result()` and
+`outcome.data_changed` read what the engine reported.
+
 Modules: `store` (job directories, lock, state, outcome), `launch` (start the worker with
 a clean environment, cancel), `systemd` (transient units), `handback` (the `juju-exec`
 command), `worker` (the worker's entry point).
