@@ -21,6 +21,20 @@ def _tree(root: Path) -> dict[str, str]:
     return result
 
 
+def _fail_rename(monkeypatch: pytest.MonkeyPatch, *, call: int, error: OSError) -> None:
+    """From now on the `call`-th `os.rename` raises `error`; the others rename."""
+    real_rename = os.rename
+    calls = {"n": 0}
+
+    def flaky_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise error
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", flaky_rename)
+
+
 @pytest.fixture
 def datadir(tmp_path: Path) -> Path:
     data = tmp_path / "data"
@@ -79,19 +93,10 @@ def test_roll_back_after_swap_removes_files_the_new_server_created(datadir: Path
 def test_roll_back_after_a_partial_move_out(datadir: Path, monkeypatch: pytest.MonkeyPatch):
     swap = DatadirSwap(datadir, "b1")
     _stage(swap)
-    real_rename = os.rename
-    calls = {"n": 0}
-
-    def flaky_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(5, "Input/output error")
-        real_rename(src, dst)
-
-    monkeypatch.setattr(os, "rename", flaky_rename)
+    _fail_rename(monkeypatch, call=2, error=OSError(5, "Input/output error"))
     with pytest.raises(SwapError, match="Input/output error"):
         swap.swap_in()
-    monkeypatch.setattr(os, "rename", real_rename)
+    monkeypatch.undo()  # os.rename works again
     assert swap.state == "moving-out"
     swap.roll_back()
     assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
@@ -101,19 +106,11 @@ def test_roll_back_after_a_partial_move_out(datadir: Path, monkeypatch: pytest.M
 def test_roll_back_after_a_partial_move_in(datadir: Path, monkeypatch: pytest.MonkeyPatch):
     swap = DatadirSwap(datadir, "b1")
     _stage(swap)
-    real_rename = os.rename
-    calls = {"n": 0}
-
-    def flaky_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-        calls["n"] += 1
-        if calls["n"] == 4:  # 2 entries moved out, 1 moved in, then failure
-            raise OSError(28, "No space left on device")
-        real_rename(src, dst)
-
-    monkeypatch.setattr(os, "rename", flaky_rename)
+    # 2 entries moved out, 1 moved in, then failure
+    _fail_rename(monkeypatch, call=4, error=OSError(28, "No space left on device"))
     with pytest.raises(SwapError, match="No space left"):
         swap.swap_in()
-    monkeypatch.setattr(os, "rename", real_rename)
+    monkeypatch.undo()  # os.rename works again
     swap.roll_back()
     assert _tree(datadir) == {"ibdata1": "old-ibdata", "shop/orders.ibd": "old-orders"}
     assert sorted(os.listdir(datadir.parent)) == ["data"]
