@@ -20,13 +20,14 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
 from database_backup.catalog import Catalog
-from database_backup.jobs import now_text, write_json
+from database_backup.contract import ERROR, RUNNING, SUCCESS, EngineState, now_text
+from database_backup.files import write_json_atomic as write_json
 
 from . import copy_status
 from . import locations as locations_mod
@@ -52,42 +53,41 @@ class Progress:
         self.state_file = state_file
         self.dest = dest
         self.unit = str(spec.get("unit") or "")
-        self.state: dict[str, Any] = {
-            "command": "copy",
-            "status": copy_status.RUNNING,
-            "phase": "starting",
-            "bytes-done": 0,
-            "bytes-estimated": int(spec.get("size") or 0),
-            "started-at": now_text(),
-        }
+        self.state = EngineState(  # the job's state file, as the engine's CLI keeps it
+            command="copy",
+            status=RUNNING,
+            phase="starting",
+            bytes_done=0,
+            bytes_estimated=int(spec.get("size") or 0),
+            started_at=now_text(),
+        )
+        self.size: int | None = None  # the copy's size, once it succeeded
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
         self.publishing = False
 
     def update(self, **values: Any) -> None:
-        """Merge `values` (snake_case becomes kebab-case) and write the state file."""
+        """Set `EngineState` fields (`phase`, `bytes_done`, ...) and write the state file."""
         with self._lock:
-            for name, value in values.items():
-                self.state[name.replace("_", "-")] = value
-            self.state["updated-at"] = now_text()
+            self.state = dataclasses.replace(self.state, **values, updated_at=now_text())
             if self.state_file is not None:
-                write_json(self.state_file, self.state)
+                write_json(self.state_file, self.state.to_json())
 
     def publish(self) -> None:
         """Write the status object (the heartbeat, while running)."""
         with self._lock:
-            state = dict(self.state)
-        if state["status"] == copy_status.RUNNING:
-            document = copy_status.running(self.spec, phase=state["phase"], unit=self.unit)
+            state = self.state
+        phase = state.phase or "starting"
+        if state.status == RUNNING:
+            document = copy_status.running(self.spec, phase=phase, unit=self.unit)
         else:
-            result: Mapping[str, Any] = state.get("result") or {}
             document = {
-                **copy_status.running(self.spec, phase=state["phase"], unit=self.unit),
-                "status": state["status"],
-                "message": state.get("message"),
-                "size": result.get("size"),
-                "finished-at": state.get("finished-at"),
+                **copy_status.running(self.spec, phase=phase, unit=self.unit),
+                "status": state.status,
+                "message": state.message,
+                "size": self.size,
+                "finished-at": state.finished_at,
             }
         copy_status.write(self.dest, self.spec["new-backup-id"], document)
 
@@ -112,17 +112,17 @@ class Progress:
             self._beat.join()
 
 
-def run(spec: dict[str, Any], state_file: Path | None = None) -> dict[str, Any]:
+def run(spec: dict[str, Any], state_file: Path | None = None) -> EngineState:
     """Carry out a copy; return its final state (never raises for storage problems)."""
     source = Location.from_spec(spec["source"])
     dest = Location.from_spec(spec["dest"])
     try:
         dst_store = locations_mod.open_storage(dest, patient=True)
     except Exception as exc:  # no client at all: only the local job can learn why
-        state = {"status": copy_status.ERROR, "phase": "starting", "finished-at": _now(),
-                 "message": f"cannot open storage location {dest.name!r}: {exc}"}  # fmt: skip
+        message = f"cannot open storage location {dest.name!r}: {exc}"
+        state = EngineState(status=ERROR, phase="starting", finished_at=_now(), message=message)
         if state_file is not None:
-            write_json(state_file, state)
+            write_json(state_file, state.to_json())
         return state
     progress = Progress(spec, state_file, Catalog(dst_store, spec["cluster-id"]))
     progress.update(phase="starting")
@@ -134,17 +134,18 @@ def run(spec: dict[str, Any], state_file: Path | None = None) -> dict[str, Any]:
     except (ManagerError, StoppedError) as exc:
         message = str(exc) or "the copy was stopped (SIGTERM); what it had copied was deleted"
         _discard(progress.dest, spec["new-backup-id"])
-        progress.update(status=copy_status.ERROR, message=message, finished_at=_now())
+        progress.update(status=ERROR, message=message, finished_at=_now())
     except Exception as exc:  # the charm must learn that the copy failed, and why
         logger.exception("the copy failed unexpectedly")
         _discard(progress.dest, spec["new-backup-id"])
         message = f"the copy failed unexpectedly: {type(exc).__name__}: {exc}"
-        progress.update(status=copy_status.ERROR, message=message, finished_at=_now())
+        progress.update(status=ERROR, message=message, finished_at=_now())
     else:
         message = f"copied from {source.name}:{spec['backup-id']}, sha256 verified"
         result = {"size": size, "backup-id": spec["new-backup-id"], "location": dest.name}
+        progress.size = size
         progress.update(
-            status=copy_status.SUCCESS,
+            status=SUCCESS,
             phase="done",
             message=message,
             result=result,
@@ -289,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = read_spec(args.spec)
     except (OSError, ValueError) as exc:
         if args.state_file is not None:
-            write_json(args.state_file, {"status": "error", "phase": "spec", "message": str(exc)})
+            refused = EngineState(status=ERROR, phase="spec", message=str(exc))
+            write_json(args.state_file, refused.to_json())
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -297,8 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         state = run(spec, args.state_file)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    logger.info("copy %s: %s %s", spec["copy-id"], state["status"], state.get("message") or "")
-    return 0 if state["status"] == copy_status.SUCCESS else EXIT_FAILED
+    logger.info("copy %s: %s %s", spec["copy-id"], state.status, state.message or "")
+    return 0 if state.status == SUCCESS else EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: nocover
