@@ -17,6 +17,7 @@ import ops
 import pydantic
 
 from database_backup.interface import LATEST, format_time, utc_now
+from database_backup.timefmt import format_id_stamp
 
 from . import copying, history, params, results, tables
 from .catalogs import Catalogs
@@ -285,7 +286,7 @@ class Actions:
         source = self._location(catalogs, given.from_)
         if source is None:
             source = self._holder(catalogs, app, backup_id, dest)
-        copy_id = f"copy-{utc_now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        copy_id = f"copy-{format_id_stamp(utc_now())}-{secrets.token_hex(3)}"
         spec = copying.plan(
             catalogs,
             app=app,

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Generator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
 
+from database_backup import timefmt
 from database_backup.catalog import (
     BackupHeldError,
     BackupMetadata,
@@ -23,6 +24,7 @@ from database_backup.catalog import (
     RetentionPolicy,
 )
 from database_backup.storage import AccessDeniedError, S3Storage, StorageError
+from database_backup.timefmt import utc_now
 
 from . import locations as locations_mod
 from .errors import ManagerError
@@ -33,17 +35,9 @@ Entry = BackupMetadata | IncompleteBackup
 PHYSICAL = ("full", "incremental")
 
 
-def utc_now() -> datetime.datetime:
-    """The current time, aware, in UTC."""
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
 def format_time(moment: datetime.datetime | None) -> str:
-    """`2026-11-22T07:15:00Z` (seconds), or empty."""
-    if moment is None:
-        return ""
-    text = moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
-    return text.replace("+00:00", "Z")
+    """`2026-11-22T07:15:00Z` (seconds, `database_backup.timefmt`), or empty."""
+    return "" if moment is None else timefmt.format_time(moment)
 
 
 def cluster_id(model_uuid: str, app: str) -> str:

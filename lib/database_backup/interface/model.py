@@ -12,6 +12,9 @@ import enum
 from collections.abc import Mapping
 from typing import Any, TypedDict, cast
 
+from database_backup import timefmt
+from database_backup.timefmt import utc_now as utc_now  # re-exported: the library's clock
+
 
 class JobType(str, enum.Enum):
     """What a job does."""
@@ -39,17 +42,11 @@ class BackupKind(str, enum.Enum):
 LATEST = "latest"
 
 
-def utc_now() -> datetime.datetime:
-    """Return the current time, timezone-aware, in UTC."""
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
 def format_time(moment: datetime.datetime) -> str:
-    """Format an aware datetime as RFC 3339 in UTC (`2026-11-22T07:15:00Z`)."""
+    """Format an aware datetime as RFC 3339 in UTC (`2026-11-22T07:15:00Z`, `timefmt`)."""
     if moment.tzinfo is None:
         raise ValueError("timestamps on the relation must be timezone-aware")
-    text = moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
-    return text.replace("+00:00", "Z")
+    return timefmt.format_time(moment)
 
 
 def parse_time(text: str) -> datetime.datetime:

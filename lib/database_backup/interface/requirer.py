@@ -11,6 +11,8 @@ from typing import Any, cast
 
 import ops
 
+from database_backup.timefmt import format_id_stamp
+
 from . import codec, schemas
 from .errors import DataValidationError, NotLeaderError, TooManyJobsError
 from .events import DatabaseBackupRequirerEvents
@@ -48,7 +50,7 @@ class TrackedJob:
 
 def new_job_id(job_type: JobType) -> str:
     """A readable, unique job id: `backup-20261122T071500Z-1a2b3c`."""
-    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    stamp = format_id_stamp(utc_now())
     return f"{job_type.value}-{stamp}-{secrets.token_hex(3)}"
 
 

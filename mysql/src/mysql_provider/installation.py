@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from database_backup.jobs import read_json, write_json
+from database_backup.files import read_json, write_json_atomic
 
 from .workload import Server, WorkloadError
 
@@ -48,7 +48,7 @@ class Installation:
             self._error_path.write_text(f"{exc}\n")
             return self.problem()
         flavour = self._server.flavour
-        write_json(
+        write_json_atomic(
             self._record_path, {"flavour": flavour.name, "packages": list(flavour.packages)}
         )
         self._error_path.unlink(missing_ok=True)

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from database_backup.jobs import clean_env, read_json, write_json
+from database_backup.files import read_json, write_json_atomic
+from database_backup.jobs import clean_env
 
 logger = logging.getLogger(__name__)
 
@@ -218,5 +219,5 @@ def _write_if_changed(path: Path, content: str) -> bool:
 def _write_if_changed_json(path: Path, value: dict[str, Any]) -> bool:
     if read_json(path) == value:
         return False
-    write_json(path, value, mode=0o600)
+    write_json_atomic(path, value, mode=0o600)
     return True
