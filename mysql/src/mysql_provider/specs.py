@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from database_backup.contract import (
     JSON,
@@ -48,7 +49,7 @@ class EngineJob:
     cluster_id: str
 
     @property
-    def spec(self) -> dict[str, JSON]:
+    def spec(self) -> dict[str, Any]:
         """The spec document for the job's 0600 spec file (secrets included)."""
         return self.engine_spec.to_json()
 
