@@ -16,8 +16,11 @@ from database_backup.storage import (
     RetryPolicy,
     S3Config,
     S3Storage,
+    UploadResult,
+    copy_object,
 )
 from tests.infra.ceph import CephS3
+from tests.unit.catalog.memstore import MemoryStore
 from tests.workload.storage_helpers import CallCounter, MiB, PipeFeeder
 
 PART = 5 * MiB
@@ -210,3 +213,17 @@ def test_put_and_get_bytes_with_a_path(s3_config: S3Config, ceph: CephS3):
     storage.delete("backups/x/backup.json")
     assert not storage.exists("backups/x/backup.json")
     assert storage.upload_stream("s", io.BytesIO(b"abc")).key == "s"
+
+
+def test_copy_object_between_s3_and_another_object_store(storage: S3Storage):
+    """Any two `ObjectStore`s copy through the protocol's streams (S3 out, S3 in)."""
+    payload = secrets.token_bytes(6 * MiB + 3)
+    storage.put_bytes("backups/1/data", payload)
+    memory = MemoryStore()
+
+    out = copy_object(storage, "backups/1/data", memory, "held/data")
+    back = copy_object(memory, "held/data", storage, "backups/2/data")
+
+    assert out == UploadResult(key="held/data", size=len(payload))
+    assert back.size == len(payload)
+    assert storage.get_bytes("backups/2/data") == payload
