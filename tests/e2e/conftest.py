@@ -13,8 +13,9 @@ from tests.infra.fixtures import (  # noqa: F401 - pytest finds fixtures by name
     make_mariadb,
 )
 from tests.infra.mariadb import MariaDBServer
+from tests.workload.engine_helpers import shutdown
 
-from .data import Servers, shutdown
+from .data import Servers
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -12,7 +11,6 @@ from database_backup.storage import S3Config, S3Storage
 from tests.infra.ceph import CephS3
 from tests.infra.fixtures import unique_bucket_name
 from tests.infra.mariadb import MariaDBServer
-from tests.workload.provider_helpers import stop_command
 
 from .harness import S3Location
 
@@ -113,10 +111,3 @@ def catalog(location: S3Location, app: str = "mysql-server") -> Catalog:
         path=location.path,
     )
     return Catalog(S3Storage(config), f"{MODEL.uuid}/{app}")
-
-
-def shutdown(db: MariaDBServer) -> None:
-    """Stop a fixture server, also when a restore restarted it outside the fixture."""
-    db.stop()
-    if db.pid_file.exists():  # a restore's start command runs its own mariadbd
-        subprocess.run(stop_command(db), check=False, timeout=120)

@@ -66,11 +66,12 @@ def main() -> int:
     for entry in (ROOT, ROOT / "src", ROOT / "mysql" / "src"):
         if str(entry) not in sys.path:
             sys.path.append(str(entry))
-    from tests.e2e.data import shutdown, two_regions
+    from tests.e2e.data import two_regions
     from tests.e2e.harness import TwoCharms
     from tests.e2e.scenario_a import CONFIG, play
     from tests.infra.ceph import CephS3
     from tests.infra.mariadb import MariaDBServer
+    from tests.workload.engine_helpers import shutdown
 
     base = Path(tempfile.mkdtemp(prefix="backup-charms-demo-"))
     logging.basicConfig(

@@ -150,6 +150,13 @@ def stop_command(db: MariaDBServer) -> list[str]:
     ]
 
 
+def shutdown(db: MariaDBServer) -> None:
+    """Stop a fixture server, also when a restore restarted it outside the fixture."""
+    db.stop()
+    if db.pid_file.exists():  # a restore's start command runs its own mariadbd
+        subprocess.run(stop_command(db), check=False, timeout=120)
+
+
 def start_command(db: MariaDBServer) -> list[str]:
     """A `server.start` command for the CLI: start the test server, wait until it answers."""
     server = " ".join(shlex.quote(arg) for arg in db.server_args())

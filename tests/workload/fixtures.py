@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 from database_backup.catalog import Catalog
 from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
-from tests.workload.engine_helpers import stop_command
+from tests.workload.engine_helpers import shutdown
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +31,7 @@ def server(
     options: dict[str, Any] = getattr(request.module, "SERVER_OPTIONS", {})
     db = make_mariadb(name, **options)
     yield db
-    if not db.is_running() and db.pid_file.exists():
-        subprocess.run(stop_command(db), check=False, timeout=60)  # restarted by a restore
-    db.stop()
+    shutdown(db)
 
 
 @pytest.fixture
