@@ -1,11 +1,13 @@
 """The parser, the command table and `main`: parse, read the spec, run, map to an exit code.
 
-Exit codes: 0 success, 1 the operation failed, 2 bad arguments or spec.
+Exit codes: 0 success, 1 the operation failed, 2 bad arguments or spec, 3 another restore
+is running on this server (`restore`, `pitr` and `recover` hold one lock per server).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 from database_backup.contract import EngineSpec, SpecError
 
 from . import backup, binlogs, listing, restore
+from .restore_lock import RestoreBusyError, needs_lock, restore_lock
 from .spec_file import load_spec
 from .state import StateFile
 
@@ -23,6 +26,7 @@ logger = logging.getLogger("database_backup.cli")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BUSY = 3
 
 #: runs one command: records its result in the state file and prints it (raises on failure)
 Command = Callable[[argparse.Namespace, EngineSpec, StateFile], None]
@@ -89,7 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     state.write()
     try:
-        COMMANDS[args.command](args, spec, state)
+        with restore_lock(spec, args) if needs_lock(args) else contextlib.nullcontext():
+            COMMANDS[args.command](args, spec, state)
+    except RestoreBusyError as exc:
+        state.update(status="error", phase="lock", message=str(exc), finished=True,
+                     data_changed=False)  # fmt: skip
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except SpecError as exc:
         state.update(status="error", message=str(exc), finished=True)
         print(f"error: {exc}", file=sys.stderr)
