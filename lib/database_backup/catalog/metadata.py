@@ -98,6 +98,7 @@ class BackupMetadata:
     to_lsn: int | None = None
     databases: list[str] | None = None
     tables: list[str] | None = None
+    key_fingerprint: str | None = None
     extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
@@ -122,6 +123,7 @@ class BackupMetadata:
             raise MetadataError(
                 f"backup {self.backup_id}: artefacts must be a non-empty list of object names"
             )
+        _check_fingerprint(self.backup_id, self.key_fingerprint, self.encrypted)
         if not re.fullmatch(r"[0-9a-f]{64}", self.sha256 or ""):
             raise MetadataError(f"backup {self.backup_id}: sha256 must be 64 hex digits")
         for name in ("stored_size", "raw_size", "binlog_position", "from_lsn", "to_lsn"):
@@ -190,6 +192,15 @@ class BackupMetadata:
         return cls(**values, extra=extra)
 
 
+def _check_fingerprint(backup_id: str, value: str | None, encrypted: bool) -> None:
+    """The key's fingerprint (``stream.crypto.fingerprint``), only on an encrypted backup."""
+    if value is not None and not (encrypted and re.fullmatch(r"[0-9a-f]{16}", value)):
+        raise MetadataError(
+            f"backup {backup_id}: key-fingerprint must be 16 hex digits, and only on an "
+            "encrypted backup"
+        )
+
+
 def _required(item: Field[Any]) -> bool:
     return item.default is MISSING and item.default_factory is MISSING
 
@@ -216,7 +227,14 @@ _STRINGS = (
     "server_version",
     "status",
 )
-_OPTIONAL_STRINGS = ("parent_id", "job_id", "description", "binlog_file", "gtid_set")
+_OPTIONAL_STRINGS = (
+    "parent_id",
+    "job_id",
+    "description",
+    "binlog_file",
+    "gtid_set",
+    "key_fingerprint",
+)
 _OPTIONAL_LISTS = ("databases", "tables")
 
 

@@ -6,6 +6,29 @@ from typing import BinaryIO
 
 from database_backup.catalog import BackupMetadata
 from database_backup.stream.base import ByteSource
+from database_backup.stream.errors import IntegrityError
+
+
+def check_key(meta: BackupMetadata, key: bytes | None) -> None:
+    """Refuse `key` for backup `meta` when the key's fingerprint is not the one recorded.
+
+    Backups recorded before fingerprints existed (none in `backup.json`) pass: the
+    stream's own key check still refuses a wrong key before any data is decrypted.
+
+    Raises:
+        IntegrityError: the backup was encrypted with another key (nothing was read).
+    """
+    if not meta.encrypted or key is None or meta.key_fingerprint is None:
+        return
+    from database_backup.stream.crypto import fingerprint  # late, as in decode_artefact
+
+    given = fingerprint(key)
+    if given != meta.key_fingerprint:
+        raise IntegrityError(
+            f"backup {meta.backup_id} was encrypted with the key of fingerprint "
+            f"{meta.key_fingerprint}, not the key given (fingerprint {given}): give the "
+            "key it was made with; nothing was read and the current data was not touched"
+        )
 
 
 def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None) -> BinaryIO:
@@ -16,6 +39,7 @@ def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None)
     """
     from database_backup.stream import decode  # late: zstd and crypto load after the tool starts
 
+    check_key(meta, key)
     return decode(
         source,
         key=key if meta.encrypted else None,

@@ -129,6 +129,7 @@ class StoredFields(TypedDict):
     sha256: str
     compression: str
     encrypted: bool
+    key_fingerprint: str | None
     flavour: str
     server_version: str
 
@@ -138,10 +139,16 @@ def stored_fields(
     digest: DigestReader,
     raw_size: int,
     compression_level: int | None,
-    encrypted: bool,
+    key: bytes | None,
     flavour: Flavour,
 ) -> StoredFields:
-    """The metadata fields of the artefact `name` just stored (finished now)."""
+    """The metadata fields of the artefact `name` just stored (finished now).
+
+    An encrypted artefact records its key's fingerprint (never the key), so a restore
+    given another key is refused before anything is touched.
+    """
+    from database_backup.stream.crypto import fingerprint  # late, as the stream stages
+
     return StoredFields(
         finished_at=datetime.now(timezone.utc),
         artefacts=[name],
@@ -149,7 +156,8 @@ def stored_fields(
         raw_size=raw_size,
         sha256=digest.sha256,
         compression="zstd" if compression_level is not None else "none",
-        encrypted=encrypted,
+        encrypted=key is not None,
+        key_fingerprint=fingerprint(key) if key is not None else None,
         flavour=flavour.name,
         server_version=flavour.version,
     )

@@ -41,6 +41,8 @@ SALT_SIZE = 16
 CHECK_SIZE = 16
 HEADER_SIZE = len(MAGIC) + 4 + SALT_SIZE + CHECK_SIZE
 _HKDF_INFO = b"database-backup stream encryption v1"
+_FINGERPRINT_INFO = b"database-backup key fingerprint v1"
+FINGERPRINT_SIZE = 8
 _FINAL = b"\x01"
 _NOT_FINAL = b"\x00"
 
@@ -48,6 +50,19 @@ _NOT_FINAL = b"\x00"
 def generate_key() -> bytes:
     """Return a new random 256-bit encryption key."""
     return os.urandom(KEY_SIZE)
+
+
+def fingerprint(key: bytes) -> str:
+    """A short public id of ``key`` (16 hex digits), recorded with what it encrypted.
+
+    Derived with HKDF-SHA256 under its own label, so it reveals nothing usable about the
+    key or the stream keys; two keys with the same fingerprint are, in practice, the same.
+    """
+    _check_key(key)
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=FINGERPRINT_SIZE, salt=None, info=_FINGERPRINT_INFO
+    ).derive(bytes(key))
+    return derived.hex()
 
 
 def _check_key(key: object) -> None:

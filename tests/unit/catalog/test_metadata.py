@@ -132,3 +132,25 @@ def test_new_backup_id_uses_utc_and_refuses_naive_times() -> None:
     )
     with pytest.raises(ValueError, match="timezone"):
         new_backup_id(datetime(2026, 1, 1))
+
+
+def test_key_fingerprint_round_trips_and_old_documents_without_it_still_load() -> None:
+    meta = replace(backup("b1", 1), encrypted=True, key_fingerprint="0123456789abcdef")
+
+    again = BackupMetadata.from_dict(json.loads(json.dumps(meta.to_dict())))
+    old = document() | {"encrypted": True}
+    del old["key-fingerprint"]
+
+    assert again.key_fingerprint == "0123456789abcdef"
+    assert meta.to_dict()["key-fingerprint"] == "0123456789abcdef"
+    assert BackupMetadata.from_dict(old).key_fingerprint is None
+
+
+@pytest.mark.parametrize(
+    ("encrypted", "value"), [(True, "KEY"), (True, "0123"), (False, "0123456789abcdef"), (True, 7)]
+)
+def test_a_bad_key_fingerprint_is_refused(encrypted: bool, value: object) -> None:
+    doc = document() | {"encrypted": encrypted, "key-fingerprint": value}
+
+    with pytest.raises(MetadataError, match="key-fingerprint"):
+        BackupMetadata.from_dict(doc)

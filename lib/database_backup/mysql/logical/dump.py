@@ -325,7 +325,7 @@ def backup_logical(
             description=description,
             started_at=started_at,
             **toolstream.stored_fields(
-                name, digest, output.count, compression_level, key is not None, flavour
+                name, digest, output.count, compression_level, key, flavour
             ),
             binlog_file=file,
             binlog_position=position,

@@ -22,7 +22,7 @@ from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog
 from ..connection import ConnectionSpec
 from ..errors import DataChangeError
 from ..flavour import FlavourError, detect
-from ..objects import decode_artefact
+from ..objects import check_key, decode_artefact
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, tail
 from .sqlfilter import Selection, SqlFilter
@@ -158,6 +158,12 @@ def _logical_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> Ba
         )
     if meta.encrypted and key is None:
         raise LogicalRestoreError(f"backup {backup_id} is encrypted: provide its encryption key")
+    from database_backup.stream import IntegrityError  # late, as in restore_logical
+
+    try:
+        check_key(meta, key)
+    except IntegrityError as exc:
+        raise LogicalRestoreError(str(exc)) from None
     return meta
 
 

@@ -279,7 +279,7 @@ def backup_full(
             description=description,
             started_at=started_at,
             **toolstream.stored_fields(
-                name, digest, output.count, compression_level, key is not None, flavour
+                name, digest, output.count, compression_level, key, flavour
             ),
             binlog_file=coords.file if coords else None,
             binlog_position=coords.position if coords else None,

@@ -20,7 +20,7 @@ from database_backup.catalog import BackupMetadata, Catalog
 
 from ..errors import RestoreError
 from ..flavour import Flavour
-from ..objects import decode_artefact
+from ..objects import check_key, decode_artefact
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, pump, tail
 from . import commands
@@ -140,6 +140,7 @@ def stage_chain(
             raise RestoreError(
                 f"backup {item.backup_id} of the chain is encrypted: provide its key"
             )
+        _check_chain_key(item, key)
     base, incrementals = chain[0], chain[1:]
     raw = fetch_and_extract(catalog, base, flavour, staging, key, progress, log, parallel)
     emit(progress, "prepare")
@@ -176,3 +177,13 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+
+
+def _check_chain_key(item: BackupMetadata, key: bytes | None) -> None:
+    """Refuse a key whose fingerprint is not the one `item` recorded (nothing touched yet)."""
+    from database_backup.stream import IntegrityError
+
+    try:
+        check_key(item, key)
+    except IntegrityError as exc:
+        raise RestoreError(str(exc)) from None
