@@ -8,6 +8,7 @@ what to fix. No `ops` here.
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Callable, Collection, Generator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
@@ -23,6 +24,7 @@ from database_backup.catalog import (
     IncompleteBackup,
     RetentionPolicy,
 )
+from database_backup.catalog.binlogs import purge_with_binlogs
 from database_backup.storage import AccessDeniedError, S3Storage, StorageError
 from database_backup.timefmt import utc_now
 
@@ -32,6 +34,9 @@ from .history import human_size
 from .locations import Location
 
 Entry = BackupMetadata | IncompleteBackup
+#: a multipart upload older than this is abandoned (a failed job's): retention aborts it
+INCOMPLETE_UPLOAD_AGE = datetime.timedelta(hours=24)
+logger = logging.getLogger(__name__)
 PHYSICAL = ("full", "incremental")
 
 
@@ -233,9 +238,32 @@ class Catalogs:
         policy: RetentionPolicy,
         protected: Collection[str] = (),
     ) -> list[Decision]:
-        """Delete what the retention policy selects (never held, parents or protected)."""
+        """Delete what the retention policy selects (never held, parents or protected).
+
+        Then delete the shipped binlogs no remaining backup needs for point-in-time
+        recovery, and abort the multipart uploads of the cluster abandoned for more than
+        `INCOMPLETE_UPLOAD_AGE` (never those of a protected backup: a job still running).
+        Cost beyond the backup listing: one listing of the binlogs, a GET per timeline, two
+        DELETEs per binlog deleted and one ListMultipartUploads (per 1000 uploads).
+        """
         with storage_errors(location, f"applying retention to {app}"):
-            return self.catalog(app, location).purge(policy, protected=protected)
+            catalog = self.catalog(app, location)
+            decisions, binlogs = purge_with_binlogs(catalog, policy, protected=protected)
+            for binlog in binlogs:
+                logger.info(
+                    "retention deleted binlog %s/%s of %s in %s: no kept backup needs it",
+                    binlog.timeline,
+                    binlog.name,
+                    app,
+                    location.name,
+                )
+            storage = self.storage(location)
+            if isinstance(storage, S3Storage):
+                spare = [catalog.backup_prefix(backup_id) for backup_id in protected]
+                storage.cleanup_incomplete_uploads(
+                    catalog.prefix, older_than=INCOMPLETE_UPLOAD_AGE, spare=spare
+                )
+            return decisions
 
 
 def _row(

@@ -21,7 +21,7 @@ a shipper that died mid-upload just ships that file again.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -41,6 +41,8 @@ ENTRY_SUFFIX = ".json"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SEQUENCE = re.compile(r"\.(\d+)$")
+# a stored binlog object: `<binlog name>` then suffixes that do not start with a digit
+_STORED_NAME = re.compile(r"^(.+?\.\d+)(?:\.[^.\d][^/]*)?$")
 _THREADS = 8
 
 
@@ -121,7 +123,30 @@ class BinlogEntry:
         return binlog_sequence(self.name)
 
 
+@dataclass(frozen=True)
+class StoredBinlog:
+    """A binlog as listed in storage (for retention: no index entry is read).
+
+    Attributes:
+        timeline: its timeline id.
+        name: the binlog's file name (`bin.000042`).
+        entry_key: the key of its index entry (None: the shipment was cut short).
+        object_keys: the keys of its stored bytes.
+    """
+
+    timeline: str
+    name: str
+    entry_key: str | None
+    object_keys: tuple[str, ...]
+
+    @property
+    def sequence(self) -> int:
+        """The file's number (`bin.000042` -> 42)."""
+        return binlog_sequence(self.name)
+
+
 _Record = TypeVar("_Record", Timeline, BinlogEntry)
+_Numbered = TypeVar("_Numbered", BinlogEntry, StoredBinlog)
 
 
 def _to_json(record: Timeline | BinlogEntry) -> dict[str, object]:
@@ -337,27 +362,81 @@ class BinlogCatalog:
 
     def purge(
         self, backups: Sequence[BackupMetadata], *, dry_run: bool = False
-    ) -> list[BinlogEntry]:
+    ) -> list[StoredBinlog]:
         """Delete the binlogs no kept backup needs for point-in-time recovery.
+
+        Cost: one listing of the binlog prefix (a request per 1000 objects), one GET per
+        timeline document and two DELETEs per binlog deleted; index entries are not read
+        (a binlog's number is in its name).
 
         Args:
             backups: the backups that are kept (complete ones; others are ignored).
             dry_run: only return what would be deleted.
 
         Returns:
-            The entries deleted (or that would be).
+            The binlogs deleted (or that would be), per timeline in binlog order.
         """
-        timelines = self.timelines()
+        timelines, stored = self.stored_binlogs()
         if not timelines:
             return []
-        by_timeline = {
-            timeline.timeline_id: self.entries(timeline.timeline_id) for timeline in timelines
-        }
-        doomed = select_binlogs_for_deletion(backups, timelines, by_timeline)
+        doomed = select_binlogs_for_deletion(backups, timelines, stored)
         if not dry_run:
-            for entry in doomed:
-                self.delete_entry(entry)
+            for binlog in doomed:
+                # the index entry first: a binlog without one is never replayed
+                if binlog.entry_key is not None:
+                    self.storage.delete(binlog.entry_key)
+                for key in binlog.object_keys:
+                    self.storage.delete(key)
         return doomed
+
+    def stored_binlogs(self) -> tuple[list[Timeline], dict[str, list[StoredBinlog]]]:
+        """The timelines (oldest first) and the binlogs stored in each, from one listing.
+
+        A binlog is listed whether it has an index entry, an object, or both (an object
+        without its entry is a shipment cut short). Files whose names are not binlog
+        names are left out, so they are never deleted.
+        """
+        prefix = self.catalog.binlogs_prefix
+        timeline_keys: dict[str, str] = {}
+        found: dict[str, dict[str, tuple[str | None, list[str]]]] = {}
+        for info in self.storage.list(prefix):
+            timeline_id, _, file_name = info.key[len(prefix) :].partition("/")
+            if not file_name or "/" in file_name:
+                continue
+            if file_name == TIMELINE_FILE:
+                timeline_keys[timeline_id] = info.key
+                continue
+            is_entry = file_name.endswith(ENTRY_SUFFIX)
+            base = file_name[: -len(ENTRY_SUFFIX)] if is_entry else file_name
+            match = _STORED_NAME.match(base)
+            if match is None:
+                continue
+            name = match.group(1) if not is_entry else base
+            if is_entry and match.group(1) != base:
+                continue
+            entry_key, objects = found.setdefault(timeline_id, {}).get(name, (None, []))
+            if is_entry:
+                entry_key = info.key
+            else:
+                objects = [*objects, info.key]
+            found[timeline_id][name] = (entry_key, objects)
+        timelines: list[Timeline] = []
+        for timeline_id, key in timeline_keys.items():
+            try:
+                raw = self.storage.get_bytes(key)
+            except ObjectNotFoundError:
+                continue
+            timelines.append(_from_json(Timeline, raw, f"timeline {timeline_id}", _TIMELINE_TIMES))
+        timelines.sort(key=lambda timeline: (timeline.created_at, timeline.timeline_id))
+        stored: dict[str, list[StoredBinlog]] = {}
+        for timeline_id, names in found.items():
+            binlogs = [
+                StoredBinlog(timeline_id, name, entry_key, tuple(objects))
+                for name, (entry_key, objects) in names.items()
+            ]
+            binlogs.sort(key=lambda binlog: binlog.sequence)
+            stored[timeline_id] = binlogs
+        return timelines, stored
 
 
 def purge_with_binlogs(
@@ -366,17 +445,21 @@ def purge_with_binlogs(
     *,
     protected: Collection[str] = (),
     dry_run: bool = False,
-) -> tuple[list[Decision], list[BinlogEntry]]:
+) -> tuple[list[Decision], list[StoredBinlog]]:
     """Apply backup retention, then delete the binlogs the remaining backups do not need.
 
+    The backups are listed once: the binlogs kept are those the complete backups that
+    retention keeps (held, protected and parents included) need.
+
     Returns:
-        (the backups' decisions, the binlog entries deleted), carried out unless dry_run.
+        (the backups' decisions, the binlogs deleted), carried out unless dry_run.
     """
-    decisions = catalog.purge(policy, protected=protected, dry_run=dry_run)
+    backups = catalog.list_backups(include_incomplete=True)
+    decisions = catalog.purge(policy, protected=protected, dry_run=dry_run, backups=backups)
     gone = {decision.backup_id for decision in decisions}
     kept = [
         entry
-        for entry in catalog.list_backups()
+        for entry in backups
         if isinstance(entry, BackupMetadata) and entry.backup_id not in gone
     ]
     return decisions, BinlogCatalog(catalog).purge(kept, dry_run=dry_run)
@@ -396,8 +479,8 @@ def timeline_at(moment: datetime, timelines: Sequence[Timeline]) -> Timeline | N
 def select_binlogs_for_deletion(
     backups: Iterable[BackupMetadata],
     timelines: Sequence[Timeline],
-    entries: dict[str, list[BinlogEntry]],
-) -> list[BinlogEntry]:
+    entries: Mapping[str, Sequence[_Numbered]],
+) -> list[_Numbered]:
     """The binlogs that no kept backup needs (pure).
 
     In each timeline, a kept backup needs the file holding its binlog position and every
@@ -409,7 +492,7 @@ def select_binlogs_for_deletion(
     if not timelines:
         return []
     anchors = _anchors(backups, timelines)
-    doomed: list[BinlogEntry] = []
+    doomed: list[_Numbered] = []
     for timeline in timelines:
         first_needed = anchors.get(timeline.timeline_id)
         for entry in entries.get(timeline.timeline_id, []):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -414,14 +414,24 @@ class Catalog:
         *,
         protected: Collection[str] = (),
         dry_run: bool = False,
+        backups: Sequence[BackupMetadata | IncompleteBackup] | None = None,
     ) -> list[Decision]:
         """Apply a retention policy now: delete what ``select_for_deletion`` selects.
+
+        Args:
+            policy: the retention policy.
+            protected: backup ids in use (never selected).
+            dry_run: only return the decisions.
+            backups: this catalog's listing with incomplete backups, if the caller
+                already has it (saves listing again).
 
         Returns:
             The decisions (carried out unless ``dry_run``), oldest first.
         """
+        if backups is None:
+            backups = self.list_backups(include_incomplete=True)
         decisions = select_for_deletion(
-            self.list_backups(include_incomplete=True),
+            backups,
             self.holds(),
             policy,
             self._clock(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, BinaryIO, cast
 
 from database_backup.storage.client import RetryPolicy, S3Client
@@ -252,7 +252,11 @@ class S3Storage:
             self._active_uploads.add(upload_id)
 
     def cleanup_incomplete_uploads(
-        self, prefix: str = "", *, older_than: datetime.timedelta | None = None
+        self,
+        prefix: str = "",
+        *,
+        older_than: datetime.timedelta | None = None,
+        spare: Collection[str] = (),
     ) -> int:
         """Abort the multipart uploads left under `prefix`.
 
@@ -264,6 +268,8 @@ class S3Storage:
         Args:
             prefix: key prefix, relative to the configuration's path.
             older_than: only abort uploads started at least this long ago.
+            spare: key prefixes (relative, like `prefix`) whose uploads are never aborted
+                (those of jobs known to be running).
 
         Returns:
             The number of uploads aborted.
@@ -272,6 +278,7 @@ class S3Storage:
         aborted = self._retry_pending_aborts(full_prefix)
         with self._lock:
             active = set(self._active_uploads)
+        spared = tuple(self.config.full_key(item) for item in spare)
         cutoff = None
         if older_than is not None:
             cutoff = datetime.datetime.now(datetime.timezone.utc) - older_than
@@ -279,7 +286,7 @@ class S3Storage:
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
                 for upload in page.get("Uploads", []):
-                    if upload["UploadId"] in active:
+                    if upload["UploadId"] in active or upload["Key"].startswith(spared):
                         continue
                     if cutoff is not None and upload["Initiated"] > cutoff:
                         continue
