@@ -20,7 +20,7 @@ from database_backup.interface import LATEST, format_time, utc_now
 from database_backup.timefmt import format_id_stamp
 
 from . import copying, history, params, results, tables
-from .catalogs import Catalogs, cluster_id
+from .catalogs import Catalogs
 from .errors import ManagerError
 from .locations import Location
 from .manager import FOLLOW, Manager, app_name
@@ -37,7 +37,6 @@ BACKUP_COLUMNS = (
     ("STATUS", "status"),
     ("HOLD", "hold"),
     ("LOCATION", "location"),
-    ("CLUSTER", "cluster"),
     ("DESCRIPTION", "description"),
 )
 JOB_COLUMNS = (
@@ -188,16 +187,10 @@ class Actions:
     # -- listings -----------------------------------------------------------------------
 
     def list_backups(self, given: params.ListBackups, catalogs: Catalogs) -> dict[str, Any]:
-        """One page of the backups of every cluster in storage (or one), newest last.
-
-        The catalog is the truth: clusters no application is related to (removed, or in
-        another model) are listed too.
-        """
+        """One page of the backups of the related applications (or one), newest last."""
         self.manager.usable_setup()
-        if given.cluster or given.application:
-            rows = catalogs.rows([given.cluster or self._named(given.application)], given.location)
-        else:
-            rows = catalogs.rows(self.manager.apps(), given.location, discover=True)
+        apps = [self._app(given.application)] if given.application else self.manager.apps()
+        rows = catalogs.rows(apps, given.location)
         return results.page(
             rows,
             limit=given.limit,
@@ -220,32 +213,6 @@ class Actions:
         if records is None:
             records = self.manager.state.history()
         if given.application:
-    def _named(self, app: str) -> str:
-        """A related application's name, or this model's cluster id of a removed one."""
-        return app if app in self.manager.apps() else cluster_id(self.manager.model.uuid, app)
-
-    def _holder_of(
-        self, backup_id: str, application: str, cluster: str, location: str, catalogs: Catalogs
-    ) -> tuple[str, Location]:
-        """The cluster (app name or cluster id) and location of a backup to hold or delete.
-
-        Without application= or cluster=, every cluster in storage is searched.
-        """
-        if cluster or application:
-            name = cluster or self._named(application)
-            return name, catalogs.find(name, backup_id, location)[0]
-        apps = self.manager.apps()
-        found = catalogs.locate(backup_id, apps, location)
-        if found is None and len(apps) == 1:
-            catalogs.find(apps[0], backup_id, location)  # raises, naming the application
-        if found is None:
-            where = f"location {location!r}" if location else "any storage location"
-            raise ManagerError(
-                f"there is no complete backup {backup_id!r} in any cluster of {where}: run "
-                "`juju run backup-manager/leader list-backups` to see the ids"
-            )
-        return found
-
             records = [r for r in records if r.app == given.application]
         return results.page(
             [record.to_json() for record in records],
@@ -275,6 +242,7 @@ class Actions:
     def preserve_backup(self, given: params.PreserveBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Hold a backup until a date (retention skips it), or cancel the hold (seed 000)."""
         self.manager.usable_setup()
+        app = self._app(given.application)
         backup_id = given.backup_id
         until = None
         if given.until:
@@ -284,14 +252,11 @@ class Actions:
                     f"the hold date {format_time(until)} is in the past: give a future date "
                     "(or cancel=true to release the hold)"
                 )
-        app, location = self._holder_of(
-            backup_id, given.application, given.cluster, given.location, catalogs
-        )
+        location, _ = catalogs.find(app, backup_id, given.location)
         catalogs.preserve(app, location, backup_id, until)
         row = {
             "backup-id": backup_id,
-            "app": app.rsplit("/", 1)[-1],
-            "cluster": catalogs.cluster_of(app),
+            "app": app,
             "location": location.name,
             "preserve-until": format_time(until) if until else None,
         }
@@ -305,23 +270,17 @@ class Actions:
     def delete_backup(self, given: params.DeleteBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Delete a backup unless held, the parent of a kept incremental, or in use."""
         self.manager.usable_setup()
-            "cluster": row["cluster"],
         app = self._app(given.application)
         backup_id = given.backup_id
-        app, location = self._holder_of(
-            backup_id, given.application, given.cluster, given.location, catalogs
-        )
+        location, _ = catalogs.find(app, backup_id, given.location)
         protected = history.protected_backups(self.manager.state.history())
         catalogs.delete(app, location, backup_id, protected)
-        return {
-            "deleted": backup_id,
-            "location": location.name,
-            "cluster": catalogs.cluster_of(app),
-        }
+        return {"deleted": backup_id, "location": location.name}
 
     def copy_backup(self, given: params.CopyBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Copy a backup to another location, or bring one from another location (seed 001)."""
         setup = self.manager.usable_setup()
+        app = self._app(given.application)
         backup_id = given.backup_id
         dest = self._location(catalogs, given.to) or setup.backup_location
         source = self._location(catalogs, given.from_)
