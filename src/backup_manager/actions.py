@@ -20,7 +20,7 @@ from database_backup.interface import LATEST, format_time, utc_now
 from database_backup.timefmt import format_id_stamp
 
 from . import copying, history, params, results, tables
-from .catalogs import Catalogs
+from .catalogs import Catalogs, cluster_id
 from .errors import ManagerError
 from .locations import Location
 from .manager import FOLLOW, Manager, app_name
@@ -37,6 +37,7 @@ BACKUP_COLUMNS = (
     ("STATUS", "status"),
     ("HOLD", "hold"),
     ("LOCATION", "location"),
+    ("CLUSTER", "cluster"),
     ("DESCRIPTION", "description"),
 )
 JOB_COLUMNS = (
@@ -187,10 +188,16 @@ class Actions:
     # -- listings -----------------------------------------------------------------------
 
     def list_backups(self, given: params.ListBackups, catalogs: Catalogs) -> dict[str, Any]:
-        """One page of the backups of the related applications (or one), newest last."""
+        """One page of the backups of every cluster in storage (or one), newest last.
+
+        The catalog is the truth: clusters no application is related to (removed, or in
+        another model) are listed too.
+        """
         self.manager.usable_setup()
-        apps = [self._app(given.application)] if given.application else self.manager.apps()
-        rows = catalogs.rows(apps, given.location)
+        if given.cluster or given.application:
+            rows = catalogs.rows([given.cluster or self._named(given.application)], given.location)
+        else:
+            rows = catalogs.rows(self.manager.apps(), given.location, discover=True)
         return results.page(
             rows,
             limit=given.limit,
@@ -206,6 +213,32 @@ class Actions:
     def _app(self, app: str) -> str:
         relation = self.manager.relation_for(app)
         return app_name(relation, app)
+
+    def _named(self, app: str) -> str:
+        """A related application's name, or this model's cluster id of a removed one."""
+        return app if app in self.manager.apps() else cluster_id(self.manager.model.uuid, app)
+
+    def _holder_of(
+        self, backup_id: str, application: str, cluster: str, location: str, catalogs: Catalogs
+    ) -> tuple[str, Location]:
+        """The cluster (app name or cluster id) and location of a backup to hold or delete.
+
+        Without application= or cluster=, every cluster in storage is searched.
+        """
+        if cluster or application:
+            name = cluster or self._named(application)
+            return name, catalogs.find(name, backup_id, location)[0]
+        apps = self.manager.apps()
+        found = catalogs.locate(backup_id, apps, location)
+        if found is None and len(apps) == 1:
+            catalogs.find(apps[0], backup_id, location)  # raises, naming the application
+        if found is None:
+            where = f"location {location!r}" if location else "any storage location"
+            raise ManagerError(
+                f"there is no complete backup {backup_id!r} in any cluster of {where}: run "
+                "`juju run backup-manager/leader list-backups` to see the ids"
+            )
+        return found
 
     def list_jobs(self, given: params.ListJobs, catalogs: Catalogs) -> dict[str, Any]:
         """One page of the job history (newest last), with phase and progress."""
@@ -242,7 +275,6 @@ class Actions:
     def preserve_backup(self, given: params.PreserveBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Hold a backup until a date (retention skips it), or cancel the hold (seed 000)."""
         self.manager.usable_setup()
-        app = self._app(given.application)
         backup_id = given.backup_id
         until = None
         if given.until:
@@ -252,11 +284,14 @@ class Actions:
                     f"the hold date {format_time(until)} is in the past: give a future date "
                     "(or cancel=true to release the hold)"
                 )
-        location, _ = catalogs.find(app, backup_id, given.location)
+        app, location = self._holder_of(
+            backup_id, given.application, given.cluster, given.location, catalogs
+        )
         catalogs.preserve(app, location, backup_id, until)
         row = {
             "backup-id": backup_id,
-            "app": app,
+            "app": app.rsplit("/", 1)[-1],
+            "cluster": catalogs.cluster_of(app),
             "location": location.name,
             "preserve-until": format_time(until) if until else None,
         }
@@ -264,18 +299,24 @@ class Actions:
             "backup-id": backup_id,
             "location": location.name,
             "preserve-until": format_time(until) if until else "cancelled",
+            "cluster": row["cluster"],
             "json": json.dumps(row, sort_keys=True),
         }
 
     def delete_backup(self, given: params.DeleteBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Delete a backup unless held, the parent of a kept incremental, or in use."""
         self.manager.usable_setup()
-        app = self._app(given.application)
         backup_id = given.backup_id
-        location, _ = catalogs.find(app, backup_id, given.location)
+        app, location = self._holder_of(
+            backup_id, given.application, given.cluster, given.location, catalogs
+        )
         protected = history.protected_backups(self.manager.state.history())
         catalogs.delete(app, location, backup_id, protected)
-        return {"deleted": backup_id, "location": location.name}
+        return {
+            "deleted": backup_id,
+            "location": location.name,
+            "cluster": catalogs.cluster_of(app),
+        }
 
     def copy_backup(self, given: params.CopyBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Copy a backup to another location, or bring one from another location (seed 001)."""

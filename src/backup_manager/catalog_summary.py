@@ -224,7 +224,13 @@ class RecordingCatalogs(Catalogs):
         self._recorder = recorder
 
     def catalog(self, app: str, location: Location) -> Catalog:
-        """The catalog of `app`'s cluster at `location`, recording what it reads."""
+        """The catalog of `app`'s cluster at `location`, recording what it reads.
+
+        Only related applications are summarised (`app` a name): a cluster id (a removed
+        application's, another model's) is read without touching the summary.
+        """
+        if "/" in app:
+            return super().catalog(app, location)
         return _RecordingCatalog(
             self.storage(location),
             cluster_id(self.model_uuid, app),

@@ -1,7 +1,9 @@
 """The backup catalogs the manager reads: one per database cluster and storage location.
 
 The cluster id is `<model-uuid>/<remote-app-name>` under each location's path, the prefix
-the provider writes to. Storage errors become `ManagerError`s naming the location and
+the provider writes to. Where a method takes `app`, it is a related application's name (this
+model's prefix) or a whole cluster id (any cluster found in a location: a removed
+application's, another model's). Storage errors become `ManagerError`s naming the location and
 what to fix. No `ops` here.
 """
 
@@ -23,6 +25,7 @@ from database_backup.catalog import (
     Decision,
     IncompleteBackup,
     RetentionPolicy,
+    find_clusters,
 )
 from database_backup.catalog.binlogs import purge_with_binlogs
 from database_backup.storage import AccessDeniedError, S3Storage, StorageError
@@ -102,9 +105,18 @@ class Catalogs:
             self._storages[location.name] = self._opener(location)
         return self._storages[location.name]
 
+    def cluster_of(self, app: str) -> str:
+        """The cluster id of `app` (this model's prefix), or `app` if it is a cluster id."""
+        return app if "/" in app else cluster_id(self.model_uuid, app)
+
     def catalog(self, app: str, location: Location) -> Catalog:
         """The catalog of `app`'s cluster at `location`."""
-        return Catalog(self.storage(location), cluster_id(self.model_uuid, app), clock=self._clock)
+        return Catalog(self.storage(location), self.cluster_of(app), clock=self._clock)
+
+    def clusters(self, location: Location) -> list[str]:
+        """Every cluster with a catalog at `location`, related or not (the bucket's truth)."""
+        with storage_errors(location, "listing the clusters"):
+            return find_clusters(self.storage(location))
 
     def check(self, location: Location) -> None:
         """Raise a ManagerError if the location's bucket is unreachable with its credentials."""
@@ -122,18 +134,28 @@ class Catalogs:
         """The complete backups of `app` at `location`, oldest first."""
         return [e for e in self.entries(app, location) if isinstance(e, BackupMetadata)]
 
-    def rows(self, apps: Collection[str], location_name: str = "") -> list[dict[str, Any]]:
-        """Rows for `list-backups`: every backup of every app at every (or one) location."""
+    def rows(
+        self, apps: Collection[str], location_name: str = "", *, discover: bool = False
+    ) -> list[dict[str, Any]]:
+        """Rows for `list-backups`: every backup of every app at every (or one) location.
+
+        With `discover`, also of every other cluster found in the locations.
+        """
         wanted = [self.location(location_name)] if location_name else self.locations.values()
         now = self._clock()
         rows: list[dict[str, Any]] = []
         for location in wanted:
-            for app in sorted(apps):
+            names = sorted(apps)
+            if discover:
+                known = {self.cluster_of(app) for app in names}
+                names += [c for c in self.clusters(location) if c not in known]
+            for app in names:
                 entries = self.entries(app, location)
                 with storage_errors(location, f"reading the holds of {app}"):
                     holds = self.catalog(app, location).holds()
+                cluster = self.cluster_of(app)
                 rows.extend(
-                    _row(e, app, location.name, holds.get(e.backup_id), now) for e in entries
+                    _row(e, cluster, location.name, holds.get(e.backup_id), now) for e in entries
                 )
         rows.sort(key=lambda r: (r["started-at"] or r["finished-at"], r["backup-id"]))
         return rows
@@ -150,10 +172,41 @@ class Catalogs:
                 except BackupNotFoundError:
                     continue
         where = f"location {location_name!r}" if location_name else "any storage location"
+        which = f"cluster={app}" if "/" in app else f"application={app}"
         raise ManagerError(
             f"there is no complete backup {backup_id!r} of {app} in {where}: run "
-            f"`juju run backup-manager/leader list-backups application={app}` to see the ids"
+            f"`juju run backup-manager/leader list-backups {which}` to see the ids"
         )
+
+    def locate(
+        self, backup_id: str, apps: Collection[str], location_name: str = ""
+    ) -> tuple[str, Location] | None:
+        """The cluster (related app name or cluster id) and location holding `backup_id`.
+
+        Searched in the related `apps` and every cluster found in the locations (None if
+        in none); a backup id found in two clusters must be named with cluster=.
+        """
+        wanted = [self.location(location_name)] if location_name else list(self.locations.values())
+        found: dict[str, tuple[str, Location]] = {}
+        for location in wanted:
+            known = {self.cluster_of(app): app for app in apps}
+            for cluster in self.clusters(location):
+                known.setdefault(cluster, cluster)
+            for cluster, name in sorted(known.items()):
+                if cluster in found:
+                    continue
+                with storage_errors(location, f"reading backup {backup_id}"):
+                    try:
+                        self.catalog(name, location).read_metadata(backup_id)
+                    except BackupNotFoundError:
+                        continue
+                found[cluster] = (name, location)
+        if len(found) > 1:
+            raise ManagerError(
+                f"backup {backup_id!r} exists in several clusters ({', '.join(sorted(found))}): "
+                "say which with cluster=<model-uuid>/<application>"
+            )
+        return next(iter(found.values()), None)
 
     def newest(
         self, app: str, location: Location, kinds: Collection[str] = PHYSICAL
@@ -267,13 +320,19 @@ class Catalogs:
 
 
 def _row(
-    entry: Entry, app: str, location: str, hold: datetime.datetime | None, now: datetime.datetime
+    entry: Entry,
+    cluster: str,
+    location: str,
+    hold: datetime.datetime | None,
+    now: datetime.datetime,
 ) -> dict[str, Any]:
     held = format_time(hold) if hold is not None and hold > now else ""
+    app = cluster.rsplit("/", 1)[-1]
     if isinstance(entry, IncompleteBackup):
         return {
             "backup-id": entry.backup_id,
             "app": app,
+            "cluster": cluster,
             "kind": "",
             "parent": "",
             "started-at": "",
@@ -289,6 +348,7 @@ def _row(
     row = {
         "backup-id": entry.backup_id,
         "app": app,
+        "cluster": cluster,
         "kind": entry.kind,
         "parent": entry.parent_id or "",
         "started-at": format_time(entry.started_at),

@@ -106,6 +106,17 @@ def _app(value: Any, info: pydantic.ValidationInfo) -> str:
     return text
 
 
+def _cluster(value: Any, info: pydantic.ValidationInfo) -> str:
+    text = _text(value, info)
+    segments = text.split("/")
+    if text and (len(segments) != 2 or not all(BACKUP_ID.match(s) for s in segments)):
+        raise ValueError(
+            f"{_param(info)}={_echo(value)} is not a cluster: give its catalog prefix "
+            "<model-uuid>/<application>, as list-backups shows it in the CLUSTER column"
+        )
+    return text
+
+
 def _location(value: Any, info: pydantic.ValidationInfo) -> str:
     text = _text(value, info)
     if text and not APP_NAME.match(text):
@@ -237,6 +248,11 @@ class _Params(pydantic.BaseModel):
     def _application(cls, value: Any, info: pydantic.ValidationInfo) -> str:
         return _app(value, info)
 
+    @pydantic.field_validator("cluster", mode="before", check_fields=False)
+    @classmethod
+    def _clusters(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _cluster(value, info)
+
     @pydantic.field_validator("location", "to", "from_", mode="before", check_fields=False)
     @classmethod
     def _locations(cls, value: Any, info: pydantic.ValidationInfo) -> str:
@@ -350,7 +366,13 @@ class ListBackups(_Paged):
     """`list-backups`: one page, counted from the newest."""
 
     application: str = ""
+    cluster: str = ""
     location: str = ""
+
+    @pydantic.model_validator(mode="after")
+    def _one_filter(self) -> ListBackups:
+        _not_both(self.application, self.cluster)
+        return self
 
 
 class ListJobs(_Paged):
@@ -371,6 +393,7 @@ class PreserveBackup(_OneBackup):
     until: str = ""
     cancel: bool = False
     application: str = ""
+    cluster: str = ""
     location: str = ""
 
     @pydantic.field_validator("until", mode="before")
@@ -382,6 +405,7 @@ class PreserveBackup(_OneBackup):
     def _one_of(self) -> PreserveBackup:
         if bool(self.until) == self.cancel:
             raise ValueError("give either until=<date> (hold) or cancel=true (release)")
+        _not_both(self.application, self.cluster)
         return self
 
 
@@ -398,7 +422,21 @@ class DeleteBackup(_OneBackup):
     """`delete-backup`."""
 
     application: str = ""
+    cluster: str = ""
     location: str = ""
+
+    @pydantic.model_validator(mode="after")
+    def _one_filter(self) -> DeleteBackup:
+        _not_both(self.application, self.cluster)
+        return self
+
+
+def _not_both(application: str, cluster: str) -> None:
+    if application and cluster:
+        raise ValueError(
+            "give application=<name> (a related or removed application of this model) or "
+            "cluster=<model-uuid>/<application> (any cluster in the bucket), not both"
+        )
 
 
 MODELS: dict[str, type[pydantic.BaseModel]] = {

@@ -101,7 +101,7 @@ def test_delete_refuses_held_and_parents_then_removes_every_object(ceph: CephS3,
     message = fail_action(st, "delete-backup", **{"backup-id": FULL})
     assert f"is the parent of {INCR}" in message
     results, _ = run_action(st, "delete-backup", **{"backup-id": INCR})
-    assert results == {"deleted": INCR, "location": "region-a"}
+    assert results == {"deleted": INCR, "location": "region-a", "cluster": cluster()}
     assert not ceph.keys(bucket, prefix=f"backups/{cluster()}/backups/{INCR}/")
     run_action(st, "delete-backup", **{"backup-id": FULL})
     assert [b.backup_id for b in Catalog(storage, cluster()).list_backups()] == [OLD]
@@ -121,3 +121,32 @@ def test_wrong_credentials_fail_the_action_with_a_clear_message(ceph: CephS3, bu
     assert "not-the-secret-key" not in message
     message = fail_action(st, "list-backups")
     assert "refused the credentials" in message
+
+
+def test_backups_of_unrelated_clusters_are_listed_held_and_deleted(ceph: CephS3, bucket: str):
+    """After `juju remove-application`, or from a new model: the bucket is the truth."""
+    storage = _seed(ceph, bucket)
+    elsewhere = "7d1e9a40-3c2b-4f6e-8a5d-0c9b8e7f6a51/db"
+    put_backup(storage, elsewhere, "20261122T010000Z-dddd", hours_ago=12)
+    storage.put_bytes("stray/dir/file.txt", b"not a catalog")
+    rel, secret = location_relation(ceph, "region-a", bucket)
+    st = state(rel, secrets=[secret])  # no database application related
+    results, _ = run_action(st, "list-backups")
+    print("\n" + results["table"])
+    rows = json.loads(results["json"])
+    assert [(r["backup-id"], r["cluster"]) for r in rows] == [
+        (OLD, cluster()),
+        (FULL, cluster()),
+        (INCR, cluster()),
+        ("20261122T010000Z-dddd", elsewhere),
+    ]
+    results, _ = run_action(st, "list-backups", cluster=elsewhere)
+    assert [r["backup-id"] for r in json.loads(results["json"])] == ["20261122T010000Z-dddd"]
+    run_action(st, "preserve-backup", **{"backup-id": OLD, "until": "2999-01-01"})
+    assert Catalog(storage, cluster()).get_hold(OLD) is not None
+    assert "is held until" in fail_action(st, "delete-backup", **{"backup-id": OLD})
+    results, _ = run_action(
+        st, "delete-backup", **{"backup-id": "20261122T010000Z-dddd", "cluster": elsewhere}
+    )
+    assert results["cluster"] == elsewhere
+    assert not ceph.keys(bucket, prefix=f"backups/{elsewhere}/backups/")

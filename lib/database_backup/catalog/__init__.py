@@ -24,7 +24,7 @@ from .errors import (
 )
 from .metadata import BackupMetadata, IncompleteBackup, new_backup_id
 from .retention import Decision, RetentionPolicy, select_for_deletion
-from .store import Catalog, check_cluster_id
+from .store import Catalog, check_cluster_id, find_clusters
 
 __all__ = [
     "BackupHeldError",
@@ -39,6 +39,7 @@ __all__ = [
     "ObjectStore",
     "RetentionPolicy",
     "check_cluster_id",
+    "find_clusters",
     "new_backup_id",
     "select_for_deletion",
 ]

@@ -18,6 +18,7 @@ from database_backup.catalog import (
     IncompleteBackup,
     MetadataError,
     RetentionPolicy,
+    find_clusters,
 )
 
 from .factories import NOW, backup
@@ -245,3 +246,50 @@ def test_purge_applies_retention_and_honours_holds() -> None:
 
     catalog.purge(RetentionPolicy(max_count=2))
     assert [entry.backup_id for entry in catalog.list_backups()] == ["b0", "b3", "b4"]
+
+
+# -- discovering the clusters in a location (issue 12: the bucket is the truth) ----------
+
+
+class DirStore(MemoryStore):
+    """A MemoryStore that lists common prefixes, as S3Storage.list_dirs does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir_listings: list[str] = []
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        self.dir_listings.append(prefix)
+        dirs = {
+            prefix + key[len(prefix) :].split("/", 1)[0] + "/"
+            for key in self.objects
+            if key.startswith(prefix) and "/" in key[len(prefix) :]
+        }
+        return sorted(dirs)
+
+
+@pytest.mark.parametrize("store_type", [MemoryStore, DirStore])
+def test_find_clusters_lists_every_catalog_and_nothing_else(store_type: type[MemoryStore]) -> None:
+    store = store_type()
+    for cluster in ("m1/mysql", "m1/mysql-server", "m2/db"):
+        store_backup(make_catalog(store, cluster), backup("20261120T010000Z-aaaa", 1))
+    store.put_bytes("m1/notes/readme.txt", b"not a catalog")
+    store.put_bytes("loose.txt", b"not a catalog")
+    assert find_clusters(store) == ["m1/mysql", "m1/mysql-server", "m2/db"]
+
+
+def test_find_clusters_walks_two_levels_of_common_prefixes() -> None:
+    store = DirStore()
+    store_backup(make_catalog(store, "m1/mysql"), backup("20261120T010000Z-aaaa", 1))
+    find_clusters(store)
+    assert store.dir_listings == ["", "m1/"]
+
+
+@pytest.mark.parametrize("store_type", [MemoryStore, DirStore])
+def test_find_clusters_is_bounded(store_type: type[MemoryStore]) -> None:
+    store = store_type()
+    for n in range(4):
+        make_catalog(store, f"m{n}/db").ensure_cluster()
+    with pytest.raises(CatalogError, match="cluster=<model-uuid>/<application>"):
+        find_clusters(store, limit=3)
+    assert len(find_clusters(store, limit=8)) == 4

@@ -352,7 +352,11 @@ def test_delete_refuses_held_and_parents_and_in_use_then_deletes(s3: FakeS3):
     )
     Catalog(bucket, cluster()).set_hold("20261119T010000Z-0000", None)
     results, _ = run_action("delete-backup", st, **{"backup-id": "20261119T010000Z-0000"})
-    assert results == {"deleted": "20261119T010000Z-0000", "location": "s3-a"}
+    assert results == {
+        "deleted": "20261119T010000Z-0000",
+        "location": "s3-a",
+        "cluster": cluster(),
+    }
     assert not any(
         k.startswith(f"{cluster()}/backups/20261119T010000Z-0000/") for k in bucket.objects
     )
