@@ -1,7 +1,8 @@
 """`ship-binlogs`, `list-binlogs` and `purge-binlogs`: the shipped binary logs.
 
-- `ship-binlogs [--flush]`: upload the closed binlogs not shipped yet (run it on a timer;
-  `--flush` rotates first so the recovery window reaches now);
+- `ship-binlogs [--flush] [--rotate-after SECONDS]`: upload the closed binlogs not shipped
+  yet (run it on a timer; `--flush` rotates first so the recovery window reaches now,
+  `--rotate-after` rotates only once the open binlog's oldest event is that old);
 - `list-binlogs`: timelines and shipped files (JSON);
 - `purge-binlogs [--dry-run]`: delete the shipped binlogs no complete backup needs.
 """
@@ -29,6 +30,13 @@ def register_ship(new_command: options.NewCommand) -> None:
     ship.add_argument("--no-compression", action="store_true", help="store uncompressed")
     ship.add_argument("--binlog-dir", help="where the binlog files are (default: the server's)")
     ship.add_argument("--lock-timeout", type=float, default=0.0, help="seconds to wait")
+    ship.add_argument(
+        "--rotate-after",
+        type=float,
+        default=None,
+        help="rotate the open binlog (and ship it) once its oldest event is this many "
+        "seconds old (bounds how far storage lags behind a quiet server)",
+    )
 
 
 def register_listing(new_command: options.NewCommand) -> None:
@@ -51,6 +59,7 @@ def cmd_ship(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> No
         binlog_dir=args.binlog_dir,
         progress=state.progress,
         lock_timeout=args.lock_timeout,
+        rotate_after=args.rotate_after,
     )
     done(state, result.to_dict(), f"shipped {len(result.shipped)} binlog(s)")
 

@@ -7,6 +7,13 @@ reaches "now", and uploads each closed file that its timeline's index does not l
 `stream.encode` (zstd, encryption, sha256) -> `S3Storage.upload_stream`, then the index
 entry (time range, GTIDs, server identity) is written last.
 
+Bounded lag (`rotate_after`): a quiet server may write to one binlog for days, and an open
+file is never shipped. With `rotate_after=N` a run rotates the open binlog when its oldest
+transaction event is at least N seconds old by the server's clock, so a timer running
+every P seconds with N = lag - P keeps storage at most `lag` seconds (plus one run) behind
+the server. A file holding no transaction (an idle server, or one just rotated whose size
+has not changed since: `rotation.json` in the work directory) is never rotated.
+
 Its timeline is the current one only when this server owns it (a marker in the work
 directory, or its own files proven to be the ones shipped there); any other server
 starts a new timeline (`timeline_owner`), so a replacement server never appends to, or
@@ -33,6 +40,7 @@ from typing import BinaryIO
 
 from database_backup.catalog import Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline, binlog_sequence
+from database_backup.files import read_json, write_json_atomic
 
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
@@ -44,6 +52,8 @@ from .timeline_owner import Marker, local_identity, own_timeline, write_marker
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "binlogs.lock"
+ROTATION_NAME = "rotation.json"  # the open file and its size right after our last rotation
+_HEAD_BYTES = 64 * 1024  # a new binlog's first transaction event is read within this
 
 
 class BinlogError(EngineError):
@@ -64,6 +74,7 @@ class ShipResult:
             point-in-time window; recovery refuses to cross it).
         forked_because: why this run started a new timeline for this server (it did
             not write the current one, see `timeline_owner`), None when it continued.
+        rotated_because: why this run rotated the open binlog (`rotate_after`), or None.
     """
 
     timeline: str
@@ -74,6 +85,7 @@ class ShipResult:
     stored_bytes: int = 0
     missing: list[str] = field(default_factory=list[str])
     forked_because: str | None = None
+    rotated_because: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -86,6 +98,7 @@ class ShipResult:
             "stored-bytes": self.stored_bytes,
             "missing": list(self.missing),
             "new-timeline-because": self.forked_because,
+            "rotated-because": self.rotated_because,
         }
 
 
@@ -128,6 +141,7 @@ class ServerLogs:
     server_id: int
     hostname: str
     version: str
+    now: int = 0  # the server's clock (UNIX time) when asked
 
 
 def server_logs(
@@ -145,13 +159,16 @@ def server_logs(
         except QueryError as exc:
             raise BinlogError(f"cannot read the server's binary logs: {exc}") from exc
 
-    rows = query("SELECT @@log_bin, @@log_bin_basename, @@server_id, @@hostname, VERSION();")
+    rows = query(
+        "SELECT @@log_bin, @@log_bin_basename, @@server_id, @@hostname, VERSION(),"
+        " UNIX_TIMESTAMP();"
+    )
     if not rows or rows[0][0] not in ("1", "ON"):
         raise BinlogError(
             "binary logging is off on the server: enable log_bin to ship binlogs and use "
             "point-in-time recovery"
         )
-    _on, basename, server_id, hostname, version = rows[0][:5]
+    _on, basename, server_id, hostname, version, now = rows[0][:6]
     if flush:
         query("FLUSH BINARY LOGS;")
     files = [(row[0], int(row[1])) for row in query("SHOW BINARY LOGS;") if len(row) >= 2]
@@ -161,6 +178,7 @@ def server_logs(
         server_id=int(server_id),
         hostname=hostname,
         version=version,
+        now=int(float(now)),
     )
 
 
@@ -186,6 +204,7 @@ def ship_binlogs(
     progress: ProgressCallback | None = None,
     lock_timeout: float = 0.0,
     locked: bool = False,
+    rotate_after: float | None = None,
 ) -> ShipResult:
     """Ship every closed binary log not yet in the current timeline's index.
 
@@ -203,6 +222,9 @@ def ship_binlogs(
         progress: called with ProgressEvent("ship", files done, files to ship).
         lock_timeout: seconds to wait for a running shipment or recovery.
         locked: the caller already holds the binlog lock (a recovery shipping).
+        rotate_after: rotate the open binlog (then ship it) when its oldest transaction
+            event is at least this many seconds old; None never rotates for age. Needs
+            RELOAD (as `flush`).
 
     Raises:
         BinlogError: the server or the storage failed; files shipped before the failure
@@ -218,6 +240,14 @@ def ship_binlogs(
     with lock:
         logs = server_logs(conn, flavour, work, flush=flush)
         directory = Path(binlog_dir) if binlog_dir is not None else logs.directory
+        rotated_because = None
+        if not flush and rotate_after is not None:
+            rotated_because = _rotation_due(work, directory, logs, rotate_after)
+            if rotated_because is not None:
+                logs = server_logs(conn, flavour, work, flush=True)
+                logger.info("rotated the open binlog: %s", rotated_because)
+        if flush or rotated_because is not None:
+            _note_rotation(work, logs)
         index = BinlogCatalog(catalog)
         try:
             owned = own_timeline(
@@ -232,7 +262,11 @@ def ship_binlogs(
         except Exception as exc:
             raise BinlogError(f"cannot read the binlog index: {exc}") from exc
         timeline, shipped = owned.timeline, owned.shipped
-        result = ShipResult(timeline=timeline.timeline_id, forked_because=owned.forked_because)
+        result = ShipResult(
+            timeline=timeline.timeline_id,
+            forked_because=owned.forked_because,
+            rotated_because=rotated_because,
+        )
         closed = logs.files[:-1]
         result.active = logs.files[-1][0] if logs.files else None
         result.missing = _missing(shipped, logs.files)
@@ -256,6 +290,45 @@ def ship_binlogs(
             ", ".join(result.missing),
         )
     return result
+
+
+def _rotation_due(
+    work: Path, directory: Path, logs: ServerLogs, rotate_after: float
+) -> str | None:
+    """Why the open binlog should be rotated now, or None (no transaction, or too young)."""
+    if not logs.files:
+        return None
+    name, size = logs.files[-1]
+    noted = read_json(work / ROTATION_NAME) or {}
+    if noted.get("file") == name and noted.get("size") == size:
+        return None  # nothing written since our last rotation
+    path = directory / name
+    try:
+        summary = summarize_file(str(path), limit=min(size, _HEAD_BYTES))
+        if summary.first_event is None and size > _HEAD_BYTES:
+            summary = summarize_file(str(path), limit=size)
+    except (OSError, BinlogFormatError) as exc:
+        raise BinlogError(
+            f"cannot read the open binlog {path} ({exc}): set the binlog directory if the "
+            "files live elsewhere"
+        ) from exc
+    if summary.first_event is None:
+        return None
+    age = logs.now - summary.first_event
+    if age < rotate_after:
+        return None
+    return f"{name} holds events {age} s old (rotate after {rotate_after:g} s)"
+
+
+def _note_rotation(work: Path, logs: ServerLogs) -> None:
+    """Remember the new open file and its size: unchanged later means nothing written."""
+    if not logs.files:
+        return
+    name, size = logs.files[-1]
+    try:
+        write_json_atomic(work / ROTATION_NAME, {"file": name, "size": size})
+    except OSError as exc:  # only saves reading the file next time
+        logger.warning("could not note the rotation in %s: %s", work, exc)
 
 
 def _remember(work: Path, marker: Marker, path: Path, size: int) -> None:
