@@ -57,6 +57,7 @@ class ManagerConfig(pydantic.BaseModel):
     compression_level: int = pydantic.Field(3, ge=1, le=19)
     encryption: bool = False
     binlog_shipping: bool = True
+    binlog_max_lag: int = pydantic.Field(60, ge=10, le=86400)
     retention_min_count: int = pydantic.Field(2, ge=1)
     retention_max_count: int = pydantic.Field(0, ge=0)
     retention_max_age: str = "30d"

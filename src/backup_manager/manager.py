@@ -344,6 +344,7 @@ class Manager:
                 "storage-interface": "s3",
                 "storage-config": storage.to_dict(),
                 "compression": setup.config.compression,
+                "max-lag-seconds": setup.config.binlog_max_lag,
             }
             if encryption_id:
                 request["encryption-secret-id"] = encryption_id

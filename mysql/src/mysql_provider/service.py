@@ -33,7 +33,13 @@ from .actions import bounded_rows, clip
 from .config import CharmConfig, describe
 from .installation import Installation
 from .runner import JobRunner
-from .shipping import DEFAULT_INTERVAL, ShippingPlan, status_document
+from .shipping import (
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_LAG,
+    ShippingPlan,
+    shipping_cadence,
+    status_document,
+)
 from .workload import Server, WorkloadError, backup_user_sql
 
 logger = logging.getLogger(__name__)
@@ -225,8 +231,12 @@ class ProviderService:
             except SecretUnavailableError as exc:
                 reason = str(exc)
         asked_interval = (request or {}).get("interval-seconds")
-        interval = asked_interval if isinstance(asked_interval, int) else DEFAULT_INTERVAL
-        running = self.shipper.apply(ShippingPlan(spec, interval, reason))
+        asked_lag = (request or {}).get("max-lag-seconds")
+        period, rotate_after = shipping_cadence(
+            asked_lag if isinstance(asked_lag, int) else DEFAULT_MAX_LAG,
+            asked_interval if isinstance(asked_interval, int) else DEFAULT_INTERVAL,
+        )
+        running = self.shipper.apply(ShippingPlan(spec, period, reason, rotate_after))
         if relation is None:
             return
         document = status_document(enabled, running, self.shipper.position(), reason)

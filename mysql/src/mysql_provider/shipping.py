@@ -5,6 +5,11 @@ leader, the server is ready, no restore runs) and calls `Shipper.apply`. Timelin
 to the engine: a restore (or point-in-time recovery) starts a new one in storage, and the
 next shipping run continues on it, so the history before the restore is never
 overwritten. The shipping runs and the restore jobs share one engine workdir. No `ops` here.
+
+Bounded lag: the requirer's `max-lag-seconds` (default 60) is the recovery point objective.
+The timer runs every `period` seconds (at most the lag) and each run rotates the open binlog
+once its oldest write is `lag - period` seconds old (`ship-binlogs --rotate-after`), so
+nothing older than about the lag is missing from storage (`shipping_cadence`).
 """
 
 from __future__ import annotations
@@ -25,17 +30,36 @@ logger = logging.getLogger(__name__)
 
 UNIT = "mysql-server-binlog-shipping"
 DEFAULT_INTERVAL = 300
+DEFAULT_MAX_LAG = 60
+MIN_PERIOD = 10
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
+def shipping_cadence(max_lag: int, interval: int = DEFAULT_INTERVAL) -> tuple[int, int]:
+    """The timer's period and the engine's rotation age that keep storage within `max_lag`.
+
+    The period is at most half the lag (at least 10 s) and at most the asked interval; the
+    open binlog is rotated once its oldest write is `max_lag - period` old, so the next run
+    at the latest ships it before that write is `max_lag` old.
+    """
+    period = max(MIN_PERIOD, min(interval, max_lag // 2))
+    period = min(period, max_lag)
+    return period, max(0, max_lag - period)
+
+
 @dataclasses.dataclass(frozen=True)
 class ShippingPlan:
-    """What shipping should do now: run with this spec and interval, or stop (spec None)."""
+    """What shipping should do now: run with this spec and interval, or stop (spec None).
+
+    `rotate_after`: seconds after which the open binlog is rotated and shipped (None: never
+    rotated for age, only closed files are shipped).
+    """
 
     spec: Mapping[str, Any] | None = dataclasses.field(default=None, repr=False)
     interval: int = DEFAULT_INTERVAL
     reason: str = ""
+    rotate_after: int | None = None
 
 
 class Shipper:
@@ -64,14 +88,25 @@ class Shipper:
         return self.dir / "spec.json"
 
     @property
+    def cadence_path(self) -> Path:
+        """The rotation age the running timer uses (no secrets)."""
+        return self.dir / "cadence.json"
+
+    @property
     def state_path(self) -> Path:
         """The engine's state file of the last shipping run."""
         return self.dir / "state.json"
 
     # -- control ------------------------------------------------------------------------
 
-    def command(self) -> list[str]:
-        """The engine command one shipping run executes (no secrets)."""
+    def command(self, rotate_after: int | None = None) -> list[str]:
+        """The engine command one shipping run executes (no secrets).
+
+        `rotate_after` defaults to the one the running timer was set up with.
+        """
+        if rotate_after is None:
+            noted = (read_json(self.cadence_path) or {}).get("rotate-after")
+            rotate_after = noted if isinstance(noted, int) else None
         return [
             self._python,
             "-m",
@@ -82,9 +117,10 @@ class Shipper:
             "--state-file",
             str(self.state_path),
             *(["--binlog-dir", str(self._binlog_dir)] if self._binlog_dir else []),
+            *(["--rotate-after", str(rotate_after)] if rotate_after is not None else []),
         ]
 
-    def render_units(self, interval: int) -> dict[str, str]:
+    def render_units(self, interval: int, rotate_after: int | None = None) -> dict[str, str]:
         """The service and timer files."""
         env = clean_env(self._python_path)
         environment = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(env.items()))
@@ -92,7 +128,7 @@ class Shipper:
             "[Unit]\nDescription=Ship closed MySQL binlogs to object storage\n\n"
             "[Service]\nType=oneshot\n"
             f"Environment={environment}\n"
-            f"ExecStart={shlex.join(self.command())}\n"
+            f"ExecStart={shlex.join(self.command(rotate_after))}\n"
             "Nice=10\nIOSchedulingClass=best-effort\n"
         )
         timer = (
@@ -109,7 +145,9 @@ class Shipper:
             return False
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         changed = _write_if_changed_json(self.spec_path, dict(plan.spec))
-        for name, content in self.render_units(plan.interval).items():
+        cadence = {"rotate-after": plan.rotate_after}
+        changed = _write_if_changed_json(self.cadence_path, cadence) or changed
+        for name, content in self.render_units(plan.interval, plan.rotate_after).items():
             changed = _write_if_changed(self._systemd_dir / name, content) or changed
         if changed or not self.is_enabled():
             self._systemctl("daemon-reload")
@@ -122,6 +160,7 @@ class Shipper:
         if (self._systemd_dir / f"{UNIT}.timer").exists() or self.is_enabled():
             self._systemctl("disable", "--now", f"{UNIT}.timer")
         self.spec_path.unlink(missing_ok=True)
+        self.cadence_path.unlink(missing_ok=True)
 
     def is_enabled(self) -> bool:
         """Whether the timer is active."""

@@ -56,7 +56,8 @@ def test_leader_starts_shipping_when_asked(ctx: testing.Context[Any], server: Fa
     service = (units / f"{UNIT}.service").read_text()
     assert "ship-binlogs" in service
     assert "--binlog-dir /var/lib/mysql-binlog" in service
-    assert "OnUnitInactiveSec=60" in (units / f"{UNIT}.timer").read_text()
+    # interval-seconds 60, but the default max lag (60 s) asks for a run every 30 s
+    assert "OnUnitInactiveSec=30" in (units / f"{UNIT}.timer").read_text()
     assert "unit-secret-key-value" not in service
     assert out.unit_status == testing.ActiveStatus("shipping binlogs")
 
