@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from database_backup.mysql.logical.sqlfilter import USERS_BEGIN, USERS_END, Selection, SqlFilter
+from database_backup.mysql.logical.sqlfilter import (
+    USERS_BEGIN,
+    USERS_END,
+    Selection,
+    SentTracker,
+    SqlFilter,
+)
 
 DUMP = """/*M!999999\\- enable the sandbox mode */
 -- MariaDB dump 10.19
@@ -122,3 +128,22 @@ def test_selection_rules():
     assert not selection.wants("y", None)
     assert selection.wants_database("y")
     assert not selection.everything
+
+
+def test_sent_tracker_names_the_databases_and_the_users_sent():
+    tracker = SentTracker()
+    for line in DUMP.encode().splitlines(keepends=True):
+        tracker.see(line)
+    assert tracker.changed
+    assert tracker.databases == ["a", "b`q"]
+    assert "the data was changed: the statements of database(s) a, b`q were" in tracker.report()
+
+
+def test_sent_tracker_with_only_the_header_sent_reports_nothing_applied():
+    tracker = SentTracker()
+    tracker.see(b"/*!40103 SET TIME_ZONE='+00:00' */;\n")
+    assert not tracker.changed
+    assert tracker.report().startswith("nothing was applied")
+    tracker.see(USERS_BEGIN + b"\n")
+    assert tracker.changed
+    assert "of the users and grants were applied" in tracker.report()

@@ -1,23 +1,30 @@
 """Restore of logical backups: the whole dump, or chosen databases or tables of it.
 
-The stored artefact is verified first (its sha256, one streaming read) so nothing of a
-damaged backup is applied; then it is streamed through `stream.decode` and, for a
-selection, `sqlfilter.SqlFilter`, into the client. The dump replaces the objects it holds
-(DROP TABLE IF EXISTS + CREATE) and leaves the others alone.
+Nothing is applied before the whole artefact is local and checked: it is downloaded to
+the work directory (after a free-space check) while its size and sha256 are compared with
+`backup.json`, then decrypted and decompressed to the end once. Only then is it streamed
+from the local file through `stream.decode` and, for a selection, `sqlfilter.SqlFilter`,
+into the client, so a lost network or a damaged object can no longer cut a restore
+midway. The dump replaces the objects it holds (DROP TABLE IF EXISTS + CREATE) and leaves
+the others alone. If the client still fails (a statement the server refuses, the server
+going away), the error says the data was changed and names the databases whose
+statements had been sent (`sqlfilter.SentTracker`); the others were not touched.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog, CatalogError
+from database_backup.storage.errors import StorageError
 
 from ..connection import ConnectionSpec
 from ..errors import DataChangeError
@@ -25,9 +32,15 @@ from ..flavour import FlavourError, detect
 from ..objects import check_key, decode_artefact
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, tail
-from .sqlfilter import Selection, SqlFilter
+from .sqlfilter import Selection, SentTracker, SqlFilter
 
 _CHUNK = 1 << 20
+#: room kept free beside the downloaded artefact (the client's log, the filesystem)
+_HEADROOM = 64 << 20
+
+
+def _mib(size: int) -> int:
+    return -(-size // 2**20)
 
 
 class LogicalRestoreError(DataChangeError):
@@ -59,9 +72,12 @@ def restore_logical(
     key: bytes | None = None,
     progress: ProgressCallback | None = None,
     workdir: str | os.PathLike[str],
-    verify_first: bool = True,
 ) -> LogicalRestoreResult:
     """Apply a logical backup (or the chosen databases/tables of it) to the running server.
+
+    The artefact is downloaded into `workdir` and checked in full (size and sha256 against
+    `backup.json`, then decrypted and decompressed to the end) before the first statement
+    is sent; the downloaded file is removed afterwards.
 
     Args:
         conn: the server (the account needs the privileges to create what the dump holds).
@@ -70,15 +86,13 @@ def restore_logical(
         databases: restore only these databases.
         tables: restore only these "database.table" tables.
         key: the encryption key, for an encrypted backup.
-        progress: called with ProgressEvent(phase, bytes, total).
-        workdir: private local directory.
-        verify_first: check the stored artefact's sha256 before applying anything.
+        progress: called with ProgressEvent(phase, bytes, total): download, check, apply.
+        workdir: private local directory (needs room for the stored artefact).
 
     Raises:
-        LogicalRestoreError: refused (nothing applied) or failed.
+        LogicalRestoreError: refused (nothing applied) or failed (its message names the
+            databases whose statements were applied, and `data_changed` is True).
     """
-    from database_backup.stream import IntegrityError
-
     started = time.monotonic()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -92,50 +106,18 @@ def restore_logical(
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
         raise LogicalRestoreError(str(exc)) from exc
-    storage = catalog.storage
-    object_key = catalog.artefact_key(backup_id, meta.artefacts[0])
-    if verify_first:
-        emit(progress, "verify", 0, meta.stored_size)
-        _verify(storage.open_stream(object_key), meta.sha256, meta.stored_size, backup_id)
-    emit(progress, "apply", 0, meta.raw_size or 0)
-    sql_filter = SqlFilter(selection)
-    log = ToolLog(work / f"logical-restore-{backup_id}.log")
-    source = storage.open_stream(object_key)
-    applied = 0
+    local = work / f"{backup_id}.artefact"
     try:
-        reader = decode_artefact(source, meta, key)
+        _download(catalog, meta, local, progress)
+        _check_decodes(local, meta, key, progress)
+        emit(progress, "apply", 0, meta.raw_size or 0)
+        log = ToolLog(work / f"logical-restore-{backup_id}.log")
         with conn.defaults_file(work) as defaults, log.open() as err:
             argv = [flavour.client_tool, f"--defaults-extra-file={defaults}", "--binary-mode",
                     "--batch", "--connect-timeout=10"]  # fmt: skip
-            client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=err, stderr=err)
-            if client.stdin is None:
-                raise LogicalRestoreError("the client has no stdin")
-            try:
-                pieces = (
-                    iter(lambda: reader.read(_CHUNK), b"")
-                    if selection.everything
-                    else sql_filter.lines(_lines(reader))
-                )
-                for piece in pieces:
-                    client.stdin.write(piece)
-                    applied += len(piece)
-                client.stdin.close()
-            except (BrokenPipeError, IntegrityError) as exc:
-                client.kill()
-                client.wait()
-                raise LogicalRestoreError(
-                    f"restoring {backup_id} stopped: {exc} {tail(log.text())}; what was "
-                    "applied before stays applied",
-                    data_changed=applied > 0,
-                ) from exc
-            rc = client.wait()
+            applied = _apply(argv, local, meta, key, selection, err, lambda: tail(log.text()))
     finally:
-        source.close()
-    if rc != 0:
-        raise LogicalRestoreError(
-            f"{flavour.client_tool} failed applying backup {backup_id}: {tail(log.text())}",
-            data_changed=applied > 0,
-        )
+        local.unlink(missing_ok=True)
     emit(progress, "done", applied, applied)
     return LogicalRestoreResult(
         backup_id=backup_id,
@@ -144,6 +126,123 @@ def restore_logical(
         bytes_applied=applied,
         seconds=time.monotonic() - started,
     )
+
+
+def _download(
+    catalog: Catalog, meta: BackupMetadata, local: Path, progress: ProgressCallback | None
+) -> None:
+    """Copy the stored artefact to `local`, checking room, size and sha256 (nothing applied).
+
+    Raises:
+        LogicalRestoreError: not enough room, the download failed, or the bytes differ
+            from the record.
+    """
+    free = shutil.disk_usage(local.parent).free
+    if free < meta.stored_size + _HEADROOM:
+        raise LogicalRestoreError(
+            f"not enough free space in {local.parent} to download backup {meta.backup_id}: "
+            f"it needs {_mib(meta.stored_size + _HEADROOM)} MiB, {_mib(free)} MiB are free; "
+            "free some space and retry; nothing was applied"
+        )
+    emit(progress, "download", 0, meta.stored_size)
+    digest = hashlib.sha256()
+    count = 0
+    object_key = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
+    try:
+        with catalog.storage.open_stream(object_key) as source, local.open("wb") as out:
+            while chunk := source.read(_CHUNK):
+                digest.update(chunk)
+                count += len(chunk)
+                out.write(chunk)
+                emit(progress, "download", count, meta.stored_size)
+    except (StorageError, OSError) as exc:
+        raise LogicalRestoreError(
+            f"downloading backup {meta.backup_id} failed after {count} bytes: {exc}; "
+            "nothing was applied"
+        ) from exc
+    if count != meta.stored_size or digest.hexdigest() != meta.sha256:
+        raise LogicalRestoreError(
+            f"backup {meta.backup_id} failed verification (stored {count} bytes, expected "
+            f"{meta.stored_size}; sha256 mismatch or truncated); nothing was applied"
+        )
+
+
+def _check_decodes(
+    local: Path, meta: BackupMetadata, key: bytes | None, progress: ProgressCallback | None
+) -> None:
+    """Decrypt and decompress the downloaded artefact to its end, keeping nothing.
+
+    Raises:
+        LogicalRestoreError: it does not decode completely (nothing was applied).
+    """
+    from database_backup.stream import IntegrityError
+
+    emit(progress, "check", 0, meta.raw_size or 0)
+    raw = 0
+    try:
+        with local.open("rb") as source:
+            reader = decode_artefact(source, meta, key)
+            while chunk := reader.read(_CHUNK):
+                raw += len(chunk)
+    except (IntegrityError, OSError) as exc:
+        raise LogicalRestoreError(
+            f"backup {meta.backup_id} does not decrypt or decompress completely ({exc}); "
+            "nothing was applied"
+        ) from exc
+    if meta.raw_size is not None and raw != meta.raw_size:
+        raise LogicalRestoreError(
+            f"backup {meta.backup_id} decodes to {raw} bytes, {meta.raw_size} were recorded; "
+            "nothing was applied"
+        )
+    emit(progress, "check", raw, meta.raw_size or raw)
+
+
+def _apply(
+    argv: list[str],
+    local: Path,
+    meta: BackupMetadata,
+    key: bytes | None,
+    selection: Selection,
+    err: BinaryIO,
+    log_tail: Callable[[], str],
+) -> int:
+    """Stream the checked dump (or the selected part) into the client; the bytes sent.
+
+    Raises:
+        LogicalRestoreError: the client failed; the message names the databases whose
+            statements were sent (`data_changed` when any were).
+    """
+    from database_backup.stream import IntegrityError
+
+    sent = SentTracker()
+    sql_filter = SqlFilter(selection)
+    applied = 0
+    with local.open("rb") as source:
+        reader = decode_artefact(source, meta, key)
+        client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=err, stderr=err)
+        if client.stdin is None:
+            raise LogicalRestoreError("the client has no stdin")
+        try:
+            lines = _lines(reader)
+            for line in lines if selection.everything else sql_filter.lines(lines):
+                sent.see(line)
+                client.stdin.write(line)
+                applied += len(line)
+            client.stdin.close()
+        except (BrokenPipeError, IntegrityError, OSError) as exc:
+            client.kill()
+            client.wait()
+            raise LogicalRestoreError(
+                f"restoring {meta.backup_id} stopped: {exc} {log_tail()}; {sent.report()}",
+                data_changed=sent.changed,
+            ) from exc
+        rc = client.wait()
+    if rc != 0:
+        raise LogicalRestoreError(
+            f"the client failed applying backup {meta.backup_id}: {log_tail()}; {sent.report()}",
+            data_changed=sent.changed,
+        )
+    return applied
 
 
 def _logical_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
@@ -189,22 +288,6 @@ def _check_selection(meta: BackupMetadata, selection: Selection) -> None:
             raise LogicalRestoreError(
                 f"backup {meta.backup_id} holds only some tables: choose tables, not databases"
             )
-
-
-def _verify(source: BinaryIO, sha256: str, size: int, backup_id: str) -> None:
-    digest = hashlib.sha256()
-    count = 0
-    try:
-        while chunk := source.read(_CHUNK):
-            digest.update(chunk)
-            count += len(chunk)
-    finally:
-        source.close()
-    if count != size or digest.hexdigest() != sha256:
-        raise LogicalRestoreError(
-            f"backup {backup_id} failed verification (stored {count} bytes, expected {size}; "
-            "sha256 mismatch or truncated); nothing was applied"
-        )
 
 
 def _lines(reader: BinaryIO) -> Iterator[bytes]:

@@ -14,6 +14,8 @@ the preamble of each selected database (`CREATE DATABASE IF NOT EXISTS`, `USE`),
 selected tables' sections (structure, data, triggers). A database selection also keeps its
 views, routines and events; a table selection keeps only the tables. The users-and-grants
 section that whole-server logical backups end with is kept only without a selection.
+
+`SentTracker` watches the lines a restore has sent, to name what a failed one changed.
 """
 
 from __future__ import annotations
@@ -130,3 +132,39 @@ class SqlFilter:
         for line in source:
             if self.keep(line):
                 yield line
+
+
+class SentTracker:
+    """Which databases (and whether the users and grants) a restore has sent statements of."""
+
+    def __init__(self) -> None:
+        self.databases: list[str] = []
+        self.users = False
+
+    def see(self, line: bytes) -> None:
+        """Note a line sent to the server."""
+        match = _DATABASE.match(line)
+        if match:
+            name = _unquote(match.group(1))
+            if name not in self.databases:
+                self.databases.append(name)
+        elif line.startswith(USERS_BEGIN):
+            self.users = True
+
+    @property
+    def changed(self) -> bool:
+        """Whether any statement that changes data may have run."""
+        return bool(self.databases) or self.users
+
+    def report(self) -> str:
+        """What was changed, for the error of a restore that failed."""
+        if not self.changed:
+            return "nothing was applied (no database's statements had been sent)"
+        what = f"database(s) {', '.join(self.databases)}" if self.databases else ""
+        if self.users:
+            what = f"{what} and the users and grants" if what else "the users and grants"
+        return (
+            f"the data was changed: the statements of {what} were applied up to the "
+            "failure; the backup's other databases were not touched; fix the cause and "
+            "restore the backup again"
+        )
