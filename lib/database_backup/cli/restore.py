@@ -10,6 +10,11 @@
 - `pitr --target TIME|latest [--backup-id ID] [--plan-only] [--no-ship-first]`:
   point-in-time recovery into the running server (needs the spec's `server` section).
 
+`restore` and `pitr` take `--source-cluster <model-uuid>/<app>` to clone another cluster
+(same bucket and path): its backup is restored and its binlogs replayed, then this server
+writes its own timeline and backups under the spec's `cluster-id`; the source's prefix is
+only read.
+
 Shipping and recovery share a lock in `<workdir>/binlogs/`.
 """
 
@@ -19,7 +24,7 @@ import argparse
 import json
 import logging
 
-from database_backup.catalog import Catalog
+from database_backup.catalog import Catalog, check_cluster_id
 from database_backup.catalog.binlogs import BinlogCatalog
 from database_backup.contract import EngineSpec, SpecError
 from database_backup.mysql import (
@@ -53,6 +58,7 @@ def register(new_command: options.NewCommand) -> None:
         action="store_true",
         help="physical, with binlogs shipped: do not ship the server's binlogs first",
     )
+    _source_option(restore)
     parts = restore.add_mutually_exclusive_group()
     parts.add_argument(
         "--databases", type=options.names, help="logical: restore only these databases"
@@ -77,21 +83,45 @@ def register_pitr(new_command: options.NewCommand) -> None:
     pitr.add_argument("--binlog-dir", help="where the binlog files are (default: the server's)")
     pitr.add_argument("--compression-level", type=options.level, default=3, help="zstd level")
     pitr.add_argument("--verify-timeout", type=float, default=120.0, help="seconds to answer")
+    _source_option(pitr)
+
+
+def _source_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--source-cluster",
+        help="clone: read the backup (and binlogs) of this cluster id, like <model-uuid>/<app>",
+    )
+
+
+def _source(args: argparse.Namespace, catalog: Catalog) -> Catalog | None:
+    """The catalog to read from when cloning another cluster (same storage), else None.
+
+    Raises:
+        SpecError: the source cluster id is not a safe prefix.
+    """
+    given: str | None = args.source_cluster
+    if not given or given.strip("/") == catalog.cluster_id:
+        return None
+    try:
+        return Catalog(catalog.storage, check_cluster_id(given.strip("/")))
+    except ValueError as exc:
+        raise SpecError(f"invalid source cluster: {exc}") from None
 
 
 def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> None:
     """Physical restore (chains included) or logical restore."""
     catalog = make_catalog(spec)
-    meta = catalog.read_metadata(args.backup_id)
+    source = _source(args, catalog)
+    meta = (source or catalog).read_metadata(args.backup_id)
     if meta.kind != "logical":
         if args.databases or args.tables:
             raise SpecError("--databases/--tables restore parts of logical backups only")
-        _restore_physical(args, spec, state, catalog)
+        _restore_physical(args, spec, state, catalog, source)
         return
     state.update(backup_id=args.backup_id, phase="apply")
     result = restore_logical(
         make_connection(spec),
-        catalog,
+        source or catalog,
         args.backup_id,
         databases=args.databases or (),
         tables=args.tables or (),
@@ -110,12 +140,16 @@ def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) ->
 
 
 def _restore_physical(
-    args: argparse.Namespace, spec: EngineSpec, state: StateFile, catalog: Catalog
+    args: argparse.Namespace,
+    spec: EngineSpec,
+    state: StateFile,
+    catalog: Catalog,
+    source: Catalog | None,
 ) -> None:
     """Replace the datadir; once binlogs are shipped, on a new timeline (see pitr)."""
     with binlog_lock(spec.work_dir / "binlogs", timeout=300):  # no shipment meanwhile
         if not BinlogCatalog(catalog).timelines():
-            _restore_datadir(args, spec, state, catalog)
+            _restore_datadir(args, spec, state, source or catalog)
             return
     state.update(backup_id=args.backup_id, phase="ship")
     result = recover_to_point(
@@ -130,6 +164,7 @@ def _restore_physical(
         progress=state.progress,
         verify_timeout=args.verify_timeout,
         replay_binlogs=False,
+        source=source,
     )
     done(state, result.to_dict(), "restore complete (new binlog timeline)")
 
@@ -182,8 +217,9 @@ def cmd_pitr(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> No
     """Point-in-time recovery (or its plan)."""
     target = parse_target(args.target)
     catalog = make_catalog(spec)
+    source = _source(args, catalog)
     if args.plan_only:
-        plan = plan_recovery(catalog, target, backup_id=args.backup_id)
+        plan = plan_recovery(source or catalog, target, backup_id=args.backup_id)
         done(state, plan.to_dict(), "recovery plan")
         return
     state.update(phase="ship")
@@ -200,5 +236,6 @@ def cmd_pitr(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> No
         binlog_dir=args.binlog_dir,
         progress=state.progress,
         verify_timeout=args.verify_timeout,
+        source=source,
     )
     done(state, result.to_dict(), "point-in-time recovery complete")

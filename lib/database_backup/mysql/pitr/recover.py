@@ -125,6 +125,7 @@ def recover_to_point(
     verify_timeout: float = 120.0,
     replay_binlogs: bool = True,
     prefetch: bool = True,
+    source: Catalog | None = None,
 ) -> RecoveryResult:
     """Recover the server behind `conn`/`server` to `target` (None = latest).
 
@@ -152,6 +153,9 @@ def recover_to_point(
             restore, so a damaged or missing one refuses the recovery while nothing is
             touched (needs their size in local space); False fetches each one file ahead
             of the replay instead.
+        source: another cluster's catalog (a clone): its backup and binlogs are read, and
+            the new timeline is still written to `catalog` (this server's own prefix,
+            with no parent); nothing is written to `source`.
 
     Raises:
         RecoveryError: refused (`data_changed` False) or failed.
@@ -159,6 +163,8 @@ def recover_to_point(
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     index = BinlogCatalog(catalog)
+    origin = catalog if source is None else source
+    cloned = "" if source is None else f" from cluster {source.cluster_id}"
     try:
         with binlog_lock(work, timeout=lock_timeout):
             shipped = (
@@ -168,18 +174,18 @@ def recover_to_point(
             )
             emit(progress, "plan")
             if replay_binlogs:
-                plan = plan_recovery(catalog, target, backup_id=backup_id)
+                plan = plan_recovery(origin, target, backup_id=backup_id)
                 what = target.isoformat() if target is not None else LATEST
-                reason = f"point-in-time recovery to {what}"
+                reason = f"point-in-time recovery to {what}{cloned}"
             else:
                 if backup_id is None:
                     raise RecoveryError("name the backup to restore")
-                plan = plan_restore_point(catalog, backup_id)
-                reason = f"restore of backup {backup_id}"
+                plan = plan_restore_point(origin, backup_id)
+                reason = f"restore of backup {backup_id}{cloned}"
             try:
-                sources = _sources(index, plan, work, key, prefetch, progress)
+                sources = _sources(BinlogCatalog(origin), plan, work, key, prefetch, progress)
                 result = _execute(
-                    conn, server, catalog, index, plan, sources, work, key, compression_level,
+                    conn, server, origin, index, plan, sources, work, key, compression_level,
                     binlog_dir, progress, verify_timeout, reason,
                 )  # fmt: skip
             finally:
@@ -243,13 +249,13 @@ def _execute(
     try:
         flavour = detect(conn, workdir=work)
         timeline = index.create_timeline(
-            parent=plan.timeline.timeline_id,
-            fork_backup=plan.backup.backup_id,
+            parent=plan.timeline.timeline_id if index.catalog is catalog else None,
+            fork_backup=plan.backup.backup_id if index.catalog is catalog else None,
             fork_target=plan.target,
             fork_gtid=plan.backup.gtid_set,
             reason=reason,
         )
-        claim_new_timeline(work, catalog, timeline.timeline_id)  # this server writes it
+        claim_new_timeline(work, index.catalog, timeline.timeline_id)  # this server writes it
         query(conn, flavour, reset_binlog_sql(flavour, plan.backup.gtid_set), work)
         emit(progress, "replay", 0, len(plan.files))
         stats = ReplayStats(files=0, binlog_bytes=0, seconds=0.0)
@@ -291,7 +297,7 @@ def _execute(
     emit(progress, "ship")
     try:
         ship_binlogs(
-            conn, catalog, workdir=work, key=key, compression_level=compression_level,
+            conn, index.catalog, workdir=work, key=key, compression_level=compression_level,
             flush=True, binlog_dir=binlog_dir, locked=True,
         )  # fmt: skip
     except BinlogError as exc:  # the recovery itself succeeded
