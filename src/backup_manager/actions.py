@@ -80,6 +80,11 @@ class Actions:
             "preserve_backup": (params.PreserveBackup, self.preserve_backup, True),
             "copy_backup": (params.CopyBackup, self.copy_backup, True),
             "delete_backup": (params.DeleteBackup, self.delete_backup, True),
+            "export_encryption_key": (
+                params.ExportEncryptionKey,
+                self.export_encryption_key,
+                True,
+            ),
         }
 
     def run(self, event: ops.ActionEvent) -> None:
@@ -160,6 +165,7 @@ class Actions:
             location=location,
             backup_id=meta.backup_id,
             encrypted=meta.encrypted,
+            key_fingerprint=meta.key_fingerprint,
             compressed=meta.compression != "none",
             point_in_time=point_in_time,
             catalogs=catalogs,
@@ -317,6 +323,12 @@ class Actions:
             "location": location.name,
             "cluster": catalogs.cluster_of(app),
         }
+
+    def export_encryption_key(
+        self, given: params.ExportEncryptionKey, catalogs: Catalogs
+    ) -> dict[str, Any]:
+        """The key this manager generated, for the admin to keep (ends the status reminder)."""
+        return self.manager.export_encryption_key()
 
     def copy_backup(self, given: params.CopyBackup, catalogs: Catalogs) -> dict[str, Any]:
         """Copy a backup to another location, or bring one from another location (seed 001)."""

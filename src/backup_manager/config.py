@@ -56,6 +56,7 @@ class ManagerConfig(pydantic.BaseModel):
     compression: bool = True
     compression_level: int = pydantic.Field(3, ge=1, le=19)
     encryption: bool = False
+    encryption_key_secret: ops.Secret | None = None
     binlog_shipping: bool = True
     binlog_max_lag: int = pydantic.Field(60, ge=10, le=86400)
     retention_min_count: int = pydantic.Field(2, ge=1)

@@ -7,11 +7,9 @@ methods. The database is never touched: everything is a job request through the
 
 from __future__ import annotations
 
-import base64
 import datetime
 import functools
 import logging
-import os
 from collections.abc import Callable, Sequence
 
 import ops
@@ -27,7 +25,7 @@ from database_backup.interface import (
 )
 from database_backup.storage import StorageError
 
-from . import catalog_summary, copying, history, schedule
+from . import catalog_summary, copying, encryption, history, schedule
 from . import setup as setup_mod
 from . import status as status_mod
 from .catalogs import Catalogs
@@ -38,7 +36,6 @@ from .state import PeerState
 
 logger = logging.getLogger(__name__)
 
-ENCRYPTION_LABEL = "encryption-key"
 FOLLOW = "juju run backup-manager/leader list-jobs"
 
 
@@ -163,17 +160,44 @@ class Manager:
         secret = self._app_secret(credentials_label(location.name), location.credentials)
         return self._granted_id(secret)
 
+    def _admin_key(self) -> encryption.Key | None:
+        """The admin's key (`encryption-key-secret`), None if unset; ManagerError if unusable."""
+        if self.setup.encryption_error:
+            raise ManagerError(self.setup.encryption_error)
+        return self.setup.encryption_key
+
     def encryption_secret_id(self) -> str | None:
-        """Id of the encryption key secret (created once), or None when encryption is off."""
+        """Id of the secret with the key new backups use (granted), None when encryption is off.
+
+        The admin's key when `encryption-key-secret` is set, else one generated once.
+        """
         config = self.setup.config
         if config is None or not config.encryption:
             return None
-        try:
-            secret = self._app_secret(ENCRYPTION_LABEL, None)
-        except ops.SecretNotFoundError:
-            key = base64.b64encode(os.urandom(32)).decode()
-            secret = self.model.app.add_secret({"key": key}, label=ENCRYPTION_LABEL)
-        return self._granted_id(secret)
+        key = self._admin_key() or encryption.generated_key(self.model, create=True)
+        assert key is not None  # noqa: S101 - generated_key(create=True) returns a key
+        return self._granted_id(encryption.carrier(self.model, key))
+
+    def export_encryption_key(self) -> dict[str, str]:
+        """The generated key for the admin to keep (`export-encryption-key`); remembered."""
+        config = self.setup.config
+        on = config is not None and config.encryption
+        key = encryption.to_export(self.model, on, self.setup.encryption_key)
+        self.state.encryption_exported = key.fingerprint
+        logger.info("the encryption key of fingerprint %s was exported", key.fingerprint)
+        return encryption.export_result(key)
+
+    def encryption_nag(self) -> str:
+        """The status reminder while the generated key was not exported, else ''."""
+        config = self.setup.config
+        if config is None:
+            return ""
+        return encryption.nag(
+            config.encryption,
+            self.setup.encryption_key is not None or bool(self.setup.encryption_error),
+            encryption.generated_key(self.model, create=False),
+            self.state.encryption_exported,
+        )
 
     # -- requests -----------------------------------------------------------------------
 
@@ -239,12 +263,20 @@ class Manager:
         catalogs: Catalogs,
         databases: Sequence[str] = (),
         tables: Sequence[str] = (),
+        key_fingerprint: str | None = None,
     ) -> history.Record:
-        """Ask for a restore of `backup_id` (and replay to `point_in_time`, if given)."""
+        """Ask for a restore of `backup_id` (and replay to `point_in_time`, if given).
+
+        An encrypted backup is restored with the key of its recorded fingerprint (the
+        admin's or the generated one); a backup whose key this manager lacks is refused
+        before any job is sent.
+        """
         app = app_name(relation)
-        encryption_id = self.encryption_secret_id() if encrypted else None
-        if encrypted and encryption_id is None:
-            encryption_id = self._existing_encryption_id()
+        encryption_id = None
+        if encrypted:
+            keys = [self._admin_key(), encryption.generated_key(self.model, create=False)]
+            key = encryption.for_backup(key_fingerprint, [k for k in keys if k], backup_id)
+            encryption_id = self._granted_id(encryption.carrier(self.model, key))
         job_id = self._submit(
             lambda: self.backups.request_restore(
                 relation,
@@ -259,15 +291,6 @@ class Manager:
             )
         )
         return self._remember(relation, job_id, location)
-
-    def _existing_encryption_id(self) -> str:
-        try:
-            return self._granted_id(self._app_secret(ENCRYPTION_LABEL, None))
-        except ops.SecretNotFoundError:
-            raise ManagerError(
-                "the backup is encrypted but this manager has no encryption key secret: "
-                "it was made with another manager's key"
-            ) from None
 
     def _submit(self, request: Callable[[], str]) -> str:
         try:
@@ -333,7 +356,11 @@ class Manager:
     def _publish(self, setup: setup_mod.Ready) -> None:
         location = setup.backup_location
         storage = location.storage_config(self.credentials_secret_id(location))
-        encryption_id = self.encryption_secret_id()
+        try:
+            encryption_id = self.encryption_secret_id()
+        except ManagerError as exc:  # the admin's key is unusable: the status says why
+            logger.error("binlog shipping not published: %s", exc)
+            return
         for relation in self.database_relations():
             self.backups.set_cluster_id(relation, self.cluster_id(relation))
             if not setup.config.binlog_shipping:
@@ -582,5 +609,10 @@ class Manager:
         apps = set(self.apps())
         stored = {key: s for key, s in self.recorder.summary().items() if s.app in apps}
         return status_mod.unit_status(
-            setup, bool(self.database_relations()), records, problems, stored
+            setup,
+            bool(self.database_relations()),
+            records,
+            problems,
+            stored,
+            nag=self.encryption_nag(),
         )

@@ -431,6 +431,10 @@ class DeleteBackup(_OneBackup):
         return self
 
 
+class ExportEncryptionKey(_Params):
+    """`export-encryption-key`: no parameters."""
+
+
 def _not_both(application: str, cluster: str) -> None:
     if application and cluster:
         raise ValueError(
@@ -448,4 +452,5 @@ MODELS: dict[str, type[pydantic.BaseModel]] = {
     "preserve-backup": PreserveBackup,
     "copy-backup": CopyBackup,
     "delete-backup": DeleteBackup,
+    "export-encryption-key": ExportEncryptionKey,
 }

@@ -15,6 +15,7 @@ from object_storage import S3Requirer
 
 from database_backup.interface import remote_app
 
+from . import encryption
 from . import locations as locations_mod
 from .config import ManagerConfig, describe_errors
 from .locations import Location, LocationError
@@ -34,6 +35,8 @@ class Setup:
     blocked: list[str] = dataclasses.field(default_factory=list[str])
     waiting: list[str] = dataclasses.field(default_factory=list[str])
     backup_location: Location | None = None
+    encryption_key: encryption.Key | None = None
+    encryption_error: str = ""
 
     @property
     def usable(self) -> bool:
@@ -65,6 +68,12 @@ def read(charm: ops.CharmBase, s3: S3Requirer) -> Setup:
     except pydantic.ValidationError as exc:
         setup.config_error = describe_errors(exc)
         return setup
+    if setup.config.encryption_key_secret is not None:
+        try:
+            setup.encryption_key = encryption.read_admin_key(setup.config.encryption_key_secret)
+        except encryption.EncryptionKeyError as exc:
+            setup.encryption_error = str(exc)
+            setup.blocked.append(str(exc))
     relations = [r for r in charm.model.relations[S3_ENDPOINT] if remote_app(r) is not None]
     for relation in relations:
         _read_relation(setup, s3, relation)

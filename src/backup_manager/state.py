@@ -19,6 +19,7 @@ RETENTION_KEY = "last-retention"
 COPIES_KEY = "copies"
 SCHEDULE_KEY = "schedule"
 STORAGE_PROBLEMS_KEY = "storage-problems"
+ENCRYPTION_EXPORTED_KEY = "encryption-key-exported"
 
 
 class PeerState:
@@ -123,3 +124,14 @@ class PeerState:
     def save_copies(self, copies: Mapping[str, Mapping[str, Any]]) -> None:
         """Store the copies still running."""
         self._set(COPIES_KEY, json.dumps(copies, sort_keys=True) if copies else None)
+
+    # -- encryption key -----------------------------------------------------------------
+
+    @property
+    def encryption_exported(self) -> str | None:
+        """Fingerprint of the generated key the admin exported (never the key), or None."""
+        return self._get(ENCRYPTION_EXPORTED_KEY)
+
+    @encryption_exported.setter
+    def encryption_exported(self, value: str | None) -> None:
+        self._set(ENCRYPTION_EXPORTED_KEY, value)

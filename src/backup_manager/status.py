@@ -20,8 +20,10 @@ def unit_status(
     records: list[Record],
     storage_problems: Mapping[str, Mapping[str, str]],
     stored: Summary,
+    *,
+    nag: str = "",
 ) -> ops.StatusBase:
-    """Blocked or waiting with the exact reason, else active with a summary."""
+    """Blocked or waiting with the exact reason, else active with a summary (`nag` first)."""
     if setup.config is None:
         return ops.BlockedStatus(f"invalid config: {setup.config_error}")
     if setup.blocked:
@@ -36,7 +38,8 @@ def unit_status(
         return ops.BlockedStatus(
             "no database related: juju integrate backup-manager:database-backup <db-app>"
         )
-    return ops.ActiveStatus(summary(setup.config, records, stored))
+    text = summary(setup.config, records, stored)
+    return ops.ActiveStatus(f"{nag}; {text}" if nag else text)
 
 
 def summary(

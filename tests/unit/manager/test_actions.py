@@ -237,7 +237,8 @@ def test_restore_of_an_encrypted_backup_passes_the_key(s3: FakeS3):
         s3.bucket("bucket-a"), cluster(), "20261121T010000Z-bbbb", hours_ago=24, encrypted=True
     )
     db, st = base(config={"encryption": True})
-    _, out = run_action("restore", st, **{"backup-id": "20261121T010000Z-bbbb"})
+    configured = context().run(context().on.config_changed(), st)  # the key is created
+    _, out = run_action("restore", configured, **{"backup-id": "20261121T010000Z-bbbb"})
     assert jobs_of(out, db)[0]["encryption-secret-id"] == out.get_secret(label="encryption-key").id
 
 
