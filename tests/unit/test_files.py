@@ -104,6 +104,8 @@ def test_the_restore_journal_is_private_and_replaced_whole(tmp_path: Path):
     assert read_json(swap.journal) == {
         "datadir": str(datadir),
         "failed": str(swap.failed),
+        "kind": "physical",
+        "phase": "fetching",
         "previous": str(swap.previous),
         "staging": str(swap.staging),
         "state": "staged",

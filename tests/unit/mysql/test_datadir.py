@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -162,7 +163,7 @@ from pathlib import Path
 from database_backup.mysql.physical.datadir import DatadirSwap
 
 datadir, crash_at = Path(sys.argv[1]), sys.argv[2]
-swap = DatadirSwap(datadir, "crash")
+swap = DatadirSwap(datadir, "crash", "pitr" if crash_at == "replaying" else "physical")
 staging = swap.create_staging()
 (staging / "shop").mkdir()
 (staging / "ibdata1").write_text("new-ibdata")
@@ -183,6 +184,8 @@ if crash_at != "staged":
     swap.swap_in()
 if crash_at == "verified":
     swap._record("verified")
+if crash_at == "replaying":
+    swap.start_replay()
 os._exit(9)
 """
 
@@ -211,6 +214,7 @@ NEW = {
         ("3", OLD, "moving-in"),  # all moved out, nothing moved in
         ("5", OLD, "moving-in"),  # two of three staged entries moved in
         ("after-swap", OLD, "swapped"),  # restored data in place, never verified
+        ("replaying", OLD, "replaying"),  # a PITR's replay on the restored data
         ("verified", NEW, "verified"),
     ],
 )
@@ -228,6 +232,27 @@ def test_recover_after_the_restore_process_died(
     assert _tree(datadir) == expected
     assert sorted(os.listdir(datadir.parent)) == ["data"]
     assert DatadirSwap.interrupted(datadir) is None
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "kind", "phase", "said"),
+    [
+        ("staged", "physical", "fetching", "the physical restore died before touching"),
+        ("after-swap", "physical", "swapped", "the physical restore died while swapped"),
+        ("replaying", "pitr", "replaying", "the pitr restore died while replaying"),
+        ("verified", "physical", "done", "the physical restore had been verified"),
+    ],
+)
+def test_the_journal_names_the_kind_and_phase_and_recover_reports_them(
+    datadir: Path, crash_at: str, kind: str, phase: str, said: str
+):
+    _crash_child(datadir, crash_at)
+    journal = json.loads((datadir.parent / "data.restore-journal.json").read_text())
+    assert (journal["kind"], journal["phase"]) == (kind, phase)
+
+    swap = DatadirSwap.interrupted(datadir)
+    assert swap is not None
+    assert said in swap.recover()
 
 
 def test_a_running_restore_is_not_recovered_under_its_feet(datadir: Path):

@@ -13,6 +13,12 @@ inode, owner, mode and any security label, and a datadir that is a mount point w
 Every step is recorded first in the journal (written atomically) and the restore holds an
 exclusive `flock` on the datadir, so a restore whose process died can be told from one
 still running and undone exactly: `DatadirSwap.interrupted(datadir)` then `recover()`.
+
+The journal also names the restore's kind (`physical`, `incremental`, `pitr`) and the
+phase it reached (`fetching`, `preparing`, `swapped`, `replaying`, `done`), so a recovery
+reports what really happened. A point-in-time recovery keeps the previous data through
+its binlog replay (state `replaying`): a failure or a killed process then still puts the
+previous data back.
 """
 
 from __future__ import annotations
@@ -35,13 +41,23 @@ STAGING = "staging"  # staged copy being made; datadir untouched
 MOVING_OUT = "moving-out"  # current entries moving into `previous` (datadir: only old data)
 MOVING_IN = "moving-in"  # staged entries moving in (`previous` holds all old data)
 SWAPPED = "swapped"  # restored data in place, server being started and checked
+REPLAYING = "replaying"  # restored server up, binlogs being replayed; previous data kept
 ROLLING_BACK_OUT = "rolling-back-out"  # restored entries moving into `failed`
 ROLLING_BACK_IN = "rolling-back-in"  # old entries moving back (datadir: only old data)
 VERIFIED = "verified"  # restored server answered; only the old data is left to delete
 
 #: states in which the datadir may not hold the previous data: the server must be stopped
 #: before recovering
-DATA_MOVED = frozenset({MOVING_OUT, MOVING_IN, SWAPPED, ROLLING_BACK_OUT, ROLLING_BACK_IN})
+DATA_MOVED = frozenset(
+    {MOVING_OUT, MOVING_IN, SWAPPED, REPLAYING, ROLLING_BACK_OUT, ROLLING_BACK_IN}
+)
+
+#: what restored the data: a full physical backup, an incremental chain, or a PITR
+KINDS = ("physical", "incremental", "pitr")
+#: how far the restore got (persisted in the journal)
+PHASES = ("fetching", "preparing", "swapped", "replaying", "done")
+#: the phase a journal state means (other states keep the phase reached before)
+_PHASE_OF = {SWAPPED: "swapped", REPLAYING: "replaying", VERIFIED: "done"}
 
 
 class SwapError(EngineError):
@@ -58,12 +74,14 @@ def _layout(datadir: Path) -> tuple[Path, str, bool]:
 class DatadirSwap:
     """Staging directory, swap, roll-back and crash recovery for one restore."""
 
-    def __init__(self, datadir: str | os.PathLike[str], tag: str) -> None:
+    def __init__(self, datadir: str | os.PathLike[str], tag: str, kind: str = "physical") -> None:
         self.datadir = Path(os.path.realpath(datadir))
         if not self.datadir.is_dir():
             raise SwapError(f"the data directory {self.datadir} does not exist")
         base, prefix, self.nested = _layout(self.datadir)
         self.tag = tag
+        self.kind = kind
+        self.phase = "fetching"
         self.staging = base / f"{prefix}restore-{tag}"
         self.previous = base / f"{prefix}pre-restore-{tag}"
         self.failed = base / f"{prefix}failed-restore-{tag}"
@@ -97,10 +115,15 @@ class DatadirSwap:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    def _record(self, state: str) -> None:
+    def _record(self, state: str, phase: str | None = None) -> None:
         """Write the journal atomically (temporary file, fsync, rename)."""
+        phase = phase or _PHASE_OF.get(state)
+        if phase is not None:
+            self.phase = phase
         document = {
             "state": state,
+            "kind": self.kind,
+            "phase": self.phase,
             "tag": self.tag,
             "datadir": str(self.datadir),
             "staging": str(self.staging),
@@ -133,8 +156,9 @@ class DatadirSwap:
             return None
         try:
             document = json.loads(journal.read_text(encoding="utf-8"))
-            swap = cls(real, str(document["tag"]))
+            swap = cls(real, str(document["tag"]), str(document.get("kind", "physical")))
             state = str(document["state"])
+            swap.phase = str(document.get("phase", "fetching"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SwapError(f"cannot read the restore journal {journal}: {exc}") from exc
         swap._acquire()
@@ -209,6 +233,14 @@ class DatadirSwap:
         except OSError as exc:
             raise SwapError(f"cannot move the restored data into {self.datadir}: {exc}") from exc
 
+    def set_phase(self, phase: str) -> None:
+        """Record the phase reached before the swap (`fetching`, `preparing`)."""
+        self._record(self.state or STAGING, phase)
+
+    def start_replay(self) -> None:
+        """Record that binlogs are being replayed on the restored data (previous kept)."""
+        self._record(REPLAYING)
+
     @property
     def swapped(self) -> bool:
         """Whether the datadir may hold anything but the previous data."""
@@ -224,7 +256,7 @@ class DatadirSwap:
                 `self.previous` and the message says so.
         """
         try:
-            if self.state in (MOVING_IN, SWAPPED, ROLLING_BACK_OUT):
+            if self.state in (MOVING_IN, SWAPPED, REPLAYING, ROLLING_BACK_OUT):
                 self._record(ROLLING_BACK_OUT)
                 self.failed.mkdir(mode=0o700, exist_ok=True)
                 self._move_all(self.datadir, self.failed)
@@ -251,13 +283,15 @@ class DatadirSwap:
 
         The server must be stopped when `swapped` is true (the caller's job).
         """
-        state = self.state
+        state, what = self.state, f"the {self.kind} restore"
         if state == VERIFIED:
             shutil.rmtree(self.previous, ignore_errors=True)
             self._finish()
-            return "the restored data had been verified; removed the previous data"
+            return f"{what} had been verified (phase done); removed the previous data"
         if state in DATA_MOVED:
+            phase = self.phase
             self.roll_back()
-            return f"the restore died while {state}; put the previous data back"
+            return f"{what} died while {state} (phase {phase}); put the previous data back"
+        phase = self.phase
         self._finish()
-        return "the restore died before touching the data; removed its staged copy"
+        return f"{what} died before touching the data (phase {phase}); removed its staged copy"

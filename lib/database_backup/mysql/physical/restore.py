@@ -11,6 +11,10 @@ Order of work (the current data is untouched until the artefact has proved intac
 
 Any failure after the stop puts the previous data back, starts the server again and
 raises `RestoreError` saying what failed and that the previous data is back.
+
+With `keep_previous=True` (a point-in-time recovery) step 4 stops before deleting the
+previous data: the result's `held` swap keeps it (and the datadir's lock) until the caller
+calls `discard_previous()` after its replay, or `roll_back_held()` on failure.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog
@@ -53,6 +57,7 @@ class RestoreResult:
     binlog_position: int | None
     gtid_set: str | None
     recovered: str | None = None
+    held: DatadirSwap | None = field(default=None, compare=False, repr=False)
 
 
 def restore_physical(
@@ -66,6 +71,8 @@ def restore_physical(
     workdir: str | os.PathLike[str],
     verify_timeout: float = 120.0,
     parallel: int = 1,
+    keep_previous: bool = False,
+    kind: str | None = None,
 ) -> RestoreResult:
     """Restore physical backup `backup_id` into the server controlled by `server`.
 
@@ -82,6 +89,9 @@ def restore_physical(
         workdir: private directory for logs and the client defaults file.
         verify_timeout: seconds to wait for the restarted server to answer.
         parallel: extraction threads.
+        keep_previous: keep the previous data (and the lock) after the restored server
+            answered; the caller ends the restore through `RestoreResult.held`.
+        kind: the kind recorded in the journal (default: `physical` or `incremental`).
 
     Raises:
         RestoreError: with `data_changed=False` whenever the previous data is in place.
@@ -96,7 +106,7 @@ def restore_physical(
     flavour = _flavour_for(conn, server, meta.flavour, meta.server_version, work)
     if server.is_running():
         _check_datadir(server, flavour)
-    swap, staging = _make_staging(server, meta)
+    swap, staging = _make_staging(server, meta, kind or _kind_of(meta))
     log = ToolLog(work / f"restore-{backup_id}.log")
     try:
         if meta.kind == "incremental":  # the chain: full + incrementals, prepared in order
@@ -104,6 +114,7 @@ def restore_physical(
         else:
             raw = fetch_and_extract(catalog, meta, flavour, staging, key, progress, log, parallel)
             emit(progress, "prepare")
+            swap.set_phase("preparing")
             prepare(flavour, staging, log)
         swap.match_owner()
     except RestoreError:
@@ -115,12 +126,10 @@ def restore_physical(
             f"restore of {backup_id} failed before the server was touched: {exc}"
         ) from exc
     _swap_and_start(conn, server, flavour, swap, progress, work, verify_timeout, backup_id)
-    emit(progress, "cleanup")
-    try:
-        swap.discard_previous()
-    except OSError as exc:  # the restore itself succeeded: say so, and what is left
-        logger.warning("restored; could not remove the previous data %s: %s", swap.previous, exc)
-    emit(progress, "done", meta.stored_size, meta.stored_size)
+    if not keep_previous:
+        emit(progress, "cleanup")
+        discard_previous(swap)
+        emit(progress, "done", meta.stored_size, meta.stored_size)
     return RestoreResult(
         backup_id=backup_id,
         flavour=flavour.name,
@@ -132,7 +141,48 @@ def restore_physical(
         binlog_position=meta.binlog_position,
         gtid_set=meta.gtid_set,
         recovered=recovered,
+        held=swap if keep_previous else None,
     )
+
+
+def _kind_of(meta: BackupMetadata) -> str:
+    return "incremental" if meta.kind == "incremental" else "physical"
+
+
+def discard_previous(swap: DatadirSwap) -> None:
+    """End a restore that succeeded: delete the previous data (a failure only warns)."""
+    try:
+        swap.discard_previous()
+    except OSError as exc:  # the restore itself succeeded: say so, and what is left
+        logger.warning("restored; could not remove the previous data %s: %s", swap.previous, exc)
+
+
+def roll_back_held(
+    conn: ConnectionSpec,
+    server: ServerControl,
+    swap: DatadirSwap,
+    flavour: Flavour,
+    work: Path,
+    verify_timeout: float,
+) -> None:
+    """Put the previous data of a held restore back and start the server with it.
+
+    Raises:
+        RestoreError: putting it back failed (`data_changed` True; the message says where
+            the previous data is).
+    """
+    try:
+        if server.is_running():
+            server.stop()
+        swap.roll_back()
+        server.start()
+        _wait_answers(conn, server, flavour, work, verify_timeout)
+    except Exception as exc:
+        raise RestoreError(
+            f"putting the previous data back failed: {exc}. "
+            f"Check {swap.datadir} and {swap.previous} by hand.",
+            data_changed=True,
+        ) from exc
 
 
 def _read_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
@@ -151,10 +201,12 @@ def _read_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> Backu
     return meta
 
 
-def _make_staging(server: ServerControl, meta: BackupMetadata) -> tuple[DatadirSwap, Path]:
+def _make_staging(
+    server: ServerControl, meta: BackupMetadata, kind: str
+) -> tuple[DatadirSwap, Path]:
     """Lock the datadir, check the space, create the staging directory."""
     try:
-        swap = DatadirSwap(server.datadir, f"{meta.backup_id}-{secrets.token_hex(3)}")
+        swap = DatadirSwap(server.datadir, f"{meta.backup_id}-{secrets.token_hex(3)}", kind)
     except SwapError as exc:
         raise RestoreError(f"cannot restore: {exc}") from exc
     needed = int((meta.raw_size or meta.stored_size) * _SPACE_MARGIN)

@@ -13,8 +13,9 @@ before the first backup, or a target after the last shipped event.
    storage and "latest" means now (refuses to go on if that fails, unless told to);
 2. plans as above;
 3. downloads and verifies the binlogs to replay (a damaged one refuses the recovery);
-4. restores the backup (`restore_physical`: the previous data is kept until the
-   restored server answers, and put back on failure);
+4. restores the backup (`restore_physical` with `keep_previous`: the previous data is
+   kept, and the datadir locked, until step 6 has finished; the journal beside the
+   datadir records kind `pitr` and the phase reached);
 5. starts a new timeline in storage (and marks it in the work directory as the one
    this server writes, see `timeline_owner`) and resets the server's binary log to the
    backup's GTID state (`RESET MASTER`, then the GTID state), so the replayed and all
@@ -22,7 +23,14 @@ before the first backup, or a target after the last shipped event.
 6. replays the shipped binlogs from the backup's position up to the target
    (`--stop-datetime`, one-second resolution: events of the target's second are
    included) or to the end ("latest");
-7. rotates and ships the new timeline's first file.
+7. deletes the previous data (phase `done`), rotates and ships the new timeline's
+   first file.
+
+A failure in steps 5-6 (a replay error, SIGTERM) stops the server, puts the previous data
+and this server's timeline marker back and starts it again (`data_changed` False); a
+process killed there leaves the journal in state `replaying`, and `recover`
+(`recover_interrupted_restore`) puts the previous data back. The timeline created in
+step 5 stays in storage, empty or partly written; the next shipment forks from it.
 
 Timelines (see `catalog.binlogs`): a recovery to a time before the current timeline
 began follows the timeline's parent up to the moment it forked from.
@@ -44,11 +52,12 @@ from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 
 from ..binlog.replay import ReplayError, ReplayStats, query, replay
 from ..binlog.shipping import BinlogError, binlog_lock, ship_binlogs
-from ..binlog.timeline_owner import claim_new_timeline
+from ..binlog.timeline_owner import MARKER_NAME, claim_new_timeline
 from ..connection import ConnectionSpec
 from ..errors import RestoreError
-from ..flavour import Flavour, FlavourError, detect
-from ..physical.restore import restore_physical
+from ..flavour import Flavour, FlavourError, detect, for_name
+from ..physical.datadir import DatadirSwap
+from ..physical.restore import discard_previous, restore_physical, roll_back_held
 from ..progress import ProgressCallback, emit
 from ..server import ServerControl
 from .plan import (
@@ -235,18 +244,25 @@ def _execute(
     reason: str,
 ) -> RecoveryResult:
     started = time.monotonic()
+    marker = work / MARKER_NAME
+    previous_marker = marker.read_bytes() if marker.exists() else None
     try:
-        restore_physical(
+        restored_backup = restore_physical(
             conn, server, catalog, plan.backup.backup_id, key=key, progress=progress,
             workdir=work / f"restore-{plan.backup.backup_id}", verify_timeout=verify_timeout,
+            keep_previous=True, kind="pitr",
         )  # fmt: skip
     except RestoreError as exc:
         raise RecoveryError(
             f"restoring backup {plan.backup.backup_id} failed: {exc}",
             data_changed=exc.data_changed,
         ) from exc
+    held = restored_backup.held
+    if held is None:  # keep_previous=True always holds it
+        raise RecoveryError("the restore did not keep the previous data", data_changed=True)
     restored = time.monotonic()
     try:
+        held.start_replay()
         flavour = detect(conn, workdir=work)
         timeline = index.create_timeline(
             parent=plan.timeline.timeline_id if index.catalog is catalog else None,
@@ -272,19 +288,10 @@ def _execute(
         if plan.target is None and plan.files:
             index.write_timeline(replace(timeline, fork_target=plan.files[-1].last_event_at))
         gtid = query(conn, flavour, "SELECT @@gtid_binlog_pos;", work)
-    except (ReplayError, FlavourError, OSError, ValueError) as exc:
-        raise RecoveryError(
-            f"backup {plan.backup.backup_id} was restored but replaying the binlogs failed: "
-            f"{exc}. The server holds the backup plus the events replayed before the failure; "
-            "run the recovery again",
-            data_changed=True,
-        ) from exc
-    except Exception as exc:
-        raise RecoveryError(
-            f"backup {plan.backup.backup_id} was restored but the recovery failed after it: "
-            f"{exc}; run the recovery again",
-            data_changed=True,
-        ) from exc
+    except BaseException as exc:
+        _put_previous_back(conn, server, plan, held, work, verify_timeout, previous_marker, exc)
+        raise  # only reached for exceptions that are not errors (KeyboardInterrupt...)
+    discard_previous(held)
     result = RecoveryResult(
         plan=plan,
         new_timeline=timeline.timeline_id,
@@ -304,6 +311,41 @@ def _execute(
         logger.warning("recovered; shipping the new timeline failed: %s", exc)
     emit(progress, "done")
     return result
+
+
+def _put_previous_back(
+    conn: ConnectionSpec,
+    server: ServerControl,
+    plan: RecoveryPlan,
+    held: DatadirSwap,
+    work: Path,
+    verify_timeout: float,
+    previous_marker: bytes | None,
+    cause: BaseException,
+) -> None:
+    """After a failure during the replay: the previous data and timeline marker back.
+
+    Raises:
+        RecoveryError: always (for an `Exception` cause), saying what failed and whether
+            the previous data is back.
+    """
+    what = f"replaying the binlogs onto backup {plan.backup.backup_id} failed ({cause})"
+    logger.warning("%s; putting the previous data back", what)
+    try:
+        flavour = for_name(plan.backup.flavour, plan.backup.server_version)
+        roll_back_held(conn, server, held, flavour, work, verify_timeout)
+    except (RestoreError, FlavourError) as exc:
+        raise RecoveryError(f"{what}, and {exc}", data_changed=True) from cause
+    marker = work / MARKER_NAME
+    if previous_marker is None:
+        marker.unlink(missing_ok=True)
+    else:
+        marker.write_bytes(previous_marker)
+    if isinstance(cause, Exception):
+        raise RecoveryError(
+            f"{what}; the previous data was put back and the server is running again",
+            data_changed=False,
+        ) from cause
 
 
 def reset_binlog_sql(flavour: Flavour, gtid_set: str | None) -> str:

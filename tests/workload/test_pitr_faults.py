@@ -1,0 +1,208 @@
+"""A point-in-time recovery that fails anywhere puts the previous data back (real MariaDB, RGW).
+
+The CLI runs as a separate process (as the charm's worker does) and is killed during the
+binlog replay (SIGKILL, then `recover`; SIGTERM, which rolls back by itself) and during
+the physical step (SIGKILL after the swap). Each time the data afterwards is the data
+from before the recovery (CHECKSUM TABLE equal), the server answers, and what the engine
+says (journal, state file, `recover`'s output) names the restore's kind and phase.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from database_backup.storage import S3Config
+from database_backup.stream import generate_key
+from tests.infra.mariadb import MariaDBServer
+from tests.workload.engine_helpers import (
+    cli_argv,
+    cli_env,
+    cli_server,
+    databases,
+    fill,
+    run_cli,
+    siblings,
+    stop_command,
+)
+
+#: rows written after the backup: enough binlog that the replay takes a while
+_BULK_ROWS = 300_000
+
+
+@pytest.fixture(scope="module")
+def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
+    db = make_mariadb("pitr-faults")
+    yield db
+    if not db.is_running() and db.pid_file.exists():
+        # restarted by the CLI's start command: stop that process
+        subprocess.run(stop_command(db), check=False, timeout=60)
+    db.stop()
+
+
+def _spec(db: MariaDBServer, config: S3Config, tmp_path: Path, key: bytes, **server: Any) -> Path:
+    spec: dict[str, Any] = {
+        "cluster-id": f"model-pitr-faults/{tmp_path.name}",
+        "storage": {"bucket": config.bucket, "endpoint": config.endpoint, "path": "faults"},
+        **cli_server(db),
+        "encryption-key": base64.b64encode(key).decode(),
+        "workdir": str(tmp_path / "work"),
+    }
+    spec["server"] = {**spec["server"], **server}
+    path = tmp_path / ("spec.json" if not server else "slow-spec.json")
+    path.write_text(json.dumps(spec))
+    path.chmod(0o600)
+    return path
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _history(db: MariaDBServer, spec: Path, config: S3Config, tmp_path: Path) -> str:
+    """Backup, a bulk of binlog after it, a target, then more changes; return the target."""
+    state = tmp_path / "setup.json"
+    db.execute("DROP DATABASE IF EXISTS after_target;")
+    fill(db, "shop", rows=2_000)
+    _ok(run_cli(["ship-binlogs", "--flush"], spec, config, state))
+    _ok(run_cli(["backup"], spec, config, state))
+    db.execute(
+        "USE shop; CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;"  # noqa: S608 - test data
+        f"INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_{_BULK_ROWS};"
+        "UPDATE bulk SET v = SHA1(v) WHERE id % 2 = 0;"
+    )
+    time.sleep(1.1)
+    target = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    time.sleep(1.1)
+    db.execute("UPDATE shop.orders SET amount = 1 WHERE id < 50; CREATE DATABASE after_target;")
+    _ok(run_cli(["ship-binlogs", "--flush"], spec, config, state))
+    return target
+
+
+def _journal(db: MariaDBServer) -> Path:
+    return db.datadir.parent / f"{db.datadir.name}.restore-journal.json"
+
+
+def _start(args: list[str], spec: Path, config: S3Config, state: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        cli_argv(args, spec, state),
+        env=cli_env(config),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    pytest.fail(f"never reached: {what}")
+
+
+def _journal_is(db: MariaDBServer, state: str) -> Callable[[], bool]:
+    def check() -> bool:
+        document = json.loads(_journal(db).read_text())
+        return document["state"] == state and document["kind"] == "pitr"
+
+    return check
+
+
+def _kill(worker: subprocess.Popen[bytes]) -> None:
+    os.killpg(worker.pid, signal.SIGKILL)
+    worker.wait()
+
+
+def _previous_data_back(db: MariaDBServer, before: dict[str, str]) -> None:
+    assert db.query("SELECT 1")  # the server answers
+    assert db.checksum_tables("shop") == before
+    assert "after_target" in databases(db)
+    assert not _journal(db).exists()
+    # no staged, previous or failed copy and no journal left (a lock file may stay)
+    assert [name for name in siblings(db.datadir) if "restore-" in name] == []
+
+
+def test_sigkill_during_replay_then_recover_puts_previous_data_back(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    key = generate_key()
+    spec = _spec(server, s3_config, tmp_path, key)
+    target = _history(server, spec, s3_config, tmp_path)
+    before = server.checksum_tables("shop")
+    worker = _start(["pitr", "--target", target], spec, s3_config, tmp_path / "p.json")
+    try:
+        _wait(_journal_is(server, "replaying"), "the journal's replaying state")
+    finally:
+        _kill(worker)
+    document = json.loads(_journal(server).read_text())
+    assert (document["kind"], document["phase"]) == ("pitr", "replaying")
+
+    recover = run_cli(["recover"], spec, s3_config, tmp_path / "rec.json")
+
+    assert recover.returncode == 0, recover.stderr
+    assert "the pitr restore died while replaying" in recover.stdout
+    assert "put the previous data back" in recover.stdout
+    _previous_data_back(server, before)
+
+
+def test_sigterm_during_replay_puts_previous_data_back(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    key = generate_key()
+    spec = _spec(server, s3_config, tmp_path, key)
+    target = _history(server, spec, s3_config, tmp_path)
+    before = server.checksum_tables("shop")
+    state = tmp_path / "p.json"
+    worker = _start(["pitr", "--target", target], spec, s3_config, state)
+    _wait(_journal_is(server, "replaying"), "the journal's replaying state")
+
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=240)
+
+    assert worker.returncode == 1, stderr
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert "SIGTERM" in document["message"]
+    assert "previous data was put back" in document["message"]
+    assert document["data-changed"] is False
+    _previous_data_back(server, before)
+
+
+def test_sigkill_during_physical_step_then_recover_puts_previous_data_back(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    key = generate_key()
+    spec = _spec(server, s3_config, tmp_path, key)
+    target = _history(server, spec, s3_config, tmp_path)
+    before = server.checksum_tables("shop")
+    # a server that never starts: the PITR stays between the swap and the replay
+    slow = _spec(server, s3_config, tmp_path, key, start=["sh", "-c", "sleep 60"])
+    worker = _start(["pitr", "--target", target], slow, s3_config, tmp_path / "p.json")
+    try:
+        _wait(_journal_is(server, "swapped"), "the journal's swapped state")
+    finally:
+        _kill(worker)
+    document = json.loads(_journal(server).read_text())
+    assert (document["kind"], document["phase"]) == ("pitr", "swapped")
+
+    recover = run_cli(["recover"], spec, s3_config, tmp_path / "rec.json")
+
+    assert recover.returncode == 0, recover.stderr
+    assert "the pitr restore died while swapped" in recover.stdout
+    _previous_data_back(server, before)
