@@ -1,11 +1,11 @@
 """One restore at a time per server: the lock `restore`, `pitr` and `recover` take first.
 
-The lock is an exclusive `flock` on `<workdir>/restore.lock` and, when the spec names the
-server's datadir, on `<datadir>.restore.lock` beside it (so two specs with different work
-directories for the same server still exclude each other). It is taken without waiting: a
-second restore of any kind is refused at once with who holds it (read from the lock file,
-where the holder writes its command, backup, job directory, pid and start time). The
-kernel drops a `flock` when its process dies, so a killed restore never leaves it stale.
+The lock is an exclusive `flock` on `<workdir>/restore.lock` (the charm gives the engine
+one work directory per server, which shipping and every restore of that server share).
+It is taken without waiting: a second restore of any kind is refused at once with who
+holds it (read from the lock file, where the holder writes its command, backup, job
+directory, pid and start time). The kernel drops a `flock` when its process dies, so a
+killed restore never leaves it stale.
 """
 
 from __future__ import annotations
@@ -37,13 +37,9 @@ def needs_lock(args: argparse.Namespace) -> bool:
     return args.command in RESTORE_COMMANDS and not getattr(args, "plan_only", False)
 
 
-def lock_paths(spec: EngineSpec) -> list[Path]:
-    """The lock files of the server `spec` names, in the order they are taken."""
-    paths = [spec.work_dir / LOCK_NAME]
-    if spec.server is not None:
-        datadir = Path(spec.server.datadir)
-        paths.append(datadir.parent / f"{datadir.name}.{LOCK_NAME}")
-    return paths
+def lock_path(spec: EngineSpec) -> Path:
+    """The lock file of the server `spec` names."""
+    return spec.work_dir / LOCK_NAME
 
 
 def _holder(args: argparse.Namespace) -> dict[str, object]:
@@ -84,15 +80,16 @@ def restore_lock(spec: EngineSpec, args: argparse.Namespace) -> Generator[None, 
         RestoreBusyError: another restore holds a lock (nothing was done).
     """
     holder = json.dumps(_holder(args)).encode()
-    with contextlib.ExitStack() as stack:
-        for path in lock_paths(spec):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            stack.callback(os.close, fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RestoreBusyError(_describe(fd, path)) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder, 0)
+    path = lock_path(spec)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RestoreBusyError(_describe(fd, path)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder, 0)
         yield
+    finally:
+        os.close(fd)

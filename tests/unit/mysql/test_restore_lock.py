@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from database_backup.cli import app
-from database_backup.cli.restore_lock import RestoreBusyError, lock_paths, needs_lock, restore_lock
+from database_backup.cli.restore_lock import RestoreBusyError, lock_path, needs_lock, restore_lock
 from database_backup.contract import EngineSpec
 
 
@@ -52,15 +52,16 @@ def test_a_second_holder_is_refused_with_who_holds_it(tmp_path: Path):
         pass
 
 
-def test_specs_with_other_work_directories_for_one_server_exclude_each_other(tmp_path: Path):
-    first, second = _spec(tmp_path, "work-a"), _spec(tmp_path, "work-b")
-    assert lock_paths(first)[1] == lock_paths(second)[1] == tmp_path / "data.restore.lock"
+def test_the_lock_lives_in_the_work_directory_and_names_its_holder(tmp_path: Path):
+    spec = _spec(tmp_path)
+    assert lock_path(spec) == tmp_path / "work" / "restore.lock"
     with (
-        restore_lock(first, _args("pitr", state_file=None)),
+        restore_lock(spec, _args("pitr", state_file=None)),
         pytest.raises(RestoreBusyError, match=r"a restore \(pitr; pid"),
-        restore_lock(second, _args("restore", backup_id="B2", state_file=None)),
+        restore_lock(spec, _args("restore", backup_id="B2", state_file=None)),
     ):
         pytest.fail("entered a held lock")
+    assert not list(tmp_path.glob("data.*"))  # nothing left beside the datadir
 
 
 def test_main_refuses_with_exit_code_3_and_records_nothing_changed(
