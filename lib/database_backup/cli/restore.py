@@ -118,7 +118,7 @@ def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) ->
             raise SpecError("--databases/--tables restore parts of logical backups only")
         _restore_physical(args, spec, state, catalog, source)
         return
-    state.update(backup_id=args.backup_id, phase="apply")
+    state.update(backup_id=args.backup_id, phase="download")  # then check, apply
     result = restore_logical(
         make_connection(spec),
         source or catalog,
