@@ -2,12 +2,14 @@
 
 `python -m backup_manager.copy_worker copy --spec SPEC --state-file STATE` copies each
 artefact (server-side when both locations share endpoint and credentials, else streamed),
-verifies the copy's SHA-256 against the source's `backup.json`, writes the new backup's
-own `backup.json` (new id, `copied-from` note) last, optionally brings the shipped binary
-logs along. Progress and result go to the state file (for the unit that started it) and
-to the copy's status object in the destination (`copy_status`, for whichever unit leads
-next). A failed copy deletes what it had copied; SIGTERM stops it the same way. Exit
-codes: 0 success, 1 the copy failed, 2 bad arguments or spec.
+verifies the copy's SHA-256 against the source's `backup.json`, copies the job's `job.log`
+and, unless the spec says `include-binlogs: false`, the shipped binary logs point-in-time
+recovery from the backup needs (each verified against its index entry), then writes the
+new backup's own `backup.json` (new id, `copied-from` note) last. Progress and result go
+to the state file (for the unit that started it) and to the copy's status object in the
+destination (`copy_status`, for whichever unit leads next). A failed copy deletes what it
+had copied (binlogs already verified and indexed stay: they are whole); SIGTERM stops it
+the same way. Exit codes: 0 success, 1 the copy failed, 2 bad arguments or spec.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
-from database_backup.catalog import Catalog
+from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.catalog.binlogs import BinlogCatalog, binlog_sequence
+from database_backup.catalog.store import LOG_FILE
 from database_backup.contract import ERROR, RUNNING, SUCCESS, EngineState, now_text
 from database_backup.files import write_json_atomic as write_json
 
@@ -130,7 +134,7 @@ def run(spec: dict[str, Any], state_file: Path | None = None) -> EngineState:
         with storage_errors(dest, f"recording the copy's status in {dest.name}"):
             progress.dest.ensure_cluster()
             progress.start_heartbeat()
-        size = _copy(spec, source, dest, dst_store, progress.update)
+        size, binlogs = _copy(spec, source, dest, dst_store, progress.update)
     except (ManagerError, StoppedError) as exc:
         message = str(exc) or "the copy was stopped (SIGTERM); what it had copied was deleted"
         _discard(progress.dest, spec["new-backup-id"])
@@ -141,7 +145,9 @@ def run(spec: dict[str, Any], state_file: Path | None = None) -> EngineState:
         message = f"the copy failed unexpectedly: {type(exc).__name__}: {exc}"
         progress.update(status=ERROR, message=message, finished_at=_now())
     else:
-        message = f"copied from {source.name}:{spec['backup-id']}, sha256 verified"
+        message = (
+            f"copied from {source.name}:{spec['backup-id']}, sha256 verified" + binlogs.describe()
+        )
         result = {"size": size, "backup-id": spec["new-backup-id"], "location": dest.name}
         progress.size = size
         progress.update(
@@ -184,7 +190,7 @@ def _copy(
     dest: Location,
     dst_store: Any,
     update: Callable[..., None],
-) -> int:
+) -> tuple[int, CopiedBinlogs]:
     src_store = locations_mod.open_storage(source, patient=True)
     src = Catalog(src_store, spec["cluster-id"])
     dst = Catalog(dst_store, spec["cluster-id"])
@@ -206,6 +212,13 @@ def _copy(
                 f"checksum (sha256 {digest}, {size} bytes; expected {meta.sha256}, "
                 f"{meta.stored_size} bytes); the copy was deleted: retry the copy"
             )
+        _copy_log(src, dst, meta.backup_id, new_id)
+    binlogs = CopiedBinlogs()
+    if spec.get("include-binlogs", True):
+        update(phase="binlogs")
+        with storage_errors(dest, "copying the binary logs"):
+            binlogs = _copy_binlogs(meta, src, dst)
+    with storage_errors(dest, f"recording the copy of backup {meta.backup_id} in {dest.name}"):
         copied = dataclasses.replace(
             meta,
             backup_id=new_id,
@@ -222,12 +235,8 @@ def _copy(
             },
         )
         update(phase="metadata")
-        dst.write_metadata(copied)
-    if spec.get("include-binlogs"):
-        update(phase="binlogs")
-        with storage_errors(dest, "copying the binary logs"):
-            _copy_binlogs(src, dst, src_store, dst_store)
-    return size
+        dst.write_metadata(copied)  # last: a complete copy has its binlogs and log too
+    return size, binlogs
 
 
 def _digest(store: Any, keys: list[str]) -> tuple[str, int]:
@@ -242,16 +251,80 @@ def _digest(store: Any, keys: list[str]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _copy_binlogs(src: Catalog, dst: Catalog, src_store: Any, dst_store: Any) -> int:
-    """Copy the shipped binary logs the destination lacks (or has with another size)."""
-    have = {info.key: info.size for info in dst_store.list(dst.binlogs_prefix)}
-    copied = 0
-    for info in src_store.list(src.binlogs_prefix):
-        name = dst.binlogs_prefix + info.key[len(src.binlogs_prefix) :]
-        if have.get(name) != info.size:
-            src_store.copy_to(dst_store, info.key, name)
-            copied += 1
-    return copied
+def _copy_log(src: Catalog, dst: Catalog, backup_id: str, new_id: str) -> None:
+    """Copy the backup job's `job.log`, when the source has one (not part of the sha256)."""
+    key = src.artefact_key(backup_id, LOG_FILE)
+    store: Any = src.storage  # S3Storage: copies server-side when it can
+    if store.exists(key):
+        store.copy_to(dst.storage, key, dst.artefact_key(new_id, LOG_FILE))
+
+
+@dataclasses.dataclass
+class CopiedBinlogs:
+    """What the copy brought of the shipped binary logs (for its message)."""
+
+    timeline: str = ""
+    names: list[str] = dataclasses.field(default_factory=list[str])
+    copied: int = 0
+    note: str = ""
+
+    def describe(self) -> str:
+        """`; binlogs bin.000003 to bin.000007 (...)`, or why there are none."""
+        if not self.names:
+            return f"; no binary logs: {self.note}" if self.note else ""
+        span = self.names[0] if len(self.names) == 1 else f"{self.names[0]} to {self.names[-1]}"
+        return (
+            f"; binlogs {span} of timeline {self.timeline} for point-in-time recovery "
+            f"({self.copied} copied, sha256 verified, {len(self.names) - self.copied} "
+            "already there)"
+        )
+
+
+def _copy_binlogs(meta: BackupMetadata, src: Catalog, dst: Catalog) -> CopiedBinlogs:
+    """Copy the binlogs PITR from `meta` needs: its start file to the newest shipped.
+
+    Those are the files of the backup's timeline from the one holding its binlog
+    position on. Each object is copied, read back and checked against its index entry's
+    sha256 and size, then its entry is written (last, as the shipper does). Files the
+    destination already holds with the same entry are left as they are.
+
+    Raises:
+        ManagerError: a copied binlog does not match its recorded sha256 or size.
+    """
+    if not meta.binlog_file:
+        return CopiedBinlogs(note="the backup recorded no binlog position")
+    source = BinlogCatalog(src)
+    timeline = source.timeline_of(meta, source.timelines())
+    if timeline is None:
+        return CopiedBinlogs(note="none were shipped")
+    start = binlog_sequence(meta.binlog_file)
+    wanted = [e for e in source.entries(timeline.timeline_id) if e.sequence >= start]
+    result = CopiedBinlogs(timeline=timeline.timeline_id, names=[e.name for e in wanted])
+    if not wanted:
+        result.note = f"none shipped from {meta.binlog_file} on"
+        return result
+    dest = BinlogCatalog(dst)
+    dest.write_timeline(timeline)
+    present = dest.read_entries(timeline.timeline_id, dest.shipped_names(timeline.timeline_id))
+    for entry in wanted:
+        if present.get(entry.name) == entry:
+            continue
+        src_key = source.object_key(timeline.timeline_id, entry.object_name)
+        dst_key = dest.object_key(timeline.timeline_id, entry.object_name)
+        store: Any = src.storage
+        store.copy_to(dst.storage, src_key, dst_key)
+        digest, size = _digest(dst.storage, [dst_key])
+        if digest != entry.sha256 or size != entry.stored_size:
+            dst.storage.delete(dst_key)
+            raise ManagerError(
+                f"the copy of binlog {entry.name} (timeline {timeline.timeline_id}) does not "
+                f"match its index entry (sha256 {digest}, {size} bytes; expected "
+                f"{entry.sha256}, {entry.stored_size} bytes): retry the copy, or copy "
+                "without binlogs (include-binlogs=false)"
+            )
+        dest.write_entry(entry)
+        result.copied += 1
+    return result
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:

@@ -414,7 +414,7 @@ class CopyBackup(_OneBackup):
 
     to: str = ""
     from_: str = pydantic.Field("", alias="from")
-    include_binlogs: bool = False
+    include_binlogs: bool = True
     application: str = ""
 
 
