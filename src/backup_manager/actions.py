@@ -130,7 +130,8 @@ class Actions:
         """Ask for a restore (and point-in-time recovery) of a database application."""
         setup = self.manager.usable_setup()
         relation = self.manager.relation_for(given.application)
-        app = app_name(relation)
+        source = given.source_cluster  # a clone: another cluster's backup and binlogs
+        app = source or app_name(relation)
         backup_id, target, moment = given.backup_id, given.point_in_time, given.moment
         if backup_id:
             location, meta = catalogs.find(app, backup_id, given.location)
@@ -171,8 +172,11 @@ class Actions:
             catalogs=catalogs,
             databases=given.databases,
             tables=given.tables,
+            source=source,
         )
         result = self._job_result(record)
+        if source:
+            result["source-cluster"] = source
         result["recovered-from-backup"] = meta.backup_id
         result["point-in-time"] = point_in_time or format_time(meta.finished_at)
         return result

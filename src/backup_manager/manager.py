@@ -264,8 +264,12 @@ class Manager:
         databases: Sequence[str] = (),
         tables: Sequence[str] = (),
         key_fingerprint: str | None = None,
+        source: str = "",
     ) -> history.Record:
         """Ask for a restore of `backup_id` (and replay to `point_in_time`, if given).
+
+        With `source` (another cluster's id), a clone: the artefact path names that
+        cluster's prefix, and the provider reads there but writes under its own.
 
         An encrypted backup is restored with the key of its recorded fingerprint (the
         admin's or the generated one); a backup whose key this manager lacks is refused
@@ -281,7 +285,7 @@ class Manager:
             lambda: self.backups.request_restore(
                 relation,
                 location.storage_config(self.credentials_secret_id(location)),
-                artefact_path=catalogs.artefact_path(app, location, backup_id),
+                artefact_path=catalogs.artefact_path(source or app, location, backup_id),
                 backup_id=backup_id,
                 point_in_time=point_in_time,
                 compression=compressed,

@@ -248,7 +248,7 @@ class _Params(pydantic.BaseModel):
     def _application(cls, value: Any, info: pydantic.ValidationInfo) -> str:
         return _app(value, info)
 
-    @pydantic.field_validator("cluster", mode="before", check_fields=False)
+    @pydantic.field_validator("cluster", "source_cluster", mode="before", check_fields=False)
     @classmethod
     def _clusters(cls, value: Any, info: pydantic.ValidationInfo) -> str:
         return _cluster(value, info)
@@ -332,6 +332,7 @@ class Restore(_Params):
     backup_id: str = ""
     point_in_time: str = ""
     location: str = ""
+    source_cluster: str = ""
     databases: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
 

@@ -91,7 +91,9 @@ def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str | No
     """(cluster id, backup id) of the backup a restore job names.
 
     `backup-id` wins for the id; `artefact-path` (`[<path>/]<cluster>/backups/<id>`) gives
-    the cluster the backup belongs to (a backup of another cluster can be restored here).
+    the cluster the backup belongs to. A backup of another cluster is cloned: the engine
+    reads it (and, for PITR, that cluster's binlogs) with `--source-cluster`, while the
+    spec's cluster id, where it writes, stays this application's.
     A point-in-time recovery may name no backup (the engine picks the newest suitable one).
 
     Raises:
@@ -182,6 +184,8 @@ def engine_job(
     if job.job_type is JobType.RESTORE:
         cluster, backup_id = restore_source(job, cluster_id)
         command = restore_command(job, backup_id)
+        if cluster != cluster_id:  # a clone: read there, write our own timeline here
+            command += ["--source-cluster", cluster]
         connection = admin_connection
     else:
         cluster, backup_id = cluster_id, new_backup_id
@@ -189,7 +193,7 @@ def engine_job(
         connection = backup_connection
     try:
         spec = EngineSpec(
-            cluster_id=cluster,
+            cluster_id=cluster_id,
             storage=storage(job.storage, *credentials),
             connection=ConnectionSection.from_json(connection),
             server=ServerSection.from_json(dict(server)),

@@ -15,7 +15,7 @@ from ops import testing
 
 from database_backup.catalog import Catalog
 
-from .fakes import NOW, FakeS3, add_backup
+from .fakes import NOW, FakeS3, add_backup, add_binlog
 from .helpers import cluster, context, db_relation, s3_relation, state
 
 OTHER_MODEL = "7d1e9a40-3c2b-4f6e-8a5d-0c9b8e7f6a51"
@@ -134,3 +134,43 @@ def test_an_unknown_backup_without_relation_says_where_it_looked(s3: FakeS3):
 def test_a_bad_cluster_is_refused_with_the_expected_form(s3: FakeS3, bad: str):
     message = fail_message("list-backups", unrelated(), cluster=bad)
     assert "<model-uuid>/<application>" in message
+
+
+# -- restore source-cluster=: clone another cluster into a related application ----------
+
+
+def test_restore_clones_another_clusters_backup_into_the_related_application(s3: FakeS3):
+    seed(s3)
+    rel, secret = s3_relation()
+    db = db_relation("db-new")
+    ctx = context()
+    params = {"backup-id": "20261121T010000Z-bbbb", "source-cluster": ELSEWHERE}
+    out = ctx.run(ctx.on.action("restore", params=params), state(rel, db, secrets=[secret]))
+    job = json.loads(out.get_relation(db.id).local_app_data["jobs"])[0]
+    assert job["artefact-path"] == f"{ELSEWHERE}/backups/20261121T010000Z-bbbb"
+    assert ctx.action_results is not None
+    assert ctx.action_results["source-cluster"] == ELSEWHERE
+
+
+def test_restore_latest_of_another_cluster_needs_its_binlogs(s3: FakeS3):
+    seed(s3)
+    rel, secret = s3_relation()
+    st = state(rel, db_relation("db-new"), secrets=[secret])
+    params = {"point-in-time": "latest", "source-cluster": ELSEWHERE}
+    assert f"{ELSEWHERE} has no shipped binary logs" in fail_message("restore", st, **params)
+    add_binlog(s3.bucket("bucket-a"), ELSEWHERE)
+    ctx = context()
+    out = ctx.run(ctx.on.action("restore", params=params), st)
+    relation = next(r for r in out.relations if r.endpoint == "database-backup")
+    job = json.loads(relation.local_app_data["jobs"])[0]
+    assert job["point-in-time"] == "latest"
+    assert job["artefact-path"] == f"{ELSEWHERE}/backups/20261121T010000Z-bbbb"
+
+
+def test_restore_of_a_backup_the_source_cluster_lacks_fails(s3: FakeS3):
+    seed(s3)
+    rel, secret = s3_relation()
+    st = state(rel, db_relation("db-new"), secrets=[secret])
+    params = {"backup-id": "20261120T010000Z-aaaa", "source-cluster": ELSEWHERE}
+    message = fail_message("restore", st, **params)
+    assert f"no complete backup '20261120T010000Z-aaaa' of {ELSEWHERE}" in message

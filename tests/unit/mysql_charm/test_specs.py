@@ -96,3 +96,28 @@ def test_restore_naming_no_backup_is_refused() -> None:
 
 def test_artefact_path_includes_the_storage_path() -> None:
     assert artefact_path(job(), "uuid/app", "b-1") == "prod/uuid/app/backups/b-1"
+
+
+@pytest.mark.parametrize("point_in_time", [None, "latest"])
+def test_a_backup_of_another_cluster_is_cloned_into_our_own_prefix(
+    point_in_time: str | None,
+) -> None:
+    """Reads come from the source prefix; the spec's cluster (where we write) stays ours."""
+    other = "0ther-model/old-db"
+    request = job(
+        "r",
+        "restore",
+        artefact_path=f"prod/{other}/backups/20261122T071500Z-3fa9",
+        point_in_time=point_in_time,
+    )
+    engine = build(request)
+    assert engine.spec["cluster-id"] == "uuid/mysql-server"
+    assert engine.command[-2:] == ("--source-cluster", other)
+    assert engine.cluster_id == other  # the backup restored, for the job's artefact-path
+
+
+def test_a_backup_of_our_own_cluster_names_no_source() -> None:
+    request = job("r", "restore", artefact_path="prod/uuid/mysql-server/backups/b-1")
+    engine = build(request)
+    assert "--source-cluster" not in engine.command
+    assert engine.spec["cluster-id"] == "uuid/mysql-server"
