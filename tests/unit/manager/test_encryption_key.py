@@ -258,3 +258,18 @@ def test_a_new_manager_without_the_key_refuses_and_does_not_send_a_new_one(
     assert "keys are none" in message
     assert "encryption-key-secret" in message
     assert jobs_of(after, db) == []
+
+
+def test_the_key_is_in_no_log_line_of_the_export_or_a_restore(s3: FakeS3):
+    _, st = setup()
+    ctx = context()
+    configured = ctx.run(ctx.on.config_changed(), st)
+    generated = configured.get_secret(label="encryption-key").tracked_content["key"]
+    encrypted_backup(s3, fp(generated))
+
+    exported = ctx.run(ctx.on.action("export-encryption-key"), configured)
+    ctx.run(ctx.on.action("restore", params={"backup-id": BACKUP}), exported)
+
+    assert ctx.action_results is not None
+    assert all(generated not in line.message for line in ctx.juju_log)
+    assert any(fp(generated) in line.message for line in ctx.juju_log)
