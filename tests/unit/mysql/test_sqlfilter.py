@@ -147,3 +147,13 @@ def test_sent_tracker_with_only_the_header_sent_reports_nothing_applied():
     tracker.see(USERS_BEGIN + b"\n")
     assert tracker.changed
     assert "of the users and grants were applied" in tracker.report()
+
+
+def test_sent_tracker_names_only_the_databases_whose_statements_were_sent():
+    tracker = SentTracker()
+    for line in SqlFilter(Selection.of(["b`q"])).lines(
+        line.encode() for line in (DUMP + USERS).splitlines(keepends=True)
+    ):
+        tracker.see(line)
+    assert tracker.databases == ["b`q"]  # `a`'s markers were passed on, none of its statements
+    assert not tracker.users

@@ -34,6 +34,7 @@ _TABLE = re.compile(
     rb"`((?:[^`]|``)+)`"
 )
 _DB_OBJECTS = re.compile(rb"^-- Dumping (?:events|routines) for database ")
+_NO_CHANGE = re.compile(rb"^(?:\s*$|--|USE |DELIMITER |/\*!\d+ SET )")
 _TRAILER = re.compile(rb"^/\*!\d+ SET .*@OLD_|^-- Dump completed")
 
 
@@ -135,21 +136,30 @@ class SqlFilter:
 
 
 class SentTracker:
-    """Which databases (and whether the users and grants) a restore has sent statements of."""
+    """Which databases (and whether the users and grants) a restore has sent statements of.
+
+    A database counts once a statement of its section is sent: its marker comment, `USE`,
+    blank lines and session settings (`/*!40101 SET ...*/`) change nothing.
+    """
 
     def __init__(self) -> None:
         self.databases: list[str] = []
         self.users = False
+        self._current: str | None = None
 
     def see(self, line: bytes) -> None:
         """Note a line sent to the server."""
         match = _DATABASE.match(line)
         if match:
-            name = _unquote(match.group(1))
-            if name not in self.databases:
-                self.databases.append(name)
+            self._current = _unquote(match.group(1))
         elif line.startswith(USERS_BEGIN):
-            self.users = True
+            self.users, self._current = True, None
+        elif (
+            self._current is not None
+            and self._current not in self.databases
+            and not _NO_CHANGE.match(line)
+        ):
+            self.databases.append(self._current)
 
     @property
     def changed(self) -> bool:
