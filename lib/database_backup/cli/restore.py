@@ -28,6 +28,7 @@ from database_backup.catalog import Catalog, check_cluster_id
 from database_backup.catalog.binlogs import BinlogCatalog
 from database_backup.contract import EngineSpec, SpecError
 from database_backup.mysql import (
+    ProgressEvent,
     plan_recovery,
     recover_interrupted_restore,
     recover_to_point,
@@ -126,7 +127,7 @@ def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) ->
         databases=args.databases or (),
         tables=args.tables or (),
         key=spec.encryption_key,
-        progress=state.progress,
+        progress=lambda event: _logical_progress(state, event),
         workdir=spec.work_dir / f"restore-{args.backup_id}",
     )
     summary = {
@@ -137,6 +138,19 @@ def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) ->
         "seconds": round(result.seconds, 3),
     }
     done(state, summary, "restore complete")
+
+
+def _logical_progress(state: StateFile, event: ProgressEvent) -> None:
+    """A logical restore's progress; `data-changed` says whether statements were applied.
+
+    The charm reads it when the worker died: False before the first statement, True from
+    the `apply` phase on (nothing can put that back); a physical restore leaves it unset
+    (its journal lets `recover` put the previous data back).
+    """
+    changed = event.phase == "apply"
+    if state.state.data_changed is not True:
+        state.update(data_changed=changed, force=changed)
+    state.progress(event)
 
 
 def _restore_physical(

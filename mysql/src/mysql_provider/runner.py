@@ -181,11 +181,22 @@ class JobRunner:
     def _recover_if_restore(self, dead: LocalJob) -> str:
         """Start the engine's `recover` after a restore whose worker died; say so.
 
-        The datadir may be half-swapped; `recover` (same spec) puts the previous data back,
-        as a local job that holds the restore lock while it runs.
+        What the engine's state says decides (its `data-changed`): a logical restore sets
+        it False before applying and True once it applies statements, which nothing can
+        undo; a physical restore or PITR leaves it unset, and its journal beside the
+        datadir lets `recover` (same spec) put the previous data back, as a local job that
+        holds the restore lock while it runs.
         """
         if dead.record.kind != WorkKind.RESTORE.value or dead.record.scope == "local":
             return ""
+        changed = dead.engine_state().data_changed
+        if changed is True:
+            return (
+                "it was applying the backup's statements: the data was changed and cannot "
+                "be put back automatically; restore a backup again"
+            )
+        if changed is False:
+            return "no data had been changed"
         spec = read_json(dead.spec_path)
         if spec is None:
             logger.error("job %s: no spec left to recover the restore with", dead.record.job_id)

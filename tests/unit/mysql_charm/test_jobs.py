@@ -171,6 +171,61 @@ def test_dead_restore_worker_starts_the_recovery(
     assert isinstance(out.unit_status, testing.MaintenanceStatus)
 
 
+def _die_with_state(launcher: FakeLauncher, local: Any, **state: Any) -> None:
+    """The worker wrote `state` (a restore's last state file), then every process died."""
+    local.state_path.write_text(json.dumps({"status": "running", **state}))
+    launcher.die(local)
+
+
+def test_dead_logical_restore_cut_while_applying_says_the_data_was_changed(
+    ctx: testing.Context[Any], launcher: FakeLauncher
+) -> None:
+    rel = relation(job("restore-1", "restore"))
+    out = run_changed(ctx, rel, state(rel))
+    _die_with_state(
+        launcher, launcher.started[0], command="restore", phase="apply", **{"data-changed": True}
+    )
+
+    out = ctx.run(ctx.on.update_status(), out)
+
+    assert len(launcher.started) == 1  # nothing to put back: no recovery started
+    message = statuses(out, rel)["restore-1"]["message"]
+    assert "being put back" not in message
+    assert "the data was changed" in message
+    assert "restore a backup again" in message
+
+
+def test_dead_logical_restore_before_applying_says_nothing_was_changed(
+    ctx: testing.Context[Any], launcher: FakeLauncher
+) -> None:
+    rel = relation(job("restore-1", "restore"))
+    out = run_changed(ctx, rel, state(rel))
+    _die_with_state(
+        launcher, launcher.started[0], command="restore", phase="verify", **{"data-changed": False}
+    )
+
+    out = ctx.run(ctx.on.update_status(), out)
+
+    assert len(launcher.started) == 1
+    message = statuses(out, rel)["restore-1"]["message"]
+    assert "being put back" not in message
+    assert message.endswith("no data had been changed")
+
+
+def test_dead_pitr_worker_starts_the_recovery_and_says_so(
+    ctx: testing.Context[Any], launcher: FakeLauncher
+) -> None:
+    rel = relation(job("restore-1", "restore"))
+    out = run_changed(ctx, rel, state(rel))
+    _die_with_state(launcher, launcher.started[0], command="pitr", phase="replay")
+
+    out = ctx.run(ctx.on.update_status(), out)
+
+    assert launcher.started[1].record.command == ("recover",)
+    message = statuses(out, rel)["restore-1"]["message"]
+    assert message.endswith("the previous data is being put back (see show-jobs)")
+
+
 def test_restore_in_progress_shows_maintenance_and_locks_out_new_jobs(
     ctx: testing.Context[Any], launcher: FakeLauncher
 ) -> None:
