@@ -242,12 +242,12 @@ def ship_binlogs(
         directory = Path(binlog_dir) if binlog_dir is not None else logs.directory
         rotated_because = None
         if not flush and rotate_after is not None:
-            rotated_because = _rotation_due(work, directory, logs, rotate_after)
+            rotated_because = rotation_due(work, directory, logs, rotate_after)
             if rotated_because is not None:
                 logs = server_logs(conn, flavour, work, flush=True)
                 logger.info("rotated the open binlog: %s", rotated_because)
         if flush or rotated_because is not None:
-            _note_rotation(work, logs)
+            note_rotation(work, logs)
         index = BinlogCatalog(catalog)
         try:
             owned = own_timeline(
@@ -292,9 +292,7 @@ def ship_binlogs(
     return result
 
 
-def _rotation_due(
-    work: Path, directory: Path, logs: ServerLogs, rotate_after: float
-) -> str | None:
+def rotation_due(work: Path, directory: Path, logs: ServerLogs, rotate_after: float) -> str | None:
     """Why the open binlog should be rotated now, or None (no transaction, or too young)."""
     if not logs.files:
         return None
@@ -320,7 +318,7 @@ def _rotation_due(
     return f"{name} holds events {age} s old (rotate after {rotate_after:g} s)"
 
 
-def _note_rotation(work: Path, logs: ServerLogs) -> None:
+def note_rotation(work: Path, logs: ServerLogs) -> None:
     """Remember the new open file and its size: unchanged later means nothing written."""
     if not logs.files:
         return
