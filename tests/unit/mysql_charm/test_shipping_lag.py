@@ -41,6 +41,9 @@ def test_without_max_lag_the_default_60_seconds_is_kept(
 
     assert "--rotate-after 30" in service
     assert "OnUnitInactiveSec=30" in timer
+    # what the timer's service runs, rebuilt later (e.g. by a test firing the timer)
+    command = server.shipper().command()
+    assert command[command.index("--rotate-after") + 1] == "30"
 
 
 def test_the_requested_lag_bounds_the_timer_period_and_the_rotation_age(
