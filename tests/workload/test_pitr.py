@@ -194,3 +194,43 @@ def test_a_damaged_shipped_binlog_refuses_the_recovery_before_the_restore(
     assert caught.value.data_changed is False
     assert server.checksum_tables("pt") == now
     assert [t.timeline_id for t in index.timelines()] == [timeline.timeline_id]
+
+
+def test_a_replay_that_fails_midway_puts_the_previous_data_back(
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
+):
+    """A binlog damaged in storage, found only when the replay reaches it (no prefetch)."""
+    key = generate_key()
+    conn = connection(server)
+    work = tmp_path / "work"
+    fill(server, "pt", rows=500)
+    server.execute("CREATE TABLE pt.notes (id INT PRIMARY KEY, tag VARCHAR(20)) ENGINE=InnoDB;")
+    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
+    backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)), key=key,
+                workdir=tmp_path / "b")  # fmt: skip
+    _write(server, 1, 10, "first")
+    server.execute("FLUSH BINARY LOGS")  # the first file replays, the second is damaged
+    _write(server, 11, 20, "second")
+    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
+    index = BinlogCatalog(catalog)
+    timeline = index.current_timeline()
+    assert timeline is not None
+    damaged = index.entries(timeline.timeline_id)[-1]
+    object_key = index.object_key(damaged.timeline, damaged.object_name)
+    data = bytearray(storage.get_bytes(object_key))
+    data[len(data) // 2] ^= 0x01
+    storage.put_bytes(object_key, bytes(data))
+    now = server.checksum_tables("pt")
+    marker = (work / "binlog-timeline.json").read_bytes()
+
+    with pytest.raises(RecoveryError, match="previous data was put back") as caught:
+        recover_to_point(
+            conn, server, catalog, None, workdir=work, key=key, ship_first=False, prefetch=False
+        )
+
+    assert caught.value.data_changed is False
+    assert damaged.name in str(caught.value)
+    assert server.checksum_tables("pt") == now
+    assert _ids(server) == list(range(1, 21))
+    assert (work / "binlog-timeline.json").read_bytes() == marker
+    assert not (server.datadir.parent / f"{server.datadir.name}.restore-journal.json").exists()
