@@ -283,7 +283,7 @@ class Actions:
     # -- catalog operations -------------------------------------------------------------
 
     def preserve_backup(self, given: params.PreserveBackup, catalogs: Catalogs) -> dict[str, Any]:
-        """Hold a backup until a date (retention skips it), or cancel the hold (seed 000)."""
+        """Hold a backup until a date (retention skips it), or cancel the hold."""
         self.manager.usable_setup()
         backup_id = given.backup_id
         until = None
@@ -335,7 +335,7 @@ class Actions:
         return self.manager.export_encryption_key()
 
     def copy_backup(self, given: params.CopyBackup, catalogs: Catalogs) -> dict[str, Any]:
-        """Copy a backup to another location, or bring one from another location (seed 001)."""
+        """Copy a backup to another location, or bring one from another location."""
         setup = self.manager.usable_setup()
         app = self._app(given.application)
         backup_id = given.backup_id

@@ -1,4 +1,4 @@
-"""Copy a backup between storage locations (regions), outside the hook (seed 001).
+"""Copy a backup between storage locations (a cross-region copy), outside the hook.
 
 `plan` checks everything that can be checked at once (the backup exists, the locations
 differ and answer with their credentials, an incremental's parent is already there) and

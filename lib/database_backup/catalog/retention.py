@@ -2,7 +2,7 @@
 
 Rules, in order of precedence:
 
-1. A held backup (``preserve.json`` with a time still in the future, seed 000) and a
+1. A held backup (``preserve.json`` with a time still in the future: a backup hold) and a
    protected one (e.g. the backup a restore is reading) are never selected. New backups
    keep being taken meanwhile; once the hold expires the backup is selected again like
    any other.

@@ -5,9 +5,9 @@ Layout under the storage's ``path`` (``cluster_id`` is like ``<model-uuid>/<app>
     <cluster-id>/cluster.json                    identity: cluster id, created-at
     <cluster-id>/backups/<backup-id>/<artefact>  e.g. data.xbstream.zst.enc
     <cluster-id>/backups/<backup-id>/job.log
-    <cluster-id>/backups/<backup-id>/preserve.json   the hold (seed 000)
+    <cluster-id>/backups/<backup-id>/preserve.json   the backup hold
     <cluster-id>/backups/<backup-id>/backup.json     metadata, written LAST
-    <cluster-id>/binlogs/                        shipped binlogs (part 2)
+    <cluster-id>/binlogs/                        shipped binlogs (point-in-time recovery)
 
 A backup is complete only when its ``backup.json`` exists and says so; it is written
 after every artefact is stored and deleted first, so a crash at any point never leaves a
