@@ -145,9 +145,16 @@ def test_sigkill_during_replay_then_recover_puts_previous_data_back(
     spec = _spec(server, s3_config, tmp_path, key)
     target = _history(server, spec, s3_config, tmp_path)
     before = server.checksum_tables("shop")
+    marker = tmp_path / "work" / "binlogs" / "binlog-timeline.json"
+    timeline_before = json.loads(marker.read_text())["timeline"]
     worker = _start(["pitr", "--target", target], spec, s3_config, tmp_path / "p.json")
+    replaying = _journal_is(server, "replaying")
+
+    def claimed() -> bool:  # replaying, and the recovery claimed its new timeline
+        return replaying() and json.loads(marker.read_text())["timeline"] != timeline_before
+
     try:
-        _wait(_journal_is(server, "replaying"), "the journal's replaying state")
+        _wait(claimed, "the replaying state with a new timeline claimed")
     finally:
         _kill(worker)
     document = json.loads(_journal(server).read_text())
@@ -159,6 +166,7 @@ def test_sigkill_during_replay_then_recover_puts_previous_data_back(
     assert "the pitr restore died while replaying" in recover.stdout
     assert "put the previous data back" in recover.stdout
     _previous_data_back(server, before)
+    assert json.loads(marker.read_text())["timeline"] == timeline_before  # the marker is back
 
 
 def test_sigterm_during_replay_puts_previous_data_back(

@@ -255,6 +255,34 @@ def test_the_journal_names_the_kind_and_phase_and_recover_reports_them(
     assert said in swap.recover()
 
 
+@pytest.mark.parametrize("had_marker", [True, False], ids=["marker", "no-marker"])
+def test_a_pitr_killed_while_replaying_puts_the_kept_files_back(
+    datadir: Path, tmp_path: Path, had_marker: bool
+):
+    marker = tmp_path / "work" / "binlog-timeline.json"
+    marker.parent.mkdir()
+    if had_marker:
+        marker.write_text('{"old": "timeline"}')
+    swap = DatadirSwap(datadir, "crash", "pitr")
+    (swap.create_staging() / "ibdata1").write_text("new-ibdata")
+    swap.swap_in()
+    swap.start_replay(keep_files=(marker,))
+    marker.write_text('{"new": "timeline"}')  # the recovery claimed its new timeline
+    swap._release()  # the process died: its lock is gone, the journal stays
+
+    interrupted = DatadirSwap.interrupted(datadir)
+    assert interrupted is not None
+    message = interrupted.recover()
+
+    assert "the pitr restore died while replaying" in message
+    assert _tree(datadir) == OLD
+    if had_marker:
+        assert marker.read_text() == '{"old": "timeline"}'
+    else:
+        assert not marker.exists()
+    assert sorted(os.listdir(marker.parent)) == (["binlog-timeline.json"] if had_marker else [])
+
+
 def test_a_running_restore_is_not_recovered_under_its_feet(datadir: Path):
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD, str(datadir), "hold"], stdout=subprocess.PIPE

@@ -18,7 +18,7 @@ The journal also names the restore's kind (`physical`, `incremental`, `pitr`) an
 phase it reached (`fetching`, `preparing`, `swapped`, `replaying`, `done`), so a recovery
 reports what really happened. A point-in-time recovery keeps the previous data through
 its binlog replay (state `replaying`): a failure or a killed process then still puts the
-previous data back.
+previous data back, and the small files it names (the binlog timeline marker) as they were.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import cast
 
 from database_backup.files import write_json_atomic
 
@@ -71,6 +72,14 @@ def _layout(datadir: Path) -> tuple[Path, str, bool]:
     return datadir.parent, f"{datadir.name}.", False
 
 
+def _files_of(value: object) -> dict[str, str | None]:
+    """The journal's `restore-files` (path -> text or None), leniently read."""
+    if not isinstance(value, dict):
+        return {}
+    items = cast(dict[object, object], value).items()
+    return {str(name): text if isinstance(text, str) else None for name, text in items}
+
+
 class DatadirSwap:
     """Staging directory, swap, roll-back and crash recovery for one restore."""
 
@@ -94,6 +103,8 @@ class DatadirSwap:
             "lost+found",  # a mount point's own directory stays where it is
         }
         self.state: str | None = None
+        #: small files put back as they were by a roll-back: path -> text (None: absent)
+        self.restore_files: dict[str, str | None] = {}
         self._lock_fd: int | None = None
 
     # -- lock and journal ---------------------------------------------------------------
@@ -120,7 +131,7 @@ class DatadirSwap:
         phase = phase or _PHASE_OF.get(state)
         if phase is not None:
             self.phase = phase
-        document = {
+        document: dict[str, object] = {
             "state": state,
             "kind": self.kind,
             "phase": self.phase,
@@ -130,6 +141,8 @@ class DatadirSwap:
             "previous": str(self.previous),
             "failed": str(self.failed),
         }
+        if self.restore_files:
+            document["restore-files"] = self.restore_files
         write_json_atomic(self.journal, document, mode=0o600)
         self.state = state
 
@@ -159,6 +172,7 @@ class DatadirSwap:
             swap = cls(real, str(document["tag"]), str(document.get("kind", "physical")))
             state = str(document["state"])
             swap.phase = str(document.get("phase", "fetching"))
+            swap.restore_files = _files_of(document.get("restore-files"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise SwapError(f"cannot read the restore journal {journal}: {exc}") from exc
         swap._acquire()
@@ -237,8 +251,15 @@ class DatadirSwap:
         """Record the phase reached before the swap (`fetching`, `preparing`)."""
         self._record(self.state or STAGING, phase)
 
-    def start_replay(self) -> None:
-        """Record that binlogs are being replayed on the restored data (previous kept)."""
+    def start_replay(self, keep_files: tuple[Path, ...] = ()) -> None:
+        """Record that binlogs are being replayed on the restored data (previous kept).
+
+        `keep_files` (small text files, e.g. the binlog timeline marker) are put back as
+        they are now by a roll-back, also by `recover` after the process died.
+        """
+        for path in keep_files:
+            text = path.read_text(encoding="utf-8") if path.exists() else None
+            self.restore_files[str(path)] = text
         self._record(REPLAYING)
 
     @property
@@ -265,12 +286,24 @@ class DatadirSwap:
                 if self.previous.exists():
                     self._move_all(self.previous, self.datadir)
                     self.previous.rmdir()
+            self._put_files_back()
         except OSError as exc:
             raise SwapError(
                 f"cannot put the previous data back into {self.datadir}: {exc}; "
                 f"the previous data is in {self.previous}"
             ) from exc
         self._finish()
+
+    def _put_files_back(self) -> None:
+        for name, text in self.restore_files.items():
+            path = Path(name)
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                tmp = path.with_name(path.name + ".restoring")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.chmod(0o600)
+                os.replace(tmp, path)
 
     def discard_previous(self) -> None:
         """Delete the previous data once the restored server has proved itself."""

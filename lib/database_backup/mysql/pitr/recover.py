@@ -244,8 +244,6 @@ def _execute(
     reason: str,
 ) -> RecoveryResult:
     started = time.monotonic()
-    marker = work / MARKER_NAME
-    previous_marker = marker.read_bytes() if marker.exists() else None
     try:
         restored_backup = restore_physical(
             conn, server, catalog, plan.backup.backup_id, key=key, progress=progress,
@@ -262,7 +260,7 @@ def _execute(
         raise RecoveryError("the restore did not keep the previous data", data_changed=True)
     restored = time.monotonic()
     try:
-        held.start_replay()
+        held.start_replay(keep_files=(work / MARKER_NAME,))
         flavour = detect(conn, workdir=work)
         timeline = index.create_timeline(
             parent=plan.timeline.timeline_id if index.catalog is catalog else None,
@@ -289,7 +287,7 @@ def _execute(
             index.write_timeline(replace(timeline, fork_target=plan.files[-1].last_event_at))
         gtid = query(conn, flavour, "SELECT @@gtid_binlog_pos;", work)
     except BaseException as exc:
-        _put_previous_back(conn, server, plan, held, work, verify_timeout, previous_marker, exc)
+        _put_previous_back(conn, server, plan, held, work, verify_timeout, exc)
         raise  # only reached for exceptions that are not errors (KeyboardInterrupt...)
     discard_previous(held)
     result = RecoveryResult(
@@ -320,7 +318,6 @@ def _put_previous_back(
     held: DatadirSwap,
     work: Path,
     verify_timeout: float,
-    previous_marker: bytes | None,
     cause: BaseException,
 ) -> None:
     """After a failure during the replay: the previous data and timeline marker back.
@@ -336,11 +333,6 @@ def _put_previous_back(
         roll_back_held(conn, server, held, flavour, work, verify_timeout)
     except (RestoreError, FlavourError) as exc:
         raise RecoveryError(f"{what}, and {exc}", data_changed=True) from cause
-    marker = work / MARKER_NAME
-    if previous_marker is None:
-        marker.unlink(missing_ok=True)
-    else:
-        marker.write_bytes(previous_marker)
     if isinstance(cause, Exception):
         raise RecoveryError(
             f"{what}; the previous data was put back and the server is running again",
