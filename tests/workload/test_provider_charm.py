@@ -156,12 +156,12 @@ def test_cancel_job_action_stops_a_backup_cleanly(
 ) -> None:
     unit = Unit(server, s3_config, tmp_path)
     unit.run("install", unit.ctx.on.install())
-    fill(server, "big", rows=300_000)
+    fill(server, "big", rows=800_000)
     unit.request(JobRequest("backup-c", JobType.BACKUP, unit.storage))
     (local,) = JobStore(unit.server.state_dir / "jobs").running()
     deadline = time.monotonic() + 60
     while not local.state().get("bytes-done") and time.monotonic() < deadline:
-        time.sleep(0.02)  # streaming (a SIGTERM during the S3 set-up calls is swallowed)
+        time.sleep(0.005)  # streaming (a SIGTERM during the S3 set-up calls is swallowed)
 
     # freeze the job so the cancel surely lands mid-backup (SIGTERM stays pending)
     pgid = int((local.dir / "worker.pid").read_text())
