@@ -77,10 +77,15 @@ def _history(db: MariaDBServer, spec: Path, config: S3Config, tmp_path: Path) ->
     fill(db, "shop", rows=2_000)
     _ok(run_cli(["ship-binlogs", "--flush"], spec, config, state))
     _ok(run_cli(["backup"], spec, config, state))
+    # many statements of 20,000 rows: each replayed event stays under max_allowed_packet
+    chunks = [
+        f"INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_{first}_to_{first + 19_999};"  # noqa: S608 - test data
+        f"UPDATE bulk SET v = SHA1(v) WHERE id BETWEEN {first} AND {first + 19_999};"
+        for first in range(1, _BULK_ROWS, 20_000)
+    ]
     db.execute(
-        "USE shop; CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;"  # noqa: S608 - test data
-        f"INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_1_to_{_BULK_ROWS};"
-        "UPDATE bulk SET v = SHA1(v) WHERE id % 2 = 0;"
+        "USE shop; CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;"
+        + "".join(chunks)
     )
     time.sleep(1.1)
     target = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
