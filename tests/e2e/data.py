@@ -98,8 +98,8 @@ def two_regions(ceph: CephS3) -> tuple[S3Location, S3Location]:
     return region_a, region_b
 
 
-def catalog(location: S3Location, app: str = "mysql-server") -> Catalog:
-    """The catalog the manager and the provider share for `app` at `location`."""
+def catalog(location: S3Location, app: str = "mysql-server", model: str = "") -> Catalog:
+    """The catalog the manager and the provider share for `app` (of `model`'s uuid)."""
     from .harness import MODEL
 
     config = S3Config(
@@ -110,4 +110,4 @@ def catalog(location: S3Location, app: str = "mysql-server") -> Catalog:
         region=location.region,
         path=location.path,
     )
-    return Catalog(S3Storage(config), f"{MODEL.uuid}/{app}")
+    return Catalog(S3Storage(config), f"{model or MODEL.uuid}/{app}")

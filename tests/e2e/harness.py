@@ -39,6 +39,7 @@ MANAGER = "backup-manager"
 MANAGER_PEER = "manager-peers"
 MODEL = testing.Model(name="backups", uuid="5d2a8c1e-7b3f-4e69-a1d0-3c9b8e7f6a52")
 UPDATE_STATUS_EVERY = 10.0  # seconds, while jobs run (the safety net)
+SECRET_RESULTS = {"key"}  # action results never written to the transcript (export-encryption-key)
 
 
 class ActionError(Exception):
@@ -105,8 +106,15 @@ class TwoCharms:
         *,
         config: Mapping[str, Any] | None = None,
         log: Callable[[str], None] = lambda line: None,
+        model: testing.Model = MODEL,
+        secrets: Sequence[testing.Secret] = (),
     ) -> None:
+        """The manager in `model` (another uuid: another model), related to `locations`.
+
+        `secrets`: user secrets the admin added and granted to it (an encryption key).
+        """
         self.root = root
+        self.model = model
         self.log_sink = log
         self.transcript: list[str] = []
         self.hooks: list[str] = []  # every hook run, with its time: for failure reports
@@ -116,7 +124,7 @@ class TwoCharms:
         self._jobs: dict[str, str] = {}
         self.ctx = testing.Context(manager_charm_module().BackupManagerCharm, app_name=MANAGER)
         relations: list[testing.RelationBase] = [testing.PeerRelation(MANAGER_PEER)]
-        secrets = []
+        secrets = list(secrets)
         for location in locations:
             relation, secret = location.relation()
             relations.append(relation)
@@ -126,7 +134,7 @@ class TwoCharms:
             config=dict(config or {}),
             relations=relations,
             secrets=secrets,
-            model=MODEL,
+            model=model,
         )
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -158,9 +166,9 @@ class TwoCharms:
             self.manager_event(f"s3-relation-changed ({relation.remote_app_name})", event)
         self.manager_event("start", self.ctx.on.start())
 
-    def deploy(self, name: str, db: MariaDBServer) -> Deployment:
-        """A mysql-server deployment on `db`, installed and started (not related yet)."""
-        deployment = Deployment(name, db, self.root / name, MODEL)
+    def deploy(self, name: str, db: MariaDBServer, app: str = APP) -> Deployment:
+        """A mysql-server deployment `app` on `db`, installed and started (not related yet)."""
+        deployment = Deployment(name, db, self.root / name, self.model, app)
         self.deployments.append(deployment)
         ctx = deployment.ctx
         for hook, event in (
@@ -174,8 +182,12 @@ class TwoCharms:
 
     def relate(self, deployment: Deployment) -> None:
         """`juju integrate backup-manager:database-backup mysql-server`, then settle."""
-        self.note(f"$ juju integrate {MANAGER}:{ENDPOINT} {APP}   # ({deployment.name})")
-        mine = testing.Relation(ENDPOINT, interface="database_backup", remote_app_name=APP)
+        self.note(
+            f"$ juju integrate {MANAGER}:{ENDPOINT} {deployment.app}   # ({deployment.name})"
+        )
+        mine = testing.Relation(
+            ENDPOINT, interface="database_backup", remote_app_name=deployment.app
+        )
         theirs = testing.Relation(ENDPOINT, interface="database_backup", remote_app_name=MANAGER)
         self._links[deployment.name] = mine.id
         self.state = dataclasses.replace(self.state, relations=[*self.state.relations, mine])
@@ -195,7 +207,7 @@ class TwoCharms:
 
     def unrelate(self, deployment: Deployment) -> None:
         """`juju remove-application mysql-server` (its relation goes first), then settle."""
-        self.note(f"$ juju remove-application {APP}   # ({deployment.name})")
+        self.note(f"$ juju remove-application {deployment.app}   # ({deployment.name})")
         relation = self._manager_relation(deployment)
         self.manager_event(
             f"{ENDPOINT}-relation-departed",
@@ -275,6 +287,9 @@ class TwoCharms:
         for key, value in results.items():
             if key == "json":
                 continue
+            if key in SECRET_RESULTS:  # the admin copies it somewhere safe; no transcript
+                self.note(f"  {key}: <{len(str(value))} characters, not shown>")
+                continue
             text = str(value)
             if "\n" in text:
                 self.note(f"  {key}:")
@@ -288,7 +303,7 @@ class TwoCharms:
     def provider_action(self, deployment: Deployment, name: str, **params: Any) -> dict[str, Any]:
         """`juju run mysql-server/leader <name> ...` on a deployment's unit."""
         shown = " ".join(f"{k}={_param(v)}" for k, v in params.items())
-        self.note(f"$ juju run {APP}/leader {name} {shown}".rstrip())
+        self.note(f"$ juju run {deployment.app}/leader {name} {shown}".rstrip())
         ctx = deployment.ctx
         deployment.state = ctx.run(ctx.on.action(name, params=params), deployment.state)
         results = dict(ctx.action_results or {})

@@ -76,12 +76,13 @@ class Deployment:
     db: MariaDBServer
     root: Path
     model: testing.Model
+    app: str = APP  # the application's name (`juju deploy mysql-server <app>`)
 
     def __post_init__(self) -> None:
         self.marker = self.root / "job-finished.log"
         self.handled = 0
         self.server = E2EServer(self.db, self.root / "host")
-        self.ctx = provider_context(self.server, self.marker, app_name=APP)
+        self.ctx = provider_context(self.server, self.marker, app_name=self.app)
         self.state: testing.State = testing.State(
             leader=True,
             config={"flavour": "mariadb"},
@@ -92,7 +93,7 @@ class Deployment:
     @property
     def unit(self) -> str:
         """The unit's name."""
-        return f"{APP}/0"
+        return f"{self.app}/0"
 
     @property
     def jobs(self) -> JobStore:
