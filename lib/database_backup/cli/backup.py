@@ -12,10 +12,17 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+from pathlib import Path
+from typing import TypedDict
 
 from database_backup.catalog import new_backup_id
 from database_backup.contract import EngineSpec, SpecError
-from database_backup.mysql import backup_full, backup_incremental, backup_logical
+from database_backup.mysql import (
+    ProgressCallback,
+    backup_full,
+    backup_incremental,
+    backup_logical,
+)
 from database_backup.timefmt import utc_now
 
 from . import options
@@ -26,6 +33,18 @@ from .state import StateFile
 logger = logging.getLogger("database_backup.cli")
 
 KINDS = ("full", "incremental", "logical")
+
+
+class _Common(TypedDict):
+    """The keyword arguments every kind of backup takes."""
+
+    backup_id: str
+    job_id: str | None
+    compression_level: int | None
+    key: bytes | None
+    progress: ProgressCallback
+    workdir: Path
+    description: str | None
 
 
 def register(new_command: options.NewCommand) -> None:
@@ -50,8 +69,16 @@ def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> 
         raise SpecError("--databases/--tables are for --kind logical")
     backup_id: str = args.backup_id or new_backup_id(utc_now())
     level: int | None = None if args.no_compression else args.compression_level
-    workdir = spec.work_dir / f"backup-{backup_id}"
     state.update(backup_id=backup_id, phase="backup")
+    common = _Common(
+        backup_id=backup_id,
+        job_id=args.job_id,
+        compression_level=level,
+        key=spec.encryption_key,
+        progress=state.progress,
+        workdir=spec.work_dir / f"backup-{backup_id}",
+        description=args.description,
+    )
     if args.kind == "full":
         logger.info("starting full backup %s of cluster %s", backup_id, spec.cluster_id)
         meta = backup_full(
@@ -59,14 +86,8 @@ def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> 
             # built in the engine's preflight thread, started with the backup tool: importing
             # boto3 and creating the S3 client overlap with the tool's first seconds
             functools.partial(make_catalog, spec),
-            backup_id=backup_id,
-            job_id=args.job_id,
-            compression_level=level,
-            key=spec.encryption_key,
-            progress=state.progress,
-            workdir=workdir,
-            description=args.description,
             parallel=args.parallel,
+            **common,
         )
     elif args.kind == "incremental":
         meta = backup_incremental(
@@ -74,13 +95,7 @@ def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> 
             make_catalog(spec),
             parent_id=args.parent_id,
             parallel=args.parallel,
-            backup_id=backup_id,
-            job_id=args.job_id,
-            compression_level=level,
-            key=spec.encryption_key,
-            progress=state.progress,
-            workdir=workdir,
-            description=args.description,
+            **common,
         )
     else:
         meta = backup_logical(
@@ -88,12 +103,6 @@ def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> 
             make_catalog(spec),
             databases=args.databases,
             tables=args.tables,
-            backup_id=backup_id,
-            job_id=args.job_id,
-            compression_level=level,
-            key=spec.encryption_key,
-            progress=state.progress,
-            workdir=workdir,
-            description=args.description,
+            **common,
         )
     done(state, meta.to_dict(), "backup complete")
