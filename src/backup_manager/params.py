@@ -363,17 +363,21 @@ class Restore(_Params):
         return parse_when(self.point_in_time, "point-in-time")
 
 
-class ListBackups(_Paged):
-    """`list-backups`: one page, counted from the newest."""
+class _Scoped(_Params):
+    """application= or cluster= (not both), and location=."""
 
     application: str = ""
     cluster: str = ""
     location: str = ""
 
     @pydantic.model_validator(mode="after")
-    def _one_filter(self) -> ListBackups:
+    def _one_filter(self) -> _Scoped:
         _not_both(self.application, self.cluster)
         return self
+
+
+class ListBackups(_Scoped, _Paged):
+    """`list-backups`: one page, counted from the newest."""
 
 
 class ListJobs(_Paged):
@@ -419,17 +423,8 @@ class CopyBackup(_OneBackup):
     application: str = ""
 
 
-class DeleteBackup(_OneBackup):
+class DeleteBackup(_Scoped, _OneBackup):
     """`delete-backup`."""
-
-    application: str = ""
-    cluster: str = ""
-    location: str = ""
-
-    @pydantic.model_validator(mode="after")
-    def _one_filter(self) -> DeleteBackup:
-        _not_both(self.application, self.cluster)
-        return self
 
 
 class ExportEncryptionKey(_Params):
