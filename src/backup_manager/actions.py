@@ -58,6 +58,16 @@ JOB_COLUMNS = (
 Body = Callable[[Any, Catalogs], dict[str, Any]]
 
 
+def _table_and_json(
+    columns: tuple[tuple[str, str], ...],
+) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    """How a listing shows its page: a text table of `columns`, and the rows as JSON."""
+    return lambda shown: {
+        "table": tables.render(shown, columns),
+        "json": json.dumps(shown, sort_keys=True),
+    }
+
+
 class Actions:
     """Action handlers bound to a `Manager`."""
 
@@ -214,10 +224,7 @@ class Actions:
             offset=given.offset,
             what="backups",
             action="list-backups",
-            render=lambda shown: {
-                "table": tables.render(shown, BACKUP_COLUMNS),
-                "json": json.dumps(shown, sort_keys=True),
-            },
+            render=_table_and_json(BACKUP_COLUMNS),
         )
 
     def _app(self, app: str) -> str:
@@ -263,10 +270,7 @@ class Actions:
             offset=given.offset,
             what="jobs",
             action="list-jobs",
-            render=lambda shown: {
-                "table": tables.render(shown, JOB_COLUMNS),
-                "json": json.dumps(shown, sort_keys=True),
-            },
+            render=_table_and_json(JOB_COLUMNS),
         )
 
     def clear_history(self, given: params.ClearHistory, catalogs: Catalogs) -> dict[str, Any]:
