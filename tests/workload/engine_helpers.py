@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from database_backup.catalog import new_backup_id
 from database_backup.mysql import ConnectionSpec, ProgressEvent
@@ -217,3 +221,16 @@ def run_cli(
         timeout=300,
         check=False,
     )
+
+
+def wait_state(path: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> None:
+    """Wait until the state file at `path` satisfies `done` (fail the test after `timeout` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if done(json.loads(path.read_text())):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    pytest.fail(f"{path} never reached the expected state")

@@ -14,7 +14,6 @@ import shlex
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +32,10 @@ from tests.workload.engine_helpers import (
     run_cli,
     siblings,
     start_command,
-    stop_command,
+    wait_state,
 )
 
 CLUSTER = "model-cli/mariadb"
-
-
-@pytest.fixture(scope="module")
-def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("cli")
-    yield db
-    if not db.is_running() and db.pid_file.exists():
-        # restarted by the CLI's start command: stop that process
-        subprocess.run(stop_command(db), check=False, timeout=60)
-    db.stop()
 
 
 def _spec(db: MariaDBServer, config: S3Config, key: bytes | None) -> dict[str, Any]:
@@ -229,18 +218,6 @@ def _start_worker(
     )
 
 
-def _wait_state(path: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if done(json.loads(path.read_text())):
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    pytest.fail(f"{path} never reached the expected state")
-
-
 def test_sigterm_mid_backup_leaves_no_backup(
     server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
@@ -248,7 +225,7 @@ def test_sigterm_mid_backup_leaves_no_backup(
     fill(server, "big", rows=300_000)
     state = tmp_path / "b.json"
     worker = _start_worker(["backup", "--no-compression"], spec, s3_config, state)
-    _wait_state(state, lambda doc: doc.get("phase") == "backup" and doc["bytes-done"] > 0)
+    wait_state(state, lambda doc: doc.get("phase") == "backup" and doc["bytes-done"] > 0)
 
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=60)
@@ -273,7 +250,7 @@ def test_sigterm_mid_restore_rolls_back(
     slow_spec = _slow_start(tmp_path, spec_data, start)
     state = tmp_path / "r.json"
     worker = _start_worker(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
-    _wait_state(state, lambda doc: doc.get("phase") == "start")
+    wait_state(state, lambda doc: doc.get("phase") == "start")
 
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=120)

@@ -12,8 +12,6 @@ import hashlib
 import json
 import shlex
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from tests.workload.engine_helpers import (
     new_id,
     run_cli,
     start_command,
+    wait_state,
 )
 
 CLUSTER = "model-safety/mariadb"
@@ -67,18 +66,6 @@ def _backup(spec: Path, config: S3Config, state: Path, *args: str) -> str:
     return json.loads(state.read_text())["backup-id"]
 
 
-def _wait_state(path: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if done(json.loads(path.read_text())):
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    pytest.fail(f"{path} never reached the expected state")
-
-
 def test_a_second_restore_of_any_kind_is_refused_while_one_runs(
     server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
@@ -100,7 +87,7 @@ def test_a_second_restore_of_any_kind_is_refused_while_one_runs(
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_state(first_state, lambda doc: doc.get("phase") == "start")
+        wait_state(first_state, lambda doc: doc.get("phase") == "start")
         attempts = {
             "logical": ["restore", "--backup-id", logical],
             "physical": ["restore", "--backup-id", physical],
