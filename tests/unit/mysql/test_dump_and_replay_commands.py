@@ -54,6 +54,7 @@ def test_replay_commands():
     ]  # fmt: skip
     client = client_command(MARIADB, DEFAULTS)
     assert client[:3] == ["mariadb", f"--defaults-extra-file={DEFAULTS}", "--binary-mode"]
+    assert "--max-allowed-packet=1073741824" in client  # one big transaction's BINLOG statement
 
 
 def test_cli_parses_logical_pitr_and_binlog_commands():

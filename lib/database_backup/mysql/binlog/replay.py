@@ -9,10 +9,11 @@ decoded one ahead of the replay, into the work directory.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +23,12 @@ from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
 from ..flavour import Flavour
 from ..toolrun import ToolLog, tail
+
+logger = logging.getLogger(__name__)
+
+#: the largest packet the servers accept: one transaction's `BINLOG '...'` statement (its row
+#: events base64-encoded) may exceed the 16 MiB default that the source wrote it under
+MAX_PACKET = 1 << 30
 
 #: `--stop-datetime` is read in the reader's local time zone: always run it in UTC
 _UTC_ENV = {"TZ": "UTC"}
@@ -75,7 +82,35 @@ def client_command(flavour: Flavour, defaults_file: Path) -> list[str]:
         "--binary-mode",
         "--batch",
         "--connect-timeout=10",
+        f"--max-allowed-packet={MAX_PACKET}",
     ]
+
+
+@contextlib.contextmanager
+def large_packets(
+    conn: ConnectionSpec, flavour: Flavour, workdir: Path
+) -> Generator[None, None, None]:
+    """Raise the server's `max_allowed_packet` to MAX_PACKET meanwhile; put it back after.
+
+    Sessions opened inside take the raised limit. Without the privilege to change it the
+    replay goes on under the server's own limit (a larger transaction then fails, saying so).
+    """
+    sql = "SELECT @@GLOBAL.max_allowed_packet"
+    before = int(query(conn, flavour, sql, workdir)[0][0])
+    if before >= MAX_PACKET:
+        yield
+        return
+    try:
+        query(conn, flavour, f"SET GLOBAL max_allowed_packet = {MAX_PACKET}", workdir)
+    except ReplayError as exc:
+        logger.warning("replaying under max_allowed_packet=%d: %s", before, exc)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ReplayError):
+            query(conn, flavour, f"SET GLOBAL max_allowed_packet = {before}", workdir)
 
 
 def replay(
@@ -108,6 +143,7 @@ def replay(
     total = 0
     env = {**os.environ, **_UTC_ENV}
     with (
+        large_packets(conn, flavour, workdir),
         conn.defaults_file(workdir) as defaults,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="binlog-fetch") as pool,
         log.open() as err,
