@@ -3,6 +3,8 @@
 - `server` (module scope): a MariaDB server of the module's own, named after the module.
   A module may set `SERVER_OPTIONS` (`MariaDBServer` keyword arguments, e.g. a server id).
 - `catalog` (function scope): the `Catalog` of the module's `CLUSTER` on this test's `storage`.
+- `region_b` (function scope): a second bucket owned by another RGW user (the copy tests'
+  other region, with other credentials): its name and user.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import pytest
 
 from database_backup.catalog import Catalog
 from database_backup.storage import S3Storage
+from tests.infra.ceph import CephS3, S3User
+from tests.infra.fixtures import unique_bucket_name
 from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import shutdown
 
@@ -39,3 +43,13 @@ def catalog(request: pytest.FixtureRequest, storage: S3Storage) -> Catalog:
     """The catalog of the module's `CLUSTER` on this test's bucket."""
     cluster: str = request.module.CLUSTER
     return Catalog(storage, cluster)
+
+
+@pytest.fixture
+def region_b(ceph: CephS3) -> Iterator[tuple[str, S3User]]:
+    """A second bucket owned by another RGW user: another region, other credentials."""
+    user_b = ceph.create_user(unique_bucket_name("user-b"))
+    bucket_b = unique_bucket_name("region-b")
+    ceph.create_bucket(bucket_b, user_b)
+    yield bucket_b, user_b
+    ceph.remove_bucket(bucket_b, user_b)

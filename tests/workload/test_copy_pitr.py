@@ -11,11 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-import pytest
 
 from backup_manager import copying
 from database_backup.catalog import Catalog, new_backup_id
@@ -25,7 +23,6 @@ from database_backup.mysql.binlog.shipping import ship_binlogs
 from database_backup.mysql.pitr.recover import recover_to_point
 from database_backup.storage import S3Storage
 from tests.infra.ceph import CephS3, S3User
-from tests.infra.fixtures import unique_bucket_name
 from tests.infra.mariadb import MariaDBServer
 from tests.unit.manager.helpers import cluster, db_relation, state
 from tests.workload.engine_helpers import connection, fill, shutdown
@@ -38,16 +35,6 @@ from .manager_helpers import (
     run_action,
 )
 from .test_manager_copy import wait_for_result
-
-
-@pytest.fixture
-def region_b(ceph: CephS3) -> Iterator[tuple[str, S3User]]:
-    """A second bucket owned by another RGW user."""
-    user_b = ceph.create_user(unique_bucket_name("user-b"))
-    bucket_b = unique_bucket_name("region-b")
-    ceph.create_bucket(bucket_b, user_b)
-    yield bucket_b, user_b
-    ceph.remove_bucket(bucket_b, user_b)
 
 
 def _next_second(margin: float = 0.2) -> None:

@@ -9,17 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from ops import testing
 
 from backup_manager import copying
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.storage import S3Storage
 from tests.infra.ceph import CephS3, S3User
-from tests.infra.fixtures import unique_bucket_name
 from tests.unit.manager.helpers import cluster, context, db_relation, history_of, state
 
 from .manager_helpers import (
@@ -44,16 +41,6 @@ def wait_for_result(state_dir: Path, copy_id: str, timeout: float = 60) -> dict:
     outcome = local.outcome()
     assert not local.spec_path.exists(), "the spec (credentials) outlived the worker"
     return {"status": outcome.status, "message": outcome.message, "result": outcome.result}
-
-
-@pytest.fixture
-def region_b(ceph: CephS3) -> Iterator[tuple[str, S3User]]:
-    """A second bucket owned by another RGW user: another region, other credentials."""
-    user_b = ceph.create_user(unique_bucket_name("user-b"))
-    bucket_b = unique_bucket_name("region-b")
-    ceph.create_bucket(bucket_b, user_b)
-    yield bucket_b, user_b
-    ceph.remove_bucket(bucket_b, user_b)
 
 
 def two_regions(
