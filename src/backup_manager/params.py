@@ -46,13 +46,16 @@ def _echo(value: Any) -> str:
     return _clip(repr(value), 80)
 
 
+def _from_iso(text: str) -> datetime.datetime:
+    """`datetime.fromisoformat`, also taking a Z or z for UTC (Python 3.10 does not)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+
+
 def parse_when(text: str, what: str) -> datetime.datetime:
     """An RFC 3339 time or a date (`2026-12-31` = midnight UTC); no offset means UTC."""
     value = text.strip()
     try:
-        moment = datetime.datetime.fromisoformat(
-            value.replace("Z", "+00:00").replace("z", "+00:00")
-        )
+        moment = _from_iso(value)
     except ValueError:
         raise ManagerError(
             f"{what} {_echo(text)} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z "
@@ -211,9 +214,7 @@ def _moment_or_latest(value: Any, info: pydantic.ValidationInfo) -> str:
             f"like {_clip(text)}T00:00:00Z (midnight UTC), or latest"
         )
     try:
-        moment = datetime.datetime.fromisoformat(
-            text.replace("Z", "+00:00").replace("z", "+00:00")
-        )
+        moment = _from_iso(text)
     except ValueError:
         raise ValueError(
             f"point-in-time={_echo(value)} is not a time: use RFC 3339 like 2026-11-22T07:15:00Z, "
