@@ -209,6 +209,19 @@ def cli_env(config: S3Config) -> dict[str, str]:
     return env
 
 
+def start_cli(
+    args: list[str], spec: Path, config: S3Config, state: Path, *, stderr: int = subprocess.PIPE
+) -> subprocess.Popen[bytes]:
+    """Start the engine's command line in its own session (a detached worker); stdout dropped."""
+    return subprocess.Popen(
+        cli_argv(args, spec, state),
+        env=cli_env(config),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
 def run_cli(
     args: list[str], spec: Path, config: S3Config, state: Path
 ) -> subprocess.CompletedProcess[str]:

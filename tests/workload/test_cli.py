@@ -24,13 +24,12 @@ from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBError, MariaDBServer
 from tests.workload.engine_helpers import (
     change,
-    cli_argv,
-    cli_env,
     cli_server,
     databases,
     fill,
     run_cli,
     siblings,
+    start_cli,
     start_command,
     wait_state,
 )
@@ -172,11 +171,11 @@ def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     # a server that takes long to start gives time to kill the worker after the swap
     slow_spec = _slow_start(tmp_path, spec_data, ["sh", "-c", "sleep 30"])
     journal = server.datadir.parent / f"{server.datadir.name}.restore-journal.json"
-    worker = subprocess.Popen(
-        cli_argv(["restore", "--backup-id", backup_id], slow_spec, tmp_path / "r.json"),
-        env=cli_env(s3_config),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
+    worker = start_cli(
+        ["restore", "--backup-id", backup_id],
+        slow_spec,
+        s3_config,
+        tmp_path / "r.json",
         stderr=subprocess.DEVNULL,
     )
     try:
@@ -206,25 +205,13 @@ def test_worker_killed_mid_restore_then_recover_puts_previous_data_back(
     assert "no interrupted restore" in again.stdout
 
 
-def _start_worker(
-    args: list[str], spec: Path, config: S3Config, state: Path
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        cli_argv(args, spec, state),
-        env=cli_env(config),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_sigterm_mid_backup_leaves_no_backup(
     server: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
     spec = _write_spec(tmp_path / "spec.json", _spec(server, s3_config, None))
     fill(server, "big", rows=300_000)
     state = tmp_path / "b.json"
-    worker = _start_worker(["backup", "--no-compression"], spec, s3_config, state)
+    worker = start_cli(["backup", "--no-compression"], spec, s3_config, state)
     wait_state(state, lambda doc: doc.get("phase") == "backup" and doc["bytes-done"] > 0)
 
     worker.send_signal(signal.SIGTERM)
@@ -249,7 +236,7 @@ def test_sigterm_mid_restore_rolls_back(
     start = ["sh", "-c", "sleep 3; " + shlex.join(start_command(server))]
     slow_spec = _slow_start(tmp_path, spec_data, start)
     state = tmp_path / "r.json"
-    worker = _start_worker(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
+    worker = start_cli(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
     wait_state(state, lambda doc: doc.get("phase") == "start")
 
     worker.send_signal(signal.SIGTERM)

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import json
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +25,13 @@ from tests.infra.ceph import CephS3
 from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import (
     change,
-    cli_argv,
-    cli_env,
     cli_server,
     connection,
     databases,
     fill,
     new_id,
     run_cli,
+    start_cli,
     start_command,
     wait_state,
 )
@@ -79,13 +77,7 @@ def test_a_second_restore_of_any_kind_is_refused_while_one_runs(
                  start=["sh", "-c", "sleep 4; " + shlex.join(start_command(server))])  # fmt: skip
     first_state = tmp_path / "job-first" / "state.json"
     first_state.parent.mkdir()
-    first = subprocess.Popen(
-        cli_argv(["restore", "--backup-id", physical], slow, first_state),
-        env=cli_env(s3_config),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    first = start_cli(["restore", "--backup-id", physical], slow, s3_config, first_state)
     try:
         wait_state(first_state, lambda doc: doc.get("phase") == "start")
         attempts = {
