@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import ops
 import pydantic
 
+from database_backup.contract import EngineSpec
 from database_backup.interface import (
     DatabaseBackupProvider,
     DataValidationError,
@@ -228,7 +229,7 @@ class ProviderService:
         if enabled and not reason and relation is not None and request is not None:
             try:
                 spec = self._shipping_spec(relation, request)
-            except SecretUnavailableError as exc:
+            except (SecretUnavailableError, specs.JobSpecError) as exc:
                 reason = str(exc)
         asked_interval = (request or {}).get("interval-seconds")
         asked_lag = (request or {}).get("max-lag-seconds")
@@ -245,21 +246,17 @@ class ProviderService:
         except DataValidationError as exc:
             logger.error("log-shipping status not published: %s", exc)
 
-    def _shipping_spec(self, relation: ops.Relation, request: dict[str, Any]) -> dict[str, Any]:
+    def _shipping_spec(self, relation: ops.Relation, request: dict[str, Any]) -> EngineSpec:
         storage = StorageConfig.from_dict(request.get("storage-config") or {})
         credentials = self.provider.credentials_for_storage(storage)
-        key = self.provider.encryption_key(request.get("encryption-secret-id"))
-        spec: dict[str, Any] = {
-            "cluster-id": self.runner.cluster_id(relation),
-            "storage": specs.storage_section(
-                storage, credentials.access_key, credentials.secret_key
-            ),
-            "connection": self.server.backup_connection(self.password() or ""),
-            "workdir": str(self.server.state_dir / "work"),
-        }
-        if key is not None:
-            spec["encryption-key"] = specs.encode_key(key)
-        return spec
+        return specs.shipping_spec(
+            cluster_id=self.runner.cluster_id(relation),
+            storage_config=storage,
+            credentials=(credentials.access_key, credentials.secret_key),
+            encryption_key=self.provider.encryption_key(request.get("encryption-secret-id")),
+            backup_connection=self.server.backup_connection(self.password() or ""),
+            workdir=str(self.server.state_dir / "work"),
+        )
 
     def stop_shipping(self) -> None:
         """The unit goes away: stop the timer."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from database_backup.contract import EngineSpec
 from database_backup.files import read_json, write_json_atomic
 from database_backup.jobs import clean_env
 
@@ -56,7 +57,7 @@ class ShippingPlan:
     rotated for age, only closed files are shipped).
     """
 
-    spec: Mapping[str, Any] | None = dataclasses.field(default=None, repr=False)
+    spec: EngineSpec | None = dataclasses.field(default=None, repr=False)
     interval: int = DEFAULT_INTERVAL
     reason: str = ""
     rotate_after: int | None = None
@@ -144,7 +145,7 @@ class Shipper:
             self.stop()
             return False
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        changed = _write_if_changed_json(self.spec_path, dict(plan.spec))
+        changed = _write_if_changed_json(self.spec_path, plan.spec.to_json())
         cadence = {"rotate-after": plan.rotate_after}
         changed = _write_if_changed_json(self.cadence_path, cadence) or changed
         for name, content in self.render_units(plan.interval, plan.rotate_after).items():

@@ -20,7 +20,6 @@ from database_backup.contract import (
     ServerSection,
     SpecError,
     StorageSection,
-    encode_key,
 )
 from database_backup.interface import (
     BackupKind,
@@ -59,12 +58,11 @@ __all__ = [
     "JobSpecError",
     "artefact_path",
     "backup_command",
-    "encode_key",
     "engine_job",
     "restore_command",
     "restore_source",
+    "shipping_spec",
     "storage",
-    "storage_section",
 ]
 
 
@@ -82,9 +80,30 @@ def storage(config: StorageConfig, access_key: str, secret_key: str) -> StorageS
     )
 
 
-def storage_section(config: StorageConfig, access_key: str, secret_key: str) -> dict[str, JSON]:
-    """The spec's `storage` object (JSON) for a storage config and its credentials."""
-    return storage(config, access_key, secret_key).to_json()
+def shipping_spec(
+    *,
+    cluster_id: str,
+    storage_config: StorageConfig,
+    credentials: tuple[str, str],
+    encryption_key: bytes | None,
+    backup_connection: Mapping[str, JSON],
+    workdir: str,
+) -> EngineSpec:
+    """The spec of the binlog shipping timer's `ship-binlogs` runs (the backup user's).
+
+    Raises:
+        JobSpecError: this unit cannot describe the shipping to the engine.
+    """
+    try:
+        return EngineSpec(
+            cluster_id=cluster_id,
+            storage=storage(storage_config, *credentials),
+            connection=ConnectionSection.from_json(backup_connection),
+            encryption_key=encryption_key,
+            workdir=Path(workdir),
+        )
+    except SpecError as exc:
+        raise JobSpecError(f"this unit cannot describe log shipping to the engine: {exc}") from exc
 
 
 def restore_source(job: JobRequest, default_cluster: str) -> tuple[str, str | None]:
