@@ -89,7 +89,7 @@ def test_decisions_are_oldest_first_with_reasons() -> None:
     assert all("(max-age)" in d.reason for d in decisions)
 
 
-# holds (seed 000: preserve_until) ------------------------------------------------------
+# holds (preserve until a date) -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_hold_on_a_backup_within_the_newest_does_not_cost_a_slot() -> None:
 
 
 def test_purging_resumes_after_the_hold_expires_while_backups_continue() -> None:
-    """Seed 000: new backups keep coming, the held one stays, then goes when the hold ends."""
+    """New backups keep coming, the held one stays, then goes when the hold ends."""
     policy = RetentionPolicy(max_count=3)
     hold_until = NOW + 5 * DAY
     catalog: list[Entry] = []
