@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from database_backup import stopping
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.catalog.binlogs import BinlogCatalog
 from database_backup.mysql import backup_full
 from database_backup.mysql.binlog.shipping import ship_binlogs
 from database_backup.mysql.pitr.recover import RecoveryError, plan_recovery, recover_to_point
+from database_backup.mysql.progress import ProgressEvent
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer
@@ -234,3 +236,38 @@ def test_a_replay_that_fails_midway_puts_the_previous_data_back(
     assert _ids(server) == list(range(1, 21))
     assert (work / "binlog-timeline.json").read_bytes() == marker
     assert not (server.datadir.parent / f"{server.datadir.name}.restore-journal.json").exists()
+
+
+def test_a_stop_swallowed_during_the_recovery_is_honoured_before_the_commit(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    """A SIGTERM raised inside an S3 request that botocore retried: the stop is not lost."""
+    key = generate_key()
+    conn = connection(server)
+    work = tmp_path / "work"
+    fill(server, "pt", rows=500)
+    server.execute("CREATE TABLE pt.notes (id INT PRIMARY KEY, tag VARCHAR(20)) ENGINE=InnoDB;")
+    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
+    backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)), key=key,
+                workdir=tmp_path / "b")  # fmt: skip
+    _write(server, 1, 10, "after")
+    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
+    now = server.checksum_tables("pt")
+
+    def signal_lost_in_a_library(event: ProgressEvent) -> None:
+        if event.phase == "replay":  # the handler's raise went into a retried S3 request
+            stopping.request("stopped by signal SIGTERM")
+
+    try:
+        with pytest.raises(RecoveryError, match="previous data was put back") as caught:
+            recover_to_point(
+                conn, server, catalog, None, workdir=work, key=key, ship_first=False,
+                progress=signal_lost_in_a_library,
+            )  # fmt: skip
+    finally:
+        stopping.clear()
+
+    assert "SIGTERM" in str(caught.value)
+    assert caught.value.data_changed is False
+    assert server.checksum_tables("pt") == now
+    assert _ids(server) == list(range(1, 11))

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from database_backup import stopping
 from database_backup.contract import EngineSpec, SpecError
 
 from . import backup, binlogs, listing, restore
@@ -43,12 +44,8 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-class TerminatedError(Exception):
-    """SIGTERM arrived: raised in the main thread so the engine cleans up or rolls back."""
-
-
 def _on_sigterm(signum: int, _frame: object) -> None:
-    raise TerminatedError(f"stopped by signal {signal.Signals(signum).name}")
+    raise stopping.request(f"stopped by signal {signal.Signals(signum).name}")
 
 
 def build_parser() -> argparse.ArgumentParser:

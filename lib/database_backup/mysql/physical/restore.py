@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from database_backup import stopping
 from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog
 
 from ..connection import ConnectionSpec, QueryError, run_query
@@ -117,6 +118,7 @@ def restore_physical(
             swap.set_phase("preparing")
             prepare(flavour, staging, log)
         swap.match_owner()
+        stopping.raise_if_requested()  # a stop asked for (and swallowed) before the swap
     except RestoreError:
         swap.discard_staging()
         raise

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from database_backup import stopping
 from database_backup.catalog import Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 
@@ -286,6 +287,7 @@ def _execute(
         if plan.target is None and plan.files:
             index.write_timeline(replace(timeline, fork_target=plan.files[-1].last_event_at))
         gtid = query(conn, flavour, "SELECT @@gtid_binlog_pos;", work)
+        stopping.raise_if_requested()  # a stop asked for (and swallowed) before the commit
     except BaseException as exc:
         _put_previous_back(conn, server, plan, held, work, verify_timeout, exc)
         raise  # only reached for exceptions that are not errors (KeyboardInterrupt...)
