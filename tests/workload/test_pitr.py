@@ -15,7 +15,7 @@ import pytest
 from database_backup import stopping
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.catalog.binlogs import BinlogCatalog
-from database_backup.mysql import backup_full
+from database_backup.mysql import ConnectionSpec, backup_full
 from database_backup.mysql.binlog.shipping import ship_binlogs
 from database_backup.mysql.pitr.recover import RecoveryError, plan_recovery, recover_to_point
 from database_backup.mysql.progress import ProgressEvent
@@ -167,9 +167,10 @@ def test_plain_restore_after_shipping_starts_a_new_timeline(
     assert server.scalar("SELECT @@gtid_binlog_pos") == base.gtid_set
 
 
-def test_a_damaged_shipped_binlog_refuses_the_recovery_before_the_restore(
-    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
-):
+def _backed_up(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+) -> tuple[bytes, ConnectionSpec, Path]:
+    """Shipped binlogs, then a full backup of `pt`: (key, connection, shipping workdir)."""
     key = generate_key()
     conn = connection(server)
     work = tmp_path / "work"
@@ -178,6 +179,13 @@ def test_a_damaged_shipped_binlog_refuses_the_recovery_before_the_restore(
     ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
     backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)), key=key,
                 workdir=tmp_path / "b")  # fmt: skip
+    return key, conn, work
+
+
+def test_a_damaged_shipped_binlog_refuses_the_recovery_before_the_restore(
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
+):
+    key, conn, work = _backed_up(server, catalog, tmp_path)
     _write(server, 1, 10, "x")
     ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
     index = BinlogCatalog(catalog)
@@ -202,14 +210,7 @@ def test_a_replay_that_fails_midway_puts_the_previous_data_back(
     server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
 ):
     """A binlog damaged in storage, found only when the replay reaches it (no prefetch)."""
-    key = generate_key()
-    conn = connection(server)
-    work = tmp_path / "work"
-    fill(server, "pt", rows=500)
-    server.execute("CREATE TABLE pt.notes (id INT PRIMARY KEY, tag VARCHAR(20)) ENGINE=InnoDB;")
-    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
-    backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)), key=key,
-                workdir=tmp_path / "b")  # fmt: skip
+    key, conn, work = _backed_up(server, catalog, tmp_path)
     _write(server, 1, 10, "first")
     server.execute("FLUSH BINARY LOGS")  # the first file replays, the second is damaged
     _write(server, 11, 20, "second")
@@ -242,14 +243,7 @@ def test_a_stop_swallowed_during_the_recovery_is_honoured_before_the_commit(
     server: MariaDBServer, catalog: Catalog, tmp_path: Path
 ):
     """A SIGTERM raised inside an S3 request that botocore retried: the stop is not lost."""
-    key = generate_key()
-    conn = connection(server)
-    work = tmp_path / "work"
-    fill(server, "pt", rows=500)
-    server.execute("CREATE TABLE pt.notes (id INT PRIMARY KEY, tag VARCHAR(20)) ENGINE=InnoDB;")
-    ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
-    backup_full(conn, catalog, backup_id=new_backup_id(datetime.now(timezone.utc)), key=key,
-                workdir=tmp_path / "b")  # fmt: skip
+    key, conn, work = _backed_up(server, catalog, tmp_path)
     _write(server, 1, 10, "after")
     ship_binlogs(conn, catalog, workdir=work, key=key, flush=True)
     now = server.checksum_tables("pt")

@@ -174,11 +174,7 @@ def roll_back_held(
             the previous data is).
     """
     try:
-        if server.is_running():
-            server.stop()
-        swap.roll_back()
-        server.start()
-        _wait_answers(conn, server, flavour, work, verify_timeout)
+        _put_back(conn, server, flavour, swap, work, verify_timeout)
     except Exception as exc:
         raise RestoreError(
             f"putting the previous data back failed: {exc}. "
@@ -292,6 +288,22 @@ def _check_datadir(server: ServerControl, flavour: Flavour) -> None:
         )
 
 
+def _put_back(
+    conn: ConnectionSpec,
+    server: ServerControl,
+    flavour: Flavour,
+    swap: DatadirSwap,
+    work: Path,
+    verify_timeout: float,
+) -> None:
+    """Stop the server, put the previous datadir back, start it and wait until it answers."""
+    if server.is_running():
+        server.stop()
+    swap.roll_back()
+    server.start()
+    _wait_answers(conn, server, flavour, work, verify_timeout)
+
+
 def _wait_answers(
     conn: ConnectionSpec, server: ServerControl, flavour: Flavour, work: Path, timeout: float
 ) -> None:
@@ -357,11 +369,7 @@ def _roll_back(
 ) -> None:
     what = f"restore of {backup_id} failed at the {phase} step ({tail(str(cause), 3)[:600]})"
     try:
-        if server.is_running():
-            server.stop()
-        swap.roll_back()
-        server.start()
-        _wait_answers(conn, server, flavour, work, verify_timeout)
+        _put_back(conn, server, flavour, swap, work, verify_timeout)
     except Exception as exc:
         raise RestoreError(
             f"{what}, and putting the previous data back failed too: {exc}. "
