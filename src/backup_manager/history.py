@@ -62,6 +62,7 @@ class Record:
     source_location: str | None = None
     retry_of: str | None = None
     retried_by: str | None = None
+    drill_of: str | None = None  # a restore drill: the backup id it verifies
     extra: dict[str, Any] = dataclasses.field(default_factory=dict[str, Any])
 
     @classmethod
