@@ -152,11 +152,13 @@ class Catalogs:
             for app in names:
                 entries = self.entries(app, location)
                 with storage_errors(location, f"reading the holds of {app}"):
-                    holds = self.catalog(app, location).holds()
+                    catalog = self.catalog(app, location)
+                    holds = catalog.holds()
+                    drills = catalog.verifications()
                 cluster = self.cluster_of(app)
-                rows.extend(
-                    _row(e, cluster, location.name, holds.get(e.backup_id), now) for e in entries
-                )
+                for entry in entries:
+                    row = _row(entry, cluster, location.name, holds.get(entry.backup_id), now)
+                    rows.append(_with_drill(row, drills.get(entry.backup_id)))
         rows.sort(key=lambda r: (r["started-at"] or r["finished-at"], r["backup-id"]))
         return rows
 
@@ -317,6 +319,21 @@ class Catalogs:
                     catalog.prefix, older_than=INCOMPLETE_UPLOAD_AGE, spare=spare
                 )
             return decisions
+
+
+def _with_drill(row: dict[str, Any], drill: Mapping[str, object] | None) -> dict[str, Any]:
+    """Add `verified` (`""`, or `"<checked-at> pass|fail"`) and the drill's summary."""
+    row["verified"] = ""
+    if drill is None or row["status"] == "incomplete":
+        return row
+    checked_at = drill.get("checked-at")
+    try:
+        when = format_time(timefmt.parse_time(str(checked_at)))
+    except ValueError:
+        when = str(checked_at)
+    row["verified"] = f"{when} {drill.get('result')}"
+    row["verification"] = {k: v for k, v in drill.items() if k != "backup-id"}
+    return row
 
 
 def _row(

@@ -6,6 +6,7 @@ Layout under the storage's ``path`` (``cluster_id`` is like ``<model-uuid>/<app>
     <cluster-id>/backups/<backup-id>/<artefact>  e.g. data.xbstream.zst.enc
     <cluster-id>/backups/<backup-id>/job.log
     <cluster-id>/backups/<backup-id>/preserve.json   the backup hold
+    <cluster-id>/backups/<backup-id>/verification.json   the newest restore drill's result
     <cluster-id>/backups/<backup-id>/backup.json     metadata, written LAST
     <cluster-id>/binlogs/                        shipped binlogs (point-in-time recovery)
 
@@ -17,9 +18,10 @@ nested in or containing another cluster's catalog, is refused.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -48,6 +50,7 @@ from .retention import Decision, RetentionPolicy, select_for_deletion
 CLUSTER_FILE = "cluster.json"
 METADATA_FILE = "backup.json"
 HOLD_FILE = "preserve.json"
+VERIFICATION_FILE = "verification.json"
 LOG_FILE = "job.log"
 BACKUPS_DIR = "backups"
 BINLOGS_DIR = "binlogs"
@@ -56,6 +59,7 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
 MAX_CLUSTERS = 1000  #: prefixes examined when discovering the clusters in a location
+logger = logging.getLogger(__name__)
 
 
 def check_cluster_id(cluster_id: object) -> str:
@@ -370,6 +374,59 @@ class Catalog:
                 held[backup_id] = until
         return held
 
+    # -- restore drills -----------------------------------------------------------------
+
+    def write_verification(self, backup_id: str, document: Mapping[str, object]) -> None:
+        """Record a restore drill's result beside the backup (the newest drill wins).
+
+        Args:
+            backup_id: the drilled backup (it must be complete).
+            document: the verification document: the drill's ``verification`` object
+                plus ``backup-id``, ``job-id`` and ``unit``.
+
+        Raises:
+            BackupNotFoundError: no complete backup with that id.
+            MetadataError: the document is not a JSON object naming this backup with a
+                ``result`` of pass or fail and a ``checked-at`` time.
+        """
+        self.ensure_cluster()
+        checked = _check_verification(document, backup_id)
+        self.read_metadata(backup_id)
+        self.storage.put_bytes(
+            self.artefact_key(backup_id, VERIFICATION_FILE), dump_document(checked)
+        )
+
+    def read_verification(self, backup_id: str) -> dict[str, object] | None:
+        """The newest drill's verification document of a backup, or None (never drilled).
+
+        Raises:
+            MetadataError: the stored document is unreadable.
+        """
+        self._verify_for_reading()
+        try:
+            raw = self.storage.get_bytes(self.artefact_key(backup_id, VERIFICATION_FILE))
+        except ObjectNotFoundError:
+            return None
+        document = as_object(load_json(raw, f"verification.json of backup {backup_id}"))
+        return _check_verification(document, backup_id)
+
+    def verifications(self) -> dict[str, dict[str, object]]:
+        """Every drilled backup's newest verification document, by backup id."""
+        self._verify_for_reading()
+        found: dict[str, dict[str, object]] = {}
+        for info in self.storage.list(self.backups_prefix):
+            backup_id, _, name = info.key[len(self.backups_prefix) :].partition("/")
+            if name != VERIFICATION_FILE:
+                continue
+            try:
+                document = self.read_verification(backup_id)
+            except MetadataError as exc:
+                logger.warning("ignoring an unreadable drill result: %s", exc)
+                continue
+            if document is not None:
+                found[backup_id] = document
+        return found
+
     # -- deletion -----------------------------------------------------------------------
 
     def delete_backup(self, backup_id: str, *, force: bool = False) -> None:
@@ -516,6 +573,20 @@ def _parse_hold(raw: bytes, backup_id: str) -> datetime | None:
     if value is None:
         return None
     return parse_time(value, f"preserve-until of backup {backup_id}")
+
+
+def _check_verification(document: object, backup_id: str) -> dict[str, object]:
+    """A verification document as a dict, checked: it names ``backup_id``, pass or fail."""
+    what = f"the verification document of backup {backup_id}"
+    checked = as_object(document)
+    if checked is None:
+        raise MetadataError(f"{what} must be a JSON object")
+    if checked.get("backup-id") != backup_id:
+        raise MetadataError(f"{what} names another backup ({checked.get('backup-id')!r})")
+    if checked.get("result") not in ("pass", "fail"):
+        raise MetadataError(f"{what} needs a result of 'pass' or 'fail'")
+    parse_time(checked.get("checked-at"), f"checked-at of {what}")
+    return dict(checked)
 
 
 def _entry_sort_key(entry: BackupMetadata | IncompleteBackup) -> tuple[datetime, str]:
