@@ -127,6 +127,7 @@ _REQUEST_OPTIONAL = (
     ("compression_level", "compression-level"),
     ("description", "description"),
     ("requested_at", "requested-at"),
+    ("verify_backup_id", "verify-backup-id"),
 )
 _REQUEST_REQUIRED = ("job-id", "job-type", "job-config", "storage-interface", "storage-config")
 
@@ -151,7 +152,13 @@ class JobRequest:
     compression_level: int | None = None
     description: str | None = None
     requested_at: str | None = None
+    verify_backup_id: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
+
+    @property
+    def is_drill(self) -> bool:
+        """True for a restore drill: a `backup` job naming the backup to verify."""
+        return self.job_type is JobType.BACKUP and self.verify_backup_id is not None
 
     @property
     def kind(self) -> BackupKind:
@@ -223,8 +230,66 @@ _STATUS_OPTIONAL = (
     ("gtid_set", "gtid-set"),
     ("point_in_time", "point-in-time"),
     ("recovered_from_backup", "recovered-from-backup"),
+    ("verify_backup_id", "verify-backup-id"),
 )
 _ECHOED = ("job-type", "job-config", "storage-interface", "storage-config")
+
+# (attribute, wire key) of a drill's `verification` object.
+_VERIFICATION_FIELDS = (
+    ("result", "result"),
+    ("checked_at", "checked-at"),
+    ("reason", "reason"),
+    ("duration_seconds", "duration-seconds"),
+    ("tables_checked", "tables-checked"),
+    ("tables_compared", "tables-compared"),
+    ("tables_skipped", "tables-skipped"),
+    ("point_in_time", "point-in-time"),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """The outcome of a restore drill (a status's `verification` object).
+
+    `result` is `pass` or `fail`; a failed drill carries its `reason`.
+    """
+
+    result: str
+    checked_at: str
+    reason: str | None = None
+    duration_seconds: float | None = None
+    tables_checked: int | None = None
+    tables_compared: int | None = None
+    tables_skipped: int | None = None
+    point_in_time: str | None = None
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
+
+    @property
+    def passed(self) -> bool:
+        """True when the drill passed."""
+        return self.result == "pass"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verification:
+        """Build from a decoded `verification` object (schema-validated by the caller)."""
+        known = {wire for _, wire in _VERIFICATION_FIELDS}
+        values = {attr: data.get(wire) for attr, wire in _VERIFICATION_FIELDS[2:]}
+        return cls(
+            result=str(data["result"]),
+            checked_at=str(data["checked-at"]),
+            extra={k: v for k, v in data.items() if k not in known},
+            **values,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Wire form (also the core of the verification document kept in storage)."""
+        out: dict[str, Any] = dict(self.extra)
+        for attr, wire in _VERIFICATION_FIELDS:
+            value = getattr(self, attr)
+            if value is not None:
+                out[wire] = value
+        return out
+
 
 #: a status's `progress` object on the wire
 Progress = TypedDict("Progress", {"bytes-done": int, "bytes-estimated": int}, total=False)
@@ -263,7 +328,14 @@ class JobStatus:
     gtid_set: str | None = None
     point_in_time: str | None = None
     recovered_from_backup: str | None = None
+    verify_backup_id: str | None = None
+    verification: Verification | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any], repr=False)
+
+    @property
+    def is_drill(self) -> bool:
+        """True for the status of a restore drill (it echoes `verify-backup-id`)."""
+        return self.verify_backup_id is not None
 
     @property
     def finished(self) -> bool:
@@ -281,6 +353,7 @@ class JobStatus:
         """A status for `job` that echoes its request fields (without inline credentials)."""
         wire = job.to_dict()
         request = {key: wire[key] for key in _ECHOED}
+        fields.setdefault("verify_backup_id", job.verify_backup_id)
         return cls(job_id=job.job_id, status=status, request=request, **fields)
 
     @classmethod
@@ -288,7 +361,8 @@ class JobStatus:
         """Build from one decoded, schema-validated status object."""
         values: dict[str, Any] = {attr: data.get(wire) for attr, wire in _STATUS_OPTIONAL}
         progress: Progress = data.get("progress") or {}
-        known = {"job-id", "status", "progress", *_ECHOED}
+        verification = data.get("verification")
+        known = {"job-id", "status", "progress", "verification", *_ECHOED}
         known |= {wire for _, wire in _STATUS_OPTIONAL}
         return cls(
             job_id=data["job-id"],
@@ -296,6 +370,7 @@ class JobStatus:
             request={k: data[k] for k in _ECHOED if k in data},
             bytes_done=progress.get("bytes-done"),
             bytes_estimated=progress.get("bytes-estimated"),
+            verification=Verification.from_dict(verification) if verification else None,
             extra={k: v for k, v in data.items() if k not in known},
             **values,
         )
@@ -322,6 +397,8 @@ class JobStatus:
             if self.bytes_estimated is not None:
                 progress["bytes-estimated"] = self.bytes_estimated
             out["progress"] = progress
+        if self.verification is not None:
+            out["verification"] = self.verification.to_dict()
         return out
 
     def replace(self, **changes: Any) -> JobStatus:

@@ -78,6 +78,11 @@ def describe_error(error: jsonschema.ValidationError) -> str:
         else:
             allowed = str(values)
         return f"{where}: {_clip(repr(error.instance))} is not one of: {allowed}"
+    if error.validator == "not" and isinstance(error.schema, dict):
+        # "X should not be valid under {...}" reads badly: a `not` rule says why in words.
+        description = cast("dict[str, object]", error.schema).get("description")
+        if isinstance(description, str):
+            return f"{where}: {description}"
     return f"{where}: {_clip(error.message, 300)}"
 
 
