@@ -1,0 +1,206 @@
+"""Job log lines (C6): one stable logfmt line per job start, end and error, no secret ever."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from database_backup import joblog
+from database_backup.joblog import JobLine
+
+CLUSTER = "6f1c0b5e-1d2a-4c3b-9e8f-0a1b2c3d4e5f/mysql"
+
+# What a spec file holds (the shape of EngineSpec.to_json), with secret-looking values.
+SPEC = {
+    "cluster-id": CLUSTER,
+    "storage": {
+        "bucket": "backups",
+        "endpoint": "http://127.0.0.1:7480",
+        "access-key": "AKIAEXAMPLEKEY0001",
+        "secret-key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY",
+    },
+    "connection": {"user": "charm-backup", "password": "Pa55-w0rd-Very-Long-9876"},
+    "admin": {"user": "root", "password": "r00t-secret-pw-1234"},
+    "encryption-key": "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=",
+}
+
+# Every key=value pair of a line: bare values or double-quoted ones with \" and \\ escapes.
+_PAIR = re.compile(r'([a-z-]+)=("(?:[^"\\]|\\.)*"|[^ "]+)')
+
+
+def parse(line: str) -> dict[str, str]:
+    """A logfmt reader for the tests (unquotes and unescapes values)."""
+    prefix, _, rest = line.partition(" ")
+    assert prefix == joblog.PREFIX
+    pairs: dict[str, str] = {}
+    position = 0
+    for match in _PAIR.finditer(rest):
+        assert rest[position : match.start()].strip() == "", f"junk in {rest!r}"
+        position = match.end()
+        value = match.group(2)
+        if value.startswith('"'):
+            value = re.sub(
+                r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value[1:-1]
+            )
+        pairs[match.group(1)] = value
+    assert rest[position:].strip() == "", f"junk at the end of {rest!r}"
+    return pairs
+
+
+def test_a_start_line_has_the_contract_fields_in_order():
+    line = JobLine.start("job-1", "backup", "full", CLUSTER).render()
+    assert line == (
+        f"database-backup-job event=start job-id=job-1 job-type=backup kind=full "
+        f"cluster={CLUSTER} outcome=running"
+    )
+
+
+def test_an_end_line_has_the_duration_and_an_error_line_the_message():
+    end = JobLine.end("job-1", "backup", "incremental", CLUSTER, duration_seconds=12.345)
+    error = JobLine.error(
+        "job-2", "restore", "pitr", CLUSTER, duration_seconds=3, message="S3 said 403 Forbidden"
+    )
+    assert parse(end.render()) == {
+        "event": "end",
+        "job-id": "job-1",
+        "job-type": "backup",
+        "kind": "incremental",
+        "cluster": CLUSTER,
+        "outcome": "success",
+        "duration-seconds": "12.3",
+    }
+    assert error.render().endswith(
+        'outcome=error duration-seconds=3 message="S3 said 403 Forbidden"'
+    )
+
+
+def test_quotes_newlines_and_backslashes_in_a_message_stay_on_one_parseable_line():
+    message = 'tool said "no"\nline two \\ done\r\x00'
+    line = JobLine.error("j", "drill", "-", CLUSTER, message=message).render()
+    assert "\n" not in line
+    assert "\r" not in line
+    assert parse(line)["message"] == 'tool said "no"\nline two \\ done'
+
+
+def test_values_with_spaces_or_quotes_are_quoted():
+    line = JobLine.start('odd id "x"', "backup", "logical", "a cluster").render()
+    fields = parse(line)
+    assert fields["job-id"] == 'odd id "x"'
+    assert fields["cluster"] == "a cluster"
+
+
+def test_the_message_is_bounded_to_300_characters():
+    line = JobLine.error("j", "backup", "full", CLUSTER, message="x" * 5000).render()
+    assert len(parse(line)["message"]) == joblog.MAX_MESSAGE == 300
+    assert len(line) < 600
+
+
+def test_a_secret_from_the_spec_never_appears_in_a_line():
+    secrets = joblog.spec_secrets(SPEC)
+    assert set(secrets) == {
+        "AKIAEXAMPLEKEY0001",
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY",
+        "Pa55-w0rd-Very-Long-9876",
+        "r00t-secret-pw-1234",
+        "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=",
+    }
+    message = (
+        "upload failed: SignatureDoesNotMatch for key wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY "
+        "(access AKIAEXAMPLEKEY0001); mysql: Access denied using password Pa55-w0rd-Very-Long-9876"
+    )
+    line = JobLine.error("j", "backup", "full", CLUSTER, message=message).render(secrets)
+    for secret in secrets:
+        assert secret not in line
+    assert "***" in line
+    assert "SignatureDoesNotMatch" in line  # the useful part stays
+
+
+def test_secret_looking_assignments_are_hidden_without_knowing_the_value():
+    message = "boto said secret_key=abc123XYZ and password: hunter2hunter2, token=t0k3n"
+    line = JobLine.error("j", "backup", "full", CLUSTER, message=message).render()
+    for value in ("abc123XYZ", "hunter2hunter2", "t0k3n"):
+        assert value not in line
+
+
+def test_a_secret_cut_by_the_bound_does_not_leak_its_beginning():
+    secret = "S3cr3tValueThatIsLong0123456789"
+    message = "x" * 290 + secret
+    line = JobLine.error("j", "backup", "full", CLUSTER, message=message).render([secret])
+    assert "S3cr3t" not in line
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("event", "begin"), ("job_type", "copy"), ("kind", "differential"), ("outcome", "ok")],
+)
+def test_a_value_outside_the_contract_is_refused_with_what_is_allowed(field: str, value: str):
+    valid = JobLine.start("j", "backup", "full", CLUSTER)
+    with pytest.raises(ValueError, match="one of"):
+        dataclasses.replace(valid, **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("request_", "work_kind", "expected"),
+    [
+        (
+            {"job-type": "backup", "backup-kind": "incremental"},
+            "incremental backup",
+            ("backup", "incremental"),
+        ),
+        ({"job-type": "backup"}, "full backup", ("backup", "full")),
+        ({"job-type": "backup"}, "logical backup", ("backup", "logical")),
+        ({"job-type": "restore"}, "restore", ("restore", "-")),
+        ({"job-type": "restore", "point-in-time": "latest"}, "restore", ("restore", "pitr")),
+        (
+            {"job-type": "backup", "verify-backup-id": "20261122T090021Z-a1"},
+            "drill",
+            ("drill", "-"),
+        ),
+        (
+            {
+                "job-type": "backup",
+                "verify-backup-id": "b",
+                "point-in-time": "2026-11-22T10:00:00Z",
+            },
+            "drill",
+            ("drill", "pitr"),
+        ),
+        (None, "restore", ("restore", "-")),
+        (None, "full backup", ("backup", "full")),
+    ],
+)
+def test_describe_names_the_job_type_and_kind(request_, work_kind, expected):
+    assert joblog.describe(request_, work_kind) == expected
+
+
+def test_emit_logs_the_line_and_appends_it_to_the_file(tmp_path: Path, caplog):
+    path = tmp_path / "log" / "jobs.log"
+    first = JobLine.start("j1", "backup", "full", CLUSTER)
+    second = JobLine.end("j1", "backup", "full", CLUSTER, duration_seconds=1)
+    with caplog.at_level(logging.INFO, logger="database_backup.joblog"):
+        joblog.emit(first, path)
+        joblog.emit(second, path)
+    assert path.read_text().splitlines() == [first.render(), second.render()]
+    assert first.render() in caplog.text
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_an_error_line_is_logged_at_error_level(tmp_path: Path, caplog):
+    with caplog.at_level(logging.INFO, logger="database_backup.joblog"):
+        joblog.emit(
+            JobLine.error("j", "backup", "full", CLUSTER, message="boom"), tmp_path / "j.log"
+        )
+    assert [record.levelno for record in caplog.records] == [logging.ERROR]
+
+
+def test_emit_survives_an_unwritable_file_and_still_logs(tmp_path: Path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with caplog.at_level(logging.INFO, logger="database_backup.joblog"):
+        line = joblog.emit(JobLine.start("j", "backup", "full", CLUSTER), blocker / "jobs.log")
+    assert line in caplog.text
+    assert "cannot append" in caplog.text
