@@ -8,7 +8,10 @@ Rules (the interface's Behaviour section):
 - no backup while a restore runs (the restored data would not be what the backup says);
 - no restore while a backup is writing (it would copy a half-replaced datadir);
 - backups may run side by side, and binlog shipping runs alongside any backup;
-- binlog shipping pauses during a restore (the server's history is being replaced).
+- binlog shipping pauses during a restore (the server's history is being replaced);
+- a restore drill (a scratch server beside the live one) runs beside backups and shipping,
+  one drill at a time, never during a restore; a restore may start while a drill runs:
+  the unit running the drill cancels it first, so a drill never delays a real restore.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class WorkKind(str, enum.Enum):
     LOGICAL_BACKUP = "logical backup"
     RESTORE = "restore"
     LOG_SHIPPING = "binlog shipping"
+    DRILL = "restore drill"
 
     @property
     def is_backup(self) -> bool:
@@ -60,6 +64,8 @@ def work_of(job: JobRequest) -> Work:
     """Map a job request to the kind of work it is."""
     if job.job_type is JobType.RESTORE:
         return Work(WorkKind.RESTORE, job.job_id)
+    if job.is_drill:
+        return Work(WorkKind.DRILL, job.job_id)
     kind = {
         BackupKind.FULL: WorkKind.FULL_BACKUP,
         BackupKind.INCREMENTAL: WorkKind.INCREMENTAL_BACKUP,
@@ -87,6 +93,11 @@ def _conflict(current: Work, new: Work) -> str:
                 "only one restore at a time is allowed"
             )
         return RESTORING_MESSAGE.format(job=current.ident)
+    if current.kind is WorkKind.DRILL and new.kind is WorkKind.DRILL:
+        return (
+            f"another restore drill (job {current.ident}) is running; one drill at a time "
+            "is allowed: request it again when that one has finished"
+        )
     if new.kind is WorkKind.RESTORE and current.kind.is_backup:
         return (
             f"a {current.kind.value} (job {current.ident}) is writing; a restore cannot "

@@ -18,15 +18,19 @@ from database_backup.interface import (
 )
 
 F, INC, L = WorkKind.FULL_BACKUP, WorkKind.INCREMENTAL_BACKUP, WorkKind.LOGICAL_BACKUP
-R, S = WorkKind.RESTORE, WorkKind.LOG_SHIPPING
+R, S, D = WorkKind.RESTORE, WorkKind.LOG_SHIPPING, WorkKind.DRILL
 
-# (running, new) -> allowed?  Every one of the 25 ordered pairs is listed.
+# (running, new) -> allowed?  Every one of the 36 ordered pairs is listed.
+# A restore may start while a drill runs: the unit running the drill cancels it first.
 TABLE = {
-    (F, F): True, (F, INC): True, (F, L): True, (F, R): False, (F, S): True,
+    (F, F): True, (F, INC): True, (F, L): True, (F, R): False, (F, S): True, (F, D): True,
     (INC, F): True, (INC, INC): True, (INC, L): True, (INC, R): False, (INC, S): True,
-    (L, F): True, (L, INC): True, (L, L): True, (L, R): False, (L, S): True,
+    (INC, D): True,
+    (L, F): True, (L, INC): True, (L, L): True, (L, R): False, (L, S): True, (L, D): True,
     (R, F): False, (R, INC): False, (R, L): False, (R, R): False, (R, S): False,
-    (S, F): True, (S, INC): True, (S, L): True, (S, R): True, (S, S): True,
+    (R, D): False,
+    (S, F): True, (S, INC): True, (S, L): True, (S, R): True, (S, S): True, (S, D): True,
+    (D, F): True, (D, INC): True, (D, L): True, (D, R): True, (D, S): True, (D, D): False,
 }  # fmt: skip
 
 
@@ -52,6 +56,8 @@ def test_pair(running: WorkKind, new: WorkKind):
         (R, S, "the database is being restored"),
         (F, R, "a full backup (job job-a) is writing"),
         (L, R, "a logical backup (job job-a) is writing"),
+        (R, D, "the database is being restored (job job-a)"),
+        (D, D, "another restore drill (job job-a) is running; one drill at a time"),
     ],
 )
 def test_refusals_say_why(running: WorkKind, new: WorkKind, words: str):
@@ -81,3 +87,6 @@ def test_jobs_map_to_work_kinds():
         job = JobRequest("a", JobType.BACKUP, storage, backup_kind=kind, parent_backup_id="p")
         assert work_of(job).kind is expected
     assert work_of(JobRequest("a", JobType.RESTORE, storage, backup_id="p")).kind is R
+    drill = JobRequest("d", JobType.BACKUP, storage, verify_backup_id="20261122T070000Z-ab12")
+    assert work_of(drill).kind is D
+    assert not D.is_backup  # a drill writes no backup: a restore need not wait for it
