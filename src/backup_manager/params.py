@@ -25,6 +25,20 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_NAMES = 256
 MAX_DESCRIPTION = 500
+MAX_DATABASE = 64  # MySQL's limit on an identifier
+MAX_TABLE = 2 * MAX_DATABASE + 1  # database.table
+# The longest text each parameter takes: actions.yaml declares the same `maxLength`.
+MAX_LENGTHS = {
+    "application": 128,
+    "location": 128,
+    "to": 128,
+    "from": 128,
+    "cluster": 257,
+    "source-cluster": 257,
+    "backup-id": 128,
+    "point-in-time": 40,
+    "until": 40,
+}
 # Juju's rule for application names (the same rule names the storage locations).
 APP_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]*[a-z][a-z0-9]*)*$")
 # The catalog's rule for backup ids (a safe single path segment).
@@ -94,8 +108,15 @@ def _param(info: pydantic.ValidationInfo) -> str:
 
 
 def _text(value: Any, info: pydantic.ValidationInfo) -> str:
+    name = _param(info)
     if not isinstance(value, str):
-        raise ValueError(f"{_param(info)}={_echo(value)} must be text")
+        raise ValueError(f"{name}={_echo(value)} must be text")
+    limit = MAX_LENGTHS.get(name)
+    if limit is not None and len(value) > limit:
+        raise ValueError(
+            f"{name} has {len(value)} characters: give at most {limit} "
+            f"({name}={_echo(value)} is longer than any valid value)"
+        )
     return value.strip()
 
 
@@ -165,6 +186,12 @@ def _names(value: Any, info: pydantic.ValidationInfo) -> tuple[str, ...]:
     for item in given:
         if not isinstance(item, str):
             raise ValueError(f"{name}: {_echo(item)} is not a name: give {name}='{example}'")
+        limit = MAX_TABLE if name == "tables" else MAX_DATABASE
+        if len(item) > limit:
+            raise ValueError(
+                f"{name}: a name has {len(item)} characters: give at most {limit} "
+                f"(database and table names have at most {MAX_DATABASE}): {_echo(item)}"
+            )
         if name == "tables" and not TABLE.match(item):
             raise ValueError(
                 f"tables: {_echo(item)} is not database.table: name each table with its "
