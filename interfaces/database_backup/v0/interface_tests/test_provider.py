@@ -226,6 +226,52 @@ def test_job_with_an_unusable_encryption_key_fails_with_a_reason() -> None:
     assert SHORT_KEY.id in status["message"]
 
 
+def test_drill_job_gets_a_status_that_echoes_it() -> None:
+    """A restore drill (a backup job with `verify-backup-id`) is answered as a drill."""
+    # GIVEN a drill of one backup, to a point in time, with a granted encryption key
+    job = _Given.job(
+        "drill-1",
+        **{
+            "verify-backup-id": "20261122T071500Z-3fa9",
+            "point-in-time": "2026-11-22T08:00:00Z",
+            "encryption-secret-id": ENCRYPTION_KEY.id,
+        },
+    )
+    relation = _Given.relation([job])
+    tester = _Given.tester(relation, CREDENTIALS, ENCRYPTION_KEY)
+
+    state = tester.run(EVENT)
+
+    # THEN it is answered; a provider that runs it echoes the backup it verifies, and a
+    # drill that succeeded says it passed (success without a verification is a plain backup)
+    tester.assert_schema_valid()
+    status = _Given.statuses(state, relation)["drill-1"]
+    assert status["status"] in STATES
+    if status["status"] == "error":
+        assert status.get("message"), "an error must say why"
+    else:
+        assert status.get("verify-backup-id") == "20261122T071500Z-3fa9"
+    if status["status"] == "success":
+        assert status["verification"]["result"] == "pass"
+
+
+def test_drill_with_a_backup_kind_fails_naming_the_rule() -> None:
+    """A drill also asking for a backup kind is invalid: `error`, saying what to remove."""
+    job = _Given.job(
+        "drill-bad", **{"verify-backup-id": "20261122T071500Z-3fa9", "backup-kind": "logical"}
+    )
+    relation = _Given.relation([job])
+    tester = _Given.tester(relation, CREDENTIALS)
+
+    state = tester.run(EVENT)
+
+    tester.assert_schema_valid()
+    status = _Given.statuses(state, relation)["drill-bad"]
+    assert status["status"] == "error"
+    assert "verify-backup-id" in status["message"]
+    assert "backup-kind" in status["message"]
+
+
 def test_jobs_value_that_is_not_json_is_reported_not_fatal() -> None:
     """Garbage instead of `jobs`: no crash, no status, a `request-error` saying why."""
     # GIVEN garbage where the requirer's `jobs` should be

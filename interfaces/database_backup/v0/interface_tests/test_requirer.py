@@ -190,3 +190,49 @@ def test_statuses_for_unknown_jobs_are_ignored() -> None:
 
     tester.assert_schema_valid()
     assert _Given.requested_ids(state, relation) == ["backup-1"]
+
+
+def test_drill_statuses_keep_the_requests() -> None:
+    """A passed and a failed drill, each with its verification, keep the bag valid."""
+    passed, failed = (
+        _Given.job("drill-1", **{"verify-backup-id": "20261122T071500Z-3fa9"}),
+        _Given.job("drill-2", **{"verify-backup-id": "20261121T071500Z-0b1c"}),
+    )
+    statuses = [
+        _Given.status(
+            passed,
+            "success",
+            **{
+                "verify-backup-id": "20261122T071500Z-3fa9",
+                "phase": "done",
+                "verification": {
+                    "result": "pass",
+                    "checked-at": "2026-11-22T08:03:00Z",
+                    "duration-seconds": 41.5,
+                    "tables-checked": 12,
+                    "tables-compared": 11,
+                    "tables-skipped": 1,
+                },
+            },
+        ),
+        _Given.status(
+            failed,
+            "error",
+            message="drill failed: shop.orders: 2500 rows recorded, 2499 found",
+            **{
+                "verify-backup-id": "20261121T071500Z-0b1c",
+                "verification": {
+                    "result": "fail",
+                    "checked-at": "2026-11-22T08:05:00Z",
+                    "reason": "drill failed: shop.orders: 2500 rows recorded, 2499 found",
+                },
+            },
+        ),
+    ]
+    relation = _Given.relation([passed, failed], {0: {"jobs": json.dumps(statuses)}})
+    tester = _Given.tester(relation)
+
+    state = tester.run(EVENT)
+
+    tester.assert_schema_valid()
+    assert _Given.requested_ids(state, relation) == ["drill-1", "drill-2"]
