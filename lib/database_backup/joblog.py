@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import cast
@@ -218,3 +219,52 @@ def _quoted(text: str) -> str:
 def _duration(seconds: float) -> str:
     rounded = round(max(0.0, float(seconds)), 1)
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"
+
+
+class JobLog:
+    """The lines of one job as the worker that runs it sees them (start, then end or error)."""
+
+    def __init__(self, base: JobLine, path: Path | None, secrets: Iterable[str] = ()) -> None:
+        self.base = base
+        self.path = path
+        self.secrets = list(secrets)
+        self._started: float | None = None
+
+    @classmethod
+    def for_job(
+        cls,
+        job_id: str,
+        work_kind: str,
+        labels: Mapping[str, object],
+        spec: Mapping[str, object] | None,
+    ) -> JobLog:
+        """From a job's record (its `request`, `cluster-id` and `job-log` labels) and spec.
+
+        The spec gives the secrets to hide (and the cluster, when the labels lack it).
+        """
+        request = labels.get("request")
+        wire = cast("Mapping[str, object]", request) if isinstance(request, Mapping) else None
+        job_type, kind = describe(wire, work_kind)
+        cluster = labels.get("cluster-id") or (spec or {}).get("cluster-id") or "-"
+        path = labels.get("job-log")
+        return cls(
+            JobLine.start(job_id, job_type, kind, str(cluster)),
+            Path(path) if isinstance(path, str) and path else DEFAULT_PATH,
+            spec_secrets(spec or {}),
+        )
+
+    def started(self) -> str:
+        """Emit the start line; the duration of the end line counts from now."""
+        self._started = time.monotonic()
+        return emit(self.base, self.path, self.secrets)
+
+    def ended(self, success: bool, message: str | None = None) -> str:
+        """Emit the end line (success) or the error line (with `message`)."""
+        duration = None if self._started is None else time.monotonic() - self._started
+        base = self.base
+        fields = (base.job_id, base.job_type, base.kind, base.cluster)
+        if success:
+            line = JobLine.end(*fields, duration_seconds=duration)
+        else:
+            line = JobLine.error(*fields, duration_seconds=duration, message=message or "failed")
+        return emit(line, self.path, self.secrets)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from database_backup import joblog
 from database_backup.joblog import JobLine
+from database_backup.jobs import JobRecord, JobStore
 
 CLUSTER = "6f1c0b5e-1d2a-4c3b-9e8f-0a1b2c3d4e5f/mysql"
+
+S3_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY"
 
 # What a spec file holds (the shape of EngineSpec.to_json), with secret-looking values.
 SPEC = {
@@ -21,7 +27,7 @@ SPEC = {
         "bucket": "backups",
         "endpoint": "http://127.0.0.1:7480",
         "access-key": "AKIAEXAMPLEKEY0001",
-        "secret-key": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzEXAMPLEKEY",
+        "secret-key": S3_SECRET,
     },
     "connection": {"user": "charm-backup", "password": "Pa55-w0rd-Very-Long-9876"},
     "admin": {"user": "root", "password": "r00t-secret-pw-1234"},
@@ -204,3 +210,81 @@ def test_emit_survives_an_unwritable_file_and_still_logs(tmp_path: Path, caplog)
         line = joblog.emit(JobLine.start("j", "backup", "full", CLUSTER), blocker / "jobs.log")
     assert line in caplog.text
     assert "cannot append" in caplog.text
+
+
+# -- the provider's worker writes the lines of the job it runs ---------------------------
+
+FAILING_ENGINE = """
+import json, sys
+state = sys.argv[sys.argv.index("--state-file") + 1]
+message = "S3 refused: SignatureDoesNotMatch with secret key " + {secret!r}
+json.dump({{"status": "error", "phase": "uploading", "message": message}}, open(state, "w"))
+sys.exit(1)
+"""
+
+PASSING_ENGINE = """
+import json, sys
+state = sys.argv[sys.argv.index("--state-file") + 1]
+json.dump({"status": "success", "phase": "done", "result": {}}, open(state, "w"))
+"""
+
+
+def run_worker(tmp_path: Path, engine_code: str, request: dict[str, str]) -> Path:
+    """Run a job through the real worker process with a stand-in engine; its job log file."""
+    job_log = tmp_path / "var-log" / "jobs.log"
+    record = JobRecord(
+        key="7-job-1",
+        job_id="job-1",
+        scope="7",
+        kind="incremental backup",
+        command=("backup",),
+        labels={"request": request, "cluster-id": CLUSTER, "job-log": str(job_log)},
+        engine="stand_in_engine",
+    )
+    local = JobStore(tmp_path / "jobs").create(record, SPEC)
+    (local.dir / "stand_in_engine.py").write_text(engine_code)  # `python -m` finds it in cwd
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "database_backup.jobs.worker", str(local.dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    local.log_path.write_text(result.stdout + result.stderr)
+    return job_log
+
+
+def test_the_worker_writes_a_start_and_an_end_line(tmp_path: Path):
+    request = {"job-id": "job-1", "job-type": "backup", "backup-kind": "incremental"}
+    job_log = run_worker(tmp_path, PASSING_ENGINE, request)
+    start, end = (parse(line) for line in job_log.read_text().splitlines())
+    assert start == {
+        "event": "start",
+        "job-id": "job-1",
+        "job-type": "backup",
+        "kind": "incremental",
+        "cluster": CLUSTER,
+        "outcome": "running",
+    }
+    assert end["event"] == "end"
+    assert end["outcome"] == "success"
+    assert float(end["duration-seconds"]) >= 0
+
+
+def test_the_worker_writes_an_error_line_without_the_spec_secrets(tmp_path: Path):
+    secret = S3_SECRET
+    request = {"job-id": "job-1", "job-type": "restore", "point-in-time": "latest"}
+    job_log = run_worker(tmp_path, FAILING_ENGINE.format(secret=secret), request)
+    lines = job_log.read_text().splitlines()
+    error = parse(lines[-1])
+    assert error["event"] == "error"
+    assert error["job-type"] == "restore"
+    assert error["kind"] == "pitr"
+    assert error["message"].startswith("S3 refused: SignatureDoesNotMatch with secret key ***")
+    worker_log = (tmp_path / "jobs" / "7-job-1" / "worker.log").read_text()
+    assert lines[-1] in worker_log  # the job's own log has the line too
+    for text in (job_log.read_text(), worker_log):
+        for value in joblog.spec_secrets(SPEC):
+            assert value not in text

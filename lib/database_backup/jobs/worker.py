@@ -9,7 +9,9 @@ child that shares the job's lock, waits for it, makes sure the state says how th
 ended (an engine that crashed or was killed writes nothing), deletes the spec file (it
 holds secrets), releases the lock and runs the job's `notify` command, e.g.
 `/usr/bin/juju-exec <unit> "JUJU_DISPATCH_PATH=hooks/job-finished <charm-dir>/dispatch"`,
-so the charm publishes the result at once; its output goes to the job's log. SIGTERM is
+so the charm publishes the result at once; its output goes to the job's log. It writes the
+job's start and end (or error) lines (`database_backup.joblog`) to that log and to the job
+log file under /var/log (the record's `job-log` label, else the library's default). SIGTERM is
 passed on to the engine, which cleans up (a backup deletes its partial artefact, a restore
 puts the previous data back).
 """
@@ -26,6 +28,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+
+from database_backup.joblog import JobLog
 
 from .store import (
     ERROR,
@@ -143,6 +147,9 @@ def run(job_dir: Path, lock_fd: int) -> int:
         logger.error("job %s has already finished", job.record.key)
         return 2
     logger.info("job %s (%s): starting the engine", job.record.job_id, job.record.kind)
+    record = job.record
+    lines = JobLog.for_job(record.job_id, record.kind, record.labels, read_json(job.spec_path))
+    lines.started()
     child = subprocess.Popen(
         engine_argv(job),
         stdin=subprocess.DEVNULL,
@@ -161,6 +168,7 @@ def run(job_dir: Path, lock_fd: int) -> int:
     returncode = child.wait()
     status = conclude(job, returncode)
     logger.info("job %s ended: %s (exit code %d)", job.record.job_id, status, returncode)
+    lines.ended(status == SUCCESS, job.outcome().message)
     os.close(lock_fd)
     notify(job.record)
     return 0 if status == SUCCESS else 1
