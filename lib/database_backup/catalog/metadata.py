@@ -99,6 +99,8 @@ class BackupMetadata:
     databases: list[str] | None = None
     tables: list[str] | None = None
     key_fingerprint: str | None = None
+    #: per-table rows and checksums at the backup's point (`mysql.tablesums.TableSums`)
+    table_sums: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     def __post_init__(self) -> None:
@@ -133,6 +135,7 @@ class BackupMetadata:
         for name in _TIME_FIELDS:
             if not isinstance(getattr(self, name), datetime):
                 raise MetadataError(f"{_kebab(name)} must be a datetime")
+        _check_table_sums(self.backup_id, self.table_sums)
 
     @property
     def is_complete(self) -> bool:
@@ -199,6 +202,12 @@ def _check_fingerprint(backup_id: str, value: str | None, encrypted: bool) -> No
             f"backup {backup_id}: key-fingerprint must be 16 hex digits, and only on an "
             "encrypted backup"
         )
+
+
+def _check_table_sums(backup_id: str, value: object) -> None:
+    """``table-sums`` is an object (read by ``mysql.tablesums.TableSums``) or absent."""
+    if value is not None and as_object(value) is None:
+        raise MetadataError(f"backup {backup_id}: table-sums must be an object or null")
 
 
 def _required(item: Field[Any]) -> bool:

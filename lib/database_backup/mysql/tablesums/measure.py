@@ -1,0 +1,365 @@
+"""Measure tables: at backup time inside a consistent snapshot, or on an idle scratch server.
+
+At backup time (`record_for_backup`), after the backup stream is complete:
+
+1. one session starts ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` and reads where the
+   snapshot sits in the binlog (MariaDB's ``binlog_snapshot_file/position``);
+2. the binlog between the backup's consistent point and the snapshot says which tables
+   changed meanwhile: those are skipped, every other InnoDB table reads the same in the
+   snapshot as in the backup, so its ``COUNT(*)`` and ``CHECKSUM TABLE`` are the backup's;
+3. non-transactional tables (MyISAM, Aria) ignore the snapshot: they are measured as they
+   are and kept only when the binlog from the backup's point to after the measurement
+   names them nowhere (then they did not change since the backup).
+
+Everything runs under one time budget and caps (`Limits`); what is left out is named in
+``skipped`` with the reason. Recording never fails a backup: an error skips every table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from database_backup.catalog import BackupMetadata
+
+from ..connection import ConnectionSpec, QueryError, run_query
+from ..flavour import Flavour, any_client
+from .model import TableSum, TableSums
+from .session import ClientSession, SessionTimeoutError, open_session
+from .window import Changes, Position, read_changes
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_SCHEMAS = ("mysql", "sys", "performance_schema", "information_schema")
+#: engines whose data a backup holds and CHECKSUM TABLE reads (transactional: InnoDB)
+TRANSACTIONAL = frozenset({"InnoDB"})
+NON_TRANSACTIONAL = frozenset({"MyISAM", "Aria"})
+#: skipped tables named in the document beyond the measured ones (the rest are counted)
+MAX_LISTED_SKIPS = 1000
+_AFTER_BACKUP = "after the backup's consistent point"
+_NO_BACKUP_POINT = (
+    "the backup recorded no binlog position (binary logging is off?): whether the table "
+    "changed after the backup cannot be told"
+)
+_NO_SNAPSHOT_POINT = (
+    "does not report the binlog position of a consistent snapshot: the table cannot be "
+    "measured as the backup holds it"
+)
+_COUNT_SQL = "SELECT COUNT(*) FROM information_schema.tables t WHERE {where};"
+_BASE_TABLES = "t.table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')"
+_LIST_SQL = (
+    "SELECT HEX(t.table_schema), HEX(t.table_name), IFNULL(t.engine, ''),"
+    " IFNULL(t.data_length, 0) + IFNULL(t.index_length, 0)"
+    " FROM information_schema.tables t WHERE {where}"
+    " ORDER BY t.table_schema, t.table_name LIMIT {limit};"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds of one measurement.
+
+    Attributes:
+        budget_seconds: total time (listing, binlog reading and measuring).
+        max_table_bytes: tables with more data (information_schema) are skipped.
+        max_tables: tables measured at most (by name order); later ones are skipped.
+    """
+
+    budget_seconds: float = 60.0
+    max_table_bytes: int = 2**30
+    max_tables: int = 2000
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str  # db.table
+    quoted: str  # `db`.`table`
+    engine: str
+    size: int
+
+
+def record_for_backup(
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    meta: BackupMetadata,
+    *,
+    workdir: str | os.PathLike[str],
+    limits: Limits | None = None,
+) -> TableSums:
+    """The table sums of the data backup ``meta`` holds (its databases/tables if selected).
+
+    Never raises: on any error every listed table is skipped with the error as reason.
+    """
+    limits = limits or Limits()
+    deadline = time.monotonic() + limits.budget_seconds
+    sums = TableSums(server_version=flavour.version)
+    try:
+        with open_session(
+            conn, client=flavour.client_tool, workdir=workdir, deadline=deadline
+        ) as session:
+            _record(session, conn, flavour, meta, sums, limits, deadline, workdir)
+    except Exception as exc:
+        reason = f"recording the table sums failed: {exc}"
+        logger.warning("backup %s: %s", meta.backup_id, reason)
+        _skip_all(sums, reason)
+        sums.error = reason[:500]
+    return sums
+
+
+def measure_scratch(
+    conn: ConnectionSpec,
+    *,
+    budget_seconds: float = 60.0,
+    tables: Collection[str] | None = None,
+    client: str | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    limits: Limits | None = None,
+) -> TableSums:
+    """The table sums of an idle server (a drill's scratch server: nothing writes to it).
+
+    Args:
+        conn: the server.
+        budget_seconds: total time; tables not reached are skipped with the reason.
+        tables: measure only these ``db.table`` names (those a backup recorded); all user
+            tables when None.
+        client: the command-line client; any installed one when None.
+        workdir: where the 0600 defaults file goes.
+        limits: caps (their budget is replaced by ``budget_seconds``).
+
+    Raises:
+        QueryError: the server cannot be reached or listed (a drill reports that).
+    """
+    base = limits or Limits()
+    limits = Limits(budget_seconds, base.max_table_bytes, base.max_tables)
+    deadline = time.monotonic() + budget_seconds
+    client = client or any_client()
+    version = run_query(conn, "SELECT VERSION();", client=client, workdir=workdir)
+    sums = TableSums(server_version=version[0][0] if version else None)
+    with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
+        candidates = _list(session, sums, limits, deadline, wanted=tables)
+        _measure(session, conn, client, workdir, candidates, sums, deadline)
+    return sums
+
+
+def _record(
+    session: ClientSession,
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    meta: BackupMetadata,
+    sums: TableSums,
+    limits: Limits,
+    deadline: float,
+    workdir: str | os.PathLike[str],
+) -> None:
+    reply = session.run(
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;"
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT;"
+        "SHOW STATUS LIKE 'binlog_snapshot_%';",
+        deadline=deadline,
+    )
+    if reply.errors:
+        raise QueryError(reply.errors[0])
+    status = {row[0].lower(): row[1] for row in reply.rows if len(row) == 2}
+    wanted = _selection(meta)
+    candidates = _list(session, sums, limits, deadline, wanted=wanted, databases=meta.databases)
+    if meta.binlog_file is None or meta.binlog_position is None:
+        _skip(sums, candidates, _NO_BACKUP_POINT)
+        return
+    snapshot_file = status.get("binlog_snapshot_file")
+    snapshot_position = status.get("binlog_snapshot_position", "")
+    if not snapshot_file or not snapshot_position.isdigit():
+        _skip(sums, candidates, f"{flavour.name} {_NO_SNAPSHOT_POINT}")
+        return
+    backup_point = Position(meta.binlog_file, meta.binlog_position)
+    snapshot = Position(snapshot_file, int(snapshot_position))
+    changed = read_changes(session, backup_point, snapshot, deadline=deadline)
+    kept: list[_Table] = []
+    for table in candidates:
+        reason = changed.reason(table.name)
+        if reason is not None:
+            sums.skipped[table.name] = f"changed {_AFTER_BACKUP}: {reason}"
+        else:
+            kept.append(table)
+    finished = _measure(session, conn, flavour.client_tool, workdir, kept, sums, deadline)
+    loose = [t for t in kept if t.engine in NON_TRANSACTIONAL and t.name in sums.tables]
+    if loose:
+        _check_unchanged(session, snapshot, loose, sums, finished, deadline)
+
+
+def _check_unchanged(
+    session: ClientSession,
+    snapshot: Position,
+    loose: list[_Table],
+    sums: TableSums,
+    finished: bool,
+    deadline: float,
+) -> None:
+    """Keep a non-transactional table's sum only if nothing wrote to it until it was read."""
+    changes: Changes | None = None
+    if finished:
+        try:
+            reply = session.run("SHOW MASTER STATUS;", deadline=deadline)
+            if reply.rows and len(reply.rows[0]) >= 2:
+                end = Position(reply.rows[0][0], int(reply.rows[0][1]))
+                changes = read_changes(session, snapshot, end, deadline=deadline)
+        except QueryError:
+            changes = None
+    for table in loose:
+        if changes is None:
+            reason: str | None = "not known to be unchanged since the backup"
+        else:
+            reason = changes.reason(table.name)
+        if reason is not None:
+            del sums.tables[table.name]
+            sums.skipped[table.name] = (
+                f"non-transactional ({table.engine}: the snapshot does not apply to it), "
+                f"and it may have changed since the backup: {reason}"
+            )
+
+
+def _selection(meta: BackupMetadata) -> set[str] | None:
+    """The ``db.table`` names a table-scoped logical backup holds (None: no such scope)."""
+    return set(meta.tables) if meta.tables else None
+
+
+def _list(
+    session: ClientSession,
+    sums: TableSums,
+    limits: Limits,
+    deadline: float,
+    *,
+    wanted: Collection[str] | None,
+    databases: Iterable[str] | None = None,
+) -> list[_Table]:
+    """The user tables to measure (selection and caps applied; the others put in skipped)."""
+    system = ", ".join(_string(name) for name in SYSTEM_SCHEMAS)
+    where = [f"t.table_schema NOT IN ({system})", _BASE_TABLES]
+    if databases is not None:
+        where.append(f"t.table_schema IN ({', '.join(map(_string, databases)) or 'NULL'})")
+    if wanted is not None:
+        schemas = {name.partition(".")[0] for name in wanted}
+        where.append(f"t.table_schema IN ({', '.join(map(_string, sorted(schemas))) or 'NULL'})")
+    limit = limits.max_tables + MAX_LISTED_SKIPS
+    sql = _LIST_SQL.format(where=" AND ".join(where), limit=limit + 1)
+    reply = session.run(sql, deadline=deadline)
+    if reply.errors:
+        raise QueryError(f"cannot list the tables: {reply.errors[0]}")
+    listed = [_table(row) for row in reply.rows if len(row) == 4]
+    if wanted is not None:
+        listed = [table for table in listed if table.name in wanted]
+    if len(listed) > limit:
+        sums.unlisted = _count_more(session, where, limit, deadline)
+        listed = listed[:limit]
+    candidates: list[_Table] = []
+    for table in listed:
+        engine = table.engine or "no"
+        if len(candidates) >= limits.max_tables:
+            sums.skipped[table.name] = f"beyond the first {limits.max_tables} tables measured"
+        elif table.engine not in TRANSACTIONAL | NON_TRANSACTIONAL:
+            sums.skipped[table.name] = f"the {engine} engine is not measured"
+        elif table.size > limits.max_table_bytes:
+            sums.skipped[table.name] = (
+                f"{table.size} bytes, over the {limits.max_table_bytes}-byte cap per table"
+            )
+        else:
+            candidates.append(table)
+    return candidates
+
+
+def _count_more(session: ClientSession, where: list[str], listed: int, deadline: float) -> int:
+    reply = session.run(_COUNT_SQL.format(where=" AND ".join(where)), deadline=deadline)
+    try:
+        return max(0, int(reply.rows[0][0]) - listed)
+    except (IndexError, ValueError):
+        return 0
+
+
+def _table(row: tuple[str, ...]) -> _Table:
+    schema = bytes.fromhex(row[0]).decode(errors="replace")
+    name = bytes.fromhex(row[1]).decode(errors="replace")
+    return _Table(
+        name=f"{schema}.{name}",
+        quoted=f"{_ident(schema)}.{_ident(name)}",
+        engine=row[2],
+        size=int(row[3]) if row[3].isdigit() else 0,
+    )
+
+
+def _measure(
+    session: ClientSession,
+    conn: ConnectionSpec,
+    client: str,
+    workdir: str | os.PathLike[str] | None,
+    tables: list[_Table],
+    sums: TableSums,
+    deadline: float,
+) -> bool:
+    """Measure ``tables`` in order until the budget runs out; return whether all were."""
+    for index, table in enumerate(tables):
+        try:
+            reply = session.run(
+                f"CHECKSUM TABLE {table.quoted} EXTENDED; SELECT COUNT(*) FROM {table.quoted};",  # noqa: S608
+                deadline=deadline,
+            )
+        except SessionTimeoutError:
+            _kill(conn, client, workdir, session.connection_id)
+            _skip(sums, tables[index:], "the time budget ran out before it was measured")
+            return False
+        measured = _reading(reply.rows)
+        if reply.errors or measured is None:
+            sums.skipped[table.name] = "could not be read: " + (
+                reply.errors[0] if reply.errors else "CHECKSUM TABLE gave no value"
+            )
+        else:
+            sums.tables[table.name] = measured
+    return True
+
+
+def _reading(rows: list[tuple[str, ...]]) -> TableSum | None:
+    if len(rows) != 2 or len(rows[1]) != 1:
+        return None
+    checksum, count = rows[0][-1], rows[1][0]
+    if not checksum.isdigit() or not count.isdigit():
+        return None
+    return TableSum(rows=int(count), checksum=int(checksum))
+
+
+def _kill(
+    conn: ConnectionSpec,
+    client: str,
+    workdir: str | os.PathLike[str] | None,
+    connection_id: int | None,
+) -> None:
+    """Stop the statement still running on the server (best effort: closing may not)."""
+    if connection_id is None:
+        return
+    try:
+        sql = f"KILL QUERY {int(connection_id)};"
+        run_query(conn, sql, client=client, workdir=workdir, timeout=10)
+    except QueryError as exc:
+        logger.warning("could not stop the table measurement's query: %s", exc)
+
+
+def _skip(sums: TableSums, tables: Iterable[_Table], reason: str) -> None:
+    for table in tables:
+        sums.skipped[table.name] = reason
+
+
+def _skip_all(sums: TableSums, reason: str) -> None:
+    """Every table skipped (``reason``): measured ones too; nothing recorded stays."""
+    for name in list(sums.tables):
+        sums.skipped[name] = reason
+    sums.tables.clear()
+    for name in list(sums.skipped):
+        sums.skipped[name] = reason
+
+
+def _ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

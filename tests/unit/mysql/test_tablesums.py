@@ -1,0 +1,262 @@
+"""Table sums: the document, its place in backup.json, compare, and the binlog window."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from database_backup.catalog import BackupMetadata, MetadataError
+from database_backup.mysql.tablesums import (
+    MAX_MISMATCHES,
+    TableSum,
+    TableSums,
+    compare,
+    compared_tables,
+)
+from database_backup.mysql.tablesums.session import Reply
+from database_backup.mysql.tablesums.window import MAX_EVENTS, PAGE, Position, read_changes
+from tests.unit.catalog.factories import backup
+
+AT = datetime(2026, 11, 29, 4, 0, 0, 123000, tzinfo=timezone.utc)
+VERSION = "10.11.19-MariaDB-0+deb12u1"
+
+
+def sums(**tables: tuple[int, int | None]) -> TableSums:
+    return TableSums(
+        tables={name.replace("__", "."): TableSum(*value) for name, value in tables.items()},
+        measured_at=AT,
+        server_version=VERSION,
+    )
+
+
+# -- the document --------------------------------------------------------------------
+
+
+def test_document_round_trips_through_json() -> None:
+    recorded = sums(shop__orders=(2500, 3735928559), shop__empty=(0, 0))
+    recorded.skipped["shop.events"] = "changed after the backup's consistent point"
+    recorded.unlisted = 3
+
+    again = TableSums.from_dict(json.loads(json.dumps(recorded.to_dict())))
+
+    assert again == recorded
+    assert recorded.to_dict()["tables"]["shop.orders"] == {"rows": 2500, "checksum": 3735928559}
+    assert recorded.to_dict()["measured-at"] == "2026-11-29T04:00:00.123000Z"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tables": []}, "tables must be an object"),
+        ({"tables": {"orders": {"rows": 1, "checksum": 1}}}, "under db.table"),
+        ({"tables": {"shop.orders": {"rows": -1, "checksum": 1}}}, "non-negative integer"),
+        ({"tables": {"shop.orders": {"rows": True, "checksum": 1}}}, "non-negative integer"),
+        ({"tables": {"shop.orders": {"rows": 1, "checksum": "x"}}}, "non-negative integer"),
+        ({"skipped": {"shop.orders": 5}}, "must be a reason"),
+        ({"measured-at": "yesterday"}, "measured-at"),
+        ({"measured-at": None}, "measured-at"),
+        ({"server-version": 10}, "server-version must be a string"),
+        ({"unlisted": "many"}, "unlisted must be a non-negative integer"),
+    ],
+)
+def test_bad_documents_are_refused_with_what_is_wrong(
+    change: dict[str, Any], message: str
+) -> None:
+    document = {**sums(shop__orders=(1, 1)).to_dict(), **change}
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TableSums.from_dict(document)
+
+
+def test_a_document_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        TableSums.from_dict(["shop.orders"])
+
+
+# -- backup.json carries it ------------------------------------------------------------
+
+
+def test_backup_json_keeps_table_sums_under_its_key() -> None:
+    document = sums(shop__orders=(2500, 17)).to_dict()
+    meta = replace(backup("b1", 1), table_sums=document)
+
+    written = meta.to_dict()
+    again = BackupMetadata.from_dict(json.loads(json.dumps(written)))
+
+    assert written["table-sums"] == document
+    assert again.table_sums == document
+    assert again.extra == {}
+    assert TableSums.from_dict(again.table_sums) == sums(shop__orders=(2500, 17))
+
+
+def test_backup_json_without_table_sums_reads_as_none() -> None:
+    document = backup("b1", 1).to_dict()
+    document.pop("table-sums", None)
+
+    assert BackupMetadata.from_dict(document).table_sums is None
+
+
+def test_backup_json_with_table_sums_not_an_object_is_refused() -> None:
+    document = {**backup("b1", 1).to_dict(), "table-sums": ["shop.orders"]}
+
+    with pytest.raises(MetadataError, match="table-sums must be an object or null"):
+        BackupMetadata.from_dict(document)
+
+
+# -- compare ---------------------------------------------------------------------------
+
+
+def test_equal_sums_have_no_mismatch() -> None:
+    recorded = sums(shop__orders=(2500, 99), shop__items=(10, 5))
+
+    assert compare(recorded, sums(shop__orders=(2500, 99), shop__items=(10, 5))) == []
+    assert compared_tables(recorded, recorded) == ["shop.items", "shop.orders"]
+
+
+def test_row_count_checksum_and_missing_tables_are_mismatches() -> None:
+    recorded = sums(shop__orders=(2500, 99), shop__items=(10, 5), shop__gone=(3, 1))
+    measured = sums(shop__orders=(2499, 98), shop__items=(10, 6), shop__new=(1, 1))
+
+    assert compare(recorded, measured) == [
+        "shop.gone: 3 rows recorded, the table is missing",
+        "shop.items: checksum 5 recorded, 6 found (same 10 rows, different contents)",
+        "shop.orders: 2500 rows recorded, 2499 found",
+    ]
+
+
+def test_skipped_tables_are_not_compared() -> None:
+    recorded = sums(shop__orders=(2500, 99))
+    recorded.skipped["shop.events"] = "changed after the backup's consistent point"
+    measured = sums(shop__events=(1, 1))
+    measured.skipped["shop.orders"] = "the time budget ran out before it was measured"
+
+    assert compare(recorded, measured) == []
+    assert compared_tables(recorded, measured) == []
+
+
+def test_checksums_of_another_server_release_are_not_compared_but_rows_are() -> None:
+    recorded = sums(shop__orders=(2500, 99), shop__items=(10, 5))
+    measured = replace(
+        sums(shop__orders=(2500, 1), shop__items=(11, 5)), server_version="11.4.2-MariaDB"
+    )
+
+    assert compare(recorded, measured) == ["shop.items: 10 rows recorded, 11 found"]
+
+
+def test_mismatches_are_bounded_and_counted() -> None:
+    recorded = sums(**{f"db__t{i:03}": (i, i) for i in range(50)})
+
+    lines = compare(recorded, sums())
+
+    assert len(lines) == MAX_MISMATCHES + 1
+    assert lines[0] == "db.t000: 0 rows recorded, the table is missing"
+    assert lines[-1] == f"... and {50 - MAX_MISMATCHES} more mismatching tables"
+
+
+# -- the binlog window -----------------------------------------------------------------
+
+
+class ScriptedSession:
+    """Answers SHOW BINARY LOGS and SHOW BINLOG EVENTS from a list of events."""
+
+    def __init__(self, files: dict[str, list[tuple[str, str, str]]]) -> None:
+        self.files = files  # file -> [(event type, info, ...)]
+        self.statements: list[str] = []
+
+    def run(self, sql: str, *, deadline: float) -> Reply:
+        self.statements.append(sql)
+        if sql.startswith("SHOW BINARY LOGS"):
+            return Reply(rows=[(name, "1000") for name in self.files], errors=[])
+        found = re.match(r"SHOW BINLOG EVENTS IN '(.+)' FROM (\d+) LIMIT (\d+);", sql)
+        assert found, sql
+        name, start, limit = found.group(1), int(found.group(2)), int(found.group(3))
+        rows = [row for row in self._rows(name) if int(row[1]) >= start]
+        return Reply(rows=rows[:limit], errors=[])
+
+    def _rows(self, name: str) -> list[tuple[str, ...]]:
+        rows: list[tuple[str, ...]] = []
+        position = 4
+        for kind, info, *_ in self.files[name]:
+            rows.append((name, str(position), kind, "1", str(position + 10), info))
+            position += 10
+        return rows
+
+
+def event(kind: str, info: str) -> tuple[str, str, str]:
+    return (kind, info, "")
+
+
+def test_row_events_and_statements_mark_their_tables_changed() -> None:
+    session = ScriptedSession(
+        {
+            "bin.000001": [
+                event("Gtid", "BEGIN GTID 0-1-1"),  # 4: before the backup point
+                event("Table_map", "table_id: 1 (shop.before)"),  # 14
+                event("Gtid", "BEGIN GTID 0-1-2"),  # 24: the backup point
+                event("Annotate_rows", "UPDATE shop.orders SET x = 1"),
+                event("Table_map", "table_id: 2 (shop.orders)"),
+                event("Update_rows_v1", "table_id: 2 flags: STMT_END_F"),
+                event("Xid", "COMMIT /* xid=3 */"),
+                event("Rotate", "bin.000002;pos=4"),
+            ],
+            "bin.000002": [
+                event("Query", "BEGIN"),
+                event("Query", "use `crm`; ALTER TABLE contacts ADD c INT"),
+                event("Query", "COMMIT"),
+                event("Table_map", "table_id: 9 (shop.after_snapshot)"),  # 34: snapshot
+            ],
+        }
+    )
+
+    changes = read_changes(
+        session, Position("bin.000001", 24), Position("bin.000002", 34), deadline=1e12
+    )
+
+    assert changes.everything is None
+    assert changes.tables == {"shop.orders"}
+    assert changes.reason("shop.orders") == "the binlog has row events for it"
+    assert changes.reason("shop.before") is None
+    assert changes.reason("shop.after_snapshot") is None
+    assert changes.reason("crm.contacts") is not None
+    assert changes.reason("crm.other") is not None  # its database is named: over-approximated
+    assert changes.reason("shop.contacts_old") is None  # a word, not a prefix
+
+
+def test_a_purged_binlog_marks_everything_changed() -> None:
+    session = ScriptedSession({"bin.000007": []})
+
+    changes = read_changes(
+        session, Position("bin.000003", 4), Position("bin.000007", 4), deadline=1e12
+    )
+
+    assert changes.everything is not None
+    assert "bin.000003" in changes.everything
+    assert changes.reason("shop.orders") == changes.everything
+
+
+def test_an_unknown_event_type_marks_everything_changed() -> None:
+    session = ScriptedSession({"bin.000001": [event("Incident", "LOST_EVENTS")]})
+
+    changes = read_changes(
+        session, Position("bin.000001", 4), Position("bin.000001", 100), deadline=1e12
+    )
+
+    assert changes.everything == "a Incident event may change data without naming the table"
+
+
+def test_the_window_is_read_in_pages_and_bounded() -> None:
+    many = [event("Table_map", f"table_id: {i} (db.t{i % 7})") for i in range(3 * PAGE + 5)]
+    session = ScriptedSession({"bin.000001": many})
+
+    changes = read_changes(
+        session, Position("bin.000001", 4), Position("bin.000001", 10**9), deadline=1e12
+    )
+
+    assert changes.tables == {f"db.t{i}" for i in range(7)}
+    assert sum(s.startswith("SHOW BINLOG EVENTS") for s in session.statements) == 4
+    assert MAX_EVENTS > PAGE
