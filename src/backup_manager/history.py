@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from database_backup.interface import (
@@ -24,6 +24,7 @@ from database_backup.interface import (
 )
 
 MAX_RECORDS = 200
+SHOWN_NAMES = 3  # names a record's selection summary shows before "and N more"
 FINISHED = ("success", "error", "complete", "failed")
 IN_FLIGHT = ("requested", "running", "copying")
 
@@ -47,8 +48,7 @@ class Record:
     point_in_time: str | None = None
     description: str | None = None
     artefact_path: str | None = None
-    databases: list[str] | None = None
-    tables: list[str] | None = None
+    selection: str | None = None
     scheduled: bool | None = None
     message: str | None = None
     phase: str | None = None
@@ -78,15 +78,24 @@ class Record:
         for key, value in data.items():
             if key != "job-id":
                 record.set(key, value)
+        record.summarize_lists()
         return record
+
+    def summarize_lists(self) -> None:
+        """Fold the `databases`/`tables` lists earlier revisions stored into `selection`."""
+        lists = {key: _names_of(self.extra.get(key)) for key in ("databases", "tables")}
+        if self.selection is not None or all(names is None for names in lists.values()):
+            return
+        for key, names in lists.items():
+            if names is not None:
+                del self.extra[key]
+        self.selection = selection_summary(lists["databases"], lists["tables"])
 
     def set(self, key: str, value: object) -> None:
         """Set the value of JSON key `key` (kept in `extra` if the field has another type)."""
         name = _FIELDS.get(key)
         if name is not None and _fits(name, value):
-            setattr(
-                self, name, list(cast("list[str]", value)) if isinstance(value, list) else value
-            )
+            setattr(self, name, value)
         else:
             self.extra[key] = value
 
@@ -96,7 +105,7 @@ class Record:
         for key, name in _FIELDS.items():
             value = getattr(self, name)
             if value is not None:
-                out[key] = list(cast("list[str]", value)) if isinstance(value, list) else value
+                out[key] = value
         return out
 
     @property
@@ -111,17 +120,13 @@ _FIELDS = {
     for field in dataclasses.fields(Record)
     if field.name != "extra"
 }
-_STRINGS = set(_FIELDS.values()) - {"databases", "tables", "scheduled", "size"}
+_STRINGS = set(_FIELDS.values()) - {"scheduled", "size"}
 
 
 def _fits(name: str, value: object) -> bool:
     """Whether `value` has the type of the field `name`."""
     if name in _STRINGS:
         return isinstance(value, str)
-    if name in ("databases", "tables"):
-        return isinstance(value, list) and all(
-            isinstance(item, str) for item in cast("list[object]", value)
-        )
     if name == "scheduled":
         return isinstance(value, bool)
     return isinstance(value, int) and not isinstance(value, bool)  # size
@@ -191,10 +196,37 @@ def from_request(job: JobRequest, app: str, location: str, *, scheduled: bool = 
         point_in_time=job.point_in_time or None,
         description=job.description or None,
         artefact_path=job.artefact_path or None,
-        databases=list(job.databases) if job.databases else None,
-        tables=list(job.tables) if job.tables else None,
+        selection=selection_summary(job.databases, job.tables),
         scheduled=True if scheduled else None,
     )
+
+
+def _names_of(value: object) -> list[str] | None:
+    """`value` as a list of names, or None when it is not one."""
+    if not isinstance(value, list):
+        return None
+    items = cast("list[object]", value)
+    names = [item for item in items if isinstance(item, str)]
+    return names if len(names) == len(items) else None
+
+
+def selection_summary(databases: Sequence[str] | None, tables: Sequence[str] | None) -> str | None:
+    """`2 databases: shop, crm; 300 tables: a.b, a.c, a.d and 297 more` (None: no selection).
+
+    A record keeps this instead of the lists: a selection may name hundreds of tables and
+    the history keeps MAX_RECORDS records in the peer databag.
+    """
+    parts: list[str] = []
+    for noun, names in (("database", databases), ("table", tables)):
+        if not names:
+            continue
+        shown = ", ".join(names[:SHOWN_NAMES])
+        more = len(names) - SHOWN_NAMES
+        plural = "" if len(names) == 1 else "s"
+        parts.append(
+            f"{len(names)} {noun}{plural}: {shown}" + (f" and {more} more" if more > 0 else "")
+        )
+    return "; ".join(parts) or None
 
 
 def copy_record(

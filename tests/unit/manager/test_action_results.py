@@ -188,4 +188,4 @@ def test_a_single_huge_record_is_clipped_not_dropped(s3: FakeS3):
     _check_bounded("list-jobs with one huge record", results)
     (shown,) = json.loads(results["json"])
     assert shown["message"].endswith("...")
-    assert shown["tables"][-1] == "... and 644 more"
+    assert shown["selection"] == "900 tables: shop.t0, shop.t1, shop.t2 and 897 more"

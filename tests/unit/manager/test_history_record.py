@@ -13,7 +13,7 @@ STORED = [
         "app": "db",
         "artefact-path": "db/20261122T071500Z-0001",
         "backup-id": "20261122T071500Z-0001",
-        "databases": ["shop"],
+        "selection": "1 database: shop",
         "finished-at": "2026-11-22T07:20:00Z",
         "job-id": "j1",
         "kind": "logical",
@@ -51,7 +51,7 @@ def test_a_stored_history_loads_into_records_and_dumps_unchanged():
     text = json.dumps(STORED, sort_keys=True, separators=(",", ":"))
     records = history.load(text)
     assert [r.job_id for r in records] == ["j1", "copy-20261123T010000Z-abc123", "j3", "j4"]
-    assert records[0].databases == ["shop"]
+    assert records[0].selection == "1 database: shop"
     assert records[0].size == 1024
     assert records[2].retried_by == "j4"
     assert records[3].retry_of == "j3"
