@@ -16,14 +16,16 @@ from typing import Any
 import ops
 import pydantic
 
+from database_backup.catalog import BackupMetadata, IncompleteBackup
 from database_backup.interface import LATEST, format_time, utc_now
 from database_backup.timefmt import format_id_stamp
 
-from . import copying, history, params, results, tables
+from . import copying, drills, history, params, results, tables
 from .catalogs import Catalogs, cluster_id
 from .errors import ManagerError
 from .locations import Location
 from .manager import FOLLOW, Manager, app_name
+from .params import KINDS
 from .params import parse_when as parse_when  # re-exported: callers import it from here
 
 BACKUP_COLUMNS = (
@@ -84,6 +86,7 @@ class Actions:
         return {
             "create_backup": (params.CreateBackup, self.create_backup, True),
             "restore": (params.Restore, self.restore, True),
+            "verify_backup": (params.VerifyBackup, self.verify_backup, True),
             "list_backups": (params.ListBackups, self.list_backups, False),
             "list_jobs": (params.ListJobs, self.list_jobs, False),
             "clear_history": (params.ClearHistory, self.clear_history, True),
@@ -142,30 +145,15 @@ class Actions:
         relation = self.manager.relation_for(given.application)
         source = given.source_cluster  # a clone: another cluster's backup and binlogs
         app = source or app_name(relation)
-        backup_id, target, moment = given.backup_id, given.point_in_time, given.moment
+        backup_id, moment = given.backup_id, given.moment
         if backup_id:
             location, meta = catalogs.find(app, backup_id, given.location)
-            if moment is not None and moment < meta.finished_at:
-                raise ManagerError(
-                    f"the point in time {format_time(moment)} is before backup {backup_id} "
-                    f"finished ({format_time(meta.finished_at)}): give a later time or an "
-                    "older backup"
-                )
-            if moment is not None and moment > utc_now():
-                raise ManagerError(
-                    f"the point in time {format_time(moment)} is in the future: give a time "
-                    "in the past, or point-in-time=latest"
-                )
         else:
             location = self._location(catalogs, given.location) or setup.backup_location
             meta = catalogs.restore_target(app, location, moment)
-        if target and not catalogs.has_binlogs(app, location):
-            raise ManagerError(
-                f"{app} has no shipped binary logs in location {location.name!r}, so there "
-                "is nothing to replay to a point in time: restore a backup-id alone, or turn "
-                "binlog-shipping on for future recoveries"
-            )
-        point_in_time = LATEST if target == LATEST else (format_time(moment) if moment else None)
+        point_in_time = _replay_target(
+            catalogs, app, location, meta, given, "restore a backup-id alone"
+        )
         if (given.databases or given.tables) and meta.kind != "logical":
             raise ManagerError(
                 f"backup {meta.backup_id} is a {meta.kind} backup: databases and tables can "
@@ -189,6 +177,35 @@ class Actions:
             result["source-cluster"] = source
         result["recovered-from-backup"] = meta.backup_id
         result["point-in-time"] = point_in_time or format_time(meta.finished_at)
+        return result
+
+    def verify_backup(self, given: params.VerifyBackup, catalogs: Catalogs) -> dict[str, Any]:
+        """Ask for a restore drill of a backup (default: the application's newest)."""
+        setup = self.manager.usable_setup()
+        relation = self.manager.relation_for(given.application)
+        app = app_name(relation)
+        drills.check_free(self.manager.sync_history(), app)
+        if given.backup_id:
+            location, meta = _complete(catalogs, app, given.backup_id, given.location)
+        else:
+            location = self._location(catalogs, given.location) or setup.backup_location
+            meta = catalogs.newest(app, location, KINDS)
+            if meta is None:
+                raise ManagerError(
+                    f"{app} has no complete backup in location {location.name!r} to verify: "
+                    f"take one with `juju run backup-manager/leader create-backup "
+                    f"application={app}`"
+                )
+        point_in_time = _replay_target(
+            catalogs, app, location, meta, given, "verify the backup without point-in-time"
+        )
+        record = self.manager.request_drill(
+            relation, location=location, backup=meta, point_in_time=point_in_time
+        )
+        result = self._job_result(record)
+        result["verify-backup-id"] = meta.backup_id
+        if point_in_time:
+            result["point-in-time"] = point_in_time
         return result
 
     def _job_result(self, record: history.Record) -> dict[str, Any]:
@@ -400,3 +417,61 @@ class Actions:
             "copy to the same location is pointless; give to=<another location> (or "
             "from=<location> to bring a backup from elsewhere)"
         )
+
+
+def _complete(
+    catalogs: Catalogs, app: str, backup_id: str, location_name: str
+) -> tuple[Location, BackupMetadata]:
+    """The complete backup `backup_id` of `app`; an incomplete one is refused as such."""
+    try:
+        return catalogs.find(app, backup_id, location_name)
+    except ManagerError:
+        wanted = (
+            [catalogs.location(location_name)] if location_name else catalogs.locations.values()
+        )
+        for location in wanted:
+            for entry in catalogs.entries(app, location):
+                if isinstance(entry, IncompleteBackup) and entry.backup_id == backup_id:
+                    raise ManagerError(
+                        f"backup {backup_id} of {app} is incomplete ({entry.reason}) in "
+                        f"location {location.name!r}: it cannot be restored, so there is "
+                        "nothing to verify; pick a complete backup (list-backups, STATUS "
+                        "complete)"
+                    ) from None
+        raise
+
+
+def _replay_target(
+    catalogs: Catalogs,
+    app: str,
+    location: Location,
+    meta: BackupMetadata,
+    given: params.PointInTime,
+    instead: str,
+) -> str | None:
+    """The point in time to replay to after `meta` (None: none), checked against it.
+
+    Refused: a moment before the backup finished or in the future, and any point in time
+    when the cluster has no shipped binary logs (`instead` says what to do then).
+    """
+    moment = given.moment
+    if moment is not None and moment < meta.finished_at:
+        raise ManagerError(
+            f"the point in time {format_time(moment)} is before backup {meta.backup_id} "
+            f"finished ({format_time(meta.finished_at)}): give a later time or an "
+            "older backup"
+        )
+    if moment is not None and moment > utc_now():
+        raise ManagerError(
+            f"the point in time {format_time(moment)} is in the future: give a time "
+            "in the past, or point-in-time=latest"
+        )
+    if given.point_in_time and not catalogs.has_binlogs(app, location):
+        raise ManagerError(
+            f"{app} has no shipped binary logs in location {location.name!r}, so there "
+            f"is nothing to replay to a point in time: {instead}, or turn "
+            "binlog-shipping on for future recoveries"
+        )
+    if given.point_in_time == LATEST:
+        return LATEST
+    return format_time(moment) if moment else None

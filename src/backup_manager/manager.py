@@ -10,24 +10,31 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 
 import ops
 from object_storage import S3Requirer
 
+from database_backup.catalog import BackupMetadata
 from database_backup.interface import (
     BackupKind,
     DatabaseBackupError,
     DatabaseBackupRequirer,
+    JobRequest,
     JobStatus,
+    JobType,
+    format_time,
     remote_app,
     utc_now,
 )
 from database_backup.storage import StorageError
+from database_backup.timefmt import format_id_stamp
 
-from . import catalog_summary, copying, encryption, history, schedule
+from . import catalog_summary, copying, drills, encryption, history, schedule
 from . import setup as setup_mod
 from . import status as status_mod
+from .exporter import hooks as exporter_hooks
 from .catalogs import Catalogs
 from .config import ManagerConfig
 from .errors import ManagerError
@@ -276,11 +283,7 @@ class Manager:
         before any job is sent.
         """
         app = app_name(relation)
-        encryption_id = None
-        if encrypted:
-            keys = [self._admin_key(), encryption.generated_key(self.model, create=False)]
-            key = encryption.for_backup(key_fingerprint, [k for k in keys if k], backup_id)
-            encryption_id = self._granted_id(encryption.carrier(self.model, key))
+        encryption_id = self._key_of(backup_id, encrypted, key_fingerprint)
         job_id = self._submit(
             lambda: self.backups.request_restore(
                 relation,
@@ -296,6 +299,39 @@ class Manager:
         )
         return self._remember(relation, job_id, location)
 
+    def _key_of(self, backup_id: str, encrypted: bool, fingerprint: str | None) -> str | None:
+        """Id of the (granted) secret with the key `backup_id` was encrypted with, if it was."""
+        if not encrypted:
+            return None
+        keys = [self._admin_key(), encryption.generated_key(self.model, create=False)]
+        key = encryption.for_backup(fingerprint, [k for k in keys if k], backup_id)
+        return self._granted_id(encryption.carrier(self.model, key))
+
+    def request_drill(
+        self,
+        relation: ops.Relation,
+        *,
+        location: Location,
+        backup: BackupMetadata,
+        point_in_time: str | None = None,
+        scheduled: bool = False,
+    ) -> history.Record:
+        """Ask for a restore drill of `backup` (C1: a `backup` job with `verify-backup-id`)."""
+        job = JobRequest(
+            job_id=f"{drills.TYPE}-{format_id_stamp(utc_now())}-{secrets.token_hex(3)}",
+            job_type=JobType.BACKUP,
+            storage=location.storage_config(self.credentials_secret_id(location)),
+            compression=backup.compression != "none",
+            point_in_time=point_in_time,
+            encryption_secret_id=self._key_of(
+                backup.backup_id, backup.encrypted, backup.key_fingerprint
+            ),
+            requested_at=format_time(utc_now()),
+            verify_backup_id=backup.backup_id,
+        )
+        self._submit(lambda: self.backups.submit(relation, job))
+        return self._remember(relation, job.job_id, location, scheduled=scheduled)
+
     def _submit(self, request: Callable[[], str]) -> str:
         try:
             return request()
@@ -307,7 +343,7 @@ class Manager:
     ) -> history.Record:
         job = next(j for j in self.backups.requests(relation) if j.job_id == job_id)
         app = app_name(relation)
-        record = history.from_request(job, app, location.name, scheduled=scheduled)
+        record = drills.from_request(job, app, location.name, scheduled=scheduled)
         records = self.state.history()
         records.append(record)
         self.state.save_history(records)
@@ -346,6 +382,14 @@ class Manager:
     def remove_cron(self) -> None:
         """The unit is going away: no more scheduled dispatches to it."""
         self._write_cron(None)
+
+    def update_exporter(self) -> None:
+        """Rewrite the metrics exporter's state file and keep its service running."""
+        exporter_hooks.update(self)
+
+    def remove_exporter(self) -> None:
+        """The unit is going away: stop and remove the metrics exporter."""
+        exporter_hooks.remove()
 
     def _write_cron(self, config: ManagerConfig | None) -> None:
         wanted = schedule.Schedule("")
@@ -390,18 +434,19 @@ class Manager:
             for tracked in self.backups.jobs(relation):
                 record = history.find(records, tracked.request.job_id)
                 if record is None:
-                    record = history.from_request(
+                    record = drills.from_request(
                         tracked.request, app, self._location_of(tracked.request.storage.bucket)
                     )
                     records.append(record)
                     changed = True
                 if tracked.status is not None:
                     before = record.status
-                    changed = history.apply_status(record, tracked.status) or changed
+                    changed = drills.apply_status(record, tracked.status) or changed
                     if before != "success":
                         self._note_backup(record)
         if changed:
             self.state.save_history(records)
+            drills.Ledger(self.model).update(records)
         return records
 
     def _note_backup(self, record: history.Record) -> None:
@@ -572,6 +617,7 @@ class Manager:
     def on_job_finished(self, relation: ops.Relation, status: JobStatus) -> None:
         """Record the outcome; after a successful backup, apply retention to its cluster."""
         records = self.sync_history()
+        self.update_exporter()
         if status.job_type is None or status.job_type.value != "backup":
             return
         app = remote_app(relation)

@@ -353,7 +353,25 @@ class CreateBackup(_Params):
         return text
 
 
-class Restore(_Params):
+class PointInTime(_Params):
+    """`point-in-time`: `latest` or a moment with its zone (empty: none)."""
+
+    point_in_time: str = ""
+
+    @pydantic.field_validator("point_in_time", mode="before")
+    @classmethod
+    def _point_in_time(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _moment_or_latest(value, info)
+
+    @property
+    def moment(self) -> datetime.datetime | None:
+        """The point in time as a UTC datetime; None for none or `latest`."""
+        if self.point_in_time in ("", LATEST):
+            return None
+        return parse_when(self.point_in_time, "point-in-time")
+
+
+class Restore(PointInTime):
     """`restore`: a backup id, a point in time (`latest` or a moment), or both."""
 
     application: str = ""
@@ -369,11 +387,6 @@ class Restore(_Params):
     def _id(cls, value: Any, info: pydantic.ValidationInfo) -> str:
         return _backup_id(value, info, required=False)
 
-    @pydantic.field_validator("point_in_time", mode="before")
-    @classmethod
-    def _point_in_time(cls, value: Any, info: pydantic.ValidationInfo) -> str:
-        return _moment_or_latest(value, info)
-
     @pydantic.model_validator(mode="after")
     def _something(self) -> Restore:
         if not self.backup_id and not self.point_in_time:
@@ -383,12 +396,18 @@ class Restore(_Params):
             )
         return self
 
-    @property
-    def moment(self) -> datetime.datetime | None:
-        """The point in time as a UTC datetime; None for none or `latest`."""
-        if self.point_in_time in ("", LATEST):
-            return None
-        return parse_when(self.point_in_time, "point-in-time")
+
+class VerifyBackup(PointInTime):
+    """`verify-backup`: a backup id (default: the newest), optionally a point in time."""
+
+    application: str = ""
+    backup_id: str = ""
+    location: str = ""
+
+    @pydantic.field_validator("backup_id", mode="before")
+    @classmethod
+    def _id(cls, value: Any, info: pydantic.ValidationInfo) -> str:
+        return _backup_id(value, info, required=False)
 
 
 class _Scoped(_Params):
@@ -470,6 +489,7 @@ def _not_both(application: str, cluster: str) -> None:
 MODELS: dict[str, type[pydantic.BaseModel]] = {
     "create-backup": CreateBackup,
     "restore": Restore,
+    "verify-backup": VerifyBackup,
     "list-backups": ListBackups,
     "list-jobs": ListJobs,
     "clear-history": ClearHistory,
