@@ -34,10 +34,10 @@ from database_backup.timefmt import format_id_stamp
 from . import catalog_summary, copying, drills, encryption, history, schedule
 from . import setup as setup_mod
 from . import status as status_mod
-from .exporter import hooks as exporter_hooks
 from .catalogs import Catalogs
 from .config import ManagerConfig
 from .errors import ManagerError
+from .exporter import hooks as exporter_hooks
 from .locations import Location
 from .state import PeerState
 
@@ -618,8 +618,8 @@ class Manager:
         """Record the outcome; after a successful backup, apply retention to its cluster."""
         records = self.sync_history()
         self.update_exporter()
-        if status.job_type is None or status.job_type.value != "backup":
-            return
+        if status.job_type is None or status.job_type.value != "backup" or status.is_drill:
+            return  # a drill (C1: a backup job) adds no backup: no retention to apply
         app = remote_app(relation)
         if status.status.value != "success" or app is None:
             return
@@ -665,4 +665,5 @@ class Manager:
             problems,
             stored,
             nag=self.encryption_nag(),
+            drill_failures=drills.Ledger(self.model).failures(apps),
         )

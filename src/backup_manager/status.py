@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import ops
 
-from . import catalog_summary, history, schedule
+from . import catalog_summary, drills, history, schedule
 from .catalog_summary import Summary
 from .config import ManagerConfig
 from .history import Record
@@ -22,8 +22,15 @@ def unit_status(
     stored: Summary,
     *,
     nag: str = "",
+    drill_failures: list[drills.Outcome] | None = None,
 ) -> ops.StatusBase:
-    """Blocked or waiting with the exact reason, else active with a summary (`nag` first)."""
+    """Blocked or waiting with the exact reason, else active with a summary (`nag` first).
+
+    A failed restore drill blocks after everything that stops the manager from working
+    (config, storage, relations): backups still run, but the admin must act - the newest
+    drill of an application says its backups may not restore - and only a later drill of
+    that application that passes clears it (see `drills`).
+    """
     if setup.config is None:
         return ops.BlockedStatus(f"invalid config: {setup.config_error}")
     if setup.blocked:
@@ -38,6 +45,8 @@ def unit_status(
         return ops.BlockedStatus(
             "no database related: juju integrate backup-manager:database-backup <db-app>"
         )
+    if drill_failures:
+        return ops.BlockedStatus(drills.failure_message(drill_failures))
     text = summary(setup.config, records, stored)
     return ops.ActiveStatus(f"{nag}; {text}" if nag else text)
 
