@@ -70,6 +70,7 @@ class BackupManagerCharm(ops.CharmBase):
 
     def _reconcile(self, _: ops.EventBase) -> None:
         self.manager.reconcile()
+        self.manager.update_exporter()
 
     def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
         """Reconcile, check storage, catch up a missed scheduled run, daily retention."""
@@ -77,9 +78,11 @@ class BackupManagerCharm(ops.CharmBase):
         self.manager.check_storage()
         self.manager.run_schedule()
         self.manager.daily_retention()
+        self.manager.update_exporter()
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         self.manager.remove_cron()
+        self.manager.remove_exporter()
 
     def _on_scheduled_backup(self, _: ScheduledBackupEvent) -> None:
         logger.info("%s dispatched by cron", EVENT_NAME)

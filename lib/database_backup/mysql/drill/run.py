@@ -317,7 +317,7 @@ def _restore(
         scratch.initialise()
         scratch.start(request.start_timeout)
         try:
-            restore_logical(scratch.conn, catalog, meta.backup_id, key=key,
+            restore_logical(scratch.root_conn, catalog, meta.backup_id, key=key,
                             progress=reporting, workdir=scratch.work)  # fmt: skip
         except DataChangeError as exc:
             raise DrillFailedError(str(exc)) from exc

@@ -170,6 +170,14 @@ class ScratchServer:
                 f"(at most {_MAX_SOCKET} bytes): choose a shorter --scratch-root"
             )
 
+    @property
+    def root_conn(self) -> ConnectionSpec:
+        """A freshly initialised datadir's `root@localhost` (no password, the socket only).
+
+        A dump's grants (`GRANT PROXY ...` among them) need root's privileges to be applied.
+        """
+        return ConnectionSpec(user="root", password="", socket=str(self.socket))
+
     # -- paths ---------------------------------------------------------------------------
 
     @property

@@ -1,0 +1,111 @@
+"""How a drill reads `CHECK TABLE` output, and the scratch server's isolation from the live one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from database_backup.mysql.drill.checks import TableCheck, interpret, problem_text
+from database_backup.mysql.drill.errors import DrillRefusedError
+from database_backup.mysql.drill.scratch import MARKER, ScratchRoot, ScratchServer
+from database_backup.mysql.flavour import for_name
+
+
+def test_ok_and_up_to_date_tables_pass_and_warnings_before_an_ok_do_not_fail():
+    report = TableCheck()
+
+    interpret(
+        [
+            ("shop.orders", "check", "status", "OK"),
+            ("shop.legacy", "check", "status", "Table is already up to date"),
+            ("shop.events", "check", "warning", "1 client is using or hasn't closed the table"),
+            ("shop.events", "check", "status", "OK"),
+        ],
+        report,
+    )
+
+    assert (report.checked, report.problems, report.unsupported) == (3, [], [])
+
+
+def test_an_error_row_or_a_bad_last_status_fails_the_table():
+    report = TableCheck()
+
+    interpret(
+        [
+            ("shop.orders", "check", "Error", "Table 'orders' is marked as crashed"),
+            ("shop.orders", "check", "status", "Operation failed"),
+            ("shop.legacy", "check", "status", "Corrupt"),
+        ],
+        report,
+    )
+
+    assert report.problems == [
+        "shop.orders: Table 'orders' is marked as crashed",
+        "shop.legacy: Corrupt",
+    ]
+
+
+def test_an_engine_that_cannot_be_checked_is_counted_apart():
+    report = TableCheck()
+
+    interpret(
+        [("shop.hot", "check", "note", "The storage engine for the table doesn't support check")],
+        report,
+    )
+
+    assert (report.checked, report.unsupported) == (0, ["shop.hot"])
+
+
+def test_the_reason_names_ten_problems_and_counts_the_rest():
+    text = problem_text([f"db.t{n}: Corrupt" for n in range(13)])
+
+    assert text.startswith("db.t0: Corrupt; db.t1: Corrupt")
+    assert text.endswith("db.t9: Corrupt; and 3 more")
+
+
+def _server(tmp_path: Path) -> ScratchServer:
+    directory = tmp_path / "drill-abcd"
+    directory.mkdir()
+    owner = (os.getuid(), os.getgid())
+    return ScratchServer(directory, "/usr/sbin/mariadbd", for_name("mariadb", "10.11.6"), owner)
+
+
+def test_the_scratch_server_reads_no_option_file_and_listens_on_no_port(tmp_path: Path):
+    server = _server(tmp_path)
+
+    argv = server.server_args()
+
+    assert argv[:2] == ["/usr/sbin/mariadbd", "--no-defaults"]
+    assert "--skip-networking" in argv
+    assert "--skip-log-bin" in argv
+    assert "--event-scheduler=DISABLED" in argv
+    assert not [arg for arg in argv if arg.startswith(("--port", "--bind-address"))]
+    paths = [arg.split("=", 1)[1] for arg in argv if arg.startswith(("--datadir", "--socket"))]
+    assert all(path.startswith(str(server.directory)) for path in paths)
+    assert int(server.server_id) > 4_000_000_000
+    assert server.conn.password not in " ".join(argv)
+
+
+def test_a_scratch_root_inside_the_live_datadir_is_refused(tmp_path: Path):
+    datadir = tmp_path / "mysql"
+    datadir.mkdir()
+
+    with pytest.raises(DrillRefusedError, match="inside the live datadir"):
+        ScratchRoot(datadir / "drills", datadir)
+
+
+def test_only_marked_scratch_directories_are_removed_as_stale(tmp_path: Path):
+    root, datadir = tmp_path / "drills", tmp_path / "mysql"
+    datadir.mkdir()
+    (root / "drill-old1").mkdir(parents=True)
+    (root / "drill-old1" / MARKER).write_text("")
+    (root / "drill-notours").mkdir()
+
+    with ScratchRoot(root, datadir) as scratch:
+        assert scratch.removed == ["drill-old1"]
+        with pytest.raises(DrillRefusedError, match="another drill is running"):
+            ScratchRoot(root, datadir).__enter__()
+
+    assert sorted(path.name for path in root.iterdir()) == ["drill-notours", "drill.lock"]
