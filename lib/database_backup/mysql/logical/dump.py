@@ -29,7 +29,7 @@ from pathlib import Path
 
 from database_backup.catalog import BackupMetadata, Catalog
 
-from .. import toolstream
+from .. import tablesums, toolstream
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
@@ -334,6 +334,7 @@ def backup_logical(
             tables=[f"{scope.table_database}.{t}" for t in scope.tables] or None,
             extra={"logical-scope": _scope_name(scope)},
         )
+        tablesums.attach(meta, conn, flavour, workdir=work, note=log.note)
         toolstream.record(catalog, meta, log)
     except Exception as exc:
         toolstream.discard(catalog, backup_id)

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.catalog.metadata import check_backup_id
 
-from .. import toolstream
+from .. import tablesums, toolstream
 from ..connection import ConnectionSpec
 from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
@@ -287,6 +287,7 @@ def backup_full(
             from_lsn=0 if parent is None else parent.to_lsn,
             to_lsn=commands.to_lsn_from(tap.files, log_text),
         )
+        tablesums.attach(meta, conn, flavour, workdir=work, note=log.note)
         toolstream.record(store, meta, log)
     except Exception as exc:
         if preflight.cleared:  # the id was unused: whatever is under it is ours

@@ -8,12 +8,12 @@ Usage::
     measured = measure_scratch(scratch_conn, budget_seconds=60, tables=recorded.tables)
     problems = compare(recorded, measured)              # [] when the data is the backup's
 
-Backups call `record_for_backup` once their stream is complete (see `measure`). Layout:
+Backups call `attach` (`record_for_backup`) once their stream is complete (see `measure`). Layout:
 `model` (the document, `compare`), `measure` (what is measured and skipped), `window`
 (which tables the binlog says changed), `session` (one client session with deadlines).
 """
 
-from .measure import Limits, measure_scratch, record_for_backup
+from .measure import Limits, attach, measure_scratch, record_for_backup
 from .model import MAX_MISMATCHES, METHOD, TableSum, TableSums, compare, compared_tables
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Limits",
     "TableSum",
     "TableSums",
+    "attach",
     "compare",
     "compared_tables",
     "measure_scratch",

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from database_backup.catalog import BackupMetadata
 
@@ -97,6 +98,7 @@ def record_for_backup(
     deadline = time.monotonic() + limits.budget_seconds
     sums = TableSums(server_version=flavour.version)
     try:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
         with open_session(
             conn, client=flavour.client_tool, workdir=workdir, deadline=deadline
         ) as session:
@@ -107,6 +109,24 @@ def record_for_backup(
         _skip_all(sums, reason)
         sums.error = reason[:500]
     return sums
+
+
+def attach(
+    meta: BackupMetadata,
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    *,
+    workdir: str | os.PathLike[str],
+    note: Callable[[str], None] | None = None,
+) -> None:
+    """Record the table sums of the backup ``meta`` into it (before ``backup.json`` is written).
+
+    Never raises (see `record_for_backup`); ``note`` gets a one-line summary for the job log.
+    """
+    sums = record_for_backup(conn, flavour, meta, workdir=workdir)
+    meta.table_sums = sums.to_dict()
+    if note is not None:
+        note(sums.summary())
 
 
 def measure_scratch(

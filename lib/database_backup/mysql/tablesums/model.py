@@ -78,6 +78,18 @@ class TableSums:
             "error": self.error,
         }
 
+    def summary(self) -> str:
+        """One line for a job log: how many tables were measured and skipped, and why."""
+        if self.error is not None:
+            return f"table sums not recorded: {self.error}"
+        line = f"table sums: {len(self.tables)} tables measured, {len(self.skipped)} skipped"
+        if self.skipped:
+            name, reason = min(self.skipped.items())
+            line += f" (first: {name}: {reason})"
+        if self.unlisted:
+            line += f", {self.unlisted} more tables not listed"
+        return line
+
     @classmethod
     def from_dict(cls, obj: object) -> TableSums:
         """Read a ``table-sums`` document.
