@@ -34,12 +34,13 @@ from database_backup.jobs import (
     JobStore,
     LocalJob,
     Outcome,
+    cancel,
     job_key,
     read_json,
     start_worker,
 )
 
-from . import specs
+from . import drills, specs
 from .workload import Server
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,19 @@ class JobRunner:
     # -- starting -----------------------------------------------------------------------
 
     def start(
-        self, relation: ops.Relation, job: JobRequest, *, password: str | None, not_ready: str
+        self,
+        relation: ops.Relation,
+        job: JobRequest,
+        *,
+        password: str | None,
+        not_ready: str,
+        drill: specs.DrillPlace | None = None,
     ) -> JobStatus:
-        """Start `job` unless the lock policy or the unit refuses; return its first status."""
+        """Start `job` unless the lock policy or the unit refuses; return its first status.
+
+        A restore first stops the drills running on this unit (a drill never delays a
+        real restore), once the restore itself is known to be startable.
+        """
         running = self._provider.running_work() + self.local_work()
         decision = may_start(running, work_of(job))
         if not decision.allowed:
@@ -122,9 +133,12 @@ class JobRunner:
                 admin_connection=self._server.admin_connection(),
                 server=self._server.server_section(),
                 workdir=str(self._server.state_dir / "work"),
+                drill=drill,
             )
         except (SecretUnavailableError, specs.JobSpecError) as exc:
             return self.refusal(job, str(exc))
+        if job.job_type is JobType.RESTORE:
+            self._cancel_drills(job)
         record = JobRecord(
             key=key,
             job_id=job.job_id,
@@ -147,6 +161,30 @@ class JobRunner:
             return self.status_of(local)
         logger.info("job %s (%s) started: worker pid %d", job.job_id, engine.kind.value, pid)
         return self.status_of(local)
+
+    def _cancel_drills(self, restore: JobRequest) -> None:
+        """Stop this unit's drills for `restore` and publish them as cancelled.
+
+        SIGTERM goes to each drill's worker (the jobs store's stop path); the engine
+        removes its scratch server on its own. The drill is recorded as ended now, so the
+        restore need not wait for that clean-up (the scratch server never touches the
+        live server's files).
+        """
+        message = drills.cancelled_message(restore.job_id)
+        for local in self.store.running():
+            if local.record.kind != WorkKind.DRILL.value:
+                continue
+            stopping = cancel(local)
+            local.finish(JobState.ERROR.value, message, cancelled_by=restore.job_id)
+            logger.warning(
+                "job %s (drill) cancelled for restore %s%s",
+                local.record.job_id,
+                restore.job_id,
+                "" if stopping else " (its worker was not running)",
+            )
+            relation = self._relation(local)
+            if relation is not None:
+                self.publish(relation, self.status_of(local))
 
     def cluster_id(self, relation: ops.Relation) -> str:
         """The requirer's `cluster-id`, else `<model-uuid>/<app>`."""
@@ -251,7 +289,10 @@ class JobRunner:
         }
         if outcome.finished:
             fields["finished_at"] = _rfc3339(outcome.finished_at)
-        if job.job_type is JobType.BACKUP:
+        if job.is_drill:
+            state, drill_fields = drills.result_fields(job, state, local.state())
+            fields.update(drill_fields)
+        elif job.job_type is JobType.BACKUP:
             fields.update(backup_id=labels.get("backup-id"), backup_kind=job.kind.value)
             fields["parent_backup_id"] = job.parent_backup_id
             if state is JobState.SUCCESS:

@@ -88,6 +88,8 @@ class ProviderService:
         except pydantic.ValidationError as exc:
             self.config_error = describe(exc)
         self.server = server_factory(self.config.flavour if self.config else "mariadb")
+        live = (str(self.server.server_section()["datadir"]), str(self.server.binlog_dir))
+        self.drill_error = self.config.drill_problem(live) if self.config else ""
         self.installation = Installation(self.server)
         self._tools_problem: str | None = None
         self.runner = JobRunner(
@@ -196,13 +198,30 @@ class ProviderService:
             logger.error("job %s refused: %s", job.job_id, message)
             self.runner.publish(event.relation, self.runner.refusal(job, message))
             return
+        if job.is_drill and self.drill_error:
+            logger.error("job %s refused: %s", job.job_id, self.drill_error)
+            self.runner.publish(event.relation, self.runner.refusal(job, self.drill_error))
+            return
         status = self.runner.start(
-            event.relation, job, password=self.password(), not_ready=self.not_ready()
+            event.relation,
+            job,
+            password=self.password(),
+            not_ready=self.not_ready(),
+            drill=self.drill_place(),
         )
         self.runner.publish(event.relation, status)
         logger.info("job %s: %s %s", job.job_id, status.status.value, status.message or "")
         if job.job_type is JobType.RESTORE and status.status is JobState.RUNNING:
             self.reconcile_shipping()  # shipping pauses during a restore
+
+    def drill_place(self) -> specs.DrillPlace | None:
+        """Where drills build their scratch servers (None when the config says nothing usable)."""
+        if self.config is None or self.drill_error:
+            return None
+        return specs.DrillPlace(
+            scratch_root=self.config.drill_directory,
+            min_free_bytes=self.config.drill_min_free_bytes,
+        )
 
     def sync(self) -> None:
         """Publish local jobs' progress and results; resume shipping after a restore."""
@@ -281,6 +300,8 @@ class ProviderService:
         one_unit = self.one_unit_problem()
         if one_unit:
             return ops.BlockedStatus(one_unit)
+        if self.drill_error:
+            return ops.BlockedStatus(f"invalid config: {self.drill_error}")
         setup = self.setup_problem()
         if setup:
             return ops.BlockedStatus(setup)

@@ -53,11 +53,21 @@ class EngineJob:
         return self.engine_spec.to_json()
 
 
+@dataclasses.dataclass(frozen=True)
+class DrillPlace:
+    """Where this unit's restore drills build their scratch servers (config `drill-*`)."""
+
+    scratch_root: str
+    min_free_bytes: int | None = None
+
+
 __all__ = [
+    "DrillPlace",
     "EngineJob",
     "JobSpecError",
     "artefact_path",
     "backup_command",
+    "drill_command",
     "engine_job",
     "restore_command",
     "restore_source",
@@ -180,6 +190,19 @@ def restore_command(job: JobRequest, backup_id: str | None) -> list[str]:
     return ["restore", "--backup-id", backup_id, *_selection(job)]
 
 
+def drill_command(job: JobRequest, place: DrillPlace) -> list[str]:
+    """The CLI arguments of a restore drill: `verify` the backup in a scratch server."""
+    if not job.verify_backup_id:
+        raise JobSpecError("a drill names the backup to verify in verify-backup-id")
+    command = ["verify", "--backup-id", job.verify_backup_id]
+    if job.point_in_time:
+        command += ["--point-in-time", job.point_in_time]
+    command += ["--scratch-root", place.scratch_root]
+    if place.min_free_bytes is not None:
+        command += ["--min-free-bytes", str(place.min_free_bytes)]
+    return command
+
+
 def engine_job(
     job: JobRequest,
     *,
@@ -191,16 +214,26 @@ def engine_job(
     admin_connection: Mapping[str, JSON],
     server: Mapping[str, JSON],
     workdir: str,
+    drill: DrillPlace | None = None,
 ) -> EngineJob:
     """Everything the worker needs to run `job`.
 
     Backups connect as the least-privilege backup user; restores as the administrator
-    (they stop, replace and restart the server, and may replay logs).
+    (they stop, replace and restart the server, and may replay logs). A drill gets no
+    connection at all: its scratch server has a throwaway account of its own, and the
+    live server is never touched (`server` only tells the engine where not to go).
 
     Raises:
         JobSpecError: the job is incomplete.
     """
-    if job.job_type is JobType.RESTORE:
+    connection: Mapping[str, JSON]
+    if job.is_drill:
+        if drill is None:
+            raise JobSpecError("this unit has no drill-directory: set it to run drills")
+        cluster, backup_id = cluster_id, job.verify_backup_id
+        command = drill_command(job, drill)
+        connection = {}
+    elif job.job_type is JobType.RESTORE:
         cluster, backup_id = restore_source(job, cluster_id)
         command = restore_command(job, backup_id)
         if cluster != cluster_id:  # a clone: read there, write our own timeline here

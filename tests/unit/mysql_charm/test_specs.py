@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from mysql_provider.specs import JobSpecError, artefact_path, engine_job, restore_source
+from mysql_provider.specs import (
+    DrillPlace,
+    JobSpecError,
+    artefact_path,
+    engine_job,
+    restore_source,
+)
 
 from database_backup.interface import BackupKind
 
@@ -14,11 +20,12 @@ BACKUP = {"user": "charm-backup", "password": "pw", "socket": "/run/mysqld/mysql
 SERVER = {"type": "systemd", "unit": "mysql", "datadir": "/var/lib/mysql"}
 
 
-def build(request, key: bytes | None = None):
+def build(request, key: bytes | None = None, drill: DrillPlace | None = None):
     return engine_job(
         request, cluster_id="uuid/mysql-server", new_backup_id="20261122T080000Z-aaaa",
         credentials=("AK", "SK"), encryption_key=key, backup_connection=BACKUP,
         admin_connection=ADMIN, server=SERVER, workdir="/var/lib/mysql-server-charm/work",
+        drill=drill,
     )  # fmt: skip
 
 
@@ -121,3 +128,40 @@ def test_a_backup_of_our_own_cluster_names_no_source() -> None:
     engine = build(request)
     assert "--source-cluster" not in engine.command
     assert engine.spec["cluster-id"] == "uuid/mysql-server"
+
+
+def test_a_drill_is_a_verify_command_with_a_restores_spec_and_no_live_credentials() -> None:
+    drill = job("d", verify_backup_id="20261121T070000Z-0b1c", encryption_secret_id="secret:k")
+    place = DrillPlace(scratch_root="/srv/drills", min_free_bytes=5 * 2**30)
+
+    engine = build(drill, key=bytes(32), drill=place)
+
+    assert engine.command == (
+        "verify", "--backup-id", "20261121T070000Z-0b1c",
+        "--scratch-root", "/srv/drills", "--min-free-bytes", str(5 * 2**30),
+    )  # fmt: skip
+    assert engine.kind.value == "restore drill"
+    assert engine.backup_id == "20261121T070000Z-0b1c"
+    assert engine.spec["server"] == SERVER
+    assert engine.spec["storage"]["secret-key"] == "SK"
+    assert engine.spec["encryption-key"] == "A" * 43 + "="
+    # the scratch server has its own throwaway account: no live credentials in the spec
+    assert engine.spec["connection"] == {}
+    assert "SK" not in engine.command
+    assert "pw" not in " ".join(engine.command)
+
+
+def test_a_drill_to_a_point_in_time_without_a_free_space_floor() -> None:
+    drill = job("d", verify_backup_id="b-1", point_in_time="latest")
+
+    engine = build(drill, drill=DrillPlace(scratch_root="/var/lib/database-backup/drills"))
+
+    assert engine.command == (
+        "verify", "--backup-id", "b-1", "--point-in-time", "latest",
+        "--scratch-root", "/var/lib/database-backup/drills",
+    )  # fmt: skip
+
+
+def test_a_drill_without_a_place_is_refused() -> None:
+    with pytest.raises(JobSpecError, match="drill-directory"):
+        build(job("d", verify_backup_id="b-1"))
