@@ -38,7 +38,6 @@ from .catalogs import Catalogs
 from .config import ManagerConfig
 from .errors import ManagerError
 from .exporter import hooks as exporter_hooks
-from .exporter import hooks as exporter_hooks
 from .locations import Location
 from .state import PeerState
 
@@ -392,14 +391,6 @@ class Manager:
         """The unit is going away: stop and remove the metrics exporter."""
         exporter_hooks.remove()
 
-    def update_exporter(self) -> None:
-        """Rewrite the metrics exporter's state file and keep its service running."""
-        exporter_hooks.update(self)
-
-    def remove_exporter(self) -> None:
-        """The unit is going away: stop and remove the metrics exporter."""
-        exporter_hooks.remove()
-
     def _write_cron(self, config: ManagerConfig | None) -> None:
         wanted = schedule.Schedule("")
         if config is not None and self.is_leader:
@@ -626,7 +617,6 @@ class Manager:
     def on_job_finished(self, relation: ops.Relation, status: JobStatus) -> None:
         """Record the outcome; after a successful backup, apply retention to its cluster."""
         records = self.sync_history()
-        self.update_exporter()
         self.update_exporter()
         if status.job_type is None or status.job_type.value != "backup" or status.is_drill:
             return  # a drill (C1: a backup job) adds no backup: no retention to apply
