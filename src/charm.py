@@ -13,9 +13,10 @@ import logging
 import ops
 from object_storage import S3Requirer
 
+from backup_manager import drill_schedule
 from backup_manager.actions import Actions
 from backup_manager.manager import Manager
-from backup_manager.schedule import EVENT_NAME
+from backup_manager.schedule import DRILL_EVENT_NAME, EVENT_NAME
 from database_backup.interface import DatabaseBackupRequirer, JobStatusEvent
 
 logger = logging.getLogger(__name__)
@@ -25,10 +26,15 @@ class ScheduledBackupEvent(ops.EventBase):
     """Cron dispatched `scheduled-backup` through `juju-exec` on the leader."""
 
 
+class ScheduledDrillEvent(ops.EventBase):
+    """Cron dispatched `scheduled-drill` through `juju-exec` on the leader."""
+
+
 class ManagerEvents(ops.CharmEvents):
-    """The charm's events, with the one cron dispatches."""
+    """The charm's events, with the ones cron dispatches."""
 
     scheduled_backup = ops.EventSource(ScheduledBackupEvent)
+    scheduled_drill = ops.EventSource(ScheduledDrillEvent)
 
 
 class BackupManagerCharm(ops.CharmBase):
@@ -60,6 +66,7 @@ class BackupManagerCharm(ops.CharmBase):
         framework.observe(self.on.update_status, self._on_update_status)
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.scheduled_backup, self._on_scheduled_backup)
+        framework.observe(self.on.scheduled_drill, self._on_scheduled_drill)
         framework.observe(self.backups.on.job_started, self._on_job_event)
         framework.observe(self.backups.on.job_succeeded, self._on_job_finished)
         framework.observe(self.backups.on.job_failed, self._on_job_finished)
@@ -77,6 +84,7 @@ class BackupManagerCharm(ops.CharmBase):
         self.manager.reconcile()
         self.manager.check_storage()
         self.manager.run_schedule()
+        drill_schedule.run(self.manager)
         self.manager.daily_retention()
         self.manager.update_exporter()
 
@@ -87,6 +95,10 @@ class BackupManagerCharm(ops.CharmBase):
     def _on_scheduled_backup(self, _: ScheduledBackupEvent) -> None:
         logger.info("%s dispatched by cron", EVENT_NAME)
         self.manager.run_schedule()
+
+    def _on_scheduled_drill(self, _: ScheduledDrillEvent) -> None:
+        logger.info("%s dispatched by cron", DRILL_EVENT_NAME)
+        drill_schedule.run(self.manager)
 
     def _on_job_event(self, event: JobStatusEvent) -> None:
         status = event.status

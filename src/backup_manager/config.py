@@ -53,6 +53,8 @@ class ManagerConfig(pydantic.BaseModel):
     backup_schedule: str = "0 2 * * *"
     backup_kind: str = "full"
     full_backup_schedule: str = ""
+    drill_schedule: str = ""
+    drill_point_in_time: bool = False
     compression: bool = True
     compression_level: int = pydantic.Field(3, ge=1, le=19)
     encryption: bool = False
@@ -71,7 +73,7 @@ class ManagerConfig(pydantic.BaseModel):
     s3_credentials: ops.Secret | None = None
     backup_location: str = ""
 
-    @pydantic.field_validator("backup_schedule", "full_backup_schedule")
+    @pydantic.field_validator("backup_schedule", "full_backup_schedule", "drill_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
         return check_cron(value)

@@ -273,6 +273,14 @@ class Ledger:
         failed = [r for r in self.results().values() if r.app in wanted and not r.passed]
         return sorted(failed, key=lambda r: (r.at, r.app))
 
+    def seed(self, expression: str, now: datetime.datetime) -> None:
+        """Seed the slot when the drill schedule starts or changes: no older slot is caught up."""
+        key = expression or None
+        if key == self.schedule and (key is None or self.last_slot is not None):
+            return
+        self.schedule = key
+        self.last_slot = now if key else None
+
     @property
     def schedule(self) -> str | None:
         """The drill schedule the slot was seeded for."""

@@ -360,6 +360,9 @@ class Manager:
         if not self.is_leader:
             return
         self._seed_schedule(setup.config.schedule)
+        drills.Ledger(self.model).seed(
+            setup.config.drill_schedule, datetime.datetime.now().astimezone()
+        )
         self.sync_history()
         self.collect_copies()
         ready = setup.ready
@@ -392,12 +395,12 @@ class Manager:
         exporter_hooks.remove()
 
     def _write_cron(self, config: ManagerConfig | None) -> None:
-        wanted = schedule.Schedule("")
+        wanted, drill = schedule.Schedule(""), ""
         if config is not None and self.is_leader:
-            wanted = config.schedule
+            wanted, drill = config.schedule, config.drill_schedule
         unit = self.model.unit.name
         try:
-            schedule.write_cron(wanted, unit, self.charm.charm_dir)
+            schedule.write_cron(wanted, unit, self.charm.charm_dir, drill)
         except OSError as exc:
             logger.error("cannot write the cron file %s: %s", schedule.cron_file(unit), exc)
 

@@ -25,6 +25,7 @@ LOG_DIR = Path("/var/log/backup-manager")
 LOG_MAX_BYTES = 256 * 1024
 JUJU_EXEC = "/usr/bin/juju-exec"
 EVENT_NAME = "scheduled-backup"
+DRILL_EVENT_NAME = "scheduled-drill"
 # The one file every unit wrote before files were per unit (removed by the unit it names).
 _SHARED_CRON_NAME = "backup-manager"
 # cron ignores /etc/cron.d files whose names have other characters (a dot, for one).
@@ -91,6 +92,20 @@ def due_kind(
     return kind, max(slot for slot, _ in due)
 
 
+def due_slot(
+    expression: str, now: datetime.datetime, last_slot: datetime.datetime | None
+) -> datetime.datetime | None:
+    """The newest fire time of `expression` after `last_slot` (due now), or None.
+
+    As for backups: never seeded means nothing is due, and only the newest missed slot is
+    caught up.
+    """
+    if not expression or last_slot is None:
+        return None
+    slot = previous_fire(expression, now)
+    return slot if slot > last_slot else None
+
+
 def unit_slug(unit_name: str) -> str:
     """`app/0` -> `app-0`, with only characters cron accepts in a file name."""
     return _NOT_CRON_SAFE.sub("_", unit_name.replace("/", "-"))
@@ -106,33 +121,44 @@ def log_file(unit_name: str) -> Path:
     return LOG_DIR / f"{unit_slug(unit_name)}-schedule.log"
 
 
-def cron_entry(schedule: Schedule, unit_name: str, charm_dir: Path, log: Path) -> str:
-    """The /etc/cron.d content dispatching `scheduled-backup` on each fire time."""
-    dispatch = f"JUJU_DISPATCH_PATH=hooks/{EVENT_NAME} {shlex.quote(str(charm_dir / 'dispatch'))}"
-    command = f"{shlex.quote(JUJU_EXEC)} {shlex.quote(unit_name)} {shlex.quote(dispatch)}"
-    run = f"({_STAMP}; {command}) >> {shlex.quote(str(log))} 2>&1"
+def cron_entry(
+    schedule: Schedule, unit_name: str, charm_dir: Path, log: Path, drill: str = ""
+) -> str:
+    """The /etc/cron.d content dispatching `scheduled-backup` on each fire time.
+
+    And `scheduled-drill` on each fire time of the `drill` expression (none when empty).
+    """
+
+    def run(event: str) -> str:
+        dispatch = f"JUJU_DISPATCH_PATH=hooks/{event} {shlex.quote(str(charm_dir / 'dispatch'))}"
+        command = f"{shlex.quote(JUJU_EXEC)} {shlex.quote(unit_name)} {shlex.quote(dispatch)}"
+        return f"({_STAMP}; {command}) >> {shlex.quote(str(log))} 2>&1"
+
     lines = ["# Managed by the backup-manager charm; changes are overwritten.", "SHELL=/bin/sh"]
     for expression in dict.fromkeys(e for e in (schedule.main, schedule.full) if e):
-        lines.append(f"{expression} root {run}")
+        lines.append(f"{expression} root {run(EVENT_NAME)}")
+    if drill:
+        lines.append(f"{drill} root {run(DRILL_EVENT_NAME)}")
     return "\n".join(lines) + "\n"
 
 
-def write_cron(schedule: Schedule, unit_name: str, charm_dir: Path) -> bool:
+def write_cron(schedule: Schedule, unit_name: str, charm_dir: Path, drill: str = "") -> bool:
     """Install (or remove, when scheduling is off) this unit's cron entry; True if it changed.
 
-    Only this unit's file is touched, and the pre-per-unit shared file when it names this
-    unit. The log stays when scheduling stops, for the admin to read.
+    `drill` is the drill schedule's expression (empty: no drills). Only this unit's file is
+    touched, and the pre-per-unit shared file when it names this unit. The log stays when
+    scheduling stops, for the admin to read.
     """
     _remove_shared_file(unit_name)
     path = cron_file(unit_name)
-    if not schedule.enabled:
+    if not schedule.enabled and not drill:
         if path.exists():
             path.unlink()
             return True
         return False
     log = log_file(unit_name)
     _prepare_log(log)
-    content = cron_entry(schedule, unit_name, charm_dir, log)
+    content = cron_entry(schedule, unit_name, charm_dir, log, drill)
     if path.exists() and path.read_text() == content:
         return False
     tmp = path.with_name(f".{path.name}.tmp")
