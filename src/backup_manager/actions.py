@@ -37,6 +37,7 @@ BACKUP_COLUMNS = (
     ("FINISHED", "finished-at"),
     ("SIZE", "size"),
     ("STATUS", "status"),
+    ("VERIFIED", "verified"),  # the newest restore drill: `<checked-at> pass|fail` (C4)
     ("HOLD", "hold"),
     ("LOCATION", "location"),
     ("CLUSTER", "cluster"),
