@@ -15,8 +15,10 @@ from object_storage import S3Requirer
 
 from backup_manager import drill_schedule
 from backup_manager.actions import Actions
+from backup_manager.exporter.server import PORT as EXPORTER_PORT
 from backup_manager.manager import Manager
 from backup_manager.schedule import DRILL_EVENT_NAME, EVENT_NAME
+from database_backup.cos import CosAgentProvider, ScrapeEndpoint
 from database_backup.interface import DatabaseBackupRequirer, JobStatusEvent
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,11 @@ class BackupManagerCharm(ops.CharmBase):
         self.s3 = S3Requirer(self, "s3")
         self.manager = Manager(self, self.backups, self.s3)
         self.actions = Actions(self.manager)
+        self.cos = CosAgentProvider(  # COS: exporter scrape job, alert rules, dashboard
+            self,
+            endpoints=[ScrapeEndpoint("backup-health", EXPORTER_PORT)],
+            metric_prefix="database_backup_",
+        )
 
         for event in (
             self.on.install,

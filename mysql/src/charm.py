@@ -20,6 +20,7 @@ import ops
 from mysql_provider.service import ProviderService, juju_exec_command
 from mysql_provider.workload import Server
 
+from database_backup.cos import CosAgentProvider
 from database_backup.interface import DatabaseBackupProvider, JobRequestedEvent
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,10 @@ class MySQLServerCharm(ops.CharmBase):
             self.backups,
             server_factory=type(self).server_factory,
             notify=type(self).notify_command,
+        )
+        # COS: the collector this relation brings tails the job log; no rules of its own
+        self.cos = CosAgentProvider(
+            self, metrics_rules_dir=None, logs_rules_dir=None, dashboard_dirs=()
         )
         for event in (
             self.on.install,
