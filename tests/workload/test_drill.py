@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -269,15 +270,27 @@ def test_a_scratch_root_inside_the_live_datadir_is_refused(
     assert not inside.exists()
 
 
-def _start_drill(
-    spec: Path, config: S3Config, tmp_path: Path, backup_id: str
-) -> tuple[subprocess.Popen[bytes], Path]:
+@dataclass
+class _Started:
+    """A drill running in the background, stopped once its scratch server has started."""
+
+    spec: Path
+    backup_id: str
+    proc: subprocess.Popen[bytes]
+    state: Path
+    scratch: Path
+
+
+def _start_drill(db: MariaDBServer, config: S3Config, tmp_path: Path) -> _Started:
+    spec = _spec(db, config, tmp_path)
+    backup_id = _backup(spec, config, tmp_path)
     state = tmp_path / "drill.json"
     proc = start_cli(["verify", "--backup-id", backup_id], spec, config, state)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # the scratch server has been started
-        if any((path / "scratch.pid").exists() for path in _scratch_dirs(tmp_path)):
-            return proc, state
+    while time.monotonic() < deadline:
+        for path in _scratch_dirs(tmp_path):
+            if (path / "scratch.pid").exists():
+                return _Started(spec, backup_id, proc, state, path)
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.02)
     pytest.fail("the drill never started its scratch server")
@@ -286,41 +299,54 @@ def _start_drill(
 def test_sigterm_mid_drill_removes_the_scratch_server_and_its_directory(
     filled: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
-    spec = _spec(filled, s3_config, tmp_path)
-    backup_id = _backup(spec, s3_config, tmp_path)
-    proc, state = _start_drill(spec, s3_config, tmp_path, backup_id)
-    scratch = _scratch_dirs(tmp_path)[0]
+    drill = _start_drill(filled, s3_config, tmp_path)
 
-    proc.send_signal(signal.SIGTERM)
+    drill.proc.send_signal(signal.SIGTERM)
 
-    assert proc.wait(120) == 1
-    wait_state(state, lambda doc: doc.get("finished-at") is not None)
-    document = json.loads(state.read_text())
+    assert drill.proc.wait(120) == 1
+    wait_state(drill.state, lambda doc: doc.get("finished-at") is not None)
+    document = json.loads(drill.state.read_text())
     assert document["message"] == "cancelled: stopped by signal SIGTERM"
-    assert not scratch.exists()
-    assert _servers_in(scratch) == []
+    assert not drill.scratch.exists()
+    assert _servers_in(drill.scratch) == []
 
 
 def test_a_killed_drills_leftovers_are_removed_by_the_next_drill(
     filled: MariaDBServer, s3_config: S3Config, tmp_path: Path
 ):
-    spec = _spec(filled, s3_config, tmp_path)
-    backup_id = _backup(spec, s3_config, tmp_path)
-    proc, _ = _start_drill(spec, s3_config, tmp_path, backup_id)
-    scratch = _scratch_dirs(tmp_path)[0]
-    os.kill(proc.pid, signal.SIGKILL)  # the engine only: its scratch server runs on
-    proc.wait(30)
-    left = _servers_in(scratch)
-    assert scratch.exists()
+    drill = _start_drill(filled, s3_config, tmp_path)
+    os.kill(drill.proc.pid, signal.SIGKILL)  # the engine only: its scratch server runs on
+    drill.proc.wait(30)
+    left = _servers_in(drill.scratch)
+    assert drill.scratch.exists()
     assert left
 
-    state = _drill(spec, s3_config, tmp_path, "--backup-id", backup_id)
+    state = _drill(drill.spec, s3_config, tmp_path, "--backup-id", drill.backup_id)
 
     assert state["exit"] == 0, state["stderr"]
-    assert not scratch.exists()
-    assert _servers_in(scratch) == []
+    assert not drill.scratch.exists()
+    assert _servers_in(drill.scratch) == []
     assert all(not Path(f"/proc/{pid}").exists() for pid in left)
-    assert f"removed an interrupted drill's {scratch.name}" in state["result"]["notes"]
+    assert f"removed an interrupted drill's {drill.scratch.name}" in state["result"]["notes"]
+
+
+def test_an_incremental_whose_parent_is_gone_fails_saying_so(
+    filled: MariaDBServer, s3_config: S3Config, storage: S3Storage, tmp_path: Path
+):
+    spec = _spec(filled, s3_config, tmp_path)
+    full = _backup(spec, s3_config, tmp_path)
+    inc = _backup(spec, s3_config, tmp_path, "--kind", "incremental")
+    catalog = Catalog(storage, CLUSTER)
+    storage.delete(catalog.artefact_key(full, "backup.json"))
+
+    state = _drill(spec, s3_config, tmp_path, "--backup-id", inc)
+
+    assert state["exit"] == 1
+    assert state["message"].startswith(f"drill failed: backup {inc} needs its parent {full}")
+    stored = catalog.read_verification(inc)
+    assert stored is not None
+    assert stored["result"] == "fail"
+    assert _scratch_dirs(tmp_path) == []
 
 
 def test_a_missing_backup_is_refused(filled: MariaDBServer, s3_config: S3Config, tmp_path: Path):

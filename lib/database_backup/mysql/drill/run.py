@@ -128,6 +128,8 @@ class _Plan:
     chain: list[BackupMetadata]
     recovery: RecoveryPlan | None
     target_text: str | None
+    #: why the backup cannot be restored at all (a broken chain, binlogs that do not reach)
+    problem: str | None = None
 
 
 @dataclass
@@ -156,18 +158,22 @@ def run_drill(
     """
     started = time.monotonic()
     plan = _plan(catalog, request, key)
-    program = find_program(live.conn, plan.meta)
-    datadir = _live_datadir(live, program)
-    with ScratchRoot(request.scratch_root, datadir) as root:
-        space.check_space(root.root, _need(plan), request.min_free_bytes, datadir)
-        scratch = ScratchServer(root.new_directory(), program.path, program.flavour,
-                                _owner(datadir))  # fmt: skip
-        tally = _Tally(notes=[f"removed an interrupted drill's {name}" for name in root.removed])
-        try:
-            reason = _restore_and_check(catalog, scratch, plan, request, key, progress, tally)
-        finally:
-            emit(progress, CLEANUP)
-            scratch.remove()
+    tally = _Tally()
+    reason = plan.problem
+    if reason is None:
+        program = find_program(live.conn, plan.meta)
+        datadir = _live_datadir(live, program)
+        with ScratchRoot(request.scratch_root, datadir) as root:
+            space.check_space(root.root, _need(plan), request.min_free_bytes, datadir)
+            scratch = ScratchServer(root.new_directory(), program.path, program.flavour,
+                                    _owner(datadir))  # fmt: skip
+            tally.notes += [f"removed an interrupted drill's {name}" for name in root.removed]
+            try:
+                drill = _Drill(catalog, scratch, plan, request, key, progress, tally)
+                reason = drill.restore_and_check()
+            finally:
+                emit(progress, CLEANUP)
+                scratch.remove()
     verdict = Verification(
         result="fail" if reason else "pass",
         checked_at=now_text(),
@@ -186,35 +192,125 @@ def run_drill(
     return outcome
 
 
-def _restore_and_check(
-    catalog: Catalog,
-    scratch: ScratchServer,
-    plan: _Plan,
-    request: DrillRequest,
-    key: bytes | None,
-    progress: ProgressCallback | None,
-    tally: _Tally,
-) -> str | None:
-    """Restore, replay and check; the reason of a failure, None on a pass."""
-    try:
-        begun = time.monotonic()
-        _restore(catalog, scratch, plan, request, key, progress)
-        tally.restore_seconds = time.monotonic() - begun
-        stopping.raise_if_requested()
-        if plan.recovery is not None:
-            tally.replayed_files = _replay(catalog, scratch, plan.recovery, key, progress)
+@dataclass
+class _Drill:
+    """One drill's restore and checks in its scratch server."""
+
+    catalog: Catalog
+    scratch: ScratchServer
+    plan: _Plan
+    request: DrillRequest
+    key: bytes | None
+    progress: ProgressCallback | None
+    tally: _Tally
+
+    def restore_and_check(self) -> str | None:
+        """Restore, replay and check; the reason of a failure, None on a pass."""
+        try:
+            begun = time.monotonic()
+            self.restore()
+            self.tally.restore_seconds = time.monotonic() - begun
             stopping.raise_if_requested()
-        emit(progress, CHECKING)
-        return _check(scratch, plan, request, tally)
-    except DrillRefusedError:
-        raise
-    except DrillFailedError as exc:
-        stopping.raise_if_requested()  # a stop that a library turned into a failure
-        return str(exc)
-    except Exception as exc:
-        stopping.raise_if_requested()
-        logger.debug("drill failure details", exc_info=True)
-        return str(DrillFailedError(str(exc) or type(exc).__name__))
+            if self.plan.recovery is not None:
+                self.tally.replayed_files = self.replay(self.plan.recovery)
+                stopping.raise_if_requested()
+            emit(self.progress, CHECKING)
+            return self.check()
+        except DrillRefusedError:
+            raise
+        except DrillFailedError as exc:
+            stopping.raise_if_requested()  # a stop that a library turned into a failure
+            return str(exc)
+        except Exception as exc:
+            stopping.raise_if_requested()
+            logger.debug("drill failure details", exc_info=True)
+            return str(DrillFailedError(str(exc) or type(exc).__name__))
+
+    def restore(self) -> None:
+        """Restore the backup (or chain) into the scratch server and start it."""
+        emit(self.progress, RESTORING)
+        reporting = _as_phase(self.progress, RESTORING)
+        scratch, meta, key = self.scratch, self.plan.meta, self.key
+        scratch.create()
+        if meta.kind == "logical":
+            scratch.initialise()
+            scratch.start(self.request.start_timeout)
+            try:
+                restore_logical(scratch.root_conn, self.catalog, meta.backup_id, key=key,
+                                progress=reporting, workdir=scratch.work)  # fmt: skip
+            except DataChangeError as exc:
+                raise DrillFailedError(str(exc)) from exc
+            return
+        log = ToolLog(scratch.work / "restore.log")
+        staging, flavour, parallel = scratch.datadir, scratch.flavour, self.request.parallel
+        try:
+            if meta.kind == "incremental":
+                stage_chain(self.catalog, meta, flavour, staging, key, reporting, log, parallel)
+            else:
+                fetch_and_extract(self.catalog, meta, flavour, staging, key, reporting, log,
+                                  parallel)  # fmt: skip
+                prepare(flavour, staging, log)
+        except DataChangeError as exc:
+            raise DrillFailedError(_scratch_words(str(exc))) from exc
+        scratch.start(self.request.start_timeout)
+
+    def replay(self, recovery: RecoveryPlan) -> int:
+        """Replay the planned binlogs into the scratch server; the number of files."""
+        if not recovery.files:
+            return 0
+        progress = self.progress
+        emit(progress, REPLAYING, 0, len(recovery.files))
+        index = BinlogCatalog(self.catalog)
+        directory = self.scratch.work / "binlogs"
+        sources: list[Path | Callable[[], Path]] = [
+            _fetcher(index, entry, directory, self.key) for entry in recovery.files
+        ]
+        stats = replay(
+            self.scratch.conn, self.scratch.flavour, sources, workdir=self.scratch.work,
+            start_position=recovery.start_position, stop_datetime=recovery.stop_at,
+            on_file=lambda done, total: emit(progress, REPLAYING, done, total),
+        )  # fmt: skip
+        return stats.files
+
+    def check(self) -> str | None:
+        """CHECK TABLE and the table sums; the reason of a failure, None on a pass."""
+        scratch, plan, tally = self.scratch, self.plan, self.tally
+        conn, flavour, work = scratch.conn, scratch.flavour, scratch.work
+        tables = checks.user_tables(conn, flavour, work)
+        table_check = checks.check_tables(conn, flavour, work, tables)
+        tally.checked = table_check.checked
+        tally.skipped = len(table_check.unsupported)
+        if table_check.unsupported:
+            tally.notes.append(
+                f"{len(table_check.unsupported)} tables' engines cannot be checked "
+                f"(CHECK TABLE): {checks.problem_text(table_check.unsupported)}"
+            )
+        problems: list[str] = []
+        if table_check.problems:
+            problems.append(
+                f"CHECK TABLE found {len(table_check.problems)} damaged tables: "
+                f"{checks.problem_text(table_check.problems)}"
+            )
+        if plan.recovery is not None:
+            tally.notes.append(
+                f"table sums not compared: the data was replayed to {plan.target_text}, "
+                "not left at the backup's point"
+            )
+        else:
+            sums = checks.check_sums(conn, flavour, work, plan.meta,
+                                     budget_seconds=self.request.sums_budget_seconds)  # fmt: skip
+            tally.compared = sums.compared
+            tally.skipped += sums.skipped
+            if sums.note:
+                tally.notes.append(sums.note)
+            if sums.mismatches:
+                problems.append(
+                    "the restored data differs from the table sums recorded at backup time: "
+                    + checks.problem_text(sums.mismatches)
+                )
+        if not problems:
+            return None
+        return str(DrillFailedError("; ".join(problems)))
 
 
 # -- planning -----------------------------------------------------------------------------
@@ -231,7 +327,7 @@ def _plan(catalog: Catalog, request: DrillRequest, key: bytes | None) -> _Plan:
     try:
         chain = resolve_chain(catalog, meta.backup_id) if meta.kind != "logical" else [meta]
     except ChainError as exc:
-        raise DrillFailedError(str(exc)) from exc
+        return _Plan(meta, [meta], None, None, problem=str(DrillFailedError(str(exc))))
     if any(item.encrypted for item in chain) and key is None:
         raise DrillRefusedError(
             f"backup {meta.backup_id} is encrypted and this drill has no key: give the "
@@ -245,11 +341,12 @@ def _plan(catalog: Catalog, request: DrillRequest, key: bytes | None) -> _Plan:
             "physical backup (drill without a point in time, or name a physical backup)"
         )
     target = _target(request.point_in_time)
+    text = format_time(target) if target is not None else "latest"
     try:
         recovery = plan_recovery(catalog, target, backup_id=meta.backup_id)
     except RecoveryError as exc:
-        raise DrillFailedError(f"no point-in-time recovery possible: {exc}") from exc
-    text = format_time(target) if target is not None else "latest"
+        problem = DrillFailedError(f"no point-in-time recovery to {text} from it: {exc}")
+        return _Plan(meta, chain, None, text, problem=str(problem))
     return _Plan(meta, chain, recovery, text)
 
 
@@ -301,69 +398,11 @@ def _as_phase(progress: ProgressCallback | None, phase: str) -> ProgressCallback
     return report
 
 
-def _restore(
-    catalog: Catalog,
-    scratch: ScratchServer,
-    plan: _Plan,
-    request: DrillRequest,
-    key: bytes | None,
-    progress: ProgressCallback | None,
-) -> None:
-    emit(progress, RESTORING)
-    reporting = _as_phase(progress, RESTORING)
-    scratch.create()
-    meta, flavour = plan.meta, scratch.flavour
-    if meta.kind == "logical":
-        scratch.initialise()
-        scratch.start(request.start_timeout)
-        try:
-            restore_logical(scratch.root_conn, catalog, meta.backup_id, key=key,
-                            progress=reporting, workdir=scratch.work)  # fmt: skip
-        except DataChangeError as exc:
-            raise DrillFailedError(str(exc)) from exc
-        return
-    log = ToolLog(scratch.work / "restore.log")
-    staging, parallel = scratch.datadir, request.parallel
-    try:
-        if meta.kind == "incremental":
-            stage_chain(catalog, meta, flavour, staging, key, reporting, log, parallel)
-        else:
-            fetch_and_extract(catalog, meta, flavour, staging, key, reporting, log, parallel)
-            prepare(flavour, staging, log)
-    except DataChangeError as exc:
-        raise DrillFailedError(_scratch_words(str(exc))) from exc
-    scratch.start(request.start_timeout)
-
-
 def _scratch_words(message: str) -> str:
     """A restore's message said for a drill (no live data was ever at stake)."""
     for tail in ("; the current data was not touched", " (the current data was not touched)"):
         message = message.replace(tail, "")
     return message
-
-
-def _replay(
-    catalog: Catalog,
-    scratch: ScratchServer,
-    recovery: RecoveryPlan,
-    key: bytes | None,
-    progress: ProgressCallback | None,
-) -> int:
-    """Replay the planned binlogs into the scratch server; the number of files."""
-    if not recovery.files:
-        return 0
-    emit(progress, REPLAYING, 0, len(recovery.files))
-    index = BinlogCatalog(catalog)
-    directory = scratch.work / "binlogs"
-    sources: list[Path | Callable[[], Path]] = [
-        _fetcher(index, entry, directory, key) for entry in recovery.files
-    ]
-    stats = replay(
-        scratch.conn, scratch.flavour, sources, workdir=scratch.work,
-        start_position=recovery.start_position, stop_datetime=recovery.stop_at,
-        on_file=lambda done, total: emit(progress, REPLAYING, done, total),
-    )  # fmt: skip
-    return stats.files
 
 
 def _fetcher(
@@ -376,47 +415,6 @@ def _fetcher(
 
 
 # -- checking -----------------------------------------------------------------------------
-
-
-def _check(
-    scratch: ScratchServer, plan: _Plan, request: DrillRequest, tally: _Tally
-) -> str | None:
-    conn, flavour, work = scratch.conn, scratch.flavour, scratch.work
-    tables = checks.user_tables(conn, flavour, work)
-    table_check = checks.check_tables(conn, flavour, work, tables)
-    tally.checked = table_check.checked
-    tally.skipped = len(table_check.unsupported)
-    if table_check.unsupported:
-        tally.notes.append(
-            f"{len(table_check.unsupported)} tables' engines cannot be checked "
-            f"(CHECK TABLE): {checks.problem_text(table_check.unsupported)}"
-        )
-    problems: list[str] = []
-    if table_check.problems:
-        problems.append(
-            f"CHECK TABLE found {len(table_check.problems)} damaged tables: "
-            f"{checks.problem_text(table_check.problems)}"
-        )
-    if plan.recovery is not None:
-        tally.notes.append(
-            f"table sums not compared: the data was replayed to {plan.target_text}, "
-            "not left at the backup's point"
-        )
-    else:
-        sums = checks.check_sums(conn, flavour, work, plan.meta,
-                                 budget_seconds=request.sums_budget_seconds)  # fmt: skip
-        tally.compared = sums.compared
-        tally.skipped += sums.skipped
-        if sums.note:
-            tally.notes.append(sums.note)
-        if sums.mismatches:
-            problems.append(
-                "the restored data differs from the table sums recorded at backup time: "
-                + checks.problem_text(sums.mismatches)
-            )
-    if not problems:
-        return None
-    return str(DrillFailedError("; ".join(problems)))
 
 
 # -- the verdict --------------------------------------------------------------------------
