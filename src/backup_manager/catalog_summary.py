@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import ops
 
-from database_backup.catalog import BackupMetadata, Catalog, IncompleteBackup
+from database_backup.catalog import BackupMetadata, Catalog, CatalogView, IncompleteBackup
 
 from .catalogs import Catalogs, cluster_id, format_time
 from .locations import Location
@@ -190,6 +190,12 @@ class _RecordingCatalog(Catalog):
         entries = super().list_backups(include_incomplete)
         self._note.listed(entries)
         return entries
+
+    def read_index(self) -> CatalogView:
+        """Read the index, and record what was found."""
+        view = super().read_index()
+        self._note.listed(view.entries(include_incomplete=True))
+        return view
 
     def delete_backup(self, backup_id: str, *, force: bool = False) -> None:
         """Delete, and take the backup out of the summary.

@@ -22,6 +22,7 @@ from database_backup.catalog import (
     BackupNotFoundError,
     Catalog,
     CatalogError,
+    CatalogView,
     Decision,
     IncompleteBackup,
     RetentionPolicy,
@@ -125,10 +126,17 @@ class Catalogs:
 
     # -- reading ------------------------------------------------------------------------
 
+    def view(self, app: str, location: Location) -> CatalogView:
+        """One read of `app`'s catalog at `location`: backups, holds, drill results.
+
+        From the cluster's index (one GET and a listing per 1,000 backup ids).
+        """
+        with storage_errors(location, f"listing the backups of {app}"):
+            return self.catalog(app, location).read_index()
+
     def entries(self, app: str, location: Location) -> list[Entry]:
         """Every backup of `app` at `location`, incomplete ones included, oldest first."""
-        with storage_errors(location, f"listing the backups of {app}"):
-            return self.catalog(app, location).list_backups(include_incomplete=True)
+        return self.view(app, location).entries(include_incomplete=True)
 
     def complete(self, app: str, location: Location) -> list[BackupMetadata]:
         """The complete backups of `app` at `location`, oldest first."""
@@ -150,13 +158,10 @@ class Catalogs:
                 known = {self.cluster_of(app) for app in names}
                 names += [c for c in self.clusters(location) if c not in known]
             for app in names:
-                entries = self.entries(app, location)
-                with storage_errors(location, f"reading the holds of {app}"):
-                    catalog = self.catalog(app, location)
-                    holds = catalog.holds()
-                    drills = catalog.verifications()
+                view = self.view(app, location)
+                holds, drills = view.holds(), view.verifications()
                 cluster = self.cluster_of(app)
-                for entry in entries:
+                for entry in view.entries(include_incomplete=True):
                     row = _row(entry, cluster, location.name, holds.get(entry.backup_id), now)
                     rows.append(_with_drill(row, drills.get(entry.backup_id)))
         rows.sort(key=lambda r: (r["started-at"] or r["finished-at"], r["backup-id"]))
@@ -304,6 +309,8 @@ class Catalogs:
         with storage_errors(location, f"applying retention to {app}"):
             catalog = self.catalog(app, location)
             decisions, binlogs = purge_with_binlogs(catalog, policy, protected=protected)
+            if decisions:
+                catalog.read_index()  # what is left (a recording catalog updates its summary)
             for binlog in binlogs:
                 logger.info(
                     "retention deleted binlog %s/%s of %s in %s: no kept backup needs it",

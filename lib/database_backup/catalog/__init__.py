@@ -8,6 +8,7 @@ Usage::
     storage.upload_stream(catalog.artefact_key(backup_id, "data.xbstream.zst"), stream)
     catalog.write_metadata(meta)              # backup.json last: now the backup is complete
     catalog.set_hold(backup_id, until)        # preserve until a date; None cancels
+    view = catalog.read_index()               # backups, holds, drills: one GET + a listing
     catalog.purge(RetentionPolicy(min_count=2, max_count=7))
 """
 
@@ -22,6 +23,7 @@ from .errors import (
     ForeignClusterError,
     MetadataError,
 )
+from .index import CatalogView
 from .metadata import BackupMetadata, IncompleteBackup, new_backup_id
 from .retention import Decision, RetentionPolicy, select_for_deletion
 from .store import Catalog, check_cluster_id, find_clusters
@@ -32,6 +34,7 @@ __all__ = [
     "BackupNotFoundError",
     "Catalog",
     "CatalogError",
+    "CatalogView",
     "Decision",
     "ForeignClusterError",
     "IncompleteBackup",

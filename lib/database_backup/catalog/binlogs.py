@@ -454,8 +454,9 @@ def purge_with_binlogs(
     Returns:
         (the backups' decisions, the binlogs deleted), carried out unless dry_run.
     """
-    backups = catalog.list_backups(include_incomplete=True)
-    decisions = catalog.purge(policy, protected=protected, dry_run=dry_run, backups=backups)
+    view = catalog.read_index()
+    backups = view.entries(include_incomplete=True)
+    decisions = catalog.purge(policy, protected=protected, dry_run=dry_run, view=view)
     gone = {decision.backup_id for decision in decisions}
     kept = [
         entry

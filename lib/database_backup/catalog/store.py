@@ -3,6 +3,7 @@
 Layout under the storage's ``path`` (``cluster_id`` is like ``<model-uuid>/<app>``)::
 
     <cluster-id>/cluster.json                    identity: cluster id, created-at
+    <cluster-id>/index.json                      summaries of every backup (see index.py)
     <cluster-id>/backups/<backup-id>/<artefact>  e.g. data.xbstream.zst.enc
     <cluster-id>/backups/<backup-id>/job.log
     <cluster-id>/backups/<backup-id>/preserve.json   the backup hold
@@ -18,15 +19,16 @@ nested in or containing another cluster's catalog, is refused.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore
+from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore, StorageError
 from database_backup.timefmt import as_utc, utc_now
 
 from .documents import as_object, dump_document, load_json
@@ -36,6 +38,19 @@ from .errors import (
     CatalogError,
     ForeignClusterError,
     MetadataError,
+)
+from .index import (
+    HOLD_KEY,
+    INDEX_FILE,
+    VERIFICATION_KEY,
+    CatalogView,
+    IndexDocument,
+    Summary,
+    entry_sort_key,
+    hold_of,
+    summarize,
+    to_metadata,
+    verification_of,
 )
 from .metadata import (
     BACKUP_ID_PATTERN,
@@ -58,6 +73,7 @@ IDENTITY_VERSION = 1
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
+_INDEX_ATTEMPTS = 3  #: read-modify-write tries of an index update that another writer overwrote
 MAX_CLUSTERS = 1000  #: prefixes examined when discovering the clusters in a location
 logger = logging.getLogger(__name__)
 
@@ -116,6 +132,11 @@ class Catalog:
     def binlogs_prefix(self) -> str:
         """``<cluster-id>/binlogs/``."""
         return f"{self.prefix}{BINLOGS_DIR}/"
+
+    @property
+    def index_key(self) -> str:
+        """``<cluster-id>/index.json``."""
+        return f"{self.prefix}{INDEX_FILE}"
 
     def backup_prefix(self, backup_id: str) -> str:
         """``<cluster-id>/backups/<backup-id>/``."""
@@ -181,7 +202,7 @@ class Catalog:
                     f"the prefix {self.prefix} is inside the catalog of cluster {outer!r}: "
                     "refusing to mix two clusters' backups; configure a different path"
                 )
-        ours = (self.backups_prefix, self.binlogs_prefix)
+        ours = (self.backups_prefix, self.binlogs_prefix, self.index_key)
         for info in self.storage.list(self.prefix):
             if not info.key.startswith(ours):
                 raise ForeignClusterError(
@@ -226,6 +247,14 @@ class Catalog:
             )
         key = self.backup_prefix(meta.backup_id) + METADATA_FILE
         self.storage.put_bytes(key, dump_document(meta.to_dict()))
+        summary = summarize(meta)
+
+        def add(backups: dict[str, Summary]) -> None:
+            kept = backups.get(meta.backup_id, {})
+            extras = {k: kept[k] for k in (HOLD_KEY, VERIFICATION_KEY) if k in kept}
+            backups[meta.backup_id] = {**summary, **extras}
+
+        self._update_index(add, f"add backup {meta.backup_id}")
 
     def read_metadata(self, backup_id: str) -> BackupMetadata:
         """Return a complete backup's metadata.
@@ -329,6 +358,158 @@ class Catalog:
             reason=reason,
         )
 
+    # -- the index ------------------------------------------------------------------------
+
+    def read_index(self) -> CatalogView:
+        """The backups, holds and drill results, from the index checked against a listing.
+
+        Costs one GET of ``index.json`` and one listing request per 1,000 backup ids
+        (``backups/`` with a delimiter) when the index is current. Ids the index lacks
+        (a lost or missing index, a backup in progress, one written by older software)
+        are read from their own files - a listing of the backup's prefix, its
+        ``backup.json``, ``preserve.json`` and ``verification.json`` - and added; ids no
+        longer stored are dropped; the healed index is written back.
+        """
+        document = self._load_index()
+        if document is None:
+            self._verify_for_reading()
+        known = dict(document.backups) if document is not None else {}
+        stored = set(self._backup_ids())
+        view = _View()
+        for backup_id in sorted(known.keys() & stored):
+            if not view.take(backup_id, known[backup_id]):
+                stored.add(backup_id)
+                known.pop(backup_id)
+        unknown = sorted(stored - known.keys())
+        added: dict[str, Summary] = {}
+        for backup_id, found in zip(unknown, self._scan(unknown), strict=True):
+            if isinstance(found, IncompleteBackup):
+                view.incomplete.append(found)
+            elif found is not None and view.take(backup_id, found):
+                added[backup_id] = found
+        vanished = sorted(known.keys() - stored)
+        if document is None or added or vanished:
+
+            def heal(backups: dict[str, Summary]) -> None:
+                backups.update(added)
+                for backup_id in vanished:
+                    backups.pop(backup_id, None)
+
+            self._update_index(heal, "heal the index")
+        return view.freeze()
+
+    def reindex(self) -> CatalogView:
+        """Rebuild the index from every backup's own files (the truth), and return it.
+
+        Cost: one listing per 1,000 backup ids, then per backup a listing of its prefix
+        and a GET of each of its catalog files (in parallel).
+        """
+        self._verify_for_reading()
+        ids = sorted(set(self._backup_ids()))
+        view = _View()
+        fresh: dict[str, Summary] = {}
+        for backup_id, found in zip(ids, self._scan(ids), strict=True):
+            if isinstance(found, IncompleteBackup):
+                view.incomplete.append(found)
+            elif found is not None and view.take(backup_id, found):
+                fresh[backup_id] = found
+
+        def replace(backups: dict[str, Summary]) -> None:
+            backups.clear()
+            backups.update(fresh)
+
+        self._update_index(replace, "rebuild the index", strict=True)
+        return view.freeze()
+
+    def _load_index(self) -> IndexDocument | None:
+        """The stored index, or None when missing or unreadable (then it is rebuilt)."""
+        try:
+            raw = self.storage.get_bytes(self.index_key)
+        except ObjectNotFoundError:
+            return None
+        try:
+            document = IndexDocument.load(raw, self.index_key)
+        except MetadataError as exc:
+            logger.warning("rebuilding the catalog index: %s", exc)
+            return None
+        if document.cluster_id != self.cluster_id:
+            raise ForeignClusterError(
+                f"the index {self.index_key} belongs to cluster {document.cluster_id!r}, not "
+                f"{self.cluster_id!r}: refusing to use another cluster's backups; "
+                "configure a different storage path for this cluster"
+            )
+        self._identity_verified = True  # written by this cluster's writers only
+        return document
+
+    def _update_index(
+        self,
+        change: Callable[[dict[str, Summary]], object],
+        what: str,
+        *,
+        strict: bool = False,
+    ) -> None:
+        """Apply an (idempotent) ``change`` to the index: read, change, write, check.
+
+        Another writer's concurrent update can overwrite ours: the index is read back and
+        the change applied again (up to ``_INDEX_ATTEMPTS`` times). The per-backup file is
+        already written, so a failure here only costs the next reader a few requests to
+        heal; it is logged, not raised (unless ``strict``).
+        """
+        try:
+            for _ in range(_INDEX_ATTEMPTS):
+                document = self._load_index() or IndexDocument(self.cluster_id)
+                change(document.backups)
+                document.generation += 1
+                self.storage.put_bytes(self.index_key, document.dump(self._clock()))
+                stored = self._load_index()
+                if stored is not None and _has_change(stored.backups, change):
+                    return
+            logger.warning("catalog index: %s was overwritten %d times", what, _INDEX_ATTEMPTS)
+        except (StorageError, MetadataError) as exc:
+            if strict:
+                raise
+            logger.warning("catalog index not updated (%s): %s", what, exc)
+
+    def _backup_ids(self) -> list[str]:
+        """The ids under ``backups/``: one request per 1,000 where the store lists dirs."""
+        if isinstance(self.storage, ListsDirectories):
+            dirs = self.storage.list_dirs(self.backups_prefix)
+            names = (d[len(self.backups_prefix) :].rstrip("/") for d in dirs)
+        else:
+            keys = (
+                info.key[len(self.backups_prefix) :]
+                for info in self.storage.list(self.backups_prefix)
+            )
+            names = (key.partition("/")[0] for key in keys if "/" in key)
+        return sorted({name for name in names if BACKUP_ID_PATTERN.match(name)})
+
+    def _scan(self, backup_ids: list[str]) -> list[Summary | IncompleteBackup | None]:
+        """Read several backups' own files in parallel (None: nothing stored any more)."""
+        if len(backup_ids) <= 1:
+            return [self._scan_one(backup_id) for backup_id in backup_ids]
+        with ThreadPoolExecutor(max_workers=min(_FETCH_THREADS, len(backup_ids))) as pool:
+            return list(pool.map(self._scan_one, backup_ids))
+
+    def _scan_one(self, backup_id: str) -> Summary | IncompleteBackup | None:
+        objects = list(self.storage.list(self.backup_prefix(backup_id)))
+        if not objects:
+            return None
+        names = {info.key.rsplit("/", 1)[-1] for info in objects}
+        fetched: BackupMetadata | str | None = None
+        if METADATA_FILE in names:
+            fetched = self._fetch_metadata([backup_id])[0]
+        entry = self._entry(backup_id, objects, fetched)
+        if isinstance(entry, IncompleteBackup):
+            return entry
+        hold = self.get_hold(backup_id) if HOLD_FILE in names else None
+        drill = None
+        if VERIFICATION_FILE in names:
+            try:
+                drill = self.read_verification(backup_id)
+            except MetadataError as exc:
+                logger.warning("ignoring an unreadable drill result: %s", exc)
+        return summarize(entry, hold=hold, verification=drill)
+
     # -- logs and holds -------------------------------------------------------------------
 
     def write_log(self, backup_id: str, text: str) -> None:
@@ -351,6 +532,17 @@ class Catalog:
             "updated-at": format_time(self._clock()),
         }
         self.storage.put_bytes(self.artefact_key(backup_id, HOLD_FILE), dump_document(document))
+
+        def hold(backups: dict[str, Summary]) -> None:
+            entry = backups.get(backup_id)
+            if entry is None:
+                return  # not indexed yet: the next read adds it with its hold
+            if until is None:
+                entry.pop(HOLD_KEY, None)
+            else:
+                entry[HOLD_KEY] = format_time(until)
+
+        self._update_index(hold, f"hold backup {backup_id}")
 
     def get_hold(self, backup_id: str) -> datetime | None:
         """Return the time a backup is held until (possibly past), or None."""
@@ -396,6 +588,13 @@ class Catalog:
             self.artefact_key(backup_id, VERIFICATION_FILE), dump_document(checked)
         )
 
+        def drilled(backups: dict[str, Summary]) -> None:
+            entry = backups.get(backup_id)
+            if entry is not None:
+                entry[VERIFICATION_KEY] = checked
+
+        self._update_index(drilled, f"record the drill of backup {backup_id}")
+
     def read_verification(self, backup_id: str) -> dict[str, object] | None:
         """The newest drill's verification document of a backup, or None (never drilled).
 
@@ -411,21 +610,11 @@ class Catalog:
         return _check_verification(document, backup_id)
 
     def verifications(self) -> dict[str, dict[str, object]]:
-        """Every drilled backup's newest verification document, by backup id."""
-        self._verify_for_reading()
-        found: dict[str, dict[str, object]] = {}
-        for info in self.storage.list(self.backups_prefix):
-            backup_id, _, name = info.key[len(self.backups_prefix) :].partition("/")
-            if name != VERIFICATION_FILE:
-                continue
-            try:
-                document = self.read_verification(backup_id)
-            except MetadataError as exc:
-                logger.warning("ignoring an unreadable drill result: %s", exc)
-                continue
-            if document is not None:
-                found[backup_id] = document
-        return found
+        """Every drilled backup's newest verification document, by backup id.
+
+        Read from the index (``read_index``: one GET and a listing of the backup ids).
+        """
+        return self.read_index().verifications()
 
     # -- deletion -----------------------------------------------------------------------
 
@@ -446,6 +635,9 @@ class Catalog:
             raise BackupNotFoundError(f"backup {backup_id} not found in cluster {self.cluster_id}")
         if not force:
             self._check_deletable(backup_id)
+        # the index first: were the deletion cut short, the next read finds the id again
+        # and reads its truth (still complete, or incomplete once backup.json is gone)
+        self._update_index(lambda backups: backups.pop(backup_id, None), f"drop {backup_id}")
         self.storage.delete(prefix + METADATA_FILE)
         self.storage.delete_prefix(prefix)
 
@@ -457,9 +649,7 @@ class Catalog:
                 "before deleting it"
             )
         children = [
-            entry.backup_id
-            for entry in self.list_backups()
-            if isinstance(entry, BackupMetadata) and entry.parent_id == backup_id
+            entry.backup_id for entry in self.read_index().complete if entry.parent_id == backup_id
         ]
         if children:
             raise BackupHeldError(
@@ -473,7 +663,7 @@ class Catalog:
         *,
         protected: Collection[str] = (),
         dry_run: bool = False,
-        backups: Sequence[BackupMetadata | IncompleteBackup] | None = None,
+        view: CatalogView | None = None,
     ) -> list[Decision]:
         """Apply a retention policy now: delete what ``select_for_deletion`` selects.
 
@@ -481,26 +671,50 @@ class Catalog:
             policy: the retention policy.
             protected: backup ids in use (never selected).
             dry_run: only return the decisions.
-            backups: this catalog's listing with incomplete backups, if the caller
-                already has it (saves listing again).
+            view: this catalog's ``read_index()``, if the caller already has it (saves
+                reading it again).
 
         Returns:
             The decisions (carried out unless ``dry_run``), oldest first.
         """
-        if backups is None:
-            backups = self.list_backups(include_incomplete=True)
+        view = view or self.read_index()
         decisions = select_for_deletion(
-            backups,
-            self.holds(),
-            policy,
-            self._clock(),
-            protected,
+            view.entries(include_incomplete=True), view.holds(), policy, self._clock(), protected
         )
-        if not dry_run:
-            for decision in decisions:
-                # the selection already honours holds and parents
-                self.delete_backup(decision.backup_id, force=True)
-        return decisions
+        if dry_run:
+            return decisions
+        now = self._clock()
+        holds = {decision.backup_id: self.get_hold(decision.backup_id) for decision in decisions}
+        carried: list[Decision] = []
+        for decision in decisions:
+            # the selection honours the index's holds and the parents; the hold is read
+            # again from preserve.json (the truth) in case the index missed a new one
+            until = holds[decision.backup_id]
+            if until is not None and until > now:
+                logger.warning(
+                    "retention spares backup %s: it is held until %s (the index missed the "
+                    "hold; it is corrected now)",
+                    decision.backup_id,
+                    format_time(until),
+                )
+            else:
+                carried.append(decision)
+        gone = {decision.backup_id for decision in carried}
+
+        def forget(backups: dict[str, Summary]) -> None:
+            for backup_id in gone:
+                backups.pop(backup_id, None)
+            for backup_id, until in holds.items():
+                if backup_id in backups and until is not None and until > now:
+                    backups[backup_id][HOLD_KEY] = format_time(until)
+
+        if carried or len(gone) != len(decisions):
+            self._update_index(forget, "apply retention")  # first, like delete_backup
+        for decision in carried:
+            prefix = self.backup_prefix(decision.backup_id)
+            self.storage.delete(prefix + METADATA_FILE)
+            self.storage.delete_prefix(prefix)
+        return carried
 
 
 @runtime_checkable
@@ -590,6 +804,47 @@ def _check_verification(document: object, backup_id: str) -> dict[str, object]:
 
 
 def _entry_sort_key(entry: BackupMetadata | IncompleteBackup) -> tuple[datetime, str]:
-    if isinstance(entry, BackupMetadata):
-        return entry.started_at, entry.backup_id
-    return entry.last_modified, entry.backup_id
+    return entry_sort_key(entry)
+
+
+def _has_change(
+    backups: dict[str, Summary], change: Callable[[dict[str, Summary]], object]
+) -> bool:
+    """Whether ``backups`` already holds what the (idempotent) ``change`` makes."""
+    changed = json.loads(json.dumps(backups))
+    change(changed)
+    return changed == backups
+
+
+class _View:
+    """A CatalogView being built from index entries and scanned backups."""
+
+    def __init__(self) -> None:
+        self.complete: list[BackupMetadata] = []
+        self.incomplete: list[IncompleteBackup] = []
+        self.held: dict[str, datetime] = {}
+        self.drills: dict[str, dict[str, object]] = {}
+
+    def take(self, backup_id: str, summary: Summary) -> bool:
+        """Add an index entry; False if it is not a valid summary (then it is re-read)."""
+        try:
+            meta = to_metadata(backup_id, summary)
+            hold = hold_of(summary)
+        except MetadataError as exc:
+            logger.warning("re-reading backup %s: its index entry is invalid: %s", backup_id, exc)
+            return False
+        self.complete.append(meta)
+        if hold is not None:
+            self.held[backup_id] = hold
+        drill = verification_of(summary)
+        if drill is not None:
+            self.drills[backup_id] = drill
+        return True
+
+    def freeze(self) -> CatalogView:
+        return CatalogView(
+            complete=tuple(sorted(self.complete, key=entry_sort_key)),
+            incomplete=tuple(sorted(self.incomplete, key=entry_sort_key)),
+            held=self.held,
+            drills=self.drills,
+        )

@@ -49,6 +49,17 @@ class MemoryStore:
             if key.startswith(prefix):
                 yield self.head(key)
 
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """The "directories" right under ``prefix``, like S3Storage.list_dirs."""
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        dirs = {
+            prefix + key[len(prefix) :].split("/", 1)[0] + "/"
+            for key in self.objects
+            if key.startswith(prefix) and "/" in key[len(prefix) :]
+        }
+        return sorted(dirs)
+
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
         self.deletes.append(key)

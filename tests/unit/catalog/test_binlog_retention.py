@@ -82,4 +82,6 @@ def test_retention_with_binlogs_lists_the_backups_once():
     assert [d.backup_id for d in decisions] == ["old"]
     assert [b.name for b in binlogs] == ["bin.000001", "bin.000002"]
     metadata_reads = [key for key in store.gets if key.endswith("/backup.json")]
-    assert len(metadata_reads) == 2  # each backup.json once, not once per pass
+    index_reads = [key for key in store.gets if key == "m/app/index.json"]
+    assert metadata_reads == []  # the backups come from the index, read once for both passes
+    assert len(index_reads) == 3  # read once; updated once (read, write, read back)
