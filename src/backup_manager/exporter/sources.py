@@ -108,7 +108,9 @@ def read_catalog(
     catalog = Catalog(storage, cluster)
     complete = [b for b in catalog.list_backups() if isinstance(b, BackupMetadata)]
     newest = max(complete, key=lambda b: (b.finished_at, b.backup_id), default=None)
-    drill = _newest_drill(catalog.verifications())
+    # only complete backups are drilled; and reading no drill of an empty prefix writes
+    # nothing there (the index heals itself on a read)
+    drill = _newest_drill(catalog.verifications()) if complete else None
     listing = list_cluster(storage, catalog, limit)
     last_event = None
     if shipping and listing.newest_binlog is not None:

@@ -1,0 +1,292 @@
+"""The exporter's sources: the state file and the catalogs, on an in-memory store.
+
+The same reads run against a real RGW in tests/workload/test_exporter.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from backup_manager.exporter import sources as sources_mod
+from backup_manager.exporter import state_file
+from backup_manager.exporter.metrics import render
+from backup_manager.exporter.sources import Sources, read_catalog, redact
+from backup_manager.exporter.state_file import ClusterEntry, ExporterState, JobOutcomes
+from backup_manager.locations import Location
+from backup_manager.schedule import Schedule
+from database_backup.catalog import Catalog
+from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
+from database_backup.interface import format_time
+from database_backup.storage import ObjectInfo
+
+from .fakes import NOW, FakeBucket, FakeS3, add_backup
+
+CLUSTER = "model-uuid/mysql"
+SECRET = "SECRET-A"  # a test value
+
+
+def location(name: str = "s3-a", bucket: str = "bucket-a") -> Location:
+    return Location(name=name, bucket=bucket, access_key="AKIA-A", secret_key=SECRET)
+
+
+def ship(store: FakeBucket, name: str, last_event: datetime.datetime, timeline: str) -> None:
+    """A shipped binlog with its index entry, as the provider's shipper writes it."""
+    index = BinlogCatalog(Catalog(store, CLUSTER))
+    store.put_bytes(index.object_key(timeline, f"{name}.zst"), b"binlog-bytes")
+    index.write_entry(
+        BinlogEntry(
+            name=name,
+            timeline=timeline,
+            object_name=f"{name}.zst",
+            raw_size=100,
+            stored_size=len(b"binlog-bytes"),
+            sha256="0" * 64,
+            compression="zstd",
+            encrypted=False,
+            created_at=last_event - timedelta(minutes=1),
+            last_event_at=last_event,
+        )
+    )
+
+
+def drill(store: FakeBucket, backup_id: str, result: str, checked: datetime.datetime) -> None:
+    Catalog(store, CLUSTER).write_verification(
+        backup_id,
+        {
+            "backup-id": backup_id,
+            "result": result,
+            "checked-at": format_time(checked),
+            "job-id": None,
+            "unit": None,
+        },
+    )
+
+
+def test_a_catalog_reads_into_its_health():
+    store = FakeBucket("bucket-a")
+    add_backup(store, CLUSTER, "20261120T020000Z-0001", hours_ago=50, data=b"x" * 10)
+    newest = add_backup(store, CLUSTER, "20261121T020000Z-0002", hours_ago=2, data=b"y" * 20)
+    drill(store, "20261120T020000Z-0001", "fail", NOW - timedelta(hours=3))
+    drill(store, "20261121T020000Z-0002", "pass", NOW - timedelta(hours=1))
+    ship(store, "bin.000007", NOW - timedelta(seconds=90), "20261101T000000Z-aaaa")
+    ship(store, "bin.000003", NOW - timedelta(seconds=30), "20261110T000000Z-bbbb")  # newer
+    ship(store, "bin.000002", NOW - timedelta(seconds=60), "20261110T000000Z-bbbb")
+
+    health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.catalog_up
+    assert health.complete_backups == 2
+    assert health.last_complete_at == newest.finished_at.timestamp()
+    assert health.last_duration_seconds == 300
+    assert health.last_size_bytes == 20
+    assert health.storage_bytes == sum(len(data) for data, _ in store.objects.values())
+    assert health.binlog_last_event_at == (NOW - timedelta(seconds=30)).timestamp()
+    assert health.drill_passed is True
+    assert health.drill_checked_at == (NOW - timedelta(hours=1)).timestamp()
+
+
+def test_no_lag_where_the_cluster_does_not_ship_and_nothing_for_an_empty_catalog():
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000001", NOW, "20261101T000000Z-aaaa")
+
+    assert read_catalog(store, CLUSTER, "", shipping=False).binlog_last_event_at is None
+    empty = read_catalog(FakeBucket("b"), CLUSTER, "x", shipping=True)
+    assert (empty.complete_backups, empty.storage_bytes, empty.last_complete_at) == (0, 0, None)
+    assert empty.drill_passed is None
+    assert empty.binlog_last_event_at is None
+
+
+def test_a_listing_past_the_limit_reports_no_bytes_and_no_lag():
+    store = FakeBucket("bucket-a")
+    for n in range(1, 5):
+        ship(store, f"bin.00000{n}", NOW, "20261101T000000Z-aaaa")
+
+    health = read_catalog(store, CLUSTER, "", shipping=True, limit=3)
+
+    assert health.storage_bytes is None
+    assert health.binlog_last_event_at is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def write_state(
+    path: Path, *, shipping: str | None = "s3-a", locations: dict[str, Location] | None = None
+) -> None:
+    entry = ClusterEntry(
+        cluster=CLUSTER,
+        app="mysql",
+        binlog_max_lag=60 if shipping else None,
+        shipping_location=shipping,
+        schedule_max_interval=86400,
+        jobs={"backup": JobOutcomes(failed_at=(format_time(NOW),), last_failed=True)},
+    )
+    state_file.write(
+        ExporterState(locations=locations or {"s3-a": location()}, clusters=(entry,)), path
+    )
+
+
+@pytest.fixture
+def s3_store() -> FakeS3:
+    return FakeS3()
+
+
+def sources_for(path: Path, s3: FakeS3, clock: Clock) -> Sources:
+    return Sources(path, opener=s3.open, clock=clock)
+
+
+def test_storage_is_read_at_most_once_a_minute_whatever_the_scrape_rate(
+    tmp_path: Path, s3_store: FakeS3, monkeypatch: pytest.MonkeyPatch
+):
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    bucket = s3_store.bucket("bucket-a")
+    add_backup(bucket, CLUSTER, "20261121T020000Z-0002", hours_ago=2)
+    reads: list[str] = []
+    original = bucket.list
+
+    def counting(prefix: str = "") -> Iterator[ObjectInfo]:
+        reads.append(prefix)
+        return original(prefix)
+
+    monkeypatch.setattr(bucket, "list", counting)
+    clock = Clock()
+    sources = sources_for(path, s3_store, clock)
+    sources.load()
+    assert sources.refresh_due()
+    sources.refresh()
+    first = len(reads)
+    assert first > 0
+
+    for _ in range(20):  # scrapes
+        render(sources.snapshot())
+        clock.now += 2
+    assert not sources.refresh_due()
+    assert len(reads) == first
+
+    clock.now += 30  # 70 s after the read
+    assert sources.refresh_due()
+
+
+def test_a_storage_error_marks_the_catalog_down_and_keeps_its_last_readings(
+    tmp_path: Path, s3_store: FakeS3, caplog: pytest.LogCaptureFixture
+):
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    bucket = s3_store.bucket("bucket-a")
+    add_backup(bucket, CLUSTER, "20261121T020000Z-0002", hours_ago=2)
+    clock = Clock()
+    sources = sources_for(path, s3_store, clock)
+    sources.load()
+    sources.refresh()
+    [before] = sources.snapshot().locations
+    assert before.catalog_up
+    assert before.complete_backups == 1
+
+    bucket.denied = True
+    clock.now += 61
+    sources.refresh()
+
+    [after] = sources.snapshot().locations
+    assert not after.catalog_up
+    assert after.complete_backups == 1  # the last reading stays: alerts need no gap
+    assert "AccessDeniedError" in caplog.text
+    assert SECRET not in caplog.text
+
+
+def test_a_location_never_read_is_down_with_nothing_else(tmp_path: Path, s3_store: FakeS3):
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    s3_store.bucket("bucket-a").denied = True
+    sources = sources_for(path, s3_store, Clock())
+    sources.load()
+    sources.refresh()
+
+    [health] = sources.snapshot().locations
+    assert health == sources_mod.LocationHealth(CLUSTER, "s3-a", catalog_up=False)
+
+
+def test_the_default_location_is_labelled_empty_and_jobs_come_from_the_file(
+    tmp_path: Path, s3_store: FakeS3
+):
+    path = tmp_path / "exporter.json"
+    write_state(path, shipping="default", locations={"default": location("default", "bucket-d")})
+    sources = sources_for(path, s3_store, Clock())
+    sources.load()
+    sources.refresh()
+
+    snapshot = sources.snapshot()
+
+    assert [h.location for h in snapshot.locations] == [""]
+    [job] = snapshot.jobs
+    assert (job.job_type, job.failed_at, job.last_failed) == ("backup", (NOW.timestamp(),), True)
+    [settings] = snapshot.clusters
+    assert settings.binlog_max_lag_seconds == 60
+    assert settings.schedule_max_interval_seconds == 86400
+
+
+def test_a_broken_file_keeps_the_previous_state(tmp_path: Path, s3_store: FakeS3):
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    sources = sources_for(path, s3_store, Clock())
+    sources.load()
+    path.write_text("{not json")
+
+    sources.reload()
+
+    assert [c.cluster for c in sources.state.clusters] == [CLUSTER]
+
+
+def test_an_unreadable_file_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(state_file.StateFileError, match=r"cannot read .*exporter\.json"):
+        state_file.read(tmp_path / "exporter.json")
+    (tmp_path / "newer.json").write_text(json.dumps({"format-version": 99}))
+    with pytest.raises(state_file.StateFileError, match="format-version 99"):
+        state_file.read(tmp_path / "newer.json")
+
+
+def test_changed_credentials_are_read_at_once(tmp_path: Path, s3_store: FakeS3):
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    clock = Clock()
+    sources = sources_for(path, s3_store, clock)
+    sources.load()
+    sources.refresh()
+    assert not sources.refresh_due()
+
+    write_state(path, locations={"s3-a": location(bucket="bucket-new")})
+    sources.reload()
+
+    assert sources.refresh_due()
+
+
+def test_redact_hides_both_keys():
+    text = redact("key AKIA-A secret SECRET-A", {"a": location()})
+    assert text == "key *** secret ***"
+
+
+@pytest.mark.parametrize(
+    ("main", "full", "gap"),
+    [
+        ("0 2 * * *", "", 86400),
+        ("0 2 * * 1", "", 7 * 86400),
+        ("0 2 * * 1-5", "", 3 * 86400),  # Friday to Monday
+        ("*/5 * * * *", "0 3 * * 0", 300),
+        ("0 */6 * * *", "30 1 * * *", 6 * 3600),
+        ("", "", None),
+    ],
+)
+def test_the_longest_gap_between_scheduled_backups(main: str, full: str, gap: float | None):
+    start = datetime.datetime(2026, 11, 29, 4, 0, tzinfo=datetime.timezone.utc)
+    assert state_file.max_interval(Schedule(main, "full", full), start) == gap
