@@ -86,6 +86,10 @@ class JobRunner:
             if job.record.kind in kinds
         ]
 
+    def live_server_jobs(self) -> list[LocalJob]:
+        """Running jobs that use the live server (every kind but a drill's scratch server)."""
+        return [job for job in self.store.running() if job.record.kind != WorkKind.DRILL.value]
+
     def restore_running(self) -> LocalJob | None:
         """The restore running on this unit, if any."""
         for job in self.store.running():

@@ -106,7 +106,7 @@ class ProviderService:
         """
         if self.config is None or self.installation.ensure():
             return
-        if self.runner.store.running():
+        if self.runner.live_server_jobs():
             logger.info("jobs run: the server configuration waits until they have ended")
             return
         try:
@@ -354,6 +354,9 @@ class ProviderService:
             status = self.runner.status_of(local).to_dict()
             keep = ("job-id", "job-type", "status", "phase", "progress", "message", "backup-id")
             row = {key: status[key] for key in keep if key in status}
+            if "verify-backup-id" in status:  # a drill: the backup it checks, and the verdict
+                row["verify-backup-id"] = status["verify-backup-id"]
+                row["verification"] = status.get("verification", {}).get("result")
             row.update(started=status.get("started-at"), finished=status.get("finished-at"))
             rows.append({k: v for k, v in row.items() if v is not None})
         text, note = bounded_rows(rows, total=len(jobs))

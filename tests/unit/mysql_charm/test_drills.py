@@ -21,7 +21,7 @@ from database_backup.interface.locking import RESTORING_MESSAGE
 from database_backup.interface.testing import requests_databag
 from database_backup.jobs import LocalJob
 
-from .conftest import FakeLauncher, job, relation, relation_in, state, statuses
+from .conftest import FakeLauncher, FakeServer, job, relation, relation_in, state, statuses
 
 VERIFIED = "20261121T070000Z-0b1c"
 PASS = {
@@ -283,3 +283,32 @@ def test_bad_drill_settings_block_the_unit_saying_what_to_give(
 
     assert isinstance(out.unit_status, testing.BlockedStatus)
     assert words in out.unit_status.message
+
+
+def test_show_jobs_names_the_backup_a_drill_verifies_and_its_result(
+    ctx: testing.Context[Any], launcher: FakeLauncher
+) -> None:
+    rel = relation(drill())
+    out = run_changed(ctx, rel, state(rel))
+    launcher.finish(launcher.started[0], result={"verification": PASS})
+    out = ctx.run(_Event("job_finished"), out)
+
+    ctx.run(ctx.on.action("show-jobs"), out)
+
+    assert ctx.action_results is not None
+    (row,) = json.loads(ctx.action_results["jobs"])
+    assert row["verify-backup-id"] == VERIFIED
+    assert row["verification"] == "pass"
+
+
+def test_a_running_drill_does_not_hold_back_the_servers_configuration(
+    ctx: testing.Context[Any], server: FakeServer, launcher: FakeLauncher
+) -> None:
+    rel = relation(drill())
+    out = run_changed(ctx, rel, state(rel))
+    server.calls.clear()
+
+    ctx.run(ctx.on.config_changed(), dataclasses.replace(out, config={"flavour": "mysql"}))
+
+    # the scratch server shares nothing with the live one: a drill is no reason to wait
+    assert ["systemctl", "restart", "mysql"] in server.calls
