@@ -98,8 +98,10 @@ def test_a_drill_job_starts_the_engines_verify_with_no_secret_on_its_command_lin
     assert "backup-id" not in status
     [job_dir] = (deployment.machine(unit) / "var/lib/mysql-server-charm/jobs").iterdir()
     record = json.loads((job_dir / "job.json").read_text())
-    assert record["command"][:3] == ["verify", "--backup-id", "20261121T070000Z-0b1c"]
-    assert record["command"][3:] == ["--scratch-root", "/var/lib/database-backup/drills"]
+    assert record["command"] == [
+        "verify", "--backup-id", "20261121T070000Z-0b1c", "--job-id", "drill-1",
+        "--unit", unit, "--scratch-root", "/var/lib/database-backup/drills",
+    ]  # fmt: skip
     assert "SK-drill-secret" not in json.dumps([record, deployment.state["log"], status])
     # the worker ends on its own (the endpoint is closed): wait, so no process outlives the test
     deadline = time.monotonic() + 60

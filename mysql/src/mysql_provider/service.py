@@ -221,6 +221,7 @@ class ProviderService:
         return specs.DrillPlace(
             scratch_root=self.config.drill_directory,
             min_free_bytes=self.config.drill_min_free_bytes,
+            unit=self.charm.unit.name,
         )
 
     def sync(self) -> None:

@@ -55,10 +55,14 @@ class EngineJob:
 
 @dataclasses.dataclass(frozen=True)
 class DrillPlace:
-    """Where this unit's restore drills build their scratch servers (config `drill-*`)."""
+    """Where this unit's restore drills build their scratch servers (config `drill-*`).
+
+    `unit` names this unit in the verdict the engine stores beside the backup.
+    """
 
     scratch_root: str
     min_free_bytes: int | None = None
+    unit: str | None = None
 
 
 __all__ = [
@@ -194,7 +198,9 @@ def drill_command(job: JobRequest, place: DrillPlace) -> list[str]:
     """The CLI arguments of a restore drill: `verify` the backup in a scratch server."""
     if not job.verify_backup_id:
         raise JobSpecError("a drill names the backup to verify in verify-backup-id")
-    command = ["verify", "--backup-id", job.verify_backup_id]
+    command = ["verify", "--backup-id", job.verify_backup_id, "--job-id", job.job_id]
+    if place.unit:
+        command += ["--unit", place.unit]
     if job.point_in_time:
         command += ["--point-in-time", job.point_in_time]
     command += ["--scratch-root", place.scratch_root]
@@ -219,9 +225,10 @@ def engine_job(
     """Everything the worker needs to run `job`.
 
     Backups connect as the least-privilege backup user; restores as the administrator
-    (they stop, replace and restart the server, and may replay logs). A drill gets no
-    connection at all: its scratch server has a throwaway account of its own, and the
-    live server is never touched (`server` only tells the engine where not to go).
+    (they stop, replace and restart the server, and may replay logs). A drill connects as
+    the backup user too, only to ask the live server what it runs (flavour, program): its
+    scratch server has a throwaway account of its own, and `server` only tells the engine
+    where not to go.
 
     Raises:
         JobSpecError: the job is incomplete.
@@ -232,7 +239,7 @@ def engine_job(
             raise JobSpecError("this unit has no drill-directory: set it to run drills")
         cluster, backup_id = cluster_id, job.verify_backup_id
         command = drill_command(job, drill)
-        connection = {}
+        connection = backup_connection
     elif job.job_type is JobType.RESTORE:
         cluster, backup_id = restore_source(job, cluster_id)
         command = restore_command(job, backup_id)

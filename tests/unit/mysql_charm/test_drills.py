@@ -73,14 +73,15 @@ def test_a_drill_starts_the_engines_verify_without_a_secret_on_its_command_line(
 
     (local,) = launcher.started
     assert local.record.command == (
-        "verify", "--backup-id", VERIFIED, "--point-in-time", "2026-11-22T06:00:00Z",
+        "verify", "--backup-id", VERIFIED, "--job-id", "drill-1", "--unit", "mysql-server/0",
+        "--point-in-time", "2026-11-22T06:00:00Z",
         "--scratch-root", "/var/lib/database-backup/drills", "--min-free-bytes", str(2 * 2**30),
     )  # fmt: skip
     assert local.record.kind == "restore drill"
     spec = json.loads(local.spec_path.read_text())
     assert spec["storage"]["secret-key"] == "unit-secret-key-value"
     assert spec["server"]["datadir"] == "/var/lib/mysql"
-    assert "password" not in json.dumps(spec.get("connection", {}))
+    assert spec["connection"]["user"] == "charm-backup"  # never root: it only asks what runs
     described = " ".join(local.record.command) + (local.dir / "job.json").read_text()
     assert "unit-secret-key-value" not in described
     assert "backup-pw-123" not in described

@@ -130,14 +130,15 @@ def test_a_backup_of_our_own_cluster_names_no_source() -> None:
     assert engine.spec["cluster-id"] == "uuid/mysql-server"
 
 
-def test_a_drill_is_a_verify_command_with_a_restores_spec_and_no_live_credentials() -> None:
+def test_a_drill_is_a_verify_command_that_reads_the_live_server_as_the_backup_user() -> None:
     drill = job("d", verify_backup_id="20261121T070000Z-0b1c", encryption_secret_id="secret:k")
-    place = DrillPlace(scratch_root="/srv/drills", min_free_bytes=5 * 2**30)
+    place = DrillPlace("/srv/drills", min_free_bytes=5 * 2**30, unit="mysql-server/0")
 
     engine = build(drill, key=bytes(32), drill=place)
 
     assert engine.command == (
-        "verify", "--backup-id", "20261121T070000Z-0b1c",
+        "verify", "--backup-id", "20261121T070000Z-0b1c", "--job-id", "d",
+        "--unit", "mysql-server/0",
         "--scratch-root", "/srv/drills", "--min-free-bytes", str(5 * 2**30),
     )  # fmt: skip
     assert engine.kind.value == "restore drill"
@@ -145,8 +146,8 @@ def test_a_drill_is_a_verify_command_with_a_restores_spec_and_no_live_credential
     assert engine.spec["server"] == SERVER
     assert engine.spec["storage"]["secret-key"] == "SK"
     assert engine.spec["encryption-key"] == "A" * 43 + "="
-    # the scratch server has its own throwaway account: no live credentials in the spec
-    assert engine.spec["connection"] == {}
+    # the engine only asks the live server what it is: the least-privileged account will do
+    assert engine.spec["connection"] == BACKUP
     assert "SK" not in engine.command
     assert "pw" not in " ".join(engine.command)
 
@@ -154,10 +155,10 @@ def test_a_drill_is_a_verify_command_with_a_restores_spec_and_no_live_credential
 def test_a_drill_to_a_point_in_time_without_a_free_space_floor() -> None:
     drill = job("d", verify_backup_id="b-1", point_in_time="latest")
 
-    engine = build(drill, drill=DrillPlace(scratch_root="/var/lib/database-backup/drills"))
+    engine = build(drill, drill=DrillPlace("/var/lib/database-backup/drills"))
 
     assert engine.command == (
-        "verify", "--backup-id", "b-1", "--point-in-time", "latest",
+        "verify", "--backup-id", "b-1", "--job-id", "d", "--point-in-time", "latest",
         "--scratch-root", "/var/lib/database-backup/drills",
     )  # fmt: skip
 
