@@ -31,7 +31,7 @@ from database_backup.interface import (
 from database_backup.storage import StorageError
 from database_backup.timefmt import format_id_stamp
 
-from . import catalog_summary, copying, drills, encryption, history, schedule
+from . import catalog_summary, copying, drills, encryption, history, joblines, schedule
 from . import setup as setup_mod
 from . import status as status_mod
 from .catalogs import Catalogs
@@ -347,6 +347,7 @@ class Manager:
         records = self.state.history()
         records.append(record)
         self.state.save_history(records)
+        joblines.requested(record, self.cluster_id(relation))
         return record
 
     # -- reconcile ----------------------------------------------------------------------
@@ -445,6 +446,9 @@ class Manager:
                 if tracked.status is not None:
                     before = record.status
                     changed = drills.apply_status(record, tracked.status) or changed
+                    if self.is_leader:
+                        secrets = joblines.location_secrets(self.setup.locations.values())
+                        joblines.concluded(record, self.cluster_id(relation), before, secrets)
                     if before != "success":
                         self._note_backup(record)
         if changed:
