@@ -223,8 +223,51 @@ def test_row_events_and_statements_mark_their_tables_changed() -> None:
     assert changes.reason("shop.before") is None
     assert changes.reason("shop.after_snapshot") is None
     assert changes.reason("crm.contacts") is not None
-    assert changes.reason("crm.other") is not None  # its database is named: over-approximated
-    assert changes.reason("shop.contacts_old") is None  # a word, not a prefix
+    assert changes.reason("crm.other") is None
+    assert changes.reason("shop.contacts") is None  # another database's table of that name
+
+
+@pytest.mark.parametrize(
+    ("statement", "changed", "unchanged"),
+    [
+        ("use `crm`; ALTER TABLE contacts ADD c INT", ["crm.contacts"], ["crm.contacts_old"]),
+        ("use `shop`; ALTER TABLE crm.contacts ADD c INT", ["crm.contacts"], ["shop.contacts"]),
+        ("RENAME TABLE `crm`.`a` TO `crm`.`b`", ["crm.a", "crm.b"], ["crm.c"]),
+        ("use `x`; DROP DATABASE crm", ["crm.a", "crm.b"], ["x.crm", "shop.a"]),
+        ("use `crm`; TRUNCATE TABLE a", ["crm.a"], ["crm.b"]),
+    ],
+)
+def test_ddl_statements_mark_the_tables_they_name(
+    statement: str, changed: list[str], unchanged: list[str]
+) -> None:
+    session = ScriptedSession({"bin.000001": [event("Query", statement)]})
+
+    changes = read_changes(
+        session, Position("bin.000001", 4), Position("bin.000001", 100), deadline=1e12
+    )
+
+    assert changes.everything is None
+    assert [name for name in changed if changes.reason(name) is None] == []
+    assert [name for name in unchanged if changes.reason(name) is not None] == []
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "use `shop`; UPDATE order_view SET amount = 0",  # a view: its tables are not named
+        "use `shop`; INSERT INTO audit VALUES (1)",  # a trigger may write other tables
+        "use `shop`; CALL refill()",
+    ],
+)
+def test_statement_format_changes_mark_everything_changed(statement: str) -> None:
+    session = ScriptedSession({"bin.000001": [event("Query", statement)]})
+
+    changes = read_changes(
+        session, Position("bin.000001", 4), Position("bin.000001", 100), deadline=1e12
+    )
+
+    assert changes.everything is not None
+    assert "binlog_format" in changes.everything
 
 
 def test_a_purged_binlog_marks_everything_changed() -> None:

@@ -30,7 +30,7 @@ from ..connection import ConnectionSpec, QueryError, run_query
 from ..flavour import Flavour, any_client
 from .model import TableSum, TableSums
 from .session import ClientSession, SessionTimeoutError, open_session
-from .window import Changes, Position, read_changes
+from .window import Position, read_changes
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ NON_TRANSACTIONAL = frozenset({"MyISAM", "Aria"})
 #: skipped tables named in the document beyond the measured ones (the rest are counted)
 MAX_LISTED_SKIPS = 1000
 _AFTER_BACKUP = "after the backup's consistent point"
+#: seconds of the budget kept to read the binlog written while the tables were measured
+_CHECK_RESERVE = 10.0
 _NO_BACKUP_POINT = (
     "the backup recorded no binlog position (binary logging is off?): whether the table "
     "changed after the backup cannot be told"
@@ -96,13 +98,18 @@ def record_for_backup(
     """
     limits = limits or Limits()
     deadline = time.monotonic() + limits.budget_seconds
+    measuring = deadline - min(_CHECK_RESERVE, limits.budget_seconds / 5)
     sums = TableSums(server_version=flavour.version)
+    client = flavour.client_tool
     try:
         Path(workdir).mkdir(parents=True, exist_ok=True)
-        with open_session(
-            conn, client=flavour.client_tool, workdir=workdir, deadline=deadline
-        ) as session:
-            _record(session, conn, flavour, meta, sums, limits, deadline, workdir)
+        with open_session(conn, client=client, workdir=workdir, deadline=measuring) as session:
+            snapshot, measured = _record(
+                session, conn, flavour, meta, sums, limits, measuring, workdir
+            )
+        if snapshot is not None and sums.tables:
+            with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
+                _check_after_snapshot(session, snapshot, measured, sums, deadline)
     except Exception as exc:
         reason = f"recording the table sums failed: {exc}"
         logger.warning("backup %s: %s", meta.backup_id, reason)
@@ -173,7 +180,12 @@ def _record(
     limits: Limits,
     deadline: float,
     workdir: str | os.PathLike[str],
-) -> None:
+) -> tuple[Position | None, list[_Table]]:
+    """Measure in a snapshot what the binlog says is as the backup holds it.
+
+    Returns the snapshot's binlog position (None when nothing could be measured) and the
+    tables measured.
+    """
     reply = session.run(
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;"
         "START TRANSACTION WITH CONSISTENT SNAPSHOT;"
@@ -187,12 +199,12 @@ def _record(
     candidates = _list(session, sums, limits, deadline, wanted=wanted, databases=meta.databases)
     if meta.binlog_file is None or meta.binlog_position is None:
         _skip(sums, candidates, _NO_BACKUP_POINT)
-        return
+        return None, []
     snapshot_file = status.get("binlog_snapshot_file")
     snapshot_position = status.get("binlog_snapshot_position", "")
     if not snapshot_file or not snapshot_position.isdigit():
         _skip(sums, candidates, f"{flavour.name} {_NO_SNAPSHOT_POINT}")
-        return
+        return None, []
     backup_point = Position(meta.binlog_file, meta.binlog_position)
     snapshot = Position(snapshot_file, int(snapshot_position))
     changed = read_changes(session, backup_point, snapshot, deadline=deadline)
@@ -203,41 +215,39 @@ def _record(
             sums.skipped[table.name] = f"changed {_AFTER_BACKUP}: {reason}"
         else:
             kept.append(table)
-    finished = _measure(session, conn, flavour.client_tool, workdir, kept, sums, deadline)
-    loose = [t for t in kept if t.engine in NON_TRANSACTIONAL and t.name in sums.tables]
-    if loose:
-        _check_unchanged(session, snapshot, loose, sums, finished, deadline)
+    _measure(session, conn, flavour.client_tool, workdir, kept, sums, deadline)
+    return snapshot, [table for table in kept if table.name in sums.tables]
 
 
-def _check_unchanged(
+def _check_after_snapshot(
     session: ClientSession,
     snapshot: Position,
-    loose: list[_Table],
+    measured: list[_Table],
     sums: TableSums,
-    finished: bool,
     deadline: float,
 ) -> None:
-    """Keep a non-transactional table's sum only if nothing wrote to it until it was read."""
-    changes: Changes | None = None
-    if finished:
-        try:
-            reply = session.run("SHOW MASTER STATUS;", deadline=deadline)
-            if reply.rows and len(reply.rows[0]) >= 2:
-                end = Position(reply.rows[0][0], int(reply.rows[0][1]))
-                changes = read_changes(session, snapshot, end, deadline=deadline)
-        except QueryError:
-            changes = None
-    for table in loose:
-        if changes is None:
-            reason: str | None = "not known to be unchanged since the backup"
-        else:
+    """Drop the sums the binlog written since the snapshot makes doubtful.
+
+    A non-transactional table is read as it is, not as the snapshot sees it: any change
+    to it until it was read makes its sum doubtful. An InnoDB table is read in the
+    snapshot, but DDL after it (an instant ``ALTER TABLE ... ADD COLUMN``) changes what
+    ``CHECKSUM TABLE`` computes there.
+    """
+    reply = session.run("SHOW MASTER STATUS;", deadline=deadline)
+    if reply.errors or not reply.rows or len(reply.rows[0]) < 2:
+        raise QueryError("cannot read where the binlog ends: " + "; ".join(reply.errors))
+    end = Position(reply.rows[0][0], int(reply.rows[0][1]))
+    changes = read_changes(session, snapshot, end, deadline=deadline)
+    for table in measured:
+        if table.engine in NON_TRANSACTIONAL:
             reason = changes.reason(table.name)
+            why = f"non-transactional ({table.engine}: no snapshot applies), changed since"
+        else:
+            reason = changes.definition_reason(table.name)
+            why = "its definition changed while it was measured"
         if reason is not None:
             del sums.tables[table.name]
-            sums.skipped[table.name] = (
-                f"non-transactional ({table.engine}: the snapshot does not apply to it), "
-                f"and it may have changed since the backup: {reason}"
-            )
+            sums.skipped[table.name] = f"{why}: {reason}"
 
 
 def _selection(meta: BackupMetadata) -> set[str] | None:
@@ -353,11 +363,11 @@ def _kill(
     workdir: str | os.PathLike[str] | None,
     connection_id: int | None,
 ) -> None:
-    """Stop the statement still running on the server (best effort: closing may not)."""
+    """End the session's connection, its running statement and snapshot (best effort)."""
     if connection_id is None:
         return
     try:
-        sql = f"KILL QUERY {int(connection_id)};"
+        sql = f"KILL {int(connection_id)};"
         run_query(conn, sql, client=client, workdir=workdir, timeout=10)
     except QueryError as exc:
         logger.warning("could not stop the table measurement's query: %s", exc)

@@ -1,11 +1,13 @@
 """Which tables changed between two binlog positions (``SHOW BINLOG EVENTS``, bounded).
 
-A table is *changed* when a row event names it (its ``Table_map`` entry), or when a
-statement logged as a ``Query`` event (DDL; DML in statement or mixed format) names it
-or its database as a word: an over-approximation, so a sum is only ever recorded for a
-table nothing touched. When the window cannot be read in full (a binlog purged, too many
-events, an event type that may change data without saying where), every table counts as
-changed, with that reason.
+A table is *changed* when a row event names it (its ``Table_map`` entry), or when a DDL
+statement (a ``Query`` event) names it: qualified anywhere, bare in the statement's
+default database, or its database in ``CREATE/ALTER/DROP DATABASE``. Names are matched
+generously, so a sum is only ever recorded for a table nothing touched. When the window
+cannot be tied to tables (a binlog purged, too many events, DML logged as a statement:
+binlog_format not ROW, so views, triggers and routines hide what it changed; an event
+type that may change data without naming the table), every table counts as changed,
+with that reason.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ _HARMLESS = frozenset(
         "Transaction_payload",
     }
 )
+_USE = re.compile(r"^\s*use\s+`(?P<db>(?:[^`]|``)+)`\s*;\s*", re.IGNORECASE)
+_DDL = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(CREATE|ALTER|DROP|RENAME|TRUNCATE|OPTIMIZE|REPAIR|ANALYZE|GRANT|"
+    r"REVOKE|FLUSH)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+_DATABASE_DDL = re.compile(
+    r"^\s*(?:/\*.*?\*/\s*)*(CREATE|ALTER|DROP)\s+(DATABASE|SCHEMA)\b", re.IGNORECASE | re.DOTALL
+)
 _ROWS = re.compile(r"^(Write|Update|Delete|Partial_update)_rows")
 
 
@@ -60,31 +71,57 @@ class Position:
         return f"{self.file}:{self.position}"
 
 
+@dataclass(frozen=True)
+class Statement:
+    """A DDL statement of the binlog: its default database (``use``) and its text."""
+
+    database: str | None
+    text: str
+
+    def names(self, database: str, table: str) -> bool:
+        """Whether it may touch ``database.table`` (qualified, or bare in its database).
+
+        A statement on a database (``DROP DATABASE``) touches all of its tables.
+        """
+        if _DATABASE_DDL.match(self.text):
+            return _names_word(self.text, database)
+        quote = '[`"]?'
+        qualified = rf"{quote}{re.escape(database)}{quote}\s*\.\s*{quote}{re.escape(table)}{quote}"
+        if re.search(rf"(?<![\w$]){qualified}(?![\w$])", self.text, re.IGNORECASE):
+            return True
+        bare = rf'(?<![\w$.`"]){quote}{re.escape(table)}{quote}(?![\w$])'
+        return self.database == database and re.search(bare, self.text, re.IGNORECASE) is not None
+
+
 @dataclass
 class Changes:
     """What a binlog window says changed.
 
     Attributes:
         tables: ``db.table`` names of row events.
-        statements: texts of data-changing statements (DDL, statement-format DML).
-        everything: set when the window could not be read in full: every table changed.
+        statements: DDL statements (they name the tables they change).
+        everything: set when the window cannot be tied to tables: every table changed.
     """
 
     tables: set[str] = field(default_factory=set[str])
-    statements: list[str] = field(default_factory=list[str])
+    statements: list[Statement] = field(default_factory=list[Statement])
     everything: str | None = None
     statement_bytes: int = 0
 
     def reason(self, name: str) -> str | None:
         """Why table ``name`` (``db.table``) counts as changed in the window, or None."""
+        if name in self.tables and self.everything is None:
+            return "the binlog has row events for it"
+        return self.definition_reason(name)
+
+    def definition_reason(self, name: str) -> str | None:
+        """Why ``name``'s definition or whole contents may have changed (DDL), or None."""
         if self.everything is not None:
             return self.everything
-        if name in self.tables:
-            return "the binlog has row events for it"
         database, _, table = name.partition(".")
-        for text in self.statements:
-            if _names_word(text, table) or _names_word(text, database):
-                return "the binlog has a statement naming it or its database"
+        for statement in self.statements:
+            if statement.names(database, table):
+                return f"the binlog has a statement naming it: {statement.text[:120]}"
         return None
 
 
@@ -184,16 +221,32 @@ def _note(changes: Changes, kind: str, info: str) -> None:
         else:
             changes.tables.add(found.group("name"))
     elif kind.startswith(("Query", "Execute_load_query", "Begin_load_query")):
-        if not _CONTROL.match(info):
-            changes.statements.append(info)
-            changes.statement_bytes += len(info)
-            if changes.statement_bytes > MAX_STATEMENT_BYTES:
-                changes.everything = (
-                    f"more than {MAX_STATEMENT_BYTES} bytes of statements to inspect, too "
-                    "many to tell which tables changed"
-                )
+        _statement(changes, info)
     elif kind not in _HARMLESS and not _ROWS.match(kind):
         changes.everything = f"a {kind} event may change data without naming the table"
+
+
+def _statement(changes: Changes, info: str) -> None:
+    """Note a statement event: DDL is kept to match names, DML cannot be tied to tables."""
+    use = _USE.match(info)
+    text = info[use.end() :] if use else info
+    if _CONTROL.match(text):
+        return
+    if not _DDL.match(text):
+        verb = text.strip().split(maxsplit=1)[0][:40] if text.strip() else "empty"
+        changes.everything = (
+            f"a {verb} statement is logged as a statement (binlog_format is not ROW): "
+            "the tables it changed (through views, triggers, routines) cannot be told"
+        )
+        return
+    database = use.group("db").replace("``", "`") if use else None
+    changes.statements.append(Statement(database, text))
+    changes.statement_bytes += len(text)
+    if changes.statement_bytes > MAX_STATEMENT_BYTES:
+        changes.everything = (
+            f"more than {MAX_STATEMENT_BYTES} bytes of statements to inspect, too many to "
+            "tell which tables changed"
+        )
 
 
 def _literal(name: str) -> str:
