@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 
+from database_backup.mysql.drill.binary import check_match
 from database_backup.mysql.drill.checks import TableCheck, interpret, problem_text
 from database_backup.mysql.drill.errors import DrillRefusedError
 from database_backup.mysql.drill.scratch import MARKER, ScratchRoot, ScratchServer
 from database_backup.mysql.flavour import for_name
+from tests.unit.catalog.factories import backup
 
 
 def test_ok_and_up_to_date_tables_pass_and_warnings_before_an_ok_do_not_fail():
@@ -109,3 +112,28 @@ def test_only_marked_scratch_directories_are_removed_as_stale(tmp_path: Path):
             ScratchRoot(root, datadir).__enter__()
 
     assert sorted(path.name for path in root.iterdir()) == ["drill-notours", "drill.lock"]
+
+
+def test_a_scratch_root_too_deep_for_a_socket_is_refused(tmp_path: Path):
+    with pytest.raises(DrillRefusedError, match="too deep for a Unix socket"):
+        ScratchRoot(tmp_path / ("d" * 100), tmp_path / "mysql")
+
+
+@pytest.mark.parametrize(
+    ("flavour", "version", "words"),
+    [
+        ("mysql", "10.11.6", "is a mysql backup and this server runs mariadb"),
+        ("mariadb", "10.6.18", "physical backups start only on the same major.minor version"),
+    ],
+)
+def test_a_physical_backup_of_another_server_is_refused(flavour: str, version: str, words: str):
+    meta = dataclasses.replace(backup("full-1", 1), flavour=flavour, server_version=version)
+
+    with pytest.raises(DrillRefusedError, match=words):
+        check_match(meta, for_name("mariadb", "10.11.6-MariaDB"))
+
+
+def test_a_logical_backup_loads_into_any_version():
+    meta = dataclasses.replace(backup("dump-1", 1, kind="logical"), server_version="10.6.18")
+
+    check_match(meta, for_name("mariadb", "10.11.6-MariaDB"))

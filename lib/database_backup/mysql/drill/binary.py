@@ -57,11 +57,16 @@ def find_program(
             flavour = replace(for_name(meta.flavour), version=_version_of(path))
         except FlavourError as exc:
             raise DrillRefusedError(str(exc)) from exc
-    _check_match(meta, flavour)
+    check_match(meta, flavour)
     return ServerProgram(path, flavour)
 
 
-def _check_match(meta: BackupMetadata, flavour: Flavour) -> None:
+def check_match(meta: BackupMetadata, flavour: Flavour) -> None:
+    """Refuse a physical backup this server's program could not start on.
+
+    Raises:
+        DrillRefusedError: another flavour, or another major.minor version.
+    """
     if meta.kind == "logical":
         return  # a dump loads into any version
     if meta.flavour != flavour.name:

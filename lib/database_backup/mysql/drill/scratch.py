@@ -45,6 +45,7 @@ PREFIX = "drill-"
 MARKER = ".drill-scratch"
 LOCK_NAME = "drill.lock"
 PID_NAME = "scratch.pid"
+SOCKET_NAME = "mysqld.sock"
 #: the throwaway account the init file creates in the scratch server
 DRILL_USER = "database-backup-drill"
 #: Unix socket paths are limited to 107 bytes
@@ -70,6 +71,11 @@ class ScratchRoot:
                 "choose a --scratch-root outside it"
             )
         self.root = Path(os.path.realpath(root))
+        if len(str(self.root / f"{PREFIX}00000000" / SOCKET_NAME)) > _MAX_SOCKET:
+            raise DrillRefusedError(
+                f"the drill directory {root} is too deep for a Unix socket "
+                f"(at most {_MAX_SOCKET} bytes): choose a shorter --scratch-root"
+            )
         self._fd: int | None = None
         self.removed: list[str] = []
 
@@ -188,7 +194,7 @@ class ScratchServer:
     @property
     def socket(self) -> Path:
         """Its Unix socket (its only way in)."""
-        return self.directory / "mysqld.sock"
+        return self.directory / SOCKET_NAME
 
     @property
     def work(self) -> Path:
@@ -421,7 +427,8 @@ def holding_sigterm() -> Generator[None, None, None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _record_only(signum: int, _frame: object) -> None:
