@@ -11,14 +11,18 @@ from typing import Any
 import pytest
 
 from database_backup.catalog import BackupMetadata, MetadataError
+from database_backup.mysql.connection import ConnectionSpec
+from database_backup.mysql.flavour import for_name
 from database_backup.mysql.tablesums import (
     MAX_MISMATCHES,
+    Limits,
     TableSum,
     TableSums,
     compare,
     compared_tables,
 )
-from database_backup.mysql.tablesums.session import Reply
+from database_backup.mysql.tablesums.measure import record_in_session
+from database_backup.mysql.tablesums.session import Reply, SessionTimeoutError
 from database_backup.mysql.tablesums.window import MAX_EVENTS, PAGE, Position, read_changes
 from tests.unit.catalog.factories import backup
 
@@ -164,6 +168,8 @@ def test_mismatches_are_bounded_and_counted() -> None:
 class ScriptedSession:
     """Answers SHOW BINARY LOGS and SHOW BINLOG EVENTS from a list of events."""
 
+    connection_id: int | None = None
+
     def __init__(self, files: dict[str, list[tuple[str, str, str]]]) -> None:
         self.files = files  # file -> [(event type, info, ...)]
         self.statements: list[str] = []
@@ -303,3 +309,96 @@ def test_the_window_is_read_in_pages_and_bounded() -> None:
     assert changes.tables == {f"db.t{i}" for i in range(7)}
     assert sum(s.startswith("SHOW BINLOG EVENTS") for s in session.statements) == 4
     assert MAX_EVENTS > PAGE
+
+
+# -- what is measured and skipped (a scripted server) ----------------------------------
+
+
+class ScriptedServer(ScriptedSession):
+    """Also answers the snapshot, the table listing and the measurements."""
+
+    def __init__(
+        self,
+        tables: dict[str, str],
+        *,
+        snapshot: tuple[str, str] | None = ("bin.000001", "4"),
+        slow: str | None = None,
+    ) -> None:
+        super().__init__({"bin.000001": []})
+        self.tables = tables  # db.table -> engine
+        self.snapshot = snapshot
+        self.slow = slow
+
+    def run(self, sql: str, *, deadline: float) -> Reply:
+        if "CONSISTENT SNAPSHOT" in sql:
+            if self.snapshot is None:  # MySQL
+                return Reply(rows=[], errors=[])
+            file, position = self.snapshot
+            rows = [("Binlog_snapshot_file", file), ("Binlog_snapshot_position", position)]
+            return Reply(rows=rows, errors=[])
+        if sql.startswith("SELECT HEX("):
+            rows = [
+                (*(part.encode().hex() for part in name.split(".", 1)), engine, "1000")
+                for name, engine in sorted(self.tables.items())
+            ]
+            return Reply(rows=rows, errors=[])
+        if sql.startswith("CHECKSUM TABLE"):
+            name = re.findall(r"`([^`]+)`", sql)[:2]
+            if ".".join(name) == self.slow:
+                raise SessionTimeoutError("the statement did not finish within its time budget")
+            return Reply(rows=[(".".join(name), "77"), ("5",)], errors=[])
+        return super().run(sql, deadline=deadline)
+
+
+def record(server: ScriptedServer, meta: BackupMetadata | None = None) -> TableSums:
+    sums = TableSums()
+    record_in_session(
+        server,
+        ConnectionSpec(),
+        for_name("mariadb", VERSION),
+        meta or replace(backup("b1", 1), binlog_file="bin.000001", binlog_position=4),
+        sums,
+        Limits(),
+        1e12,
+        "/nonexistent",
+    )
+    return sums
+
+
+def test_tables_are_measured_in_the_snapshot_and_other_engines_skipped() -> None:
+    server = ScriptedServer({"shop.orders": "InnoDB", "shop.cache": "MEMORY"})
+
+    sums = record(server)
+
+    assert sums.tables == {"shop.orders": TableSum(rows=5, checksum=77)}
+    assert sums.skipped == {"shop.cache": "the MEMORY engine is not measured"}
+
+
+def test_a_server_without_snapshot_coordinates_records_no_sum() -> None:
+    sums = record(ScriptedServer({"shop.orders": "InnoDB"}, snapshot=None))
+
+    assert sums.tables == {}
+    assert sums.skipped["shop.orders"].startswith(
+        "mariadb does not report the binlog position of a consistent snapshot"
+    )
+
+
+def test_a_backup_without_binlog_position_records_no_sum() -> None:
+    sums = record(ScriptedServer({"shop.orders": "InnoDB"}), meta=backup("b1", 1))
+
+    assert sums.tables == {}
+    assert "recorded no binlog position" in sums.skipped["shop.orders"]
+
+
+def test_tables_not_reached_in_the_budget_are_skipped_with_the_reason() -> None:
+    server = ScriptedServer(
+        {"a.first": "InnoDB", "b.slow": "InnoDB", "c.never": "InnoDB"}, slow="b.slow"
+    )
+
+    sums = record(server)
+
+    assert set(sums.tables) == {"a.first"}
+    assert sums.skipped == {
+        "b.slow": "the time budget ran out before it was measured",
+        "c.never": "the time budget ran out before it was measured",
+    }

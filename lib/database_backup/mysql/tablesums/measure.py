@@ -29,7 +29,7 @@ from database_backup.catalog import BackupMetadata
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..flavour import Flavour, any_client
 from .model import TableSum, TableSums
-from .session import ClientSession, SessionTimeoutError, open_session
+from .session import SessionTimeoutError, Statements, open_session
 from .window import Position, read_changes
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def record_for_backup(
     try:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         with open_session(conn, client=client, workdir=workdir, deadline=measuring) as session:
-            snapshot, measured = _record(
+            snapshot, measured = record_in_session(
                 session, conn, flavour, meta, sums, limits, measuring, workdir
             )
         if snapshot is not None and sums.tables:
@@ -171,8 +171,8 @@ def measure_scratch(
     return sums
 
 
-def _record(
-    session: ClientSession,
+def record_in_session(
+    session: Statements,
     conn: ConnectionSpec,
     flavour: Flavour,
     meta: BackupMetadata,
@@ -220,7 +220,7 @@ def _record(
 
 
 def _check_after_snapshot(
-    session: ClientSession,
+    session: Statements,
     snapshot: Position,
     measured: list[_Table],
     sums: TableSums,
@@ -256,7 +256,7 @@ def _selection(meta: BackupMetadata) -> set[str] | None:
 
 
 def _list(
-    session: ClientSession,
+    session: Statements,
     sums: TableSums,
     limits: Limits,
     deadline: float,
@@ -299,7 +299,7 @@ def _list(
     return candidates
 
 
-def _count_more(session: ClientSession, where: list[str], listed: int, deadline: float) -> int:
+def _count_more(session: Statements, where: list[str], listed: int, deadline: float) -> int:
     reply = session.run(_COUNT_SQL.format(where=" AND ".join(where)), deadline=deadline)
     try:
         return max(0, int(reply.rows[0][0]) - listed)
@@ -319,7 +319,7 @@ def _table(row: tuple[str, ...]) -> _Table:
 
 
 def _measure(
-    session: ClientSession,
+    session: Statements,
     conn: ConnectionSpec,
     client: str,
     workdir: str | os.PathLike[str] | None,

@@ -43,6 +43,8 @@ class Reply:
 class Statements(Protocol):
     """Runs statements in one session (`ClientSession`; tests give a scripted one)."""
 
+    connection_id: int | None
+
     def run(self, sql: str, *, deadline: float) -> Reply:
         """Run ``sql`` and return its rows and errors (see `ClientSession.run`)."""
         ...
