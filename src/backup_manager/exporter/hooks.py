@@ -58,6 +58,7 @@ def build(manager: Manager, now: datetime.datetime | None = None) -> ExporterSta
         locations=dict(setup.locations),
         clusters=clusters,
         schedule=key,
+        schedule_interval=interval,
         written_at=format_time(now),
     )
 
@@ -70,9 +71,7 @@ def _previous_interval(key: str) -> float | None:
         previous = state_file.read()
     except StateFileError:
         return None
-    if previous.schedule != key:
-        return None
-    return next((c.schedule_max_interval for c in previous.clusters), None)
+    return previous.schedule_interval if previous.schedule == key else None
 
 
 def update(manager: Manager) -> None:

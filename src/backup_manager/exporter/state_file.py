@@ -72,6 +72,7 @@ class ExporterState:
     locations: Mapping[str, Location] = dataclasses.field(default_factory=dict[str, Location])
     clusters: tuple[ClusterEntry, ...] = ()
     schedule: str = ""
+    schedule_interval: float | None = None
     written_at: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ class ExporterState:
             "format-version": FORMAT_VERSION,
             "written-at": self.written_at,
             "schedule": self.schedule,
+            "schedule-max-interval": self.schedule_interval,
             "locations": {name: loc.spec() for name, loc in self.locations.items()},
             "clusters": [_cluster_json(entry) for entry in self.clusters],
         }
@@ -107,10 +109,12 @@ class ExporterState:
             raise StateFileError(
                 f"the exporter's state is malformed ({type(exc).__name__})"
             ) from None
+        interval = data.get("schedule-max-interval")
         return cls(
             locations=locations,
             clusters=clusters,
             schedule=str(data.get("schedule") or ""),
+            schedule_interval=float(interval) if isinstance(interval, (int, float)) else None,
             written_at=str(data.get("written-at") or ""),
         )
 
