@@ -1,4 +1,4 @@
-"""Scenario A end to end: backup, list, PITR, hold, retention, cross-region copy, DR restore."""
+"""Scenario A end to end: backup, list, PITR, hold, retention, copy, DR restore, drill."""
 
 from __future__ import annotations
 
@@ -58,6 +58,18 @@ def test_scenario_a(ceph: CephS3, servers: Servers, tmp_path: Path) -> None:
     # region-b, where retention (max 1, no hold there) then drops the older copy
     (end,) = out.rows["region-b-end"]
     assert (end["backup-id"], end["status"]) == (out.backups["after-dr"], "complete")
+
+    # the scheduled drill restored the newest backup into a scratch server and passed;
+    # list-backups shows when, and the verdict
+    drill = out.results["drill-record"]
+    assert (drill["type"], drill["scheduled"]) == ("drill", True)
+    assert drill["drill-of"] == out.backups["after-dr"]
+    assert drill["status"] == "success", drill
+    assert drill["verification"]["result"] == "pass"
+    (drilled,) = out.rows["drilled"]
+    assert drilled["backup-id"] == out.backups["after-dr"]
+    assert drilled["verified"].endswith(" pass")  # "<checked-at> pass"
+    assert drilled["verification"]["result"] == "pass"
 
     # binlog shipping ran on the unit (the timer's command) and says what it shipped
     assert out.results["shipping"]["running"] is True
