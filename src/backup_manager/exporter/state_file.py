@@ -13,11 +13,13 @@ import dataclasses
 import datetime
 import itertools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from database_backup import files
+from database_backup.interface import RESTORING_MESSAGE
 from database_backup.timefmt import format_time, parse_time
 
 from .. import copying
@@ -29,6 +31,11 @@ from .metrics import DAY, JOB_TYPES
 FORMAT_VERSION = 1
 FILE_NAME = "exporter.json"
 FAILED = ("error", "failed")
+#: how a drill cancelled by a restore ends (C1); one refused during a restore says RESTORING
+DRILL_CANCELLED = "cancelled:"
+_RESTORING = re.compile(
+    "^" + re.escape(RESTORING_MESSAGE).replace(re.escape("{job}"), "[^)]+", 1) + "$"
+)
 #: scheduled fire times examined for the longest interval (a year of daily runs, or more)
 MAX_FIRES = 1000
 #: ... and never further ahead than this
@@ -193,9 +200,15 @@ def write(state: ExporterState, where: Path | None = None) -> None:
 
 def job_type(record: Record) -> str | None:
     """`backup`, `restore` or `drill` (a backup job that verifies another), else None."""
-    if record.to_json().get("drill-of"):
+    if record.drill_of is not None or record.type == "drill":
         return "drill"
     return record.type if record.type in ("backup", "restore") else None
+
+
+def _set_aside(record: Record) -> bool:
+    """A drill a restore cancelled or refused (C1): it says nothing about the backups."""
+    message = record.message or ""
+    return message.startswith(DRILL_CANCELLED) or bool(_RESTORING.match(message))
 
 
 def job_outcomes(
@@ -206,6 +219,8 @@ def job_outcomes(
     for record in records:
         kind = job_type(record)
         if record.app != app or kind is None or not record.finished:
+            continue
+        if kind == "drill" and _set_aside(record):
             continue
         moment = _time(record.finished_at) or _time(record.requested_at)
         if moment is None:

@@ -307,3 +307,56 @@ def test_the_schedules_longest_gap_is_computed_once_per_schedule(
     )
     assert computed == ["0 2 * * *", "0 3 * * 1"]
     assert json.loads(state_file.path().read_text())["schedule-max-interval"] == 7 * 86400
+
+
+def test_a_drill_cancelled_or_refused_for_a_restore_is_no_failure(systemd: FakeSystemd):
+    """A restore cancels a running drill (C1): that says nothing about the backups."""
+    passed = format_time(NOW - timedelta(hours=2))
+    later = format_time(NOW - timedelta(minutes=1))
+    history = [
+        {
+            "job-id": "d1",
+            "type": "drill",
+            "drill-of": "b1",
+            "app": "mysql",
+            "status": "success",
+            "finished-at": passed,
+        },
+        {
+            "job-id": "d2",
+            "type": "drill",
+            "drill-of": "b1",
+            "app": "mysql",
+            "status": "error",
+            "finished-at": later,
+            "message": "cancelled: restore job r1 was requested",
+        },
+        {
+            "job-id": "d3",
+            "type": "drill",
+            "drill-of": "b1",
+            "app": "mysql",
+            "status": "error",
+            "finished-at": later,
+            "message": "the database is being restored (job r1); try again when it has finished",
+        },
+    ]
+    relation, secret = s3_relation()
+    ctx = context()
+
+    ctx.run(
+        ctx.on.config_changed(),
+        state(
+            relation,
+            db_relation("mysql"),
+            peer({"history": json.dumps(history)}),
+            secrets=[secret],
+        ),
+    )
+
+    [entry] = json.loads(state_file.path().read_text())["clusters"]
+    assert entry["jobs"]["drill"] == {
+        "failed-at": [],
+        "last-finished-at": passed,
+        "last-failed": False,
+    }
