@@ -356,3 +356,54 @@ def test_a_missing_backup_is_refused(filled: MariaDBServer, s3_config: S3Config,
 
     assert state["exit"] == 1
     assert state["message"].startswith("drill refused: backup 20260101T000000Z-dead not found")
+
+
+def _server_with_32k_pages(base: Path) -> MariaDBServer:
+    """A server whose datadir was initialised with 32 KiB InnoDB pages (not the default)."""
+    db = MariaDBServer(base, extra_args=("--innodb-page-size=32768",))
+    db.tmpdir.mkdir(parents=True)
+    subprocess.run(
+        ["mariadb-install-db", "--no-defaults", f"--datadir={db.datadir}", f"--tmpdir={db.tmpdir}",
+         "--auth-root-authentication-method=normal", "--user=root", "--skip-test-db",
+         "--innodb-page-size=32768"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    db.binlog_dir.mkdir()
+    boot = subprocess.Popen(db.server_args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(
+            ["mariadb", "--no-defaults", f"--socket={db.socket}", "-uroot"],
+            input=(
+                "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';"
+                f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{db.password}';"
+                f"ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '{db.password}';"
+                "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+            ),
+            text=True, capture_output=True, check=False,
+        ).returncode:  # fmt: skip
+            assert time.monotonic() < deadline, "the 32k server never answered"
+            time.sleep(0.2)
+    finally:
+        boot.terminate()
+        boot.wait(60)
+    db.start()
+    return db
+
+
+def test_a_backup_of_a_server_with_other_innodb_pages_passes(
+    s3_config: S3Config, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+):
+    db = _server_with_32k_pages(tmp_path_factory.mktemp("drill-32k"))
+    try:
+        assert db.scalar("SELECT @@innodb_page_size") == "32768"
+        fill(db, "shop", rows=2_000)
+        spec = _spec(db, s3_config, tmp_path)
+        backup_id = _backup(spec, s3_config, tmp_path)
+
+        state = _drill(spec, s3_config, tmp_path, "--backup-id", backup_id)
+    finally:
+        db.stop()
+
+    assert state["exit"] == 0, state["stderr"]
+    assert state["result"]["verification"]["result"] == "pass"

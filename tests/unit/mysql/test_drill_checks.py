@@ -137,3 +137,14 @@ def test_a_logical_backup_loads_into_any_version():
     meta = dataclasses.replace(backup("dump-1", 1, kind="logical"), server_version="10.6.18")
 
     check_match(meta, for_name("mariadb", "10.11.6-MariaDB"))
+
+
+def test_a_physical_backups_own_option_file_replaces_no_defaults(tmp_path: Path):
+    server = _server(tmp_path)
+    server.create()
+    (server.datadir / "backup-my.cnf").write_text("[mysqld]\ninnodb_page_size=32768\n")
+
+    argv = server.server_args()
+
+    assert argv[1] == f"--defaults-file={server.datadir / 'backup-my.cnf'}"
+    assert "--no-defaults" not in argv

@@ -3,7 +3,8 @@
 Everything lives in `<scratch root>/drill-<tag>/` (`data/`, `tmp/`, the socket, pid file
 and error log), never in or beside the live datadir. The server is the live server's own
 binary, started with `--no-defaults` (the live server's option files, port and socket are
-never read) and:
+never read; a physical backup's own `backup-my.cnf`, its InnoDB page size and data files,
+is read instead when present) and:
 
 - `--skip-networking` (no TCP at all: the socket only), no binary log, a server id of its
   own, replication threads and the event scheduler off (nothing changes the data after
@@ -46,6 +47,8 @@ MARKER = ".drill-scratch"
 LOCK_NAME = "drill.lock"
 PID_NAME = "scratch.pid"
 SOCKET_NAME = "mysqld.sock"
+#: the InnoDB settings a physical backup was taken with (mariabackup/xtrabackup write it)
+BACKUP_OPTIONS = "backup-my.cnf"
 #: the throwaway account the init file creates in the scratch server
 DRILL_USER = "database-backup-drill"
 #: Unix socket paths are limited to 107 bytes
@@ -262,7 +265,7 @@ class ScratchServer:
         tmp = self._path("tmp")
         argv = [
             self.binary,
-            "--no-defaults",
+            self._option_file(),
             f"--user={self._user()}",
             f"--datadir={self.datadir}",
             f"--tmpdir={tmp}",
@@ -283,6 +286,16 @@ class ScratchServer:
         else:
             argv += ["--skip-slave-start"]
         return argv
+
+    def _option_file(self) -> str:
+        """The backup's own `backup-my.cnf` when it has one, else no option file at all.
+
+        A physical backup records there the InnoDB settings its files need (page size,
+        data file path, undo tablespaces, checksums); it names no port, socket or path of
+        the live server.
+        """
+        own = self.datadir / BACKUP_OPTIONS
+        return f"--defaults-file={own}" if own.is_file() else "--no-defaults"
 
     # -- running -------------------------------------------------------------------------
 
