@@ -130,7 +130,7 @@ def test_tables_written_after_the_backup_point_are_skipped_not_recorded_wrong(
         "changed after the backup's consistent point: the binlog has row events for it"
     )
     assert late["late.legacy"].startswith("changed after the backup's consistent point")
-    assert "ALTER TABLE late.other ADD COLUMN c INT" in late["late.other"]
+    assert "the binlog has a statement (ALTER, at bin." in late["late.other"]
     # what is recorded is the backup's data: the Aria table nothing touched
     assert values(sums, "late") == {"late.events": at_backup["late.events"]}
 
@@ -194,7 +194,9 @@ def test_a_table_altered_while_the_sums_are_measured_is_skipped(
 
     sums = result[0]
     assert values(sums, "ddl") == {"ddl.aaa": at_backup["ddl.aaa"]}
-    assert "ALTER TABLE ddl.zzz" in sums.skipped["ddl.zzz"]
+    assert sums.skipped["ddl.zzz"].startswith(
+        "its definition changed while it was measured: the binlog has a statement (ALTER, at"
+    )
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:

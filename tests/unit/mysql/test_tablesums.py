@@ -402,3 +402,16 @@ def test_tables_not_reached_in_the_budget_are_skipped_with_the_reason() -> None:
         "b.slow": "the time budget ran out before it was measured",
         "c.never": "the time budget ran out before it was measured",
     }
+
+
+def test_a_reason_names_the_statement_kind_and_place_never_its_text() -> None:
+    grant = "use `shop`; GRANT SELECT ON shop.orders TO 'u'@'%' IDENTIFIED BY 'sekrit-pw'"
+    session = ScriptedSession({"bin.000001": [event("Query", "BEGIN"), event("Query", grant)]})
+
+    changes = read_changes(
+        session, Position("bin.000001", 4), Position("bin.000001", 100), deadline=1e12
+    )
+
+    assert changes.reason("shop.orders") == (
+        "the binlog has a statement (GRANT, at bin.000001:14) naming it"
+    )

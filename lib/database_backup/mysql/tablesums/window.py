@@ -73,10 +73,12 @@ class Position:
 
 @dataclass(frozen=True)
 class Statement:
-    """A DDL statement of the binlog: its default database (``use``) and its text."""
+    """A DDL statement of the binlog: default database (``use``), text, verb, file:position."""
 
     database: str | None
     text: str
+    verb: str
+    at: str
 
     def names(self, database: str, table: str) -> bool:
         """Whether it may touch ``database.table`` (qualified, or bare in its database).
@@ -121,7 +123,9 @@ class Changes:
         database, _, table = name.partition(".")
         for statement in self.statements:
             if statement.names(database, table):
-                return f"the binlog has a statement naming it: {statement.text[:120]}"
+                return (
+                    f"the binlog has a statement ({statement.verb}, at {statement.at}) naming it"
+                )
         return None
 
 
@@ -206,14 +210,14 @@ def _take(changes: Changes, rows: Iterable[tuple[str, ...]], stop: int | None) -
         position, kind, end, info = int(row[1]), row[2], int(row[4]), "\t".join(row[5:])
         if stop is not None and position >= stop:
             return -1
-        _note(changes, kind, info)
+        _note(changes, kind, info, f"{row[0]}:{position}")
         if changes.everything is not None:
             return -1
         following = end
     return following
 
 
-def _note(changes: Changes, kind: str, info: str) -> None:
+def _note(changes: Changes, kind: str, info: str, at: str) -> None:
     if kind == "Table_map":
         found = _TABLE_MAP.search(info)
         if found is None:
@@ -221,26 +225,32 @@ def _note(changes: Changes, kind: str, info: str) -> None:
         else:
             changes.tables.add(found.group("name"))
     elif kind.startswith(("Query", "Execute_load_query", "Begin_load_query")):
-        _statement(changes, info)
+        _statement(changes, info, at)
     elif kind not in _HARMLESS and not _ROWS.match(kind):
         changes.everything = f"a {kind} event may change data without naming the table"
 
 
-def _statement(changes: Changes, info: str) -> None:
-    """Note a statement event: DDL is kept to match names, DML cannot be tied to tables."""
+def _statement(changes: Changes, info: str, at: str) -> None:
+    """Note a statement event: DDL is kept to match names, DML cannot be tied to tables.
+
+    Only the statement's verb and place go into reasons, never its text (a ``GRANT`` or
+    ``CREATE USER`` may carry a password).
+    """
     use = _USE.match(info)
     text = info[use.end() :] if use else info
     if _CONTROL.match(text):
         return
-    if not _DDL.match(text):
-        verb = text.strip().split(maxsplit=1)[0][:40] if text.strip() else "empty"
+    ddl = _DDL.match(text)
+    if ddl is None:
+        word = re.match(r"\s*([A-Za-z_]{1,20})", text)
+        verb = word.group(1).upper() if word else "unknown"
         changes.everything = (
-            f"a {verb} statement is logged as a statement (binlog_format is not ROW): "
+            f"a {verb} statement at {at} is logged as a statement (binlog_format is not ROW): "
             "the tables it changed (through views, triggers, routines) cannot be told"
         )
         return
     database = use.group("db").replace("``", "`") if use else None
-    changes.statements.append(Statement(database, text))
+    changes.statements.append(Statement(database, text, ddl.group(1).upper(), at))
     changes.statement_bytes += len(text)
     if changes.statement_bytes > MAX_STATEMENT_BYTES:
         changes.everything = (
