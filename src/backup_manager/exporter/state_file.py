@@ -31,7 +31,7 @@ from .metrics import DAY, JOB_TYPES
 FORMAT_VERSION = 1
 FILE_NAME = "exporter.json"
 FAILED = ("error", "failed")
-#: how a drill cancelled by a restore ends (C1); one refused during a restore says RESTORING
+#: how a drill cancelled by a restore ends (C1); a job refused during one says RESTORING
 DRILL_CANCELLED = "cancelled:"
 _RESTORING = re.compile(
     "^" + re.escape(RESTORING_MESSAGE).replace(re.escape("{job}"), "[^)]+", 1) + "$"
@@ -205,10 +205,16 @@ def job_type(record: Record) -> str | None:
     return record.type if record.type in ("backup", "restore") else None
 
 
-def _set_aside(record: Record) -> bool:
-    """A drill a restore cancelled or refused (C1): it says nothing about the backups."""
+def _set_aside(record: Record, kind: str) -> bool:
+    """A job a running restore refused, or a drill it cancelled (C1).
+
+    Neither says anything about the backups (a refused scheduled backup is retried after
+    the restore, and the retry speaks for it).
+    """
     message = record.message or ""
-    return message.startswith(DRILL_CANCELLED) or bool(_RESTORING.match(message))
+    if kind == "drill" and message.startswith(DRILL_CANCELLED):
+        return True
+    return bool(_RESTORING.match(message))
 
 
 def job_outcomes(
@@ -220,7 +226,7 @@ def job_outcomes(
         kind = job_type(record)
         if record.app != app or kind is None or not record.finished:
             continue
-        if kind == "drill" and _set_aside(record):
+        if _set_aside(record, kind):
             continue
         moment = _time(record.finished_at) or _time(record.requested_at)
         if moment is None:

@@ -360,3 +360,37 @@ def test_a_drill_cancelled_or_refused_for_a_restore_is_no_failure(systemd: FakeS
         "last-finished-at": passed,
         "last-failed": False,
     }
+
+
+def test_a_backup_refused_while_a_restore_ran_is_no_failure(systemd: FakeSystemd):
+    """The scheduled backup a restore refused is retried after it (history.backups_to_retry)."""
+    history = [
+        {
+            "job-id": "b1",
+            "type": "backup",
+            "app": "mysql",
+            "status": "error",
+            "scheduled": True,
+            "finished-at": format_time(NOW - timedelta(minutes=1)),
+            "message": "the database is being restored (job r1); try again when it has finished",
+        },
+    ]
+    relation, secret = s3_relation()
+    ctx = context()
+
+    ctx.run(
+        ctx.on.config_changed(),
+        state(
+            relation,
+            db_relation("mysql"),
+            peer({"history": json.dumps(history)}),
+            secrets=[secret],
+        ),
+    )
+
+    [entry] = json.loads(state_file.path().read_text())["clusters"]
+    assert entry["jobs"]["backup"] == {
+        "failed-at": [],
+        "last-finished-at": None,
+        "last-failed": None,
+    }
