@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import socket
+
+from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.storage import S3Storage
+from tests.infra.ceph import CephS3
+from tests.infra.fixtures import unique_bucket_name
 
 from .deployment import Deployment
 
 APP = "backup-manager"
+BACKUP = "20261129T010000Z-0001"
 
 
 def closed_port() -> int:
@@ -108,3 +116,57 @@ def test_an_s3_integrator_relation_becomes_a_location(deployment: Deployment):
             "no database related: juju integrate backup-manager:database-backup <db-app>",
         )
     assert "SK-y" not in str(deployment.state["relations"])
+
+
+def test_verify_backup_through_the_packed_charm_sends_a_drill_job(
+    deployment: Deployment, ceph: CephS3
+):
+    bucket = unique_bucket_name("verify")
+    user = ceph.create_user(bucket)
+    ceph.create_bucket(bucket, user)
+    credentials = deployment.user_secret(
+        {"access-key": user.access_key, "secret-key": user.secret_key}, APP
+    )
+    config = {"s3-bucket": bucket, "s3-endpoint": ceph.endpoint, "s3-credentials": credentials}
+    [unit] = deployment.add_app(APP, APP, config=config)
+    deployment.peer(APP, "manager-peers")
+    deployment.add_app("mysql-server", "mysql-server")
+    rel = deployment.relate(APP, "database-backup", "mysql-server", "database-backup")
+    joined = "database-backup-relation-joined"
+    deployment.hook(unit, joined, relation=rel, remote_unit="mysql-server/0").check()
+    cluster = f"{deployment.state['model']['uuid']}/mysql-server"
+    catalog = Catalog(S3Storage(ceph.s3_config(bucket, user=user)), cluster)
+    catalog.ensure_cluster()
+    catalog.storage.put_bytes(catalog.artefact_key(BACKUP, "data.xbstream.zst"), b"x")
+    catalog.write_metadata(complete_backup(BACKUP))
+
+    unknown = deployment.action(unit, "verify-backup", **{"backup-id": "20200101T000000Z-0"})
+    run = deployment.action(unit, "verify-backup").check()
+
+    assert unknown.failed is not None
+    assert "list-backups" in unknown.failed
+    assert run.failed is None, run.failed
+    [job] = json.loads(deployment.bag(rel, APP)["jobs"])
+    assert job["job-id"] == run.results["job-id"]
+    assert (job["job-type"], job["verify-backup-id"]) == ("backup", BACKUP)
+    assert "backup-kind" not in job
+    assert user.secret_key not in json.dumps([run.results, deployment.state["relations"]])
+
+
+def complete_backup(backup_id: str) -> BackupMetadata:
+    """The backup.json of a complete full backup of a one-byte artefact."""
+    finished = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    return BackupMetadata(
+        backup_id=backup_id,
+        kind="full",
+        parent_id=None,
+        started_at=finished - datetime.timedelta(minutes=5),
+        finished_at=finished,
+        artefacts=["data.xbstream.zst"],
+        stored_size=1,
+        sha256="0" * 64,
+        compression="zstd",
+        encrypted=False,
+        flavour="mariadb",
+        server_version="10.11.6",
+    )
