@@ -349,6 +349,30 @@ def test_an_incremental_whose_parent_is_gone_fails_saying_so(
     assert _scratch_dirs(tmp_path) == []
 
 
+def test_a_backup_of_a_damaged_table_fails_check_table_naming_it(
+    filled: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    filled.execute(
+        "CREATE TABLE shop.broken (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=MyISAM;"
+        "INSERT INTO shop.broken SELECT seq, MD5(seq) FROM seq_1_to_2000; FLUSH TABLES;",
+        database="shop",
+    )
+    data_file = filled.datadir / "shop" / "broken.MYD"
+    os.truncate(data_file, data_file.stat().st_size // 2)  # a disk that lost a write
+    try:
+        spec = _spec(filled, s3_config, tmp_path)
+        backup_id = _backup(spec, s3_config, tmp_path)
+
+        state = _drill(spec, s3_config, tmp_path, "--backup-id", backup_id)
+    finally:
+        filled.execute("DROP TABLE shop.broken;")
+
+    assert state["exit"] == 1
+    assert state["message"].startswith("drill failed: CHECK TABLE found 1 damaged tables: ")
+    assert "shop.broken: " in state["message"]
+    assert state["result"]["verification"]["tables-checked"] == 4
+
+
 def test_a_missing_backup_is_refused(filled: MariaDBServer, s3_config: S3Config, tmp_path: Path):
     spec = _spec(filled, s3_config, tmp_path)
 
