@@ -6,18 +6,21 @@
      "updated-at": "...Z",
      "backups": {"<backup-id>": {<backup.json without databases, tables, table-sums>,
                                  "preserve-until": "...Z",      (held; absent if not)
-                                 "verification": {...}}}}       (newest drill; absent if never)
+                                 "verification": {...}}},       (newest drill; absent if never)
+     "pending": ["<backup-id>", ...]}    (seen without a complete backup.json)
 
 The per-backup files (``backup.json``, ``preserve.json``, ``verification.json``) stay the
 truth; the index is a cache every writer updates after writing its file (a backup
-completed or copied, deleted, held or released, drilled). A reader GETs it once and checks
-it against a delimiter listing of ``backups/`` (one request per 1,000 backup ids): ids the
-index lacks are read from their own files and added, ids no longer stored are dropped, so
-a missing, unreadable or partly lost index heals itself (``Catalog.read_index``). What a
-listing cannot see - a hold or a drill result whose index update another writer's
-concurrent update overwrote - is corrected by ``Catalog.reindex`` (the retention worker
-runs it daily) and never endangers a backup: retention re-reads ``preserve.json`` of each
-backup before deleting it.
+completed or copied, deleted, held or released, drilled). A reader GETs it once and lists
+``backups/`` with a delimiter *after the newest id it knows* (backup ids sort by start
+time, so that is one request for the few new ones): ids the index lacks are read from
+their own files and added, and the pending ids (in progress or failed) are read again
+(``Catalog.read_index``). A missing or unreadable index is rebuilt from a full listing.
+What that cannot see - a hold or a drill result whose index update another writer's
+concurrent update overwrote, an entry a lost deletion left, a failed backup's leftovers
+older than the newest id - is corrected by ``Catalog.reindex`` (the retention worker runs
+it daily), and never endangers a backup: retention re-reads ``preserve.json`` of each
+backup before deleting it, and deletes by the backup's own files.
 
 This module is pure (no storage): the document's form and the view of one read.
 """
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .documents import as_object, load_json
+from .documents import as_list, as_object, load_json
 from .errors import MetadataError
 from .metadata import BackupMetadata, IncompleteBackup, format_time, parse_time
 
@@ -90,6 +93,18 @@ class IndexDocument:
     cluster_id: str
     generation: int = 0
     backups: dict[str, Summary] = field(default_factory=dict[str, Summary])
+    #: ids seen without a complete backup.json (in progress, or failed): read again by
+    #: every read until they complete or are deleted
+    pending: list[str] = field(default_factory=list[str])
+
+    def newest_id(self) -> str:
+        """The highest backup id the index knows (ids sort by start time), or ""."""
+        return max([*self.backups, *self.pending], default="")
+
+    def copy(self) -> IndexDocument:
+        """A deep copy (summaries are plain JSON)."""
+        backups = json.loads(json.dumps(self.backups))
+        return IndexDocument(self.cluster_id, self.generation, backups, list(self.pending))
 
     def dump(self, now: datetime) -> bytes:
         """The stored form (compact JSON: it is read by every catalog read)."""
@@ -99,6 +114,7 @@ class IndexDocument:
             "generation": self.generation,
             "updated-at": format_time(now),
             "backups": {key: self.backups[key] for key in sorted(self.backups)},
+            "pending": sorted(set(self.pending)),
         }
         return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
@@ -126,7 +142,8 @@ class IndexDocument:
             entry = as_object(summary)
             if entry is not None:
                 entries[backup_id] = entry
-        return cls(cluster_id, generation, entries)
+        pending = as_list(document.get("pending")) or []
+        return cls(cluster_id, generation, entries, [p for p in pending if isinstance(p, str)])
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ nested in or containing another cluster's catalog, is refused.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import defaultdict
@@ -28,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore, StorageError
+from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore
 from database_backup.timefmt import as_utc, utc_now
 
 from .documents import as_object, dump_document, load_json
@@ -45,12 +44,18 @@ from .index import (
     VERIFICATION_KEY,
     CatalogView,
     IndexDocument,
-    Summary,
     entry_sort_key,
-    hold_of,
     summarize,
-    to_metadata,
-    verification_of,
+)
+from .indexing import Indexer
+from .layout import (
+    BACKUPS_DIR,
+    BINLOGS_DIR,
+    CLUSTER_FILE,
+    HOLD_FILE,
+    LOG_FILE,
+    METADATA_FILE,
+    VERIFICATION_FILE,
 )
 from .metadata import (
     BACKUP_ID_PATTERN,
@@ -62,18 +67,10 @@ from .metadata import (
 )
 from .retention import Decision, RetentionPolicy, select_for_deletion
 
-CLUSTER_FILE = "cluster.json"
-METADATA_FILE = "backup.json"
-HOLD_FILE = "preserve.json"
-VERIFICATION_FILE = "verification.json"
-LOG_FILE = "job.log"
-BACKUPS_DIR = "backups"
-BINLOGS_DIR = "binlogs"
 IDENTITY_VERSION = 1
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
-_INDEX_ATTEMPTS = 3  #: read-modify-write tries of an index update that another writer overwrote
 MAX_CLUSTERS = 1000  #: prefixes examined when discovering the clusters in a location
 logger = logging.getLogger(__name__)
 
@@ -249,10 +246,11 @@ class Catalog:
         self.storage.put_bytes(key, dump_document(meta.to_dict()))
         summary = summarize(meta)
 
-        def add(backups: dict[str, Summary]) -> None:
-            kept = backups.get(meta.backup_id, {})
+        def add(index: IndexDocument) -> None:
+            kept = index.backups.get(meta.backup_id, {})
             extras = {k: kept[k] for k in (HOLD_KEY, VERIFICATION_KEY) if k in kept}
-            backups[meta.backup_id] = {**summary, **extras}
+            index.backups[meta.backup_id] = {**summary, **extras}
+            index.pending = [p for p in index.pending if p != meta.backup_id]
 
         self._update_index(add, f"add backup {meta.backup_id}")
 
@@ -361,154 +359,48 @@ class Catalog:
     # -- the index ------------------------------------------------------------------------
 
     def read_index(self) -> CatalogView:
-        """The backups, holds and drill results, from the index checked against a listing.
+        """The backups, holds and drill results, from the cluster's index (``index.py``).
 
-        Costs one GET of ``index.json`` and one listing request per 1,000 backup ids
-        (``backups/`` with a delimiter) when the index is current. Ids the index lacks
-        (a lost or missing index, a backup in progress, one written by older software)
-        are read from their own files - a listing of the backup's prefix, its
-        ``backup.json``, ``preserve.json`` and ``verification.json`` - and added; ids no
-        longer stored are dropped; the healed index is written back.
+        Costs one GET of ``index.json`` and one listing of the backup ids newer than the
+        newest it knows, when the index is current; backups it lacks are read from their
+        own files and added (a missing or unreadable index is rebuilt from them).
         """
-        document = self._load_index()
-        if document is None:
-            self._verify_for_reading()
-        known = dict(document.backups) if document is not None else {}
-        stored = set(self._backup_ids())
-        view = _View()
-        for backup_id in sorted(known.keys() & stored):
-            if not view.take(backup_id, known[backup_id]):
-                stored.add(backup_id)
-                known.pop(backup_id)
-        unknown = sorted(stored - known.keys())
-        added: dict[str, Summary] = {}
-        for backup_id, found in zip(unknown, self._scan(unknown), strict=True):
-            if isinstance(found, IncompleteBackup):
-                view.incomplete.append(found)
-            elif found is not None and view.take(backup_id, found):
-                added[backup_id] = found
-        vanished = sorted(known.keys() - stored)
-        if document is None or added or vanished:
-
-            def heal(backups: dict[str, Summary]) -> None:
-                backups.update(added)
-                for backup_id in vanished:
-                    backups.pop(backup_id, None)
-
-            self._update_index(heal, "heal the index")
-        return view.freeze()
+        return Indexer(self).read()
 
     def reindex(self) -> CatalogView:
         """Rebuild the index from every backup's own files (the truth), and return it.
 
-        Cost: one listing per 1,000 backup ids, then per backup a listing of its prefix
-        and a GET of each of its catalog files (in parallel).
+        Cost: the listing of the backup ids, then per backup a listing of its prefix and
+        a GET of each of its catalog files (in parallel).
         """
+        return Indexer(self).rebuild()
+
+    def check_identity(self) -> None:
+        """Refuse to read a foreign catalog (``ForeignClusterError``); absent is empty."""
         self._verify_for_reading()
-        ids = sorted(set(self._backup_ids()))
-        view = _View()
-        fresh: dict[str, Summary] = {}
-        for backup_id, found in zip(ids, self._scan(ids), strict=True):
-            if isinstance(found, IncompleteBackup):
-                view.incomplete.append(found)
-            elif found is not None and view.take(backup_id, found):
-                fresh[backup_id] = found
 
-        def replace(backups: dict[str, Summary]) -> None:
-            backups.clear()
-            backups.update(fresh)
+    def identity_confirmed(self) -> None:
+        """This cluster's index was read: its identity needs no other check."""
+        self._identity_verified = True
 
-        self._update_index(replace, "rebuild the index", strict=True)
-        return view.freeze()
+    def now(self) -> datetime:
+        """The catalog's clock."""
+        return self._clock()
 
-    def _load_index(self) -> IndexDocument | None:
-        """The stored index, or None when missing or unreadable (then it is rebuilt)."""
-        try:
-            raw = self.storage.get_bytes(self.index_key)
-        except ObjectNotFoundError:
-            return None
-        try:
-            document = IndexDocument.load(raw, self.index_key)
-        except MetadataError as exc:
-            logger.warning("rebuilding the catalog index: %s", exc)
-            return None
-        if document.cluster_id != self.cluster_id:
-            raise ForeignClusterError(
-                f"the index {self.index_key} belongs to cluster {document.cluster_id!r}, not "
-                f"{self.cluster_id!r}: refusing to use another cluster's backups; "
-                "configure a different storage path for this cluster"
-            )
-        self._identity_verified = True  # written by this cluster's writers only
-        return document
-
-    def _update_index(
-        self,
-        change: Callable[[dict[str, Summary]], object],
-        what: str,
-        *,
-        strict: bool = False,
-    ) -> None:
-        """Apply an (idempotent) ``change`` to the index: read, change, write, check.
-
-        Another writer's concurrent update can overwrite ours: the index is read back and
-        the change applied again (up to ``_INDEX_ATTEMPTS`` times). The per-backup file is
-        already written, so a failure here only costs the next reader a few requests to
-        heal; it is logged, not raised (unless ``strict``).
-        """
-        try:
-            for _ in range(_INDEX_ATTEMPTS):
-                document = self._load_index() or IndexDocument(self.cluster_id)
-                change(document.backups)
-                document.generation += 1
-                self.storage.put_bytes(self.index_key, document.dump(self._clock()))
-                stored = self._load_index()
-                if stored is not None and _has_change(stored.backups, change):
-                    return
-            logger.warning("catalog index: %s was overwritten %d times", what, _INDEX_ATTEMPTS)
-        except (StorageError, MetadataError) as exc:
-            if strict:
-                raise
-            logger.warning("catalog index not updated (%s): %s", what, exc)
-
-    def _backup_ids(self) -> list[str]:
-        """The ids under ``backups/``: one request per 1,000 where the store lists dirs."""
-        if isinstance(self.storage, ListsDirectories):
-            dirs = self.storage.list_dirs(self.backups_prefix)
-            names = (d[len(self.backups_prefix) :].rstrip("/") for d in dirs)
-        else:
-            keys = (
-                info.key[len(self.backups_prefix) :]
-                for info in self.storage.list(self.backups_prefix)
-            )
-            names = (key.partition("/")[0] for key in keys if "/" in key)
-        return sorted({name for name in names if BACKUP_ID_PATTERN.match(name)})
-
-    def _scan(self, backup_ids: list[str]) -> list[Summary | IncompleteBackup | None]:
-        """Read several backups' own files in parallel (None: nothing stored any more)."""
-        if len(backup_ids) <= 1:
-            return [self._scan_one(backup_id) for backup_id in backup_ids]
-        with ThreadPoolExecutor(max_workers=min(_FETCH_THREADS, len(backup_ids))) as pool:
-            return list(pool.map(self._scan_one, backup_ids))
-
-    def _scan_one(self, backup_id: str) -> Summary | IncompleteBackup | None:
-        objects = list(self.storage.list(self.backup_prefix(backup_id)))
-        if not objects:
-            return None
+    def entry_of(
+        self, backup_id: str, objects: list[ObjectInfo]
+    ) -> BackupMetadata | IncompleteBackup:
+        """A backup from its listed objects: complete metadata, or why it is incomplete."""
         names = {info.key.rsplit("/", 1)[-1] for info in objects}
         fetched: BackupMetadata | str | None = None
         if METADATA_FILE in names:
             fetched = self._fetch_metadata([backup_id])[0]
-        entry = self._entry(backup_id, objects, fetched)
-        if isinstance(entry, IncompleteBackup):
-            return entry
-        hold = self.get_hold(backup_id) if HOLD_FILE in names else None
-        drill = None
-        if VERIFICATION_FILE in names:
-            try:
-                drill = self.read_verification(backup_id)
-            except MetadataError as exc:
-                logger.warning("ignoring an unreadable drill result: %s", exc)
-        return summarize(entry, hold=hold, verification=drill)
+        return self._entry(backup_id, objects, fetched)
+
+    def _update_index(
+        self, change: Callable[[IndexDocument], object], what: str, *, strict: bool = False
+    ) -> None:
+        Indexer(self).update(change, what, strict=strict)
 
     # -- logs and holds -------------------------------------------------------------------
 
@@ -533,8 +425,8 @@ class Catalog:
         }
         self.storage.put_bytes(self.artefact_key(backup_id, HOLD_FILE), dump_document(document))
 
-        def hold(backups: dict[str, Summary]) -> None:
-            entry = backups.get(backup_id)
+        def hold(index: IndexDocument) -> None:
+            entry = index.backups.get(backup_id)
             if entry is None:
                 return  # not indexed yet: the next read adds it with its hold
             if until is None:
@@ -588,8 +480,8 @@ class Catalog:
             self.artefact_key(backup_id, VERIFICATION_FILE), dump_document(checked)
         )
 
-        def drilled(backups: dict[str, Summary]) -> None:
-            entry = backups.get(backup_id)
+        def drilled(index: IndexDocument) -> None:
+            entry = index.backups.get(backup_id)
             if entry is not None:
                 entry[VERIFICATION_KEY] = checked
 
@@ -637,7 +529,7 @@ class Catalog:
             self._check_deletable(backup_id)
         # the index first: were the deletion cut short, the next read finds the id again
         # and reads its truth (still complete, or incomplete once backup.json is gone)
-        self._update_index(lambda backups: backups.pop(backup_id, None), f"drop {backup_id}")
+        self._update_index(_forget([backup_id]), f"drop {backup_id}")
         self.storage.delete(prefix + METADATA_FILE)
         self.storage.delete_prefix(prefix)
 
@@ -701,12 +593,11 @@ class Catalog:
                 carried.append(decision)
         gone = {decision.backup_id for decision in carried}
 
-        def forget(backups: dict[str, Summary]) -> None:
-            for backup_id in gone:
-                backups.pop(backup_id, None)
+        def forget(index: IndexDocument) -> None:
+            _forget(gone)(index)
             for backup_id, until in holds.items():
-                if backup_id in backups and until is not None and until > now:
-                    backups[backup_id][HOLD_KEY] = format_time(until)
+                if backup_id in index.backups and until is not None and until > now:
+                    index.backups[backup_id][HOLD_KEY] = format_time(until)
 
         if carried or len(gone) != len(decisions):
             self._update_index(forget, "apply retention")  # first, like delete_backup
@@ -807,44 +698,12 @@ def _entry_sort_key(entry: BackupMetadata | IncompleteBackup) -> tuple[datetime,
     return entry_sort_key(entry)
 
 
-def _has_change(
-    backups: dict[str, Summary], change: Callable[[dict[str, Summary]], object]
-) -> bool:
-    """Whether ``backups`` already holds what the (idempotent) ``change`` makes."""
-    changed = json.loads(json.dumps(backups))
-    change(changed)
-    return changed == backups
+def _forget(backup_ids: Collection[str]) -> Callable[[IndexDocument], None]:
+    """An index change dropping ``backup_ids`` (complete or pending)."""
 
+    def forget(index: IndexDocument) -> None:
+        for backup_id in backup_ids:
+            index.backups.pop(backup_id, None)
+        index.pending = [p for p in index.pending if p not in backup_ids]
 
-class _View:
-    """A CatalogView being built from index entries and scanned backups."""
-
-    def __init__(self) -> None:
-        self.complete: list[BackupMetadata] = []
-        self.incomplete: list[IncompleteBackup] = []
-        self.held: dict[str, datetime] = {}
-        self.drills: dict[str, dict[str, object]] = {}
-
-    def take(self, backup_id: str, summary: Summary) -> bool:
-        """Add an index entry; False if it is not a valid summary (then it is re-read)."""
-        try:
-            meta = to_metadata(backup_id, summary)
-            hold = hold_of(summary)
-        except MetadataError as exc:
-            logger.warning("re-reading backup %s: its index entry is invalid: %s", backup_id, exc)
-            return False
-        self.complete.append(meta)
-        if hold is not None:
-            self.held[backup_id] = hold
-        drill = verification_of(summary)
-        if drill is not None:
-            self.drills[backup_id] = drill
-        return True
-
-    def freeze(self) -> CatalogView:
-        return CatalogView(
-            complete=tuple(sorted(self.complete, key=entry_sort_key)),
-            incomplete=tuple(sorted(self.incomplete, key=entry_sort_key)),
-            held=self.held,
-            drills=self.drills,
-        )
+    return forget

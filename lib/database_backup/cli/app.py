@@ -17,7 +17,7 @@ from pathlib import Path
 from database_backup import stopping
 from database_backup.contract import EngineSpec, SpecError
 
-from . import backup, binlogs, listing, restore, verify
+from . import backup, binlogs, listing, reindex, restore, verify
 from .restore_lock import RestoreBusyError, needs_lock, restore_lock
 from .spec_file import load_spec
 from .state import StateFile
@@ -42,6 +42,7 @@ COMMANDS: dict[str, Command] = {
     "list-binlogs": binlogs.cmd_list_binlogs,
     "purge-binlogs": binlogs.cmd_purge_binlogs,
     "verify": verify.cmd_verify,
+    "reindex": reindex.cmd_reindex,
 }
 
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.register_pitr(new_command)
     binlogs.register_listing(new_command)
     verify.register(new_command)
+    reindex.register(new_command)
     return parser
 
 

@@ -352,8 +352,15 @@ class S3Storage:
         except Exception as exc:
             raise translate(exc, "list", bucket=self.bucket, key=prefix) from exc
 
-    def list_dirs(self, prefix: str = "", *, page_size: int = 1000) -> list[str]:
+    def list_dirs(
+        self, prefix: str = "", *, page_size: int = 1000, start_after: str = ""
+    ) -> list[str]:
         """The "directories" right under `prefix` (common prefixes for delimiter "/").
+
+        Args:
+            prefix: key prefix, relative to the configuration's path.
+            page_size: entries per ListObjectsV2 request (S3's maximum is 1000).
+            start_after: list only keys after this one (relative, like `prefix`).
 
         Returns:
             Relative prefixes ending with "/", sorted, e.g. ["backups/a/", "backups/b/"].
@@ -362,12 +369,14 @@ class S3Storage:
             prefix += "/"
         paginator = self.client.get_paginator("list_objects_v2")
         dirs: list[str] = []
+        after = {"StartAfter": self.config.full_key(start_after)} if start_after else {}
         try:
             for page in paginator.paginate(
                 Bucket=self.bucket,
                 Prefix=self.config.full_key(prefix),
                 Delimiter="/",
                 PaginationConfig={"PageSize": page_size},
+                **after,
             ):
                 dirs.extend(
                     self.config.relative_key(p["Prefix"]) for p in page.get("CommonPrefixes", [])

@@ -56,8 +56,8 @@ class CountingStore:
         self.counts["list"] += max(1, math.ceil(len(found) / PAGE))
         return iter(found)
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
-        found = self.inner.list_dirs(prefix)
+    def list_dirs(self, prefix: str = "", *, start_after: str = "") -> list[str]:
+        found = self.inner.list_dirs(prefix, start_after=start_after)
         self.counts["list"] += max(1, math.ceil(len(found) / PAGE))
         return found
 

@@ -49,17 +49,6 @@ class MemoryStore:
             if key.startswith(prefix):
                 yield self.head(key)
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
-        """The "directories" right under ``prefix``, like S3Storage.list_dirs."""
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        dirs = {
-            prefix + key[len(prefix) :].split("/", 1)[0] + "/"
-            for key in self.objects
-            if key.startswith(prefix) and "/" in key[len(prefix) :]
-        }
-        return sorted(dirs)
-
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
         self.deletes.append(key)
@@ -83,3 +72,17 @@ class MemoryStore:
 
     def open_stream(self, key: str) -> BinaryIO:
         return io.BytesIO(self.get_bytes(key))
+
+
+class DirMemoryStore(MemoryStore):
+    """A MemoryStore that lists common prefixes (after a key), as S3Storage.list_dirs does."""
+
+    def list_dirs(self, prefix: str = "", *, start_after: str = "") -> list[str]:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        dirs = {
+            prefix + key[len(prefix) :].split("/", 1)[0] + "/"
+            for key in self.objects
+            if key.startswith(prefix) and "/" in key[len(prefix) :] and key > start_after
+        }
+        return sorted(dirs)

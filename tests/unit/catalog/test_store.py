@@ -259,12 +259,12 @@ class DirStore(MemoryStore):
         super().__init__()
         self.dir_listings: list[str] = []
 
-    def list_dirs(self, prefix: str = "") -> list[str]:
+    def list_dirs(self, prefix: str = "", *, start_after: str = "") -> list[str]:
         self.dir_listings.append(prefix)
         dirs = {
             prefix + key[len(prefix) :].split("/", 1)[0] + "/"
             for key in self.objects
-            if key.startswith(prefix) and "/" in key[len(prefix) :]
+            if key.startswith(prefix) and "/" in key[len(prefix) :] and key > start_after
         }
         return sorted(dirs)
 
