@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from database_backup.storage import ObjectNotFoundError, StorageError
+from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore, StorageError
 
 from .errors import ForeignClusterError, MetadataError
 from .index import (
@@ -29,9 +29,6 @@ from .index import (
 )
 from .layout import HOLD_FILE, VERIFICATION_FILE
 from .metadata import BACKUP_ID_PATTERN, BackupMetadata, IncompleteBackup
-
-if TYPE_CHECKING:
-    from .store import Catalog
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +49,39 @@ class ListsDirectories(Protocol):
         ...
 
 
+class IndexedCatalog(Protocol):
+    """What the indexer needs of a catalog (``store.Catalog``)."""
+
+    storage: ObjectStore
+    cluster_id: str
+
+    @property
+    def index_key(self) -> str: ...  # noqa: D102 - as in Catalog
+
+    @property
+    def backups_prefix(self) -> str: ...  # noqa: D102
+
+    def backup_prefix(self, backup_id: str) -> str: ...  # noqa: D102
+
+    def check_identity(self) -> None: ...  # noqa: D102
+
+    def identity_confirmed(self) -> None: ...  # noqa: D102
+
+    def now(self) -> datetime: ...  # noqa: D102
+
+    def entry_of(  # noqa: D102
+        self, backup_id: str, objects: list[ObjectInfo]
+    ) -> BackupMetadata | IncompleteBackup: ...
+
+    def get_hold(self, backup_id: str) -> datetime | None: ...  # noqa: D102
+
+    def read_verification(self, backup_id: str) -> dict[str, object] | None: ...  # noqa: D102
+
+
 class Indexer:
     """The index operations of one catalog."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: IndexedCatalog) -> None:
         self.catalog = catalog
         self.storage = catalog.storage
         self.key = catalog.index_key
