@@ -2,11 +2,24 @@
 
 Decoding never raises on bad remote data: it sorts what it reads into valid items and
 problems that name the job (when the job id can be read) and say what was wrong.
+
+Bounds: a requirer's `jobs` value over MAX_JOBS_CHARS is refused whole before it is parsed,
+jobs past the MAX_JOBS-th are refused one by one without being validated, and a job whose
+selection lists are over MAX_NAMES is refused before the schema walks the lists. A hook
+reads the same value in several places: decoding is cached on the raw text, so each hook
+validates each job once.
+
+CA chains by reference: a job's `storage-config` may name its CA bundle by
+`tls-ca-chain-id`, an id of the requirer's top-level `tls-ca-chains` object (id = the first
+16 hex digits of the PEM's SHA-256). Decoding resolves it into `StorageConfig.tls_ca_chain`;
+`encode_bag` writes every chain once, whatever the number of jobs that use it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -14,10 +27,17 @@ from typing import Any, cast
 
 from . import schemas
 from .errors import DataValidationError
-from .model import JobRequest, JobStatus
+from .model import JobRequest, JobStatus, StorageConfig
 
 JOBS_KEY = "jobs"
+CA_CHAINS_KEY = "tls-ca-chains"
 MAX_JOB_ID = 128  # the schemas' limit
+_REQUIRER = schemas.load_schema(schemas.REQUIRER)
+MAX_JOBS: int = _REQUIRER["$defs"]["jobs"]["maxItems"]
+MAX_JOBS_CHARS: int = _REQUIRER["properties"][JOBS_KEY]["maxLength"]
+MAX_CA_CHAINS_CHARS: int = _REQUIRER["properties"][CA_CHAINS_KEY]["maxLength"]
+MAX_NAMES: int = _REQUIRER["$defs"]["job"]["properties"]["tables"]["maxItems"]
+_LISTS = ("databases", "tables")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,9 +67,14 @@ class DecodedStatuses:
     error: str | None = None
 
 
-def _load_array(raw: str | None) -> tuple[list[object], str | None]:
+def _load_array(raw: str | None, limit: int | None = None) -> tuple[list[object], str | None]:
     if raw is None or raw == "":
         return [], None
+    if limit is not None and len(raw) > limit:
+        return [], (
+            f"'jobs' has {len(raw)} characters and a provider takes at most {limit}: "
+            "remove finished jobs and keep each job to the schema's bounds"
+        )
     try:
         value = json.loads(raw)
     except (json.JSONDecodeError, RecursionError) as exc:
@@ -97,27 +122,145 @@ def without_inline_keys(item: Any) -> Any:
     return copy
 
 
-def decode_requests(raw: str | None) -> DecodedRequests:
-    """Decode a requirer's `jobs` value. Duplicate job ids are all reported as problems."""
-    items, error = _load_array(raw)
+def ca_chain_id(pem: str) -> str:
+    """The id a CA chain goes by in `tls-ca-chains`: 16 hex digits of its SHA-256."""
+    return hashlib.sha256(pem.encode()).hexdigest()[:16]
+
+
+def decode_ca_chains(raw: str | None) -> tuple[dict[str, str], str | None]:
+    """The requirer's `tls-ca-chains` (id -> PEM), or why it cannot be used."""
+    if raw is None or raw == "":
+        return {}, None
+    if len(raw) > MAX_CA_CHAINS_CHARS:
+        return {}, f"'{CA_CHAINS_KEY}' has {len(raw)} characters, over {MAX_CA_CHAINS_CHARS}"
+    try:
+        value = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return {}, f"'{CA_CHAINS_KEY}' is not valid JSON ({exc.__class__.__name__})"
+    errors = schemas.errors_of(value, schemas.REQUIRER, CA_CHAINS_KEY)
+    if errors:
+        return {}, f"'{CA_CHAINS_KEY}' is invalid: " + "; ".join(errors[:3])
+    chains = cast("dict[str, str]", value)
+    wrong = sorted(key for key, pem in chains.items() if ca_chain_id(pem) != key)
+    if wrong:
+        return {}, (
+            f"'{CA_CHAINS_KEY}' names {', '.join(wrong)} by an id that is not the first 16 hex "
+            "digits of the chain's SHA-256"
+        )
+    return chains, None
+
+
+def _oversized_list(item: object) -> str | None:
+    """Refuse a selection list over the bound before the schema walks every name of it."""
+    if not isinstance(item, Mapping):
+        return None
+    for key in _LISTS:
+        names = cast("Mapping[str, object]", item).get(key)
+        if isinstance(names, list) and len(cast("list[object]", names)) > MAX_NAMES:
+            count = len(cast("list[object]", names))
+            return (
+                f"'{key}' lists {count} names: a job takes at most {MAX_NAMES}; split the "
+                "selection over several jobs, or back up whole databases"
+            )
+    return None
+
+
+def resolve_ca_chain(storage: StorageConfig, ca_chains: str | None) -> StorageConfig | str:
+    """`storage` with the CA chain it names resolved from the requirer's `tls-ca-chains`.
+
+    Returns why the reference cannot be resolved instead, as a sentence.
+    """
+    if storage.tls_ca_chain_id is None:
+        return storage
+    return _resolved(storage, *decode_ca_chains(ca_chains))
+
+
+def _resolved(
+    storage: StorageConfig, chains: Mapping[str, str], chains_error: str | None
+) -> StorageConfig | str:
+    chain_id = storage.tls_ca_chain_id
+    if chain_id is None:
+        return storage
+    if storage.tls_ca_chain is not None:
+        return (
+            "storage-config has both tls-ca-chain and tls-ca-chain-id: give the chain inline "
+            "or by reference, not both"
+        )
+    if chains_error is not None:
+        return f"storage-config.tls-ca-chain-id {chain_id} cannot be resolved: {chains_error}"
+    if chain_id not in chains:
+        known = ", ".join(sorted(chains)) or "none"
+        return (
+            f"storage-config.tls-ca-chain-id {chain_id} is not in the requirer's "
+            f"'{CA_CHAINS_KEY}' (it holds: {known}): publish the chain under that id, or "
+            "give it inline as tls-ca-chain"
+        )
+    return dataclasses.replace(storage, tls_ca_chain=chains[chain_id])
+
+
+def _with_ca_chain(
+    job: JobRequest, chains: Mapping[str, str], chains_error: str | None
+) -> JobRequest | str:
+    """`job` with its referenced CA chain resolved, or why the reference is unusable."""
+    storage = _resolved(job.storage, chains, chains_error)
+    if isinstance(storage, str):
+        return storage
+    return job if storage is job.storage else dataclasses.replace(job, storage=storage)
+
+
+def decode_bag(data: Mapping[str, str]) -> DecodedRequests:
+    """Decode a requirer's application databag: its `jobs`, CA chains resolved."""
+    return decode_requests(data.get(JOBS_KEY), data.get(CA_CHAINS_KEY))
+
+
+def decode_requests(raw: str | None, ca_chains: str | None = None) -> DecodedRequests:
+    """Decode a requirer's `jobs` value. Duplicate job ids are all reported as problems.
+
+    `ca_chains` is the requirer's `tls-ca-chains` value, for jobs that name their CA chain
+    by id. Cached on both texts: the result is immutable.
+    """
+    return _decode_requests(raw, ca_chains)
+
+
+@functools.lru_cache(maxsize=8)
+def _decode_requests(raw: str | None, ca_chains: str | None) -> DecodedRequests:
+    items, error = _load_array(raw, MAX_JOBS_CHARS)
     if error:
         return DecodedRequests(error=error)
+    chains, chains_error = decode_ca_chains(ca_chains)
     ids = Counter(_job_id_of(item) for item in items)
     jobs: list[JobRequest] = []
     problems: list[Problem] = []
     for index, item in enumerate(items):
         job_id = _job_id_of(item)
+        if index >= MAX_JOBS:
+            message = (
+                f"the requirer's databag holds {len(items)} jobs and a provider takes at most "
+                f"{MAX_JOBS}: remove finished jobs from 'jobs' and request this one again"
+            )
+            problems.append(Problem(index, job_id, message))
+            continue
         if job_id is not None and ids[job_id] > 1:
             message = f"job id {job_id!r} appears {ids[job_id]} times; job ids must be unique"
             problems.append(Problem(index, job_id, message))
             continue
-        errors = schemas.errors_of(without_inline_keys(item), schemas.REQUIRER, "job")
+        oversized = _oversized_list(item)
+        if oversized:
+            errors = [oversized]
+        else:
+            errors = schemas.errors_of(without_inline_keys(item), schemas.REQUIRER, "job")
         if errors:
             problems.append(
                 Problem(index, job_id, "invalid job request: " + "; ".join(errors[:3]))
             )
             continue
-        jobs.append(JobRequest.from_dict(cast("Mapping[str, Any]", item)))
+        job = _with_ca_chain(
+            JobRequest.from_dict(cast("Mapping[str, Any]", item)), chains, chains_error
+        )
+        if isinstance(job, str):
+            problems.append(Problem(index, job_id, "invalid job request: " + job))
+            continue
+        jobs.append(job)
     return DecodedRequests(tuple(jobs), tuple(problems))
 
 
@@ -141,6 +284,37 @@ def _check_unique(ids: Iterable[str]) -> None:
     duplicates = [job_id for job_id, n in Counter(ids).items() if n > 1]
     if duplicates:
         raise DataValidationError(f"duplicate job ids: {', '.join(sorted(duplicates))}")
+
+
+def by_reference(jobs: Iterable[JobRequest]) -> tuple[list[JobRequest], dict[str, str]]:
+    """The jobs with their CA chains named by id, and the chains (id -> PEM) they name."""
+    chains: dict[str, str] = {}
+    out: list[JobRequest] = []
+    for job in jobs:
+        pem = job.storage.tls_ca_chain
+        if pem:
+            chain_id = ca_chain_id(pem)
+            chains[chain_id] = pem
+            job = dataclasses.replace(
+                job, storage=dataclasses.replace(job.storage, tls_ca_chain_id=chain_id)
+            )
+        out.append(job)
+    return out, chains
+
+
+def encode_bag(jobs: Iterable[JobRequest]) -> dict[str, str]:
+    """The requirer's databag values for `jobs`, each CA chain once.
+
+    `jobs`, and `tls-ca-chains` when any job has a CA chain. Raises DataValidationError if
+    invalid.
+    """
+    referenced, chains = by_reference(jobs)
+    bag = {JOBS_KEY: encode_requests(referenced)}
+    if chains:
+        schemas.validate(chains, schemas.REQUIRER, CA_CHAINS_KEY)
+        bag[CA_CHAINS_KEY] = json.dumps(chains, separators=(",", ":"), sort_keys=True)
+        schemas.validate(bag, schemas.REQUIRER)
+    return bag
 
 
 def encode_requests(jobs: Iterable[JobRequest]) -> str:

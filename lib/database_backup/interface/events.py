@@ -45,6 +45,7 @@ class JobRequestedEvent(_RelationJobEvent):
     the restored copy, deferred or not. The snapshot holds the job without inline
     credentials (a draft-style requirer's `access-key`/`secret-key`); `restore` reads them
     again from the relation, where the requirer keeps them, so they never reach the disk.
+    A CA chain named by id (`tls-ca-chain-id`) comes back resolved from the relation too.
     """
 
     def __init__(self, handle: ops.Handle, relation: ops.Relation, job: JobRequest) -> None:
@@ -58,22 +59,22 @@ class JobRequestedEvent(_RelationJobEvent):
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Restore from `snapshot`; inline credentials come back from the relation."""
         super().restore(snapshot)
-        self.job = _with_inline_keys(self.relation, JobRequest.from_dict(snapshot["job"]))
+        self.job = _from_relation(self.relation, JobRequest.from_dict(snapshot["job"]))
 
 
-def _with_inline_keys(relation: ops.Relation, job: JobRequest) -> JobRequest:
-    """The relation's copy of `job` when it is the same request and carries inline keys.
+def _from_relation(relation: ops.Relation, job: JobRequest) -> JobRequest:
+    """The relation's copy of `job` (inline keys, CA chain resolved) when it is the same request.
 
     A job no longer requested, or requested differently, keeps the snapshot's copy (no
-    inline keys): the charm then reports that no credentials were given.
+    inline keys, no chain): the charm then reports that no credentials were given.
     """
     app = remote_app(relation)
     if app is None:
         return job
-    for current in codec.decode_requests(relation.data[app].get(codec.JOBS_KEY)).jobs:
+    for current in codec.decode_bag(relation.data[app]).jobs:
         if current.job_id != job.job_id:
             continue
-        if current.storage.has_inline_keys and current.to_dict() == job.to_dict():
+        if current.to_dict() == job.to_dict():
             return current
         break
     return job

@@ -64,6 +64,10 @@ class StorageConfig:
     `inline_access_key`/`inline_secret_key` exist only to read jobs from draft-style
     requirers that put keys in the databag; they are never written by this library's
     requirer, never echoed back by its provider and never shown in a repr.
+
+    `tls_ca_chain_id` names the CA chain in the requirer's top-level `tls-ca-chains`
+    (`codec.encode_bag` sets it, decoding resolves it into `tls_ca_chain`). With an id, the
+    wire form carries the id only: the chain travels beside the jobs, once.
     """
 
     bucket: str
@@ -71,7 +75,8 @@ class StorageConfig:
     region: str | None = None
     path: str | None = None
     uri_style: str | None = None
-    tls_ca_chain: str | None = None
+    tls_ca_chain: str | None = dataclasses.field(default=None, repr=False)
+    tls_ca_chain_id: str | None = None
     credentials_secret_id: str | None = None
     inline_access_key: str | None = dataclasses.field(default=None, repr=False)
     inline_secret_key: str | None = dataclasses.field(default=None, repr=False)
@@ -84,6 +89,7 @@ class StorageConfig:
         ("path", "path"),
         ("uri_style", "uri-style"),
         ("tls_ca_chain", "tls-ca-chain"),
+        ("tls_ca_chain_id", "tls-ca-chain-id"),
         ("credentials_secret_id", "credentials-secret-id"),
         ("inline_access_key", "access-key"),
         ("inline_secret_key", "secret-key"),
@@ -102,6 +108,8 @@ class StorageConfig:
         out: dict[str, Any] = dict(self.extra)
         for attr, wire in self._WIRE:
             if wire in ("access-key", "secret-key") and not include_inline_keys:
+                continue
+            if wire == "tls-ca-chain" and self.tls_ca_chain_id is not None:
                 continue
             value = getattr(self, attr)
             if value is not None:
@@ -233,6 +241,8 @@ _STATUS_OPTIONAL = (
     ("verify_backup_id", "verify-backup-id"),
 )
 _ECHOED = ("job-type", "job-config", "storage-interface", "storage-config")
+# storage-config keys a status never echoes: inline keys are secret, a CA chain is big.
+_NOT_ECHOED = ("access-key", "secret-key", "tls-ca-chain")
 
 # (attribute, wire key) of a drill's `verification` object.
 _VERIFICATION_FIELDS = (
@@ -382,9 +392,7 @@ class JobStatus:
         storage = out.get("storage-config")
         if isinstance(storage, Mapping):
             out["storage-config"] = {
-                k: v
-                for k, v in cast("Mapping[str, Any]", storage).items()
-                if k not in ("access-key", "secret-key")
+                k: v for k, v in cast("Mapping[str, Any]", storage).items() if k not in _NOT_ECHOED
             }
         out["job-id"] = self.job_id
         out["status"] = self.status.value

@@ -148,7 +148,7 @@ class DatabaseBackupProvider(ops.Object):
         app = remote_app(relation)
         if app is None:
             return codec.DecodedRequests()
-        return codec.decode_requests(relation.data[app].get(codec.JOBS_KEY))
+        return codec.decode_bag(relation.data[app])
 
     def published(self, relation: ops.Relation) -> dict[str, JobStatus]:
         """The statuses this unit has published on `relation`, by job id."""
@@ -198,6 +198,17 @@ class DatabaseBackupProvider(ops.Object):
         except (json.JSONDecodeError, DataValidationError) as exc:
             logger.error("ignoring an invalid log-shipping request: %s", exc)
             return None
+        storage = value.get("storage-config")
+        if isinstance(storage, dict):
+            config = cast("dict[str, Any]", storage)
+            resolved = codec.resolve_ca_chain(
+                StorageConfig.from_dict(config), relation.data[app].get(codec.CA_CHAINS_KEY)
+            )
+            if isinstance(resolved, str):
+                logger.error("ignoring a log-shipping request: %s", resolved)
+                return None
+            if resolved.tls_ca_chain_id is not None:
+                value["storage-config"] = {**config, "tls-ca-chain": resolved.tls_ca_chain}
         return value
 
     # ---------------------------------------------------------------- secrets

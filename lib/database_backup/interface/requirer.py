@@ -103,8 +103,7 @@ class DatabaseBackupRequirer(ops.Object):
 
     def requests(self, relation: ops.Relation) -> list[JobRequest]:
         """The jobs currently in our application databag (leader only)."""
-        decoded = codec.decode_requests(relation.data[self._charm.app].get(codec.JOBS_KEY))
-        return list(decoded.jobs)
+        return list(codec.decode_bag(relation.data[self._charm.app]).jobs)
 
     def statuses(self, relation: ops.Relation) -> dict[str, JobStatus]:
         """Every job status the provider units report, merged, by job id."""
@@ -273,14 +272,22 @@ class DatabaseBackupRequirer(ops.Object):
         return [t for t in tracked if id(t) not in drop]
 
     def _write_requests(self, relation: ops.Relation, jobs: list[JobRequest]) -> None:
-        relation.data[self._charm.app][codec.JOBS_KEY] = codec.encode_requests(jobs)
+        """Write `jobs`, each CA chain once in `tls-ca-chains` (dropped when none is left)."""
+        bag = codec.encode_bag(jobs)
+        data = relation.data[self._charm.app]
+        data[codec.JOBS_KEY] = bag[codec.JOBS_KEY]
+        chains = bag.get(codec.CA_CHAINS_KEY)
+        if chains is not None:
+            data[codec.CA_CHAINS_KEY] = chains
+        elif codec.CA_CHAINS_KEY in data:
+            del data[codec.CA_CHAINS_KEY]
 
     def _on_relation_changed(self, event: ops.RelationEvent) -> None:
         if not self._charm.unit.is_leader():
             return
         relation = event.relation
         seen: dict[str, str] = dict(self._stored.seen)
-        decoded = codec.decode_requests(relation.data[self._charm.app].get(codec.JOBS_KEY))
+        decoded = codec.decode_bag(relation.data[self._charm.app])
         requested = {job.job_id for job in decoded.jobs}
         requested |= {problem.job_id for problem in decoded.problems if problem.job_id}
         prefix = f"{relation.id}/"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from importlib import resources
 from typing import Any, Protocol, cast
 
@@ -64,6 +64,18 @@ def _clip(text: str, limit: int = MAX_DETAIL) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+_BOUNDS = {"maxItems": "items", "maxLength": "characters", "maxProperties": "entries"}
+
+
+def _over_bound(error: jsonschema.ValidationError) -> str | None:
+    """`300 items, at most 256` for an error of a max* rule (the value itself may be huge)."""
+    unit = _BOUNDS.get(str(error.validator))
+    instance: object = error.instance
+    if unit is None or not isinstance(instance, (str, list, dict)):
+        return None
+    return f"{len(cast('Sized', instance))} {unit}, at most {error.validator_value}"
+
+
 def describe_error(error: jsonschema.ValidationError) -> str:
     """Turn a jsonschema error into a short sentence naming the offending field.
 
@@ -78,6 +90,9 @@ def describe_error(error: jsonschema.ValidationError) -> str:
         else:
             allowed = str(values)
         return f"{where}: {_clip(repr(error.instance))} is not one of: {allowed}"
+    bound = _over_bound(error)
+    if bound is not None:
+        return f"{where}: {bound}"
     if error.validator == "not" and isinstance(error.schema, dict):
         # "X should not be valid under {...}" reads badly: a `not` rule says why in words.
         description = cast("dict[str, object]", error.schema).get("description")

@@ -16,8 +16,8 @@ from .requirer import DEFAULT_ENDPOINT
 
 
 def requests_databag(jobs: Iterable[JobRequest]) -> dict[str, str]:
-    """A requirer application databag holding `jobs` (validated)."""
-    return {codec.JOBS_KEY: codec.encode_requests(jobs)}
+    """A requirer application databag holding `jobs` (validated), CA chains by reference."""
+    return codec.encode_bag(jobs)
 
 
 def statuses_databag(statuses: Iterable[JobStatus]) -> dict[str, str]:

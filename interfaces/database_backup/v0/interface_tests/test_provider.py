@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 from typing import Any
 
@@ -316,6 +317,60 @@ def test_invalid_job_with_a_readable_id_gets_an_error_status() -> None:
     assert statuses["backup-bad-config"]["status"] == "error"
     assert "job-config" in statuses["backup-bad-config"]["message"]
     assert statuses["backup-fine"]["status"] in STATES
+
+
+def test_jobs_naming_their_ca_chain_by_id_are_answered() -> None:
+    """`tls-ca-chain-id` resolved from the top-level `tls-ca-chains`; the PEM is not echoed."""
+    # GIVEN two jobs naming one chain published once, under the digest of its PEM
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
+    chain_id = hashlib.sha256(pem.encode()).hexdigest()[:16]
+    jobs = [_Given.job(f"backup-ca-{n}") for n in range(2)]
+    for job in jobs:
+        job["storage-config"]["tls-ca-chain-id"] = chain_id
+    relation = _Given.relation(jobs, **{"tls-ca-chains": json.dumps({chain_id: pem})})
+    tester = _Given.tester(relation, CREDENTIALS)
+
+    state = tester.run(EVENT)
+
+    # THEN both are answered, and no status repeats the chain
+    tester.assert_schema_valid()
+    statuses = _Given.statuses(state, relation)
+    assert set(statuses) == {"backup-ca-0", "backup-ca-1"}
+    for status in statuses.values():
+        assert status["status"] in STATES
+        assert "tls-ca-chain id" not in status.get("message", "")
+    assert pem not in json.dumps(statuses)
+
+
+def test_a_job_naming_an_unpublished_ca_chain_gets_an_error_status() -> None:
+    """An id missing from `tls-ca-chains` is that job's error, saying what to do."""
+    job = _Given.job("backup-no-chain")
+    job["storage-config"]["tls-ca-chain-id"] = "0123456789abcdef"
+    relation = _Given.relation([job, _Given.job("backup-fine")])
+    tester = _Given.tester(relation, CREDENTIALS)
+
+    state = tester.run(EVENT)
+
+    tester.assert_schema_valid()
+    statuses = _Given.statuses(state, relation)
+    assert statuses["backup-no-chain"]["status"] == "error"
+    assert "tls-ca-chain-id 0123456789abcdef" in statuses["backup-no-chain"]["message"]
+    assert statuses["backup-fine"]["status"] in STATES
+
+
+def test_jobs_past_the_bound_get_an_error_status() -> None:
+    """A requirer with more than 32 jobs: each job past the 32nd is refused, not dropped."""
+    relation = _Given.relation([_Given.job(f"backup-{n:02d}") for n in range(34)])
+    tester = _Given.tester(relation, CREDENTIALS)
+
+    state = tester.run(EVENT)
+
+    tester.assert_schema_valid()
+    statuses = _Given.statuses(state, relation)
+    assert len(statuses) == 34
+    for job_id in ("backup-32", "backup-33"):
+        assert statuses[job_id]["status"] == "error"
+        assert "at most 32" in statuses[job_id]["message"]
 
 
 def test_duplicate_job_ids_get_an_error_status() -> None:
