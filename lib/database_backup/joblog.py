@@ -201,7 +201,7 @@ def append_line(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
-        os.write(fd, (text + "\n").encode("utf-8"))
+        os.write(fd, (text + "\n").encode("utf-8", "replace"))
     finally:
         os.close(fd)
 

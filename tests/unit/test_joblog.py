@@ -288,3 +288,9 @@ def test_the_worker_writes_an_error_line_without_the_spec_secrets(tmp_path: Path
     for text in (job_log.read_text(), worker_log):
         for value in joblog.spec_secrets(SPEC):
             assert value not in text
+
+
+def test_a_job_id_json_could_carry_as_a_lone_surrogate_is_still_written(tmp_path: Path):
+    path = tmp_path / "jobs.log"
+    joblog.emit(JobLine.start("job-\ud800", "backup", "full", CLUSTER), path)
+    assert path.read_bytes().startswith(b"database-backup-job event=start job-id=")
