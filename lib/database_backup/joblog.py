@@ -8,16 +8,18 @@ The format is a contract (docs/how-to/monitor-with-cos.md); fields always in thi
 
 A value is bare when it is made of safe characters, else double-quoted with backslashes,
 double quotes and newlines escaped, so a line never spans two lines. The message never
-carries a secret: the values the caller knows (`spec_secrets` collects them from an engine
-spec) and anything written as `password=...`, `secret-key: ...`, `token=...` are replaced by `***`
-before the message is cut to its bound. `emit` logs the line and appends it to a log file
-under /var/log, where the COS collectors (grafana-agent, opentelemetry-collector) pick up
-every `/var/log/**/*log` file for Loki. No `ops`.
+carries a secret: the values the caller knows (`spec_secrets` collects them from an
+engine spec) and anything written as `password=...`, `secret-key: ...`, `token=...` are
+replaced by `***` before the message is cut to its bound. `emit` logs the line and
+appends it to a log file under /var/log (rotated once past 10 MiB), where the COS
+collectors (grafana-agent, opentelemetry-collector) pick up every `/var/log/**/*log` file
+for Loki. No `ops`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 import re
@@ -35,6 +37,8 @@ KINDS = ("full", "incremental", "logical", "pitr", "-")
 OUTCOMES = ("running", "success", "error")
 MAX_MESSAGE = 300
 MAX_VALUE = 200
+#: a job log file past this size is rotated once (`<name>.1`)
+MAX_FILE_BYTES = 10 * 2**20
 #: where the provider library's workers append their lines (a charm may give its own path)
 DEFAULT_PATH = Path("/var/log/database-backup/jobs.log")
 #: spec keys whose values are secrets, at any depth of an engine spec
@@ -192,18 +196,38 @@ def emit(line: JobLine, path: Path | None, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def append_line(path: Path, text: str) -> None:
+def append_line(path: Path, text: str, *, max_bytes: int = MAX_FILE_BYTES) -> None:
     """Append one line to `path` (0640; its directory made 0755 if missing).
+
+    A file past `max_bytes` is first renamed `<name>.1` (replacing the previous one), so
+    the log stays bounded; the rotated name does not end in `log`, so collectors that
+    tail `*log` do not ship it twice. Writers lock the file while they check and rotate.
 
     Raises:
         OSError: the directory or file cannot be written.
     """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    data = (text + "\n").encode("utf-8", "replace")
+    for _ in range(2):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _is_current(fd, path) and os.fstat(fd).st_size < max_bytes:
+                os.write(fd, data)
+                return
+            if _is_current(fd, path):
+                os.replace(path, path.with_name(path.name + ".1"))
+        finally:
+            os.close(fd)
+    raise OSError(f"{path} was rotated under this writer twice")
+
+
+def _is_current(fd: int, path: Path) -> bool:
+    """Whether `fd` is still the file at `path` (another writer may have rotated it)."""
     try:
-        os.write(fd, (text + "\n").encode("utf-8", "replace"))
-    finally:
-        os.close(fd)
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _value(text: str) -> str:

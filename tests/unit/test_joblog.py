@@ -294,3 +294,15 @@ def test_a_job_id_json_could_carry_as_a_lone_surrogate_is_still_written(tmp_path
     path = tmp_path / "jobs.log"
     joblog.emit(JobLine.start("job-\ud800", "backup", "full", CLUSTER), path)
     assert path.read_bytes().startswith(b"database-backup-job event=start job-id=")
+
+
+def test_the_job_log_file_is_bounded_by_one_rotation(tmp_path: Path):
+    path = tmp_path / "jobs.log"
+    line = JobLine.start("j", "backup", "full", CLUSTER).render()
+    for _ in range(50):
+        joblog.append_line(path, line, max_bytes=1000)
+    rotated = tmp_path / "jobs.log.1"
+    assert path.stat().st_size <= 1000 + len(line) + 1
+    assert rotated.stat().st_size <= 1000 + len(line) + 1
+    assert set(path.read_text().splitlines()) == {line}
+    assert not rotated.name.endswith("log")  # the collectors tail *log: not shipped twice
