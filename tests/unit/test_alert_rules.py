@@ -124,7 +124,25 @@ STATES: dict[str, State] = {
     "DatabaseBackupBinlogLagHigh": lambda now: snapshot(
         now, healthy(now, binlog_last_event_at=T0)
     ),
-    "DatabaseBackupDrillFailed": lambda now: snapshot(now, healthy(now, drill_passed=False)),
+    # a drill checked and failed: its job failed too, yet only the drill alert fires
+    "DatabaseBackupDrillFailed": lambda now: snapshot(
+        now,
+        healthy(now, drill_passed=False),
+        (
+            JobHealth(CLUSTER, "backup", last_failed=False),
+            JobHealth(CLUSTER, "drill", failed_at=(now - HOUR,), last_failed=True),
+        ),
+    ),
+    # a drill that never checked (refused for disk space, say): the last verdict stays a
+    # pass, so the failed drill job is what says so
+    "DatabaseBackupJobFailed refused drill": lambda now: snapshot(
+        now,
+        healthy(now),
+        (
+            JobHealth(CLUSTER, "backup", last_failed=False),
+            JobHealth(CLUSTER, "drill", failed_at=(now - HOUR,), last_failed=True),
+        ),
+    ),
     "DatabaseBackupJobFailed": lambda now: snapshot(
         now,
         healthy(now),
@@ -177,9 +195,16 @@ def expected_alert(name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"exp_labels": {**present, **rule["labels"]}, "exp_annotations": annotations}
 
 
-def firing_labels(name: str) -> dict[str, str]:
-    if name == "DatabaseBackupJobFailed":
+def alert_of(state: str) -> str:
+    """The alert a state fires: its name's first word."""
+    return state.split(" ")[0]
+
+
+def firing_labels(state: str) -> dict[str, str]:
+    if state == "DatabaseBackupJobFailed":
         return {"cluster": CLUSTER, "job_type": "backup"}
+    if state == "DatabaseBackupJobFailed refused drill":
+        return {"cluster": CLUSTER, "job_type": "drill"}
     return {"cluster": CLUSTER, "location": ""}
 
 
@@ -200,13 +225,15 @@ def run_promtool(tmp_path: Path, tests: list[dict[str, Any]]) -> subprocess.Comp
     )
 
 
-def case(state: str, eval_time: str, step: int, firing: str | None) -> dict[str, Any]:
-    """A promtool test: `state`'s series; only `firing` (if any) fires at `eval_time`."""
+def case(state: str, eval_time: str, step: int, firing: bool) -> dict[str, Any]:
+    """A promtool test: `state`'s series; only its alert (if `firing`) fires at `eval_time`."""
     checks = [
         {
             "eval_time": eval_time,
             "alertname": name,
-            "exp_alerts": [expected_alert(name, firing_labels(name))] if name == firing else [],
+            "exp_alerts": [expected_alert(name, firing_labels(state))]
+            if firing and name == alert_of(state)
+            else [],
         }
         for name in alert_rules()
     ]
@@ -233,7 +260,7 @@ def test_promtool_check_rules_says_success():
 
 
 def test_every_alert_has_a_state_that_fires_it():
-    assert set(alert_rules()) == set(STATES) - {"healthy"}
+    assert set(alert_rules()) == {alert_of(state) for state in STATES} - {"healthy"}
 
 
 def test_every_alert_says_what_to_do():
@@ -260,29 +287,29 @@ def test_the_rules_name_only_metrics_the_exporter_renders():
 
 
 def test_a_healthy_cluster_fires_no_alert(tmp_path: Path):
-    tests = [case("healthy", "40m", 300, None), case("healthy", "26h", 300, None)]
+    tests = [case("healthy", "40m", 300, False), case("healthy", "26h", 300, False)]
     result = run_promtool(tmp_path, tests)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("alert", sorted(set(STATES) - {"healthy"}))
-def test_each_alert_fires_from_the_state_it_describes_and_no_other(tmp_path: Path, alert: str):
-    eval_time, step = TIMING.get(alert, DEFAULT_TIMING)
-    result = run_promtool(tmp_path, [case(alert, eval_time, step, alert)])
+@pytest.mark.parametrize("state", sorted(set(STATES) - {"healthy"}))
+def test_each_alert_fires_from_the_state_it_describes_and_no_other(tmp_path: Path, state: str):
+    eval_time, step = TIMING.get(state, DEFAULT_TIMING)
+    result = run_promtool(tmp_path, [case(state, eval_time, step, True)])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_an_alert_held_by_for_does_not_fire_before_its_time(tmp_path: Path):
     # shipping stopped at 0 with a 60 s limit: over the limit from about 1m, firing after
     # 10 more minutes; at 5m it is pending, not firing
-    pending = case("DatabaseBackupBinlogLagHigh", "5m", 60, None)
+    pending = case("DatabaseBackupBinlogLagHigh", "5m", 60, False)
     result = run_promtool(tmp_path, [pending])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_broken_rule_fails_the_promtool_test(tmp_path: Path):
     """The harness can fail: an alert expected from the healthy state is reported missing."""
-    wrong = case("healthy", "40m", 300, None)
+    wrong = case("healthy", "40m", 300, False)
     wrong["alert_rule_test"][0]["exp_alerts"] = [
         expected_alert("DatabaseBackupTooOld", firing_labels("DatabaseBackupTooOld"))
     ]
