@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from ops import testing
 
+from backup_manager import drills
 from database_backup.interface import (
+    RESTORING_MESSAGE,
     JobRequest,
     JobState,
     JobStatus,
@@ -105,7 +107,7 @@ def test_a_success_without_a_verification_is_a_failed_drill_saying_the_provider_
 
     out = seen((job, backup))
 
-    (record,) = history_of(out)
+    record = next(r for r in history_of(out) if r["job-id"] == "drill-1")  # + retention
     assert record["status"] == "error"
     assert record["kind"] == "drill"
     assert record["backup-id"] == BACKUP
@@ -164,3 +166,38 @@ def test_a_running_drill_protects_its_backup_from_delete_backup(s3: FakeS3):
     message = fail_message("delete-backup", out, **{"backup-id": BACKUP})
 
     assert "being restored or copied" in message or "in use" in message
+
+
+def test_a_drill_refused_while_a_restore_ran_proves_nothing():
+    job = drill("drill-1")
+    refused = JobStatus.for_request(
+        job,
+        JobState.ERROR,
+        finished_at="2026-11-22T01:30:00Z",
+        message=RESTORING_MESSAGE.format(job="restore-9"),
+    )
+
+    out = seen((job, refused))
+
+    assert history_of(out)[0]["status"] == "error"
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+def test_a_drill_refused_for_lack_of_disk_is_a_failed_drill():
+    job = drill("drill-1")
+    reason = "drill refused: 2.1 GiB free on /var/lib/database-backup/drills, 9.5 GiB needed"
+    refused = JobStatus.for_request(
+        job, JobState.ERROR, finished_at="2026-11-22T01:30:00Z", message=reason
+    )
+
+    out = seen((job, refused))
+
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert reason in out.unit_status.message
+
+
+def test_garbage_in_the_stored_drill_results_is_ignored():
+    out = seen(st_peer=peer({"drill-results": '[{"app": 1}, "junk", {"app": "mysql"}]'}))
+
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert drills.load("not json") == {}
