@@ -373,6 +373,23 @@ def test_a_backup_of_a_damaged_table_fails_check_table_naming_it(
     assert state["result"]["verification"]["tables-checked"] == 4
 
 
+def test_a_unit_with_another_key_is_refused_and_says_nothing_about_the_backup(
+    filled: MariaDBServer, s3_config: S3Config, storage: S3Storage, tmp_path: Path
+):
+    spec = _spec(filled, s3_config, tmp_path)
+    backup_id = _backup(spec, s3_config, tmp_path)
+    document = json.loads(spec.read_text())
+    document["encryption-key"] = base64.b64encode(generate_key()).decode()
+    spec.write_text(json.dumps(document))
+
+    state = _drill(spec, s3_config, tmp_path, "--backup-id", backup_id)
+
+    assert state["exit"] == 1
+    assert state["message"].startswith("drill refused: ")
+    assert "key" in state["message"]
+    assert Catalog(storage, CLUSTER).read_verification(backup_id) is None
+
+
 def test_a_missing_backup_is_refused(filled: MariaDBServer, s3_config: S3Config, tmp_path: Path):
     spec = _spec(filled, s3_config, tmp_path)
 

@@ -42,6 +42,7 @@ from ..binlog.replay import replay
 from ..connection import ConnectionSpec
 from ..errors import DataChangeError
 from ..logical.restore import restore_logical
+from ..objects import check_key
 from ..physical.extract import fetch_and_extract, prepare, stage_chain
 from ..physical.incremental import ChainError, resolve_chain
 from ..pitr.plan import RecoveryError, RecoveryPlan, parse_target, plan_recovery
@@ -328,11 +329,7 @@ def _plan(catalog: Catalog, request: DrillRequest, key: bytes | None) -> _Plan:
         chain = resolve_chain(catalog, meta.backup_id) if meta.kind != "logical" else [meta]
     except ChainError as exc:
         return _Plan(meta, [meta], None, None, problem=str(DrillFailedError(str(exc))))
-    if any(item.encrypted for item in chain) and key is None:
-        raise DrillRefusedError(
-            f"backup {meta.backup_id} is encrypted and this drill has no key: give the "
-            "spec the encryption key"
-        )
+    _check_keys(chain, key)
     if request.point_in_time is None:
         return _Plan(meta, chain, None, None)
     if meta.kind == "logical":
@@ -348,6 +345,27 @@ def _plan(catalog: Catalog, request: DrillRequest, key: bytes | None) -> _Plan:
         problem = DrillFailedError(f"no point-in-time recovery to {text} from it: {exc}")
         return _Plan(meta, chain, None, text, problem=str(problem))
     return _Plan(meta, chain, recovery, text)
+
+
+def _check_keys(chain: list[BackupMetadata], key: bytes | None) -> None:
+    """Refuse a missing key, or one of another fingerprint (this unit's problem, not the backup's).
+
+    Raises:
+        DrillRefusedError: nothing is said about the backup.
+    """
+    from database_backup.stream import IntegrityError
+
+    for item in chain:
+        if item.encrypted and key is None:
+            raise DrillRefusedError(
+                f"backup {item.backup_id} is encrypted and this drill has no key: give the "
+                "spec the encryption key"
+            )
+        try:
+            check_key(item, key)
+        except IntegrityError as exc:
+            text = str(exc).replace(" and the current data was not touched", "")
+            raise DrillRefusedError(text) from None
 
 
 def _target(text: str) -> datetime | None:
