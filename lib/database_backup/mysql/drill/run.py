@@ -36,6 +36,7 @@ from database_backup import stopping
 from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog, CatalogError
 from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 from database_backup.contract import now_text
+from database_backup.storage.errors import ObjectNotFoundError, StorageError
 from database_backup.timefmt import format_time
 
 from ..binlog.replay import replay
@@ -155,6 +156,7 @@ def run_drill(
 
     Raises:
         DrillRefusedError: nothing was restored and no verdict written (the message says why).
+        DrillFailedError: the storage failed meanwhile: no verdict written either.
         stopping.TerminatedError: stopped by SIGTERM (the scratch server was removed).
     """
     started = time.monotonic()
@@ -219,12 +221,17 @@ class _Drill:
             return self.check()
         except DrillRefusedError:
             raise
-        except DrillFailedError as exc:
-            stopping.raise_if_requested()  # a stop that a library turned into a failure
-            return str(exc)
         except Exception as exc:
-            stopping.raise_if_requested()
+            stopping.raise_if_requested()  # a stop that a library turned into a failure
             logger.debug("drill failure details", exc_info=True)
+            trouble = _storage_trouble(exc)
+            if trouble is not None:
+                raise DrillFailedError(
+                    f"the storage failed during the drill ({trouble}); nothing is said about "
+                    f"backup {self.plan.meta.backup_id}: drill it again once the storage answers"
+                ) from exc
+            if isinstance(exc, DrillFailedError):
+                return str(exc)
             return str(DrillFailedError(str(exc) or type(exc).__name__))
 
     def restore(self) -> None:
@@ -312,6 +319,18 @@ class _Drill:
         if not problems:
             return None
         return str(DrillFailedError("; ".join(problems)))
+
+
+def _storage_trouble(exc: BaseException) -> StorageError | None:
+    """The storage failure behind `exc` (not a missing object: that is the backup's fault)."""
+    current: BaseException | None = exc
+    for _ in range(10):
+        if current is None:
+            break
+        if isinstance(current, StorageError) and not isinstance(current, ObjectNotFoundError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 # -- planning -----------------------------------------------------------------------------
