@@ -411,3 +411,37 @@ def test_recording_never_fails_a_backup_and_hides_the_password(
     assert sums.error is not None
     assert "Access denied" in sums.error
     assert "not-the-pw-1234" not in str(sums.to_dict())
+
+
+def test_the_time_budget_bounds_recording_and_stops_the_running_checksum(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    server.execute(
+        "DROP DATABASE IF EXISTS budget; CREATE DATABASE budget;"
+        "CREATE TABLE budget.a_small (id INT PRIMARY KEY) ENGINE=InnoDB;"
+        "CREATE TABLE budget.b_big (id INT PRIMARY KEY, v CHAR(200)) ENGINE=InnoDB;"
+        "INSERT INTO budget.a_small SELECT seq FROM budget.seq_1_to_10;"
+        "INSERT INTO budget.b_big SELECT seq, MD5(seq) FROM budget.seq_1_to_1500000;"
+    )
+    spec = connection(server)
+    meta = backup_full(spec, catalog, backup_id=new_id("b"), workdir=tmp_path)
+    started = time.monotonic()
+
+    sums = record_for_backup(
+        spec, detect(spec), meta, workdir=tmp_path / "r", limits=Limits(budget_seconds=1.5)
+    )
+
+    took = time.monotonic() - started
+    assert took < 4, f"recording took {took:.1f} s for a 1.5 s budget"
+    assert sums.skipped["budget.b_big"] == "the time budget ran out before it was measured"
+    assert "budget.a_small" in sums.tables
+    later = [name for name in sums.skipped if name > "budget.b_big"]
+    assert all(sums.skipped[n] == sums.skipped["budget.b_big"] for n in later)
+    wait_for(
+        lambda: (
+            not server.query(
+                "SELECT id FROM information_schema.processlist WHERE info LIKE 'CHECKSUM TABLE%'"
+            )
+        ),
+        timeout=5,
+    )

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from database_backup.catalog import BackupMetadata, MetadataError
-from database_backup.mysql.connection import ConnectionSpec
 from database_backup.mysql.flavour import for_name
 from database_backup.mysql.tablesums import (
     MAX_MISMATCHES,
@@ -354,13 +353,11 @@ def record(server: ScriptedServer, meta: BackupMetadata | None = None) -> TableS
     sums = TableSums()
     record_in_session(
         server,
-        ConnectionSpec(),
         for_name("mariadb", VERSION),
         meta or replace(backup("b1", 1), binlog_file="bin.000001", binlog_position=4),
         sums,
         Limits(),
         1e12,
-        "/nonexistent",
     )
     return sums
 

@@ -104,9 +104,7 @@ def record_for_backup(
     try:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         with open_session(conn, client=client, workdir=workdir, deadline=measuring) as session:
-            snapshot, measured = record_in_session(
-                session, conn, flavour, meta, sums, limits, measuring, workdir
-            )
+            snapshot, measured = record_in_session(session, flavour, meta, sums, limits, measuring)
         if snapshot is not None and sums.tables:
             with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
                 _check_after_snapshot(session, snapshot, measured, sums, deadline)
@@ -167,19 +165,17 @@ def measure_scratch(
     sums = TableSums(server_version=version[0][0] if version else None)
     with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
         candidates = _list(session, sums, limits, deadline, wanted=tables)
-        _measure(session, conn, client, workdir, candidates, sums, deadline)
+        _measure(session, candidates, sums, deadline)
     return sums
 
 
 def record_in_session(
     session: Statements,
-    conn: ConnectionSpec,
     flavour: Flavour,
     meta: BackupMetadata,
     sums: TableSums,
     limits: Limits,
     deadline: float,
-    workdir: str | os.PathLike[str],
 ) -> tuple[Position | None, list[_Table]]:
     """Measure in a snapshot what the binlog says is as the backup holds it.
 
@@ -215,7 +211,7 @@ def record_in_session(
             sums.skipped[table.name] = f"changed {_AFTER_BACKUP}: {reason}"
         else:
             kept.append(table)
-    _measure(session, conn, flavour.client_tool, workdir, kept, sums, deadline)
+    _measure(session, kept, sums, deadline)
     return snapshot, [table for table in kept if table.name in sums.tables]
 
 
@@ -320,9 +316,6 @@ def _table(row: tuple[str, ...]) -> _Table:
 
 def _measure(
     session: Statements,
-    conn: ConnectionSpec,
-    client: str,
-    workdir: str | os.PathLike[str] | None,
     tables: list[_Table],
     sums: TableSums,
     deadline: float,
@@ -334,8 +327,7 @@ def _measure(
                 f"CHECKSUM TABLE {table.quoted} EXTENDED; SELECT COUNT(*) FROM {table.quoted};",  # noqa: S608
                 deadline=deadline,
             )
-        except SessionTimeoutError:
-            _kill(conn, client, workdir, session.connection_id)
+        except SessionTimeoutError:  # the session ends its connection on the way out
             _skip(sums, tables[index:], "the time budget ran out before it was measured")
             return False
         measured = _reading(reply.rows)
@@ -355,22 +347,6 @@ def _reading(rows: list[tuple[str, ...]]) -> TableSum | None:
     if not checksum.isdigit() or not count.isdigit():
         return None
     return TableSum(rows=int(count), checksum=int(checksum))
-
-
-def _kill(
-    conn: ConnectionSpec,
-    client: str,
-    workdir: str | os.PathLike[str] | None,
-    connection_id: int | None,
-) -> None:
-    """End the session's connection, its running statement and snapshot (best effort)."""
-    if connection_id is None:
-        return
-    try:
-        sql = f"KILL {int(connection_id)};"
-        run_query(conn, sql, client=client, workdir=workdir, timeout=10)
-    except QueryError as exc:
-        logger.warning("could not stop the table measurement's query: %s", exc)
 
 
 def _skip(sums: TableSums, tables: Iterable[_Table], reason: str) -> None:

@@ -11,6 +11,7 @@ error on stderr and the session goes on. The password stays in the 0600 defaults
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import selectors
@@ -21,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
-from ..connection import ConnectionSpec, QueryError
+from ..connection import ConnectionSpec, QueryError, run_query
+
+logger = logging.getLogger(__name__)
 
 #: the most output one statement may produce before the session gives up on it
 MAX_OUTPUT = 32 * 2**20
@@ -61,6 +64,7 @@ class ClientSession:
         self._marker = f"end-{secrets.token_hex(8)}"
         self._count = 0
         self.connection_id: int | None = None
+        self.timed_out = False
 
     def run(self, sql: str, *, deadline: float) -> Reply:
         """Run ``sql`` (one or more statements) and return what it printed.
@@ -100,6 +104,7 @@ class ClientSession:
             while not (out.endswith(end) or bytes(out) == end[1:]):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    self.timed_out = True
                     raise SessionTimeoutError(
                         "the statement did not finish within its time budget"
                     )
@@ -177,4 +182,22 @@ def open_session(
             session.connection_id = int(reply.rows[0][0])
             yield session
         finally:
+            if session.timed_out:  # its statement may run on: end the connection
+                _kill(conn, client, workdir, session.connection_id)
             session.close()
+
+
+def _kill(
+    conn: ConnectionSpec,
+    client: str,
+    workdir: str | os.PathLike[str] | None,
+    connection_id: int | None,
+) -> None:
+    """End a connection, its running statement and its snapshot (best effort)."""
+    if connection_id is None:
+        return
+    try:
+        sql = f"KILL {int(connection_id)};"
+        run_query(conn, sql, client=client, workdir=workdir, timeout=10)
+    except QueryError as exc:
+        logger.warning("could not end the table measurement's connection: %s", exc)
