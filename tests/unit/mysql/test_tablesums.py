@@ -240,6 +240,8 @@ def test_row_events_and_statements_mark_their_tables_changed() -> None:
         ("RENAME TABLE `crm`.`a` TO `crm`.`b`", ["crm.a", "crm.b"], ["crm.c"]),
         ("use `x`; DROP DATABASE crm", ["crm.a", "crm.b"], ["x.crm", "shop.a"]),
         ("use `crm`; TRUNCATE TABLE a", ["crm.a"], ["crm.b"]),
+        ("use `crm`; DROP TABLE `we``ird`", ["crm.we`ird"], ["crm.we"]),
+        ("ALTER TABLE `c``rm`.`t` ADD c INT", ["c`rm.t"], ["crm.t"]),
     ],
 )
 def test_ddl_statements_mark_the_tables_they_name(

@@ -88,10 +88,10 @@ class Statement:
         if _DATABASE_DDL.match(self.text):
             return _names_word(self.text, database)
         quote = '[`"]?'
-        qualified = rf"{quote}{re.escape(database)}{quote}\s*\.\s*{quote}{re.escape(table)}{quote}"
-        if re.search(rf"(?<![\w$]){qualified}(?![\w$])", self.text, re.IGNORECASE):
+        qualified = rf"{quote}{_spelled(database)}{quote}\s*\.\s*{quote}{_spelled(table)}{quote}"
+        if re.search(rf"(?<![\w$]){qualified}(?![\w$`])", self.text, re.IGNORECASE):
             return True
-        bare = rf'(?<![\w$.`"]){quote}{re.escape(table)}{quote}(?![\w$])'
+        bare = rf'(?<![\w$.`"]){quote}{_spelled(table)}{quote}(?![\w$`])'
         return self.database == database and re.search(bare, self.text, re.IGNORECASE) is not None
 
 
@@ -129,8 +129,13 @@ class Changes:
         return None
 
 
+def _spelled(name: str) -> str:
+    """A pattern of ``name`` as a statement may spell it (a backtick doubled when quoted)."""
+    return f"(?:{re.escape(name)}|{re.escape(name.replace('`', '``'))})"
+
+
 def _names_word(text: str, word: str) -> bool:
-    return re.search(rf"(?<![\w$]){re.escape(word)}(?![\w$])", text, re.IGNORECASE) is not None
+    return re.search(rf"(?<![\w$]){_spelled(word)}(?![\w$])", text, re.IGNORECASE) is not None
 
 
 def read_changes(
