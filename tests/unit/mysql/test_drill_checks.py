@@ -148,3 +148,17 @@ def test_a_physical_backups_own_option_file_replaces_no_defaults(tmp_path: Path)
 
     assert argv[1] == f"--defaults-file={server.datadir / 'backup-my.cnf'}"
     assert "--no-defaults" not in argv
+
+
+def test_an_existing_scratch_root_keeps_its_mode_and_a_new_one_is_passable(tmp_path: Path):
+    existing, datadir = tmp_path / "srv", tmp_path / "mysql"
+    existing.mkdir(mode=0o750)
+    datadir.mkdir()
+
+    with ScratchRoot(existing, datadir):
+        pass
+    with ScratchRoot(tmp_path / "new", datadir):
+        pass
+
+    assert existing.stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o711

@@ -84,8 +84,9 @@ class ScratchRoot:
 
     def __enter__(self) -> ScratchRoot:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.root.chmod(0o711)  # the server's user may pass, not list
+            if not self.root.is_dir():  # an existing directory (the admin's) keeps its mode
+                self.root.mkdir(parents=True)
+                self.root.chmod(0o711)  # the server's user may pass, not list
             fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise DrillRefusedError(f"cannot use the drill directory {self.root}: {exc}") from exc
