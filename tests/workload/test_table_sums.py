@@ -135,6 +135,25 @@ def test_tables_written_after_the_backup_point_are_skipped_not_recorded_wrong(
     assert values(sums, "late") == {"late.events": at_backup["late.events"]}
 
 
+def test_a_ddl_statement_over_several_lines_skips_only_its_table(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    fill(server, "lines", rows=300)
+    meta = backup_full(connection(server), catalog, backup_id=new_id("n"), workdir=tmp_path)
+    at_backup = live(server, "lines")
+    server.execute("ALTER TABLE lines.orders\n  ADD COLUMN c INT,\n\tADD COLUMN d INT;")
+
+    sums = record_for_backup(
+        connection(server), detect(connection(server)), meta, workdir=tmp_path / "again"
+    )
+
+    assert sums.skipped["lines.orders"].startswith("changed after the backup's consistent point")
+    assert values(sums, "lines") == {
+        "lines.events": at_backup["lines.events"],
+        "lines.legacy": at_backup["lines.legacy"],
+    }
+
+
 def test_a_myisam_table_changed_after_the_backup_is_skipped_an_unchanged_one_kept(
     server: MariaDBServer, catalog: Catalog, tmp_path: Path
 ):

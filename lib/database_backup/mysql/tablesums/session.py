@@ -6,6 +6,8 @@ connection, and the engine talks to the server only through the command-line cli
 followed by ``SELECT '<marker>'`` and its output read up to that marker line. The client
 runs with ``--force`` so a failing statement (a table dropped meanwhile) reports its
 error on stderr and the session goes on. The password stays in the 0600 defaults file.
+Values are read escaped (no ``--raw``): a statement's text over several lines in
+``SHOW BINLOG EVENTS`` stays one row.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import selectors
 import subprocess
@@ -86,7 +89,8 @@ class ClientSession:
         except OSError as exc:
             raise QueryError(f"the database client ended: {self._stderr_tail()}") from exc
         out, err = self._read_until(marker.encode(), deadline)
-        rows = [tuple(line.split("\t")) for line in out.decode(errors="replace").splitlines()]
+        text = out.decode(errors="replace")
+        rows = [tuple(map(_unescape, line.split("\t"))) for line in text.split("\n") if line]
         errors = [
             line.strip()
             for line in err.decode(errors="replace").splitlines()
@@ -142,6 +146,16 @@ class ClientSession:
             stream.close()
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "0": "\0", "\\": "\\"}
+
+
+def _unescape(value: str) -> str:
+    r"""A batch-mode value as the server sent it (``\n``, ``\t``, ``\0``, ``\\`` undone)."""
+    if "\\" not in value:
+        return value
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), value)
+
+
 def _pipe(stream: IO[bytes] | None) -> IO[bytes]:
     if stream is None:
         raise ValueError("the client must be started with pipes")
@@ -163,7 +177,6 @@ def open_session(
             f"--defaults-extra-file={Path(defaults)}",
             "--batch",
             "--skip-column-names",
-            "--raw",
             "--unbuffered",
             "--force",
             "--connect-timeout=10",
