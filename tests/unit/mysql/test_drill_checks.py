@@ -11,7 +11,7 @@ import pytest
 from database_backup.mysql.drill.binary import check_match
 from database_backup.mysql.drill.checks import TableCheck, interpret, problem_text
 from database_backup.mysql.drill.errors import DrillRefusedError
-from database_backup.mysql.drill.scratch import MARKER, ScratchRoot, ScratchServer
+from database_backup.mysql.drill.scratch import MARKER, ScratchRoot, ScratchServer, check_passable
 from database_backup.mysql.flavour import for_name
 from tests.unit.catalog.factories import backup
 
@@ -162,3 +162,16 @@ def test_an_existing_scratch_root_keeps_its_mode_and_a_new_one_is_passable(tmp_p
 
     assert existing.stat().st_mode & 0o777 == 0o750
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o711
+
+
+def test_a_scratch_root_the_servers_user_cannot_reach_is_refused(tmp_path: Path):
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    (closed / "drills").mkdir(mode=0o711)
+    nobody = (65534, 65534)
+
+    with pytest.raises(DrillRefusedError, match=r"uid 65534 cannot reach .*closed"):
+        check_passable(closed / "drills", nobody)
+    closed.chmod(0o711)
+    check_passable(closed / "drills", nobody)
+    check_passable(closed / "drills", (os.getuid(), os.getgid()))  # ourselves: always

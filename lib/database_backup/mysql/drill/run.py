@@ -53,7 +53,7 @@ from ..toolrun import ToolLog
 from . import checks, space
 from .binary import ServerProgram, find_program
 from .errors import DrillFailedError, DrillRefusedError
-from .scratch import ScratchRoot, ScratchServer
+from .scratch import ScratchRoot, ScratchServer, check_passable
 from .verification import Verification, short_reason
 
 logger = logging.getLogger(__name__)
@@ -166,10 +166,11 @@ def run_drill(
     if reason is None:
         program = find_program(live.conn, plan.meta)
         datadir = _live_datadir(live, program)
+        owner = _owner(datadir)
         with ScratchRoot(request.scratch_root, datadir) as root:
+            check_passable(root.root, owner)
             space.check_space(root.root, _need(plan), request.min_free_bytes, datadir)
-            scratch = ScratchServer(root.new_directory(), program.path, program.flavour,
-                                    _owner(datadir))  # fmt: skip
+            scratch = ScratchServer(root.new_directory(), program.path, program.flavour, owner)
             tally.notes += [f"removed an interrupted drill's {name}" for name in root.removed]
             try:
                 drill = _Drill(catalog, scratch, plan, request, key, progress, tally)

@@ -130,6 +130,46 @@ class ScratchRoot:
         return path
 
 
+def check_passable(directory: Path, owner: tuple[int, int]) -> None:
+    """Refuse a scratch root the server's user could not reach (it would fail to start).
+
+    Every directory from `/` down to `directory` must be passable (`x`) by the owner's uid,
+    its groups, or everyone. ACLs are not read.
+
+    Raises:
+        DrillRefusedError: naming the first directory in the way and what to do.
+    """
+    uid, gid = owner
+    if uid == os.getuid() or uid == 0:
+        return
+    groups = _groups_of(uid, gid)
+    for path in [*reversed(directory.parents), directory]:
+        info = path.stat()
+        mode = info.st_mode
+        if info.st_uid == uid:
+            passable = bool(mode & 0o100)
+        elif info.st_gid in groups:
+            passable = bool(mode & 0o010)
+        else:
+            passable = bool(mode & 0o001)
+        if not passable:
+            raise DrillRefusedError(
+                f"the database server's user (uid {uid}) cannot reach the drill directory "
+                f"{directory}: {path} is mode {mode & 0o777:04o}; make it passable "
+                f"(chmod o+x {path}) or choose another --scratch-root"
+            )
+
+
+def _groups_of(uid: int, gid: int) -> set[int]:
+    import pwd
+
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return {gid}
+    return {gid, *os.getgrouplist(name, gid)}
+
+
 def _kill_leftover(directory: Path) -> None:
     """SIGKILL the scratch server a killed drill left running from `directory`."""
     try:
