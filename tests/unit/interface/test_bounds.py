@@ -211,3 +211,33 @@ def test_a_draft_requirers_oversized_bag_is_reported_not_fatal():
     data = out.get_relation(relation.id).local_unit_data
     assert data["jobs"] == "[]"
     assert f"a provider takes at most {codec.MAX_JOBS_CHARS}" in data["request-error"]
+
+
+def test_a_provider_hook_validates_each_status_it_publishes_once(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """Publishing n statuses one by one re-read and re-checked all of them: n^2 checks."""
+    checked: list[object] = []
+    real = schemas.errors_of
+
+    def counting(instance: Any, side: str, definition: str | None = None) -> list[str]:
+        if side == schemas.PROVIDER and definition is not None:  # not the bag's own keys
+            checked.append(definition)
+        return real(instance, side, definition)
+
+    monkeypatch.setattr(schemas, "errors_of", counting)
+    items = [job(f"status-{n}") for n in range(8)]
+    relation = testing.Relation(
+        "database-backup",
+        interface="database_backup",
+        remote_app_name="draft-manager",
+        remote_app_data={"jobs": json.dumps(items)},
+    )
+    ctx = testing.Context(ProviderCharm, meta=PROVIDER_META, actions=PROVIDER_ACTIONS)
+    out = ctx.run(
+        ctx.on.relation_changed(relation, remote_unit=0),
+        testing.State(leader=True, relations=[relation, testing.PeerRelation("mysql-peers")]),
+    )
+    statuses = json.loads(out.get_relation(relation.id).local_unit_data["jobs"])
+    assert len(statuses) == 8
+    assert checked == ["job-status"] * 8

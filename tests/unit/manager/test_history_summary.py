@@ -22,19 +22,19 @@ from database_backup.interface import (
 DATABASES = tuple(f"{n:03d}".ljust(64, "d") for n in range(256))
 TABLES = tuple(f"{n:03d}".ljust(64, "s") + "." + "t" * 64 for n in range(256))
 # The largest record a job can make: every text at its bound on the wire.
-RECORD_BOUND = 6 * 1024
+RECORD_BOUND = 7 * 1024
 
 
 def _largest_job(n: int = 0) -> JobRequest:
     return JobRequest(
-        job_id=f"backup-20261122T071500Z-{n:06x}",
+        job_id=f"backup-20261122T071500Z-{n:06x}".ljust(128, "x"),
         job_type=JobType.BACKUP,
         storage=StorageConfig(bucket="b" * 63, credentials_secret_id="secret:" + "s" * 20),
         backup_kind=BackupKind.LOGICAL,
         databases=DATABASES,
         tables=TABLES,
         description="x" * 500,
-        artefact_path="p" * 1024,
+        artefact_path="p" * 2048,
         requested_at="2026-11-22T07:15:00Z",
     )
 
