@@ -14,6 +14,7 @@ change) from the copy's status object and `backup.json` in the destination stora
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -146,30 +147,18 @@ def launch(spec: dict[str, Any], state_dir: Path) -> dict[str, Any]:
     A worker that cannot be started leaves its job failed with the reason, which the
     next hook reports like any other copy's outcome.
     """
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(state_dir, 0o700)
-    unit = os.environ.get("JUJU_UNIT_NAME", "")
-    charm_dir = os.environ.get("JUJU_CHARM_DIR", "")
-    notify = dispatch_command(unit, Path(charm_dir), "update-status") if unit else None
     dest: Mapping[str, Any] = spec.get("dest") or {}
-    record = JobRecord(
-        key=_key(spec["copy-id"]),
-        job_id=spec["copy-id"],
-        scope=SCOPE,
-        kind="copy",
-        command=("copy",),
-        engine=ENGINE,
-        notify=notify,
-        notify_cwd=charm_dir or None,
-        labels={"new-backup-id": spec.get("new-backup-id"), "location": dest.get("name")},
+    unit = start_job(
+        state_dir,
+        ManagerJob(
+            key=_key(spec["copy-id"]),
+            job_id=spec["copy-id"],
+            kind="copy",
+            engine=ENGINE,
+            labels={"new-backup-id": spec.get("new-backup-id"), "location": dest.get("name")},
+        ),
+        spec,
     )
-    store = job_store(state_dir)
-    local = store.create(record, {**spec, "unit": unit})
-    try:
-        start_worker(local, popen=subprocess.Popen, run=subprocess.run)
-    except OSError as exc:  # recorded in the job: the next hook reports it
-        logger.error("copy %s: the worker did not start: %s", spec["copy-id"], exc)
-    store.prune(KEEP_FINISHED)
     return {
         "unit": unit,
         "cluster-id": spec.get("cluster-id"),
@@ -177,6 +166,53 @@ def launch(spec: dict[str, Any], state_dir: Path) -> dict[str, Any]:
         "backup-id": spec.get("new-backup-id"),
         "started-at": spec.get("requested-at") or format_time(utc_now()),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagerJob:
+    """A long job of the manager's own (a copy, a retention run): what `start_job` needs."""
+
+    key: str  #: the job directory's name (`job_key(scope, id)`)
+    job_id: str
+    kind: str  #: also the engine's subcommand and the job's scope
+    engine: str  #: the Python module the worker runs
+    labels: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
+
+
+def start_job(state_dir: Path, job: ManagerJob, spec: Mapping[str, Any]) -> str:
+    """Start one of the manager's jobs in a detached worker (returns at once).
+
+    The spec (credentials inside) goes to a 0600 file; the worker hands back with
+    `juju-exec ... update-status`, whose hook collects the outcome. A worker that cannot
+    be started leaves its job failed with the reason, reported by the next hook.
+
+    Returns:
+        This unit's name (the job runs here).
+    """
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
+    unit = os.environ.get("JUJU_UNIT_NAME", "")
+    charm_dir = os.environ.get("JUJU_CHARM_DIR", "")
+    notify = dispatch_command(unit, Path(charm_dir), "update-status") if unit else None
+    record = JobRecord(
+        key=job.key,
+        job_id=job.job_id,
+        scope=job.kind,
+        kind=job.kind,
+        command=(job.kind,),
+        engine=job.engine,
+        notify=notify,
+        notify_cwd=charm_dir or None,
+        labels=dict(job.labels),
+    )
+    store = job_store(state_dir)
+    local = store.create(record, {**spec, "unit": unit})
+    try:
+        start_worker(local, popen=subprocess.Popen, run=subprocess.run)
+    except OSError as exc:  # recorded in the job: the next hook reports it
+        logger.error("%s %s: the worker did not start: %s", job.kind, job.job_id, exc)
+    store.prune(KEEP_FINISHED)
+    return unit
 
 
 def collect(

@@ -31,7 +31,16 @@ from database_backup.interface import (
 from database_backup.storage import StorageError
 from database_backup.timefmt import format_id_stamp
 
-from . import catalog_summary, copying, drills, encryption, history, joblines, schedule
+from . import (
+    catalog_summary,
+    copying,
+    drills,
+    encryption,
+    history,
+    joblines,
+    retention_jobs,
+    schedule,
+)
 from . import setup as setup_mod
 from . import status as status_mod
 from .catalogs import Catalogs
@@ -366,6 +375,7 @@ class Manager:
         )
         self.sync_history()
         self.collect_copies()
+        self.collect_retention()
         ready = setup.ready
         if ready is None or not self.database_relations():
             return
@@ -581,45 +591,78 @@ class Manager:
         logger.info("scheduled %s backups for slot %s: %s", kind, slot.isoformat(), job_ids)
         return job_ids
 
-    def apply_retention(self, apps: Sequence[str], locations: Sequence[Location]) -> list[str]:
-        """Apply the retention policy to those clusters and locations; return deleted ids."""
+    def apply_retention(
+        self,
+        apps: Sequence[str],
+        locations: Sequence[Location],
+        *,
+        reason: str,
+        reindex: bool = False,
+    ) -> history.Record | None:
+        """Start retention over those clusters and locations in a worker (leader).
+
+        The hook returns at once (no storage request); `collect_retention` records the
+        outcome in a later hook. With `reindex`, each catalog index is rebuilt first.
+        """
         config = self.setup.config
-        if config is None or not self.is_leader:
-            return []
-        protected = history.protected_backups(self.state.history())
-        deleted: list[str] = []
+        if config is None or not self.is_leader or not apps or not locations:
+            return None
+        records = self.state.history()
+        catalogs = self.catalogs()
+        targets = [(app, catalogs.cluster_of(app), loc) for loc in locations for app in apps]
+        record = retention_jobs.start(
+            copying.STATE_DIR,
+            targets,
+            config.retention,
+            history.protected_backups(records),
+            reindex=reindex,
+            reason=reason,
+            now=utc_now(),
+        )
+        records.append(record)
+        self.state.save_history(records)
+        logger.info("retention %s started: %s", record.job_id, reason)
+        return record
+
+    def collect_retention(self) -> None:
+        """Record the outcome of retention runs that ended (leader, from reconcile).
+
+        The summary of the backups in storage is refreshed from the index of each cluster
+        a run went over (two requests each).
+        """
+        records = self.state.history()
+        ended = retention_jobs.collect(copying.STATE_DIR, records, utc_now())
+        if not ended:
+            return
+        self.state.save_history(records)
+        touched = {target for run in ended for target in run.targets}
+        apps = set(self.apps())
         catalogs = self.catalogs()
         try:
-            for location in locations:
-                for app in apps:
-                    try:
-                        decisions = catalogs.apply_retention(
-                            app, location, config.retention, protected
-                        )
-                    except ManagerError as exc:
-                        logger.error("retention: %s", exc)
-                        continue
-                    for decision in decisions:
-                        logger.info(
-                            "retention deleted %s of %s in %s: %s",
-                            decision.backup_id,
-                            app,
-                            location.name,
-                            decision.reason,
-                        )
-                        deleted.append(decision.backup_id)
+            for app, name in sorted(touched):
+                location = self.setup.locations.get(name)
+                if app not in apps or location is None:
+                    continue
+                try:
+                    catalogs.view(app, location)  # the recording catalog updates the summary
+                except ManagerError as exc:
+                    logger.warning("backup summary of %s not refreshed: %s", app, exc)
         finally:
             catalogs.close()
-        return deleted
 
-    def daily_retention(self) -> list[str]:
-        """Once a (UTC) day, from update-status: retention on every cluster and location."""
+    def daily_retention(self) -> history.Record | None:
+        """Once a (UTC) day, from update-status: retention (and an index rebuild) everywhere."""
         today = utc_now().date().isoformat()
         if not self.is_leader or self.state.last_retention == today or not self.setup.usable:
-            return []
-        deleted = self.apply_retention(self.apps(), list(self.setup.locations.values()))
+            return None
+        record = self.apply_retention(
+            self.apps(),
+            list(self.setup.locations.values()),
+            reason="daily retention, with a rebuild of the catalog index",
+            reindex=True,
+        )
         self.state.last_retention = today
-        return deleted
+        return record
 
     def on_job_finished(self, relation: ops.Relation, status: JobStatus) -> None:
         """Record the outcome; after a successful backup, apply retention to its cluster."""
@@ -634,7 +677,7 @@ class Manager:
         location = self.setup.locations.get(record.location or "" if record is not None else "")
         location = location or self.setup.backup_location
         if location is not None:
-            self.apply_retention([app.name], [location])
+            self.apply_retention([app.name], [location], reason=f"after backup {status.job_id}")
 
     # -- status -------------------------------------------------------------------------
 

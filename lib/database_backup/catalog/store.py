@@ -48,15 +48,13 @@ from .index import (
     summarize,
 )
 from .indexing import Indexer
-from .layout import (
-    BACKUPS_DIR,
-    BINLOGS_DIR,
-    CLUSTER_FILE,
-    HOLD_FILE,
-    LOG_FILE,
-    METADATA_FILE,
-    VERIFICATION_FILE,
-)
+from .layout import BACKUPS_DIR as BACKUPS_DIR
+from .layout import BINLOGS_DIR as BINLOGS_DIR
+from .layout import CLUSTER_FILE as CLUSTER_FILE
+from .layout import HOLD_FILE as HOLD_FILE
+from .layout import LOG_FILE as LOG_FILE
+from .layout import METADATA_FILE as METADATA_FILE
+from .layout import VERIFICATION_FILE as VERIFICATION_FILE
 from .metadata import (
     BACKUP_ID_PATTERN,
     BackupMetadata,

@@ -10,9 +10,8 @@ import pytest
 
 from backup_manager.catalogs import Catalogs
 from backup_manager.locations import Location
-from database_backup.catalog import Catalog, RetentionPolicy
+from database_backup.catalog import Catalog, ForeignClusterError, RetentionPolicy
 from database_backup.catalog.documents import dump_document
-from database_backup.catalog.store import ForeignClusterError
 
 from .counting import CountingStore
 from .factories import NOW, backup

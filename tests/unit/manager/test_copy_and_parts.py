@@ -50,12 +50,16 @@ class FakeStart:
             self.fds.append(fd)
         return 4242
 
+    def job(self) -> LocalJob:
+        """The newest copy started (update-status may have started a retention run since)."""
+        return next(job for job in reversed(self.started) if job.record.kind == "copy")
+
     def spec(self) -> dict[str, Any]:
-        return json.loads(self.started[-1].spec_path.read_text())
+        return json.loads(self.job().spec_path.read_text())
 
     def end(self) -> None:
         """What the worker does at the end: the engine's state, the finished record, unlock."""
-        local = self.started[-1]
+        local = self.job()
         run_engine(self.spec(), local.state_path)
         assert local.state()["status"] in ("success", "error")
         local.finish(local.state()["status"], local.state().get("message"), exit_code=0)
@@ -126,7 +130,7 @@ def test_copy_action_returns_at_once_and_the_next_hook_picks_the_result_up(
     assert (record["type"], record["status"]) == ("copy", "copying")
 
     out = ctx.run(ctx.on.update_status(), out)  # still running: nothing changes
-    assert history_of(out)[-1]["status"] == "copying"
+    assert record_of(out, results["job-id"])["status"] == "copying"
 
     fake_start.end()
     out = ctx.run(ctx.on.update_status(), out)

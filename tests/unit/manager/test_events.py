@@ -10,7 +10,6 @@ from ops import testing
 from scenario.state import _Event
 
 from backup_manager import schedule
-from database_backup.catalog import Catalog
 from database_backup.interface import JobRequest, JobState, JobStatus, JobType, StorageConfig
 
 from .fakes import NOW, FakeS3, add_backup
@@ -195,45 +194,6 @@ def _success(job: JobRequest, backup_id: str) -> JobStatus:
     )
 
 
-def test_success_is_recorded_and_retention_runs_without_touching_held_or_restored(s3: FakeS3):
-    bucket = s3.bucket("bucket-a")
-    for n, hours in enumerate((96, 72, 48, 24, 1)):
-        add_backup(bucket, cluster(), f"2026112{n}T010000Z-000{n}", hours_ago=hours)
-    Catalog(bucket, cluster()).set_hold("20261120T010000Z-0000", NOW + timedelta(days=3))
-    job = _backup_job("backup-new")
-    restore = _restore_job("restore-1", "20261121T010000Z-0001")
-    db = db_relation(
-        statuses=[
-            _success(job, "20261124T010000Z-0004"),
-            JobStatus.for_request(restore, JobState.RUNNING),
-        ],
-        jobs=[job, restore],
-    )
-    rel, secret = s3_relation()
-    config = {"retention-min-count": 1, "retention-max-count": 2, "retention-max-age": ""}
-    st = state(rel, db, peer({"history": "[]"}), secrets=[secret], config=config)
-    ctx = context()
-    out = ctx.run(ctx.on.relation_changed(db, remote_unit=0), st)
-    remaining = {b.backup_id for b in Catalog(bucket, cluster()).list_backups()}
-    # max-count 2 keeps the two newest; the held one and the one being restored stay too
-    assert remaining == {
-        "20261120T010000Z-0000",
-        "20261121T010000Z-0001",
-        "20261123T010000Z-0003",
-        "20261124T010000Z-0004",
-    }
-    records = {r["job-id"]: r for r in history_of(out)}
-    assert records["backup-new"]["status"] == "success"
-    assert records["backup-new"]["backup-id"] == "20261124T010000Z-0004"
-    assert records["backup-new"]["size"] == 1234
-    assert records["restore-1"]["status"] == "running"
-    assert isinstance(out.unit_status, testing.ActiveStatus)
-    assert out.unit_status.message.startswith(
-        "1 job running; last backup 20261124T010000Z-0004 (mysql) at "
-    )
-    assert out.unit_status.message.endswith("; 4 backups in storage")  # the catalog's count
-
-
 def test_failure_is_recorded_with_its_message(s3: FakeS3):
     job = _backup_job("backup-bad")
     failed = JobStatus.for_request(job, JobState.ERROR, message="S3 rejected the credentials")
@@ -247,28 +207,6 @@ def test_failure_is_recorded_with_its_message(s3: FakeS3):
     assert out.unit_status.message.startswith(
         "no backup yet; backup backup-bad failed (see list-jobs); next "
     )
-
-
-def test_daily_retention_runs_once_a_day_from_update_status(s3: FakeS3):
-    bucket = s3.bucket("bucket-a")
-    add_backup(bucket, cluster(), "20261001T010000Z-0000", hours_ago=24 * 50)
-    add_backup(bucket, cluster(), "20261101T010000Z-0001", hours_ago=24 * 40)
-    add_backup(bucket, cluster(), "20261121T010000Z-0002", hours_ago=24)
-    db = db_relation()
-    rel, secret = s3_relation()
-    config = {"retention-min-count": 1, "retention-max-age": "30d", "backup-schedule": ""}
-    ctx = context()
-    out = ctx.run(ctx.on.update_status(), state(rel, db, secrets=[secret], config=config))
-    assert [b.backup_id for b in Catalog(bucket, cluster()).list_backups()] == [
-        "20261121T010000Z-0002"
-    ]
-    assert (
-        peer_data(out)["last-retention"]
-        == datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    )
-    add_backup(bucket, cluster(), "20261002T010000Z-0003", hours_ago=24 * 49)
-    ctx.run(ctx.on.update_status(), out)  # already checked today
-    assert len(Catalog(bucket, cluster()).list_backups()) == 2
 
 
 def test_history_is_bounded():

@@ -401,45 +401,6 @@ def test_the_status_reads_the_summary_not_the_catalog(s3: FakeS3):
     assert out.unit_status.message.endswith("; 812 backups in storage")
 
 
-def test_a_completed_backup_and_retention_keep_the_summary_current(s3: FakeS3):
-    from database_backup.interface import JobRequest, JobState, JobStatus, JobType, StorageConfig
-
-    bucket = s3.bucket("bucket-a")
-    for hours, backup_id in zip((30, 6), BACKUP_IDS, strict=True):
-        add_backup(bucket, cluster(), backup_id, hours_ago=hours)
-    storage = StorageConfig(bucket="bucket-a", credentials_secret_id="secret:cvh7kruupa1s46bqvuig")
-    job = JobRequest("backup-new", JobType.BACKUP, storage, requested_at="2026-11-22T01:00:00Z")
-    new_id = "20261122T010000Z-0002"
-    add_backup(bucket, cluster(), new_id, hours_ago=0)
-    done = JobStatus.for_request(
-        job, JobState.SUCCESS, backup_id=new_id, finished_at="2026-11-22T01:05:00Z"
-    )
-    db = db_relation(statuses=[done], jobs=[job])
-    rel, secret = s3_relation()
-    config = {"retention-min-count": 1, "retention-max-count": 2, "retention-max-age": ""}
-    ctx = context()
-
-    out = ctx.run(
-        ctx.on.relation_changed(db, remote_unit=0),
-        state(rel, db, secrets=[secret], config=config),
-    )
-
-    # retention (max-count 2) deleted the oldest of three: the summary says two remain
-    summary = json.loads(_peer_data(out)["backup-summary"])
-    assert summary == [
-        {
-            "app": "mysql",
-            "location": "s3-a",
-            "count": 2,
-            "newest": new_id,
-            "newest-at": summary[0]["newest-at"],
-        }
-    ]
-    assert isinstance(out.unit_status, testing.ActiveStatus)
-    assert f"last backup {new_id} (mysql)" in out.unit_status.message
-    assert out.unit_status.message.endswith("; 2 backups in storage")
-
-
 def test_a_failed_restore_stays_in_the_status_after_a_later_backup_succeeds():
     restore = _finished("restore-1", "restore", "error", "2026-11-22T07:00:00Z")
     backup = _finished("backup-2", "backup", "success", "2026-11-22T08:00:00Z")
