@@ -63,6 +63,15 @@ def test_what_the_library_writes_is_valid() -> None:
     status = JobStatus.for_request(request, JobState.RUNNING, phase="streaming", bytes_done=1)
     assert requirer_ok({**requests_databag([request]), "cluster-id": "uuid/mysql"})
     assert provider_ok(statuses_databag([status]))
+    with_chain = JobRequest(
+        job_id="backup-1",
+        job_type=JobType.BACKUP,
+        storage=StorageConfig(bucket="db-backups", tls_ca_chain="-----BEGIN CERTIFICATE-----"),
+    )
+    bag = requests_databag([with_chain])
+    assert "tls-ca-chains" in bag
+    assert requirer_ok(bag)
+    assert provider_ok(statuses_databag([JobStatus.for_request(with_chain, JobState.RUNNING)]))
 
 
 @pytest.mark.parametrize(
@@ -78,6 +87,18 @@ def test_what_the_library_writes_is_valid() -> None:
         ("empty cluster-id", {"jobs": "[]", "cluster-id": ""}),
         ("log-shipping not JSON", {"jobs": "[]", "log-shipping": "on"}),
         ("log-shipping without enabled", {"jobs": "[]", "log-shipping": "{}"}),
+        ("33 jobs", {"jobs": json.dumps([job(**{"job-id": f"j{n}"}) for n in range(33)])}),
+        ("257 tables", {"jobs": json.dumps([job(tables=[f"s.t{n}" for n in range(257)])])}),
+        ("tls-ca-chains not JSON", {"jobs": "[]", "tls-ca-chains": "pem"}),
+        ("tls-ca-chains id not hex", {"jobs": "[]", "tls-ca-chains": '{"ca-1": "PEM"}'}),
+        (
+            "tls-ca-chain-id not an id",
+            {
+                "jobs": json.dumps(
+                    [job(**{"storage-config": {"bucket": "b-1", "tls-ca-chain-id": "x"}})]
+                )
+            },
+        ),
     ],
 )
 def test_requirer_schema_rejects(name: str, app: dict[str, str]) -> None:

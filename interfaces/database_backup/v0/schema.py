@@ -93,7 +93,11 @@ class RequirerAppDatabag(_JsonSchemaDatabag):
     """The requirer's application databag (`schemas/requirer.json`)."""
 
     json_schema_document = REQUIRER_JSON_SCHEMA
-    encoded_values = {"jobs": "jobs", "log-shipping": "log-shipping"}
+    encoded_values = {
+        "jobs": "jobs",
+        "log-shipping": "log-shipping",
+        "tls-ca-chains": "tls-ca-chains",
+    }
 
 
 class ProviderUnitDatabag(_JsonSchemaDatabag):
