@@ -173,6 +173,7 @@ class Sources:
         self._health: dict[tuple[str, str], LocationHealth] = {}
         self._refreshed_at: float | None = None
         self._refreshed_for: object = None
+        self._problem = ""
 
     # -- the state file -----------------------------------------------------------------
 
@@ -194,12 +195,19 @@ class Sources:
         return True
 
     def reload(self) -> None:
-        """`load`, logging (not raising) a broken file: the last good content stays."""
+        """`load`, logging (not raising) a broken file: the last good content stays.
+
+        A problem is logged once, not at every poll, until it changes or goes away.
+        """
         try:
             if self.load():
                 logger.info("state file %s read", self.config)
         except state_file.StateFileError as exc:
-            logger.error("keeping the previous state: %s", exc)
+            if str(exc) != self._problem:
+                logger.error("keeping the previous state: %s", exc)
+            self._problem = str(exc)
+            return
+        self._problem = ""
 
     # -- storage ------------------------------------------------------------------------
 

@@ -177,7 +177,8 @@ def read(where: Path | None = None) -> ExporterState:
     except OSError as exc:
         raise StateFileError(
             f"cannot read {where} ({exc.strerror or type(exc).__name__}): the charm writes it "
-            "on every hook; run `juju run <unit> --wait ... update-status` or wait for one"
+            "in its hooks (update-status at the latest); if it stays missing, look for the "
+            "reason in `juju debug-log`"
         ) from None
     try:
         document = json.loads(raw)

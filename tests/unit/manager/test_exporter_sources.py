@@ -290,3 +290,23 @@ def test_redact_hides_both_keys():
 def test_the_longest_gap_between_scheduled_backups(main: str, full: str, gap: float | None):
     start = datetime.datetime(2026, 11, 29, 4, 0, tzinfo=datetime.timezone.utc)
     assert state_file.max_interval(Schedule(main, "full", full), start) == gap
+
+
+def test_a_broken_file_is_logged_once_not_at_every_poll(
+    tmp_path: Path, s3_store: FakeS3, caplog: pytest.LogCaptureFixture
+):
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    sources = sources_for(path, s3_store, Clock())
+    sources.load()
+    path.unlink()
+
+    for _ in range(5):  # polls every 5 s
+        sources.reload()
+
+    assert caplog.text.count("keeping the previous state") == 1
+    write_state(path)
+    sources.reload()
+    path.write_text("[]")
+    sources.reload()
+    assert caplog.text.count("keeping the previous state") == 2  # a new problem: said again
