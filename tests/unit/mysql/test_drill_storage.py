@@ -9,7 +9,7 @@ from typing import BinaryIO
 import pytest
 
 from database_backup.catalog import Catalog
-from database_backup.mysql.drill.errors import DrillFailedError
+from database_backup.mysql.drill.errors import DrillFailedError, DrillRefusedError
 from database_backup.mysql.drill.run import DrillRequest, _Drill, _plan, _Tally
 from database_backup.mysql.drill.scratch import ScratchServer
 from database_backup.mysql.flavour import for_name
@@ -59,3 +59,18 @@ def test_a_missing_artefact_is_a_verdict_on_the_backup(tmp_path: Path):
 
     assert reason is not None
     assert reason.startswith("drill failed: ")
+
+
+def test_a_fresh_scratch_server_that_cannot_be_set_up_is_refused_not_failed(tmp_path: Path):
+    catalog = make_catalog()
+    store_backup(catalog, backup("dump-1", 1, kind="logical"))
+    request = DrillRequest(backup_id="dump-1", scratch_root=tmp_path)
+    directory = tmp_path / "drill-0002"
+    directory.mkdir()
+    server = ScratchServer(
+        directory, "/nonexistent/mysqld", for_name("mysql", "8.0.36"), (os.getuid(), os.getgid())
+    )
+    drill = _Drill(catalog, server, _plan(catalog, request, None), request, None, None, _Tally())
+
+    with pytest.raises(DrillRefusedError, match="could not set up a scratch server on this unit"):
+        drill.restore_and_check()

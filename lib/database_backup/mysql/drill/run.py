@@ -242,8 +242,14 @@ class _Drill:
         scratch, meta, key = self.scratch, self.plan.meta, self.key
         scratch.create()
         if meta.kind == "logical":
-            scratch.initialise()
-            scratch.start(self.request.start_timeout)
+            try:  # nothing of the backup is in it yet: a failure is this unit's
+                scratch.initialise()
+                scratch.start(self.request.start_timeout)
+            except DrillFailedError as exc:
+                text = str(exc).removeprefix(DrillFailedError.prefix)
+                raise DrillRefusedError(
+                    f"could not set up a scratch server on this unit: {text}"
+                ) from exc
             try:
                 restore_logical(scratch.root_conn, self.catalog, meta.backup_id, key=key,
                                 progress=reporting, workdir=scratch.work)  # fmt: skip
