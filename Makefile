@@ -24,9 +24,10 @@ unit interface dispatch workload e2e: deps
 
 ## Benchmarks against the bare tools (each starts its own MariaDB and Ceph RGW; a few
 ## minutes): backup/restore throughput, then point-in-time recovery's binlog replay rate.
-BENCH_BACKUP_ARGS ?= --size-mb 256
+BENCH_BACKUP_ARGS ?= --sizes 256
 BENCH_REPLAY_ARGS ?= --size-mb 64
 bench: deps
+	bash bench/setup.sh
 	$(UV) run --frozen python -m bench.backup_restore $(BENCH_BACKUP_ARGS)
 	$(UV) run --frozen python -m bench.binlog_replay $(BENCH_REPLAY_ARGS)
 

@@ -1,30 +1,44 @@
-"""Backup and restore throughput of the engine against the same tools with nothing in between.
+"""Backup and restore of a real-sized database: the product against the peers a user would pick.
 
-Run: ``uv run --frozen python -m bench.backup_restore --size-mb 256`` (about a minute and a
-half; ``--sizes 256,1024`` is the full memory run). It starts its own MariaDB and Ceph RGW
-(tests/infra), fills a database of the given size, then prints, measured in this one run:
+Set-up once: ``bash bench/setup.sh`` (the aws CLI into a private venv, rclone from Debian).
+Run: ``uv run --frozen python -m bench.backup_restore --sizes 256,4096`` (``make bench``).
+It starts its own MariaDB and Ceph RGW (tests/infra), grows one InnoDB table to each size
+in turn and, at each size, times three interleaved rounds of:
 
-- raw tool rate: ``mariabackup --backup --stream`` to /dev/null;
-- baseline backup: ``mariabackup | zstd -3 -T0 | python -c <boto3 upload_fileobj>`` (no
-  checksum), a shell pipeline whose uploader is its own Python process, started with the
-  pipeline (it imports boto3 and builds its client while mariabackup already runs);
-- product backup: ``database-backup backup`` (CLI subprocess: zstd, sha256, multipart).
-  Both backups are timed the same way: from spawning the command to its exit, each a
-  cold process with its own S3 client and connections;
-- baseline restore: ``boto3 download | zstd -d | mbstream -x`` + ``mariabackup --prepare``;
-- product restore: ``restore_physical`` up to the prepared copy (comparable part) and in
-  total (plus stop, swap, start, check);
-- peak RSS of the worker process (the CLI's own VmHWM, without the tool's) at each of
-  ``--sizes``, and its growth between the smallest and the largest.
+- backup, all cold processes timed from spawn to exit, the same ``mariabackup --backup
+  --stream=xbstream`` at the head of every pipeline:
+    aws:     ``mariabackup | zstd -3 -T0 | aws s3 cp - s3://bucket/key``
+    rclone:  ``mariabackup | zstd -3 -T0 | rclone rcat bench:bucket/key``
+    product: ``python -m database_backup.cli backup`` (zstd, SHA-256, multipart upload)
+- restore of that same artefact, up to a prepared copy (``mariabackup --prepare``):
+    aws:     ``aws s3 cp s3://bucket/key - | zstd -d -T0 | mbstream -x`` + prepare
+    rclone:  ``rclone cat bench:bucket/key | zstd -d -T0 | mbstream -x`` + prepare
+    product: ``python -m database_backup.cli restore`` into the running server; the time
+             to its ``stop`` phase (the copy is prepared) is compared, its total (+ stop,
+             swap, start, check) is printed beside it.
 
-Targets: backup <= 1.0x baseline, restore <= 1.1x, RSS growth < 20%.
+Each artefact is deleted right after its restore and the gateway's garbage collector run,
+so the in-RAM (memstore) OSD never holds more than one artefact. The peers' keys live in
+0600 config files the bench writes (``AWS_SHARED_CREDENTIALS_FILE``, ``RCLONE_CONFIG``) and
+the product's in its environment; no key is ever on a command line.
+
+The aws CLI trap: s3transfer's download into a non-seekable sink (``aws s3 cp ... -``)
+deadlocks once an object has more parts than ``max_concurrent_requests`` (10): the first
+part's write waits for a slot it holds itself. The bench's download profile sets
+``multipart_chunksize`` to a tenth of the object (so <= 10 ranged GETs, all in flight at
+once, as parallel as the CLI's defaults allow); uploads keep the CLI's defaults.
+
+Printed per size: median seconds, MB/s of the raw stream, ratio product / best peer, and
+the worker's peak RSS (VmHWM of the CLI process itself, without its tools').
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -32,68 +46,376 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from boto3.s3.transfer import TransferConfig
-
-from database_backup.catalog import Catalog
-from database_backup.mysql import ConnectionSpec, ProgressEvent, backup_full, restore_physical
-from database_backup.storage import S3Config, S3Storage
-from tests.infra.ceph import CephS3
-from tests.infra.mariadb import MariaDBServer
 
 MiB = 1 << 20
 CLUSTER = "bench/mariadb"
 BUCKET = "bench"
-BASELINE_KEY = "baseline/data.xbstream.zst"
-# the baseline's uploader: plain boto3 as the test gateway's client sets it up (path style,
-# checksums only when required), 16 MiB parts, 4 in flight; keys from the environment
-_UPLOADER = """
-import os, sys
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
-env = os.environ
-client = boto3.client(
-    "s3", endpoint_url=env["BENCH_S3_ENDPOINT"], region_name=env["BENCH_S3_REGION"] or None,
-    aws_access_key_id=env["BENCH_S3_ACCESS_KEY"],
-    aws_secret_access_key=env["BENCH_S3_SECRET_KEY"],
-    config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                  response_checksum_validation="when_required"),
-)
-config = TransferConfig(multipart_chunksize=16 << 20, max_concurrency=4)
-client.upload_fileobj(sys.stdin.buffer, env["BENCH_S3_BUCKET"], env["BENCH_S3_KEY"],
-                      Config=config)
-"""
+PEERS = ("aws", "rclone")
+RCLONE_REMOTE = "bench"
+AWS_GET_PROFILE = "bench-get"
+#: s3transfer's non-seekable download deadlocks above this many parts (see the module doc)
+AWS_MAX_GET_PARTS = 10
+PREPARE_MEMORY = "--use-memory=256M"  # the product's own prepare setting
+TOOLS_DIR = Path(os.environ.get("BENCH_TOOLS_DIR", Path.home() / ".cache/database-backup-bench"))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent, so a
-# child of a large process would report the parent's size
+# child of a large process would report the parent's size. The same `main` as
+# `python -m database_backup.cli`, plus one read of /proc at the end.
 _RSS_WRAPPER = """
 import os, sys
 from database_backup.cli import main
 code = main(sys.argv[1:])
-status = open("/proc/self/status").read()
 with open(os.environ["BENCH_RSS_FILE"], "w") as out:
-    out.write(status.split("VmHWM:")[1].split()[0])
+    out.write(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 sys.exit(code)
 """
 
 
+# -- the peers' configuration and command lines (pure: unit-tested) -------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as whom every tool talks S3."""
+
+    url: str
+    region: str
+    bucket: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PeerFiles:
+    """The peers' private config files and the environment that points at them."""
+
+    aws_config: Path
+    aws_credentials: Path
+    rclone_config: Path
+
+    def env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` without any AWS_/RCLONE_ setting of the caller, plus our config files."""
+        env = {k: v for k, v in base.items() if not k.startswith(("AWS_", "RCLONE_"))}
+        env["AWS_CONFIG_FILE"] = str(self.aws_config)
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.aws_credentials)
+        env["RCLONE_CONFIG"] = str(self.rclone_config)
+        return env
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a file nobody else can read (created 0600, never wider)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
+
+
+def aws_get_chunk_mib(object_bytes: int) -> int:
+    """The download part size that keeps `aws s3 cp s3://... -` at <= 10 parts (>= 8 MiB)."""
+    return max(8, math.ceil(object_bytes / AWS_MAX_GET_PARTS / MiB))
+
+
+def write_peer_files(directory: Path, endpoint: Endpoint, get_object_bytes: int = 0) -> PeerFiles:
+    """Write the aws CLI's and rclone's config for `endpoint` (keys only in these 0600 files).
+
+    The aws `default` profile keeps the CLI's transfer defaults (8 MiB parts, 10 requests)
+    for uploads; the `bench-get` profile downloads an object of `get_object_bytes` in at
+    most 10 parts. Both compute checksums only when required (RGW 16.2 has no CRC
+    trailers), path-style addressing.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    files = PeerFiles(
+        directory / "aws-config", directory / "aws-credentials", directory / "rclone.conf"
+    )
+    common = (
+        f"region = {endpoint.region}\n"
+        "request_checksum_calculation = when_required\n"
+        "response_checksum_validation = when_required\n"
+    )
+    chunk = aws_get_chunk_mib(get_object_bytes)
+    _write_private(
+        files.aws_config,
+        f"[default]\n{common}s3 =\n    addressing_style = path\n\n"
+        f"[profile {AWS_GET_PROFILE}]\n{common}s3 =\n    addressing_style = path\n"
+        f"    multipart_chunksize = {chunk}MB\n    multipart_threshold = {chunk}MB\n",
+    )
+    keys = (
+        f"aws_access_key_id = {endpoint.access_key}\n"
+        f"aws_secret_access_key = {endpoint.secret_key}\n"
+    )
+    _write_private(files.aws_credentials, f"[default]\n{keys}\n[{AWS_GET_PROFILE}]\n{keys}")
+    _write_private(
+        files.rclone_config,
+        f"[{RCLONE_REMOTE}]\ntype = s3\nprovider = Ceph\nenv_auth = false\n"
+        f"access_key_id = {endpoint.access_key}\n"
+        f"secret_access_key = {endpoint.secret_key}\n"
+        f"endpoint = {endpoint.url}\nregion = {endpoint.region}\n"
+        "force_path_style = true\nno_check_bucket = true\n",
+    )
+    return files
+
+
+def aws_binary() -> str:
+    """The aws CLI bench/setup.sh installed (else one on PATH)."""
+    private = TOOLS_DIR / "awscli" / "bin" / "aws"
+    found = str(private) if private.exists() else shutil.which("aws")
+    if not found:
+        raise SystemExit("the aws CLI is missing: run `bash bench/setup.sh` first")
+    return found
+
+
+def backup_source(defaults_file: Path, target_dir: Path, log: Path) -> str:
+    """The head of every backup pipeline: mariabackup's xbstream, zstd level 3 on all cores."""
+    return (
+        f"mariabackup --defaults-extra-file={shlex.quote(str(defaults_file))} --backup "
+        f"--stream=xbstream --target-dir={shlex.quote(str(target_dir))} "
+        f"2>{shlex.quote(str(log))} | zstd -3 -T0 -q -c"
+    )
+
+
+def peer_backup_command(peer: str, endpoint: Endpoint, key: str, source: str, aws: str) -> str:
+    """The shell pipeline a user would write to back up to S3 with `peer`."""
+    if peer == "aws":
+        url = shlex.quote(f"s3://{endpoint.bucket}/{key}")
+        return f"{source} | {shlex.quote(aws)} --endpoint-url {endpoint.url} s3 cp - {url}"
+    if peer == "rclone":
+        return (
+            f"{source} | rclone -q rcat {shlex.quote(f'{RCLONE_REMOTE}:{endpoint.bucket}/{key}')}"
+        )
+    raise ValueError(f"unknown peer {peer!r}: use one of {', '.join(PEERS)}")
+
+
+def peer_restore_command(peer: str, endpoint: Endpoint, key: str, target: Path, aws: str) -> str:
+    """The shell pipeline a user would write to unpack a backup from S3 with `peer`."""
+    if peer == "aws":
+        url = shlex.quote(f"s3://{endpoint.bucket}/{key}")
+        fetch = (
+            f"{shlex.quote(aws)} --profile {AWS_GET_PROFILE} --endpoint-url {endpoint.url} "
+            f"s3 cp {url} -"
+        )
+    elif peer == "rclone":
+        fetch = f"rclone -q cat {shlex.quote(f'{RCLONE_REMOTE}:{endpoint.bucket}/{key}')}"
+    else:
+        raise ValueError(f"unknown peer {peer!r}: use one of {', '.join(PEERS)}")
+    unpack = f"zstd -d -T0 -q -c | mbstream -x -C {shlex.quote(str(target))}"
+    prepare = f"mariabackup --prepare --target-dir={shlex.quote(str(target))} {PREPARE_MEMORY}"
+    return f"{fetch} | {unpack} && {prepare} >/dev/null 2>&1"
+
+
+# -- figures (pure: unit-tested) ---------------------------------------------------------
+
+
+def ratio(product: float, peers: Mapping[str, float]) -> tuple[float, str]:
+    """Product seconds / the best (fastest) peer's seconds, and that peer's name."""
+    if not peers:
+        raise ValueError("no peer timing to compare with")
+    best = min(peers, key=lambda name: peers[name])
+    if peers[best] <= 0:
+        raise ValueError(f"peer {best} took {peers[best]} s: not a timing")
+    return product / peers[best], best
+
+
+def mb_per_s(raw_bytes: int, seconds: float) -> float:
+    """MiB of the raw (uncompressed) stream per second."""
+    return raw_bytes / MiB / seconds if seconds > 0 else 0.0
+
+
+def medians(runs: Mapping[str, Sequence[float]]) -> dict[str, float]:
+    """The median of every measure."""
+    return {name: statistics.median(values) for name, values in runs.items() if values}
+
+
+def round_order(round_no: int, names: Sequence[str]) -> list[str]:
+    """Who goes first in round `round_no`: the order rotates so nobody always runs first."""
+    shift = round_no % len(names)
+    return [*names[shift:], *names[:shift]]
+
+
 @dataclass
-class Timing:
-    """One measured run."""
+class SizeResult:
+    """Medians at one database size."""
 
-    seconds: float
-    raw_bytes: int = 0
-    stored_bytes: int = 0
+    size_mib: float
+    raw_bytes: int
+    stored: dict[str, int]
+    backup: dict[str, float]
+    restore: dict[str, float]
+    restore_total: float
+    rss_kib: dict[str, int]
 
-    def rate(self) -> str:
-        """Raw MB/s."""
-        return f"{self.raw_bytes / MiB / self.seconds:7.1f}" if self.seconds else "   -"
+
+def report(results: Iterable[SizeResult], rounds: int, load: str) -> str:
+    """The printed table: seconds, MB/s and product / best-peer ratios per size."""
+    lines = [f"median of {rounds} interleaved rounds; {os.cpu_count()} CPUs; {load}"]
+    for res in results:
+        lines.append(
+            f"\ndatabase {res.size_mib:.0f} MiB on disk, raw stream {res.raw_bytes / MiB:.0f} MiB"
+        )
+        lines.append(f"{'':10}{'tool':9}{'secs':>8}{'MB/s':>8}{'stored MiB':>12}")
+        for what, table in (("backup", res.backup), ("restore", res.restore)):
+            for name in (*PEERS, "product"):
+                secs = table[name]
+                stored = f"{res.stored[name] / MiB:.0f}" if what == "backup" else ""
+                rate = mb_per_s(res.raw_bytes, secs)
+                lines.append(f"{what:10}{name:9}{secs:8.2f}{rate:8.1f}{stored:>12}")
+            value, best = ratio(table["product"], {p: table[p] for p in PEERS})
+            lines.append(f"{what:10}ratio product / best peer ({best}): {value:.2f}x")
+        lines.append(
+            f"restore   product total (+stop, swap, start, check): {res.restore_total:.2f} s"
+        )
+        lines.append(
+            "worker peak RSS (VmHWM): "
+            + ", ".join(f"{cmd} {kib / 1024:.0f} MiB" for cmd, kib in sorted(res.rss_kib.items()))
+        )
+    return "\n".join(lines)
 
 
-def fill_to(server: MariaDBServer, size_mb: int) -> float:
+# -- running it --------------------------------------------------------------------------
+
+
+def _shell(command: str, env: Mapping[str, str]) -> float:
+    """Run a bash pipeline with pipefail; return its wall time."""
+    started = time.monotonic()
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], env=dict(env), check=True)
+    return time.monotonic() - started
+
+
+class _PhaseWatch:
+    """Polls a CLI state file; remembers when each phase was first seen."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: dict[str, float] = {}
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.02):
+            try:
+                phase = json.loads(self.path.read_text()).get("phase")
+            except (OSError, ValueError):
+                continue
+            if isinstance(phase, str):
+                self.seen.setdefault(phase, time.monotonic() - self.started)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Bench:
+    """One MariaDB server, one gateway, the peers' files: what every run needs."""
+
+    base: Path
+    server: Any  # tests.infra.mariadb.MariaDBServer
+    gateway: Any  # tests.infra.ceph.CephS3
+    endpoint: Endpoint
+    aws: str
+    spec: Path
+
+    def peer_env(self, get_object_bytes: int = 0) -> dict[str, str]:
+        """The peers' environment: their config files (rewritten for this download size)."""
+        files = write_peer_files(self.base / "peers", self.endpoint, get_object_bytes)
+        return files.env(os.environ)
+
+    def product_env(self, rss_file: Path) -> dict[str, str]:
+        """The CLI's environment: the keys and the DB password (never in argv or the spec)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env["DATABASE_BACKUP_S3_ACCESS_KEY"] = self.endpoint.access_key
+        env["DATABASE_BACKUP_S3_SECRET_KEY"] = self.endpoint.secret_key
+        env["DATABASE_BACKUP_DB_PASSWORD"] = self.server.password
+        env["BENCH_RSS_FILE"] = str(rss_file)
+        return env
+
+    # backups ---------------------------------------------------------------------
+
+    def peer_backup(self, peer: str, key: str) -> tuple[float, int]:
+        """Seconds of the peer's backup pipeline and the stored object's size."""
+        work = self._fresh(f"xb-{peer}")
+        source = backup_source(self.server.defaults_file, work, self.base / f"{peer}.log")
+        command = peer_backup_command(peer, self.endpoint, key, source, self.aws)
+        seconds = _shell(command, self.peer_env())
+        head = self.gateway.client().head_object(Bucket=BUCKET, Key=key)
+        return seconds, int(head["ContentLength"])
+
+    def product_backup(self, backup_id: str) -> tuple[float, int, int, int]:
+        """Seconds, raw bytes, stored bytes, worker VmHWM (KiB)."""
+        rss = self.base / "rss-backup"
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", "backup",
+             "--spec", str(self.spec), "--backup-id", backup_id,
+             "--state-file", str(self.base / "state-backup.json")],
+            env=self.product_env(rss), capture_output=True, check=False,
+        )  # fmt: skip
+        seconds = time.monotonic() - started
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"product backup failed ({proc.returncode}): {proc.stderr[-2000:]!r}"
+            )
+        result = json.loads(proc.stdout)
+        return seconds, int(result["raw-size"]), int(result["stored-size"]), int(rss.read_text())
+
+    # restores --------------------------------------------------------------------
+
+    def peer_restore(self, peer: str, key: str, object_bytes: int) -> float:
+        """Seconds of the peer's download + unpack + prepare (the copy is then removed)."""
+        target = self._fresh(f"restore-{peer}")
+        command = peer_restore_command(peer, self.endpoint, key, target, self.aws)
+        seconds = _shell(command, self.peer_env(object_bytes))
+        shutil.rmtree(target, ignore_errors=True)
+        return seconds
+
+    def product_restore(self, backup_id: str) -> tuple[float, float, int]:
+        """Seconds to the prepared copy (the `stop` phase), in total, worker VmHWM (KiB)."""
+        rss = self.base / "rss-restore"
+        state = self.base / "state-restore.json"
+        state.unlink(missing_ok=True)
+        watch = _PhaseWatch(state)
+        proc = subprocess.run(
+            [sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", "restore",
+             "--spec", str(self.spec), "--backup-id", backup_id, "--state-file", str(state)],
+            env=self.product_env(rss), capture_output=True, check=False,
+        )  # fmt: skip
+        total = time.monotonic() - watch.started
+        watch.close()
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"product restore failed ({proc.returncode}): {proc.stderr[-2000:]!r}"
+            )
+        if "stop" not in watch.seen:
+            raise RuntimeError("the product restore never reported its `stop` phase")
+        return watch.seen["stop"], total, int(rss.read_text())
+
+    # artefacts -------------------------------------------------------------------
+
+    def delete_all(self) -> None:
+        """Delete every object in the bucket, then make the gateway free them now."""
+        client = self.gateway.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if objects:
+                client.delete_objects(Bucket=BUCKET, Delete={"Objects": objects, "Quiet": True})
+        subprocess.run(
+            ["radosgw-admin", "-c", str(self.gateway.conf), "-n", "client.rgw.test",
+             "gc", "process", "--include-all"],
+            capture_output=True, check=True, timeout=600,
+        )  # fmt: skip
+
+    def _fresh(self, name: str) -> Path:
+        path = self.base / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir()
+        return path
+
+
+def fill_to(server: Any, size_mb: int) -> float:
     """Grow `bench.t` until its tablespace file is about `size_mb` MiB; return its size."""
     server.execute("CREATE DATABASE IF NOT EXISTS bench")
     server.execute(
@@ -106,299 +428,126 @@ def fill_to(server: MariaDBServer, size_mb: int) -> float:
         if size >= size_mb * 0.97:
             return size
         have = int(server.scalar("SELECT COALESCE(MAX(id), 0) FROM bench.t"))
-        # about 4,500 rows per MiB of tablespace
+        # about 4,500 rows per MiB of tablespace; no binlog for the fill (nobody reads it)
         batch = max(10_000, min(int((size_mb - size) * 4_500), 500_000))
         server.execute(
-            f"INSERT INTO bench.t SELECT seq + {have}, MD5(seq), MD5(seq * 7),"  # noqa: S608
+            "SET SESSION sql_log_bin = 0;"  # noqa: S608 - numbers only
+            f" INSERT INTO bench.t SELECT seq + {have}, MD5(seq), MD5(seq * 7),"
             " CONCAT('row ', seq, ' of bench ', REPEAT(CHAR(65 + seq % 26), seq % 20)),"
             f" RAND(seq) FROM seq_1_to_{batch}",
             database="bench",
         )
 
 
-def timed_shell(command: str) -> float:
-    """Run a bash pipeline with pipefail; return its wall time."""
-    started = time.monotonic()
-    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True)
-    return time.monotonic() - started
-
-
-def raw_tool(server: MariaDBServer, work: Path) -> Timing:
-    """Mariabackup --stream to /dev/null (counting bytes)."""
-    out = work / "raw.count"
-    seconds = timed_shell(
-        f"mariabackup --defaults-extra-file={server.defaults_file} --backup --stream=xbstream "
-        f"--target-dir={work / 'xb'} 2>{work / 'raw.log'} | wc -c > {out}"
-    )
-    return Timing(seconds, int(out.read_text()))
-
-
-def baseline_backup(server: MariaDBServer, client: Any, config: S3Config, work: Path) -> Timing:
-    """Mariabackup | zstd -3 -T0 | python -c <boto3 upload_fileobj>, as one shell pipeline.
-
-    The uploader is a fresh process, like the product's CLI: the comparison is between two
-    commands timed from spawn to exit (an uploader inside this process would reuse a warm
-    boto3 session, client and connections that no real run of the baseline has).
-    """
-    env = dict(
-        os.environ,
-        BENCH_S3_ENDPOINT=config.endpoint or "",
-        BENCH_S3_REGION=config.region or "",
-        BENCH_S3_ACCESS_KEY=config.access_key,
-        BENCH_S3_SECRET_KEY=config.secret_key,
-        BENCH_S3_BUCKET=config.bucket,
-        BENCH_S3_KEY=BASELINE_KEY,
-    )
-    started = time.monotonic()
-    subprocess.run(
-        ["bash", "-o", "pipefail", "-c",
-         f"mariabackup --defaults-extra-file={server.defaults_file} --backup "
-         f"--stream=xbstream --target-dir={work / 'xb'} 2>{work / 'base.log'} "
-         f'| zstd -3 -T0 -q -c | "$BENCH_PYTHON" -c "$BENCH_UPLOADER"'],
-        env=dict(env, BENCH_PYTHON=sys.executable, BENCH_UPLOADER=_UPLOADER),
-        check=True,
-    )  # fmt: skip
-    seconds = time.monotonic() - started
-    size = client.head_object(Bucket=config.bucket, Key=BASELINE_KEY)["ContentLength"]
-    return Timing(seconds, 0, size)
-
-
-def product_backup(spec: Path, work: Path, backup_id: str) -> tuple[Timing, int]:
-    """Run the CLI as a subprocess; return its timing and its peak RSS (VmHWM, KiB)."""
-    rss_file = work / f"rss-{backup_id}"
-    env = dict(os.environ, BENCH_RSS_FILE=str(rss_file))
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", "backup",
-         "--spec", str(spec), "--backup-id", backup_id, "--state-file",
-         str(work / f"state-{backup_id}.json")],
-        env=env, capture_output=True, check=False,
-    )  # fmt: skip
-    seconds = time.monotonic() - started
-    if proc.returncode != 0:
-        raise RuntimeError(f"product backup failed ({proc.returncode}): {proc.stderr[-2000:]!r}")
-    result = json.loads(proc.stdout)
-    return Timing(seconds, result["raw-size"], result["stored-size"]), int(rss_file.read_text())
-
-
-def baseline_restore(client: Any, bucket: str, work: Path) -> Timing:
-    """boto3 download | zstd -d | mbstream -x, then mariabackup --prepare."""
-    target = work / "baseline-restore"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir()
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        ["bash", "-o", "pipefail", "-c", f"zstd -d -q -c | mbstream -x -C {target}"],
-        stdin=subprocess.PIPE,
-    )
-    assert proc.stdin is not None
-    config = TransferConfig(multipart_chunksize=16 * MiB, max_concurrency=4)
-    client.download_fileobj(bucket, BASELINE_KEY, _Sink(proc.stdin), Config=config)
-    proc.stdin.close()
-    if proc.wait() != 0:
-        raise RuntimeError("baseline extract failed")
-    subprocess.run(
-        ["mariabackup", "--prepare", f"--target-dir={target}", "--use-memory=256M"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    seconds = time.monotonic() - started
-    shutil.rmtree(target, ignore_errors=True)
-    return Timing(seconds)
-
-
-class _Sink:
-    """A write-only file for download_fileobj that ignores seeks (sequential parts)."""
-
-    def __init__(self, pipe: Any) -> None:
-        self._pipe = pipe
-        self._lock = threading.Lock()
-
-    def write(self, data: bytes) -> int:
-        with self._lock:
-            self._pipe.write(data)
-        return len(data)
-
-
-def product_restore(
-    server: MariaDBServer, catalog: Catalog, backup_id: str, work: Path
-) -> tuple[Timing, float]:
-    """restore_physical; return total timing and the time until the copy was prepared."""
-    marks: dict[str, float] = {}
-    started = time.monotonic()
-
-    def progress(event: ProgressEvent) -> None:
-        marks.setdefault(event.phase, time.monotonic() - started)
-
-    result = restore_physical(
-        _connection(server),
-        server,
-        catalog,
-        backup_id,
-        progress=progress,
-        workdir=work / "restore",
-    )
-    total = time.monotonic() - started
-    return Timing(total, result.raw_bytes, result.stored_bytes), marks.get("stop", total)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark and print the table."""
-    parser = argparse.ArgumentParser(description="Backup/restore throughput against baselines.")
-    parser.add_argument("--size-mb", type=int, default=256, help="database size to time")
-    parser.add_argument("--sizes", default="64,256", help="sizes for the peak-RSS check")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measure (median)")
-    args = parser.parse_args(argv)
-    sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.size_mb})
-    base = Path(tempfile.mkdtemp(prefix="bench-backup-"))
-    gateway = CephS3(base / "ceph", memstore_bytes=max(4096, 12 * max(sizes)) * MiB)
-    server = MariaDBServer(base / "mariadb")
-    try:
-        gateway.start()
-        server.start()
-        return _run(args.size_mb, sizes, gateway, server, base, args.repeat)
-    finally:
-        server.stop()
-        gateway.stop()
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def engine_backup(server: MariaDBServer, catalog: Catalog, backup_id: str, work: Path) -> Timing:
-    """`backup_full` in this process (the engine without the interpreter start)."""
-    started = time.monotonic()
-    meta = backup_full(_connection(server), catalog, backup_id=backup_id, workdir=work)
-    return Timing(time.monotonic() - started, meta.raw_size or 0, meta.stored_size)
-
-
-def _connection(server: MariaDBServer) -> ConnectionSpec:
-    return ConnectionSpec(
-        user=server.user, password=server.password, host=server.host, port=server.port
+def measure(bench: Bench, size_mib: float, rounds: int, check_data: bool = True) -> SizeResult:
+    """`rounds` interleaved rounds of backup + restore by every tool, artefacts deleted."""
+    backup: dict[str, list[float]] = {}
+    restore: dict[str, list[float]] = {}
+    totals: list[float] = []
+    stored: dict[str, int] = {}
+    rss: dict[str, int] = {}
+    raw_bytes = 0
+    expected = bench.server.checksum_tables("bench") if check_data else None
+    for n in range(rounds):
+        for tool in round_order(n, (*PEERS, "product")):
+            if tool == "product":
+                backup_id = f"bench-{int(size_mib)}-{n}"
+                secs, raw_bytes, stored[tool], hwm = bench.product_backup(backup_id)
+                rss["backup"] = max(rss.get("backup", 0), hwm)
+                backup.setdefault(tool, []).append(secs)
+                prepared, total, hwm = bench.product_restore(backup_id)
+                rss["restore"] = max(rss.get("restore", 0), hwm)
+                restore.setdefault(tool, []).append(prepared)
+                totals.append(total)
+                if expected is not None:  # once per size: CHECKSUM TABLE of GiBs is slow
+                    if bench.server.checksum_tables("bench") != expected:
+                        raise RuntimeError("the restored data differs from the backed-up data")
+                    expected = None
+            else:
+                key = f"peers/{tool}/{int(size_mib)}-{n}.xbstream.zst"
+                secs, stored[tool] = bench.peer_backup(tool, key)
+                backup.setdefault(tool, []).append(secs)
+                restore.setdefault(tool, []).append(bench.peer_restore(tool, key, stored[tool]))
+            bench.delete_all()
+            print(f"  {size_mib:.0f} MiB round {n + 1}: {tool} done", flush=True)
+    return SizeResult(
+        size_mib=size_mib,
+        raw_bytes=raw_bytes,
+        stored=stored,
+        backup=medians(backup),
+        restore=medians(restore),
+        restore_total=statistics.median(totals),
+        rss_kib=rss,
     )
 
 
-def interpreter_start() -> float:
-    """Seconds to start Python and import the worker's modules (the CLI's fixed cost)."""
-    started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-c", "import database_backup.cli, database_backup.storage, "
-         "database_backup.catalog, database_backup.mysql, database_backup.stream"],
-        check=True,
-    )  # fmt: skip
-    return time.monotonic() - started
+def _spec(base: Path, endpoint: Endpoint, server: Any) -> Path:
+    """The product's spec: no secret in it (they come from the environment)."""
+    from tests.workload.engine_helpers import start_command, stop_command
 
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def _row(name: str, seconds: float, raw_bytes: int, base: float | None) -> tuple[str, ...]:
-    rate = f"{raw_bytes / MiB / seconds:7.1f}" if raw_bytes and seconds else ""
-    ratio = f"{seconds / base:.2f}x" if base else ""
-    return (name, f"{seconds:6.2f}", rate, ratio)
-
-
-def _spec_file(base: Path, config: S3Config, server: MariaDBServer) -> Path:
     spec = base / "spec.json"
-    spec.write_text(json.dumps({
+    _write_private(spec, json.dumps({
         "cluster-id": CLUSTER,
-        "storage": {"bucket": config.bucket, "endpoint": config.endpoint,
-                    "region": config.region, "access-key": config.access_key,
-                    "secret-key": config.secret_key},
-        "connection": {"host": server.host, "port": server.port, "user": server.user,
-                       "password": server.password},
+        "storage": {"bucket": endpoint.bucket, "endpoint": endpoint.url,
+                    "region": endpoint.region},
+        "connection": {"host": server.host, "port": server.port, "user": server.user},
+        "server": {"type": "command", "datadir": str(server.datadir),
+                   "start": start_command(server), "stop": stop_command(server),
+                   "status": ["mariadb-admin", f"--defaults-file={server.defaults_file}",
+                              "ping"]},
         "workdir": str(base / "work"),
     }))  # fmt: skip
-    spec.chmod(0o600)
     return spec
 
 
-def _throughput(
-    server: MariaDBServer, gateway: CephS3, catalog: Catalog, spec: Path, base: Path, repeat: int
-) -> list[tuple[str, ...]]:
-    """Median timings of every measure at the current database size.
-
-    The baseline and the product backups swap order from one run to the next, so neither
-    always runs right after the other's upload (the gateway still digesting it).
-    """
-    client = gateway.client()
-    s3_config: S3Config = gateway.s3_config(BUCKET)
-    bucket = BUCKET
-    checksum = server.checksum_tables("bench")
-    runs: dict[str, list[float]] = {}
-    raw_bytes = stored = base_stored = 0
-    for n in range(repeat):
-        raw = raw_tool(server, base)
-        raw_bytes = raw.raw_bytes
-        runs.setdefault("raw", []).append(raw.seconds)
-        for which in ("baseline", "product") if n % 2 == 0 else ("product", "baseline"):
-            if which == "baseline":
-                baseline = baseline_backup(server, client, s3_config, base)
-                base_stored = baseline.stored_bytes
-                runs.setdefault("baseline", []).append(baseline.seconds)
-            else:
-                product, _ = product_backup(spec, base, f"timed-{n}")
-                stored = product.stored_bytes
-                runs.setdefault("product", []).append(product.seconds)
-        engine = engine_backup(server, catalog, f"engine-{n}", base / "engine")
-        runs.setdefault("engine", []).append(engine.seconds)
-    runs["start"] = [interpreter_start() for _ in range(repeat)]
-    for n in range(repeat):
-        runs.setdefault("base-restore", []).append(baseline_restore(client, bucket, base).seconds)
-        server.execute("UPDATE bench.t SET n = n + 1 WHERE id % 10 = 0")
-        restored, prepared_at = product_restore(server, catalog, f"timed-{n}", base)
-        if server.checksum_tables("bench") != checksum:
-            raise RuntimeError("the restored data differs from the backed-up data")
-        runs.setdefault("restore", []).append(restored.seconds)
-        runs.setdefault("prepared", []).append(prepared_at)
-    med = {name: _median(values) for name, values in runs.items()}
-    return [
-        _row("raw tool (mariabackup > /dev/null)", med["raw"], raw_bytes, None),
-        _row("baseline backup (| zstd -3 -T0 | boto3)", med["baseline"], raw_bytes, None),
-        _row("product backup: CLI process, sha256 on", med["product"], raw_bytes,
-             med["baseline"]),
-        _row("  of which interpreter start + imports", med["start"], 0, None),
-        _row("product backup: engine in-process", med["engine"], raw_bytes, med["baseline"]),
-        _row("baseline restore (dl | zstd -d | mbstream, prepare)", med["base-restore"],
-             raw_bytes, None),
-        _row("product restore up to the prepared copy", med["prepared"], raw_bytes,
-             med["base-restore"]),
-        _row("product restore total (+stop, swap, start, check)", med["restore"], raw_bytes,
-             med["base-restore"]),
-        (f"stored MiB: baseline {base_stored / MiB:.1f}, product {stored / MiB:.1f}", "", "", ""),
-    ]  # fmt: skip
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) at the end"
 
 
-def _run(
-    size_mb: int,
-    sizes: list[int],
-    gateway: CephS3,
-    server: MariaDBServer,
-    base: Path,
-    repeat: int,
-) -> int:
-    gateway.create_bucket(BUCKET)
-    config: S3Config = gateway.s3_config(BUCKET)
-    spec = _spec_file(base, config, server)
-    catalog = Catalog(S3Storage(config), CLUSTER)
-    rss: dict[int, int] = {}
-    rows: list[tuple[str, ...]] = []
-    actual: dict[int, float] = {}
-    for size in sizes:
-        actual[size] = fill_to(server, size)
-        _, rss[size] = product_backup(spec, base, f"rss-{size}")
-        if size == size_mb:
-            rows = _throughput(server, gateway, catalog, spec, base, repeat)
-    print(f"\ndatabase bench.t {actual[size_mb]:.0f} MiB on disk, {os.cpu_count()} CPUs, "
-          f"median of {repeat} runs")  # fmt: skip
-    print(f"{'measure':55} {'secs':>6} {'MB/s':>7} {'ratio':>6}")
-    for name, secs, rate, ratio in rows:
-        print(f"{name:55} {secs:>6} {rate:>7} {ratio:>6}")
-    print(f"\n{'peak RSS (VmHWM) of the backup worker (CLI process)':55} {'MB':>9}")
-    for size in sizes:
-        label = f"  database {actual[size]:.0f} MiB"
-        print(f"{label:55} {rss[size] / 1024:9.1f}")
-    small, large = rss[sizes[0]], rss[sizes[-1]]
-    print(f"worker RSS growth {sizes[0]} -> {sizes[-1]} MiB: {(large - small) / small:+.1%}")
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench at every size and print the table."""
+    parser = argparse.ArgumentParser(description="Backup/restore against aws CLI and rclone.")
+    parser.add_argument("--sizes", default="256", help="database sizes in MiB, e.g. 256,4096")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    if not sizes or sizes[0] <= 0 or args.rounds < 1:
+        parser.error("--sizes takes positive MiB values like 256,4096; --rounds at least 1")
+    aws = aws_binary()
+    if shutil.which("rclone") is None:
+        raise SystemExit("rclone is missing: run `bash bench/setup.sh` first")
+
+    from tests.infra.ceph import CephS3
+    from tests.infra.mariadb import MariaDBServer
+    from tests.workload.engine_helpers import shutdown
+
+    base = Path(tempfile.mkdtemp(prefix="bench-backup-"))
+    # one artefact at a time is in RAM (deleted + gc after each run): 2x the largest size
+    gateway = CephS3(base / "ceph", memstore_bytes=max(4096, 2 * sizes[-1]) * MiB)
+    server = MariaDBServer(
+        base / "mariadb",
+        extra_args=("--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M"),
+    )
+    try:
+        gateway.start()
+        server.start()
+        gateway.create_bucket(BUCKET)
+        endpoint = Endpoint(
+            gateway.endpoint, gateway.region, BUCKET, gateway.access_key, gateway.secret_key
+        )
+        bench = Bench(base, server, gateway, endpoint, aws, _spec(base, endpoint, server))
+        results: list[SizeResult] = []
+        for size in sizes:
+            actual = fill_to(server, size)
+            print(f"filled bench.t to {actual:.0f} MiB", flush=True)
+            results.append(measure(bench, actual, args.rounds))
+        print(report(results, args.rounds, _load()))
+        return 0
+    finally:
+        shutdown(server)
+        gateway.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

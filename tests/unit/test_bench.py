@@ -1,0 +1,104 @@
+"""The backup/restore bench: no key on any command line it runs, and its figures add up."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from bench import backup_restore as bench
+
+ACCESS = "AKBENCHACCESS0001"
+SECRET = "bench-secret-Zq9/x+y=w"  # a made-up key the test looks for
+
+
+@pytest.fixture
+def endpoint() -> bench.Endpoint:
+    return bench.Endpoint("http://127.0.0.1:8123", "us-east-1", "bench", ACCESS, SECRET)
+
+
+def _command_lines(endpoint: bench.Endpoint, tmp_path: Path) -> list[str]:
+    source = bench.backup_source(tmp_path / "my.cnf", tmp_path / "xb", tmp_path / "log")
+    lines = [source]
+    for peer in bench.PEERS:
+        key = f"peers/{peer}/256-0.xbstream.zst"
+        lines.append(bench.peer_backup_command(peer, endpoint, key, source, "/opt/aws"))
+        lines.append(
+            bench.peer_restore_command(peer, endpoint, key, tmp_path / "restore", "/opt/aws")
+        )
+    return lines
+
+
+def test_no_key_on_any_command_line(endpoint: bench.Endpoint, tmp_path: Path) -> None:
+    lines = _command_lines(endpoint, tmp_path)
+    assert len(lines) == 5
+    for line in lines:
+        assert SECRET not in line
+        assert ACCESS not in line
+
+
+def test_keys_live_only_in_private_files(endpoint: bench.Endpoint, tmp_path: Path) -> None:
+    files = bench.write_peer_files(tmp_path / "peers", endpoint, 3 << 30)
+    for path in (files.aws_credentials, files.rclone_config):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert SECRET in path.read_text()
+    assert stat.S_IMODE(files.aws_config.stat().st_mode) == 0o600
+    assert SECRET not in files.aws_config.read_text()
+    env = files.env(
+        {"PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "leaked", "RCLONE_CONFIG_X_TYPE": "s3"}
+    )
+    assert env == {
+        "PATH": "/bin",
+        "AWS_CONFIG_FILE": str(files.aws_config),
+        "AWS_SHARED_CREDENTIALS_FILE": str(files.aws_credentials),
+        "RCLONE_CONFIG": str(files.rclone_config),
+    }
+
+
+def test_aws_download_stays_at_ten_parts_or_fewer(
+    endpoint: bench.Endpoint, tmp_path: Path
+) -> None:
+    size = 1_700 * bench.MiB + 1
+    chunk = bench.aws_get_chunk_mib(size)
+    assert chunk == 171
+    assert -(-size // (chunk * bench.MiB)) <= 10
+    assert bench.aws_get_chunk_mib(1000) == 8  # small objects: the CLI's own default
+    files = bench.write_peer_files(tmp_path, endpoint, size)
+    assert f"multipart_chunksize = {chunk}MB" in files.aws_config.read_text()
+
+
+def test_ratio_is_product_over_the_fastest_peer() -> None:
+    value, best = bench.ratio(9.0, {"aws": 12.0, "rclone": 10.0})
+    assert best == "rclone"
+    assert value == pytest.approx(0.9)
+    assert bench.ratio(3.0, {"aws": 2.0, "rclone": 4.0}) == (1.5, "aws")
+    with pytest.raises(ValueError, match="no peer"):
+        bench.ratio(1.0, {})
+
+
+def test_medians_rates_and_round_order() -> None:
+    assert bench.medians({"aws": [3.0, 1.0, 2.0], "product": [5.0, 4.0, 9.0]}) == {
+        "aws": 2.0,
+        "product": 5.0,
+    }
+    assert bench.mb_per_s(512 * bench.MiB, 4.0) == 128.0
+    tools = ("aws", "rclone", "product")
+    assert [bench.round_order(n, tools)[0] for n in range(3)] == list(tools)
+
+
+def test_report_prints_ratios(tmp_path: Path) -> None:
+    result = bench.SizeResult(
+        size_mib=256,
+        raw_bytes=1024 * bench.MiB,
+        stored={"aws": 300 * bench.MiB, "rclone": 300 * bench.MiB, "product": 301 * bench.MiB},
+        backup={"aws": 10.0, "rclone": 8.0, "product": 7.2},
+        restore={"aws": 6.0, "rclone": 5.0, "product": 2.5},
+        restore_total=4.0,
+        rss_kib={"backup": 160 * 1024, "restore": 170 * 1024},
+    )
+    text = bench.report([result], 3, "load average 1.0")
+    assert "backup    ratio product / best peer (rclone): 0.90x" in text
+    assert "restore   ratio product / best peer (rclone): 0.50x" in text
+    assert "backup    product      7.20   142.2         301" in text
+    assert "backup 160 MiB, restore 170 MiB" in text
