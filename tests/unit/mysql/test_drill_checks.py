@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -164,13 +167,22 @@ def test_an_existing_scratch_root_keeps_its_mode_and_a_new_one_is_passable(tmp_p
     assert (tmp_path / "new").stat().st_mode & 0o777 == 0o711
 
 
-def test_a_scratch_root_the_servers_user_cannot_reach_is_refused(tmp_path: Path):
-    closed = tmp_path / "closed"
+@pytest.fixture
+def passable_tmp() -> Iterator[Path]:
+    """A directory everyone may pass, under /tmp (pytest's own base is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="drill-passable-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_scratch_root_the_servers_user_cannot_reach_is_refused(passable_tmp: Path):
+    closed = passable_tmp / "closed"
     closed.mkdir(mode=0o700)
     (closed / "drills").mkdir(mode=0o711)
     nobody = (65534, 65534)
 
-    with pytest.raises(DrillRefusedError, match=r"uid 65534 cannot reach .*closed"):
+    with pytest.raises(DrillRefusedError, match=r"uid 65534\) cannot reach .*closed is mode 0700"):
         check_passable(closed / "drills", nobody)
     closed.chmod(0o711)
     check_passable(closed / "drills", nobody)
