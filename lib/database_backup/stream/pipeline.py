@@ -1,11 +1,12 @@
 """Composition of the stages for storing and for reading back a backup stream.
 
-Storing: ``source -> [zstd] -> [encrypt] -> digest`` (the digest and size describe the
-stored bytes, i.e. what is in object storage). Reading back: ``stored -> digest ->
-[decrypt] -> [zstd -d] -> verify``: at the end of the stream the digest and size of the
-stored bytes are compared with the catalog's, and the final read raises
-``IntegrityError`` on a mismatch, so a consumer extracting into a staging directory
-learns about it before it swaps anything in.
+Storing: ``source -> [zstd, independent frames] -> [encrypt] -> digest`` (the digest and
+size describe the stored bytes, i.e. what is in object storage). Reading back:
+``stored -> digest -> [decrypt] -> [zstd -d, frames in parallel] -> verify`` (frames:
+see ``parallel``): at the end of the stream the digest and size of the stored bytes are
+compared with the catalog's, and the final read raises ``IntegrityError`` on a
+mismatch, so a consumer extracting into a staging directory learns about it before it
+swaps anything in.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 from typing import BinaryIO, cast
 
 from .base import READ_SIZE, ByteSource, StageReader, close_source
-from .compress import CompressReader, DecompressReader
 from .crypto import DecryptReader, EncryptReader
 from .digest import DigestReader
 from .errors import IntegrityError
+from .parallel import AutoDecompressReader, FramedCompressReader
 
 
 def encode(
@@ -36,7 +37,7 @@ def encode(
     """
     stage: ByteSource = source
     if compression_level is not None:
-        stage = CompressReader(stage, level=compression_level)
+        stage = FramedCompressReader(stage, level=compression_level)
     if key is not None:
         stage = EncryptReader(stage, key)
     digest = DigestReader(stage)
@@ -121,5 +122,5 @@ def decode(
     if key is not None:
         stage = DecryptReader(stage, key)
     if compressed:
-        stage = DecompressReader(stage)
+        stage = AutoDecompressReader(stage)
     return cast(BinaryIO, VerifyingReader(stage, digest, expected_sha256, expected_size))
