@@ -174,6 +174,7 @@ class Sources:
         self._refreshed_at: float | None = None
         self._refreshed_for: object = None
         self._problem = ""
+        self._failures: dict[tuple[str, str], str] = {}
 
     # -- the state file -----------------------------------------------------------------
 
@@ -258,13 +259,17 @@ class Sources:
             )
         except Exception as exc:  # any failure marks this catalog down, never the service
             message = redact(f"{type(exc).__name__}: {exc}", self.state.locations)
-            logger.error(
-                "reading the catalog of %s at %r failed: %s", entry.cluster, name, message
-            )
+            if self._failures.get((entry.cluster, name)) != message:  # once, not each minute
+                logger.error(
+                    "reading the catalog of %s at %r failed: %s", entry.cluster, name, message
+                )
+            self._failures[(entry.cluster, name)] = message
             previous = self._health.get((entry.cluster, name))
             if previous is None:
                 return LocationHealth(entry.cluster, label, catalog_up=False)
             return dataclasses.replace(previous, catalog_up=False)
+        if self._failures.pop((entry.cluster, name), None) is not None:
+            logger.info("reading the catalog of %s at %r works again", entry.cluster, name)
         return health
 
     def close(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -310,3 +311,25 @@ def test_a_broken_file_is_logged_once_not_at_every_poll(
     path.write_text("[]")
     sources.reload()
     assert caplog.text.count("keeping the previous state") == 2  # a new problem: said again
+
+
+def test_a_lasting_storage_error_is_logged_once_and_its_end_too(
+    tmp_path: Path, s3_store: FakeS3, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO)
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    bucket = s3_store.bucket("bucket-a")
+    bucket.denied = True
+    clock = Clock()
+    sources = sources_for(path, s3_store, clock)
+    sources.load()
+
+    for _ in range(3):  # three minutes of refreshes
+        sources.refresh()
+        clock.now += 61
+    bucket.denied = False
+    sources.refresh()
+
+    assert caplog.text.count("reading the catalog of model-uuid/mysql at 's3-a' failed") == 1
+    assert caplog.text.count("reading the catalog of model-uuid/mysql at 's3-a' works again") == 1
