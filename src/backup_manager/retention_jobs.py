@@ -110,6 +110,17 @@ class Ended:
     targets: tuple[tuple[str, str], ...] = ()  #: (app, location)
 
 
+def running(records: Iterable[Record]) -> list[str]:
+    """The ids of the retention runs not yet collected."""
+    return [r.job_id for r in records if r.type == RECORD_TYPE and not r.finished]
+
+
+def worker_ended(state_dir: Path, run_id: str) -> bool:
+    """Whether this unit's worker for the run recorded its end (or never ran here)."""
+    local = copying.job_store(state_dir).get(_key(run_id))
+    return local is None or (local.finished_record() is not None and not local.is_locked())
+
+
 def collect(state_dir: Path, records: Iterable[Record], now: datetime.datetime) -> list[Ended]:
     """Record the outcome of the runs that ended (in their `records`); return them."""
     ended: list[Ended] = []

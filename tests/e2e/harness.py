@@ -30,7 +30,7 @@ from typing import Any, Protocol
 from ops import testing
 from scenario.state import _Event
 
-from backup_manager import copying, schedule
+from backup_manager import copying, history, retention_jobs, schedule
 from tests.charms import manager_charm_module
 from tests.e2e.provider import APP, ENDPOINT, Deployment
 from tests.infra.mariadb import MariaDBServer
@@ -353,7 +353,7 @@ class TwoCharms:
             time.sleep(0.1)
 
     def _workers(self) -> tuple[bool, bool]:
-        """Hand back finished jobs and copies; return (a hook ran, a worker still runs)."""
+        """Hand back ended jobs, copies, retention runs: (a hook ran, a worker still runs)."""
         acted = busy = False
         for deployment in list(self.deployments):
             count, waiting = deployment.hand_backs()
@@ -363,9 +363,11 @@ class TwoCharms:
                 acted = True
             elif waiting:
                 busy = True
-        copies = self._copies()
-        if copies:
-            if any(copying.worker_ended(copying.STATE_DIR, c) for c in copies):
+        copies, runs = self._copies(), self._retention_runs()
+        if copies or runs:
+            ended = [copying.worker_ended(copying.STATE_DIR, c) for c in copies]
+            ended += [retention_jobs.worker_ended(copying.STATE_DIR, r) for r in runs]
+            if any(ended):
                 self.manager_event("update-status", self.ctx.on.update_status())
                 acted = True
             else:
@@ -376,6 +378,12 @@ class TwoCharms:
         peer = self.state.get_relations(MANAGER_PEER)[0]
         assert isinstance(peer, testing.PeerRelation)
         return list(json.loads(peer.local_app_data.get("copies", "{}")))
+
+    def _retention_runs(self) -> list[str]:
+        """The manager's retention runs not yet collected (their workers run or ended)."""
+        peer = self.state.get_relations(MANAGER_PEER)[0]
+        assert isinstance(peer, testing.PeerRelation)
+        return retention_jobs.running(history.load(peer.local_app_data.get("history")))
 
     def _manager_relation(self, deployment: Deployment) -> testing.Relation:
         relation = self.state.get_relation(self._links[deployment.name])
