@@ -1,9 +1,18 @@
-"""Replaying binary logs into a running server: `mariadb-binlog | mariadb`, done carefully.
+"""Replaying binary logs into a running server: the server's applier, or a client pipe.
 
-One client process receives the output of one binlog-reader process per file, in order
-(the reader's stdout is the client's stdin, no copy through Python), so a transaction is
-never split and the client stops at the first error. Shipped files are fetched and
-decoded one ahead of the replay, into the work directory.
+Two routes, the result says which ran (`ReplayStats.route`):
+
+- `applier` (MariaDB, the default where it can run): the files become the relay log of a
+  replication connection and the server's SQL thread applies them with parallel workers,
+  fetched and staged one ahead (`applier`). Where it cannot run (MySQL,
+  `log_slave_updates` OFF with the binary log on, another replication connection running,
+  the data directory not here, no privilege) the reason is logged and kept
+  (`ReplayStats.fallback`) and the client pipe runs instead.
+- `client-pipe`: `mariadb-binlog | mariadb`, done carefully. One client process receives
+  the output of one binlog-reader process per file, in order (the reader's stdout is the
+  client's stdin, no copy through Python), so a transaction is never split and the client
+  stops at the first error. Shipped files are fetched and decoded one ahead of the
+  replay, into the work directory.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import subprocess
 import time
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -23,12 +32,17 @@ from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
 from ..flavour import Flavour
 from ..toolrun import ToolLog, tail
+from . import applier
 
 logger = logging.getLogger(__name__)
 
 #: the largest packet the servers accept: one transaction's `BINLOG '...'` statement (its row
 #: events base64-encoded) may exceed the 16 MiB default that the source wrote it under
 MAX_PACKET = 1 << 30
+
+APPLIER = "applier"
+CLIENT_PIPE = "client-pipe"
+AUTO = "auto"
 
 #: `--stop-datetime` is read in the reader's local time zone: always run it in UTC
 _UTC_ENV = {"TZ": "UTC"}
@@ -45,6 +59,8 @@ class ReplayStats:
     files: int
     binlog_bytes: int
     seconds: float
+    route: str = CLIENT_PIPE
+    fallback: str = ""
 
     @property
     def rate(self) -> float:
@@ -122,8 +138,9 @@ def replay(
     start_position: int | None = None,
     stop_datetime: datetime | None = None,
     on_file: Callable[[int, int], None] | None = None,
+    route: str = AUTO,
 ) -> ReplayStats:
-    """Apply binlog files in order through one client session.
+    """Apply binlog files in order: through the server's applier where it can, else a client.
 
     Args:
         conn: the server to apply them to.
@@ -133,11 +150,55 @@ def replay(
         workdir: private directory (defaults file, log).
         start_position: offset in the first file to start at (the backup's position).
         stop_datetime: stop at the first event at or after this moment (UTC).
-        on_file: called with (files done, files total) after each file.
+        on_file: called with (files done, files total) after each file (the applier:
+            after each batch of files).
+        route: `auto` (the applier where it can run, else the client pipe), `applier`
+            (refused with ReplayError where it cannot run) or `client-pipe`.
 
     Raises:
-        ReplayError: a reader or the client failed; events before the failure stay applied.
+        ReplayError: a reader, the client or the applier failed (or `applier` was asked
+            for and cannot run); events before the failure stay applied.
     """
+    if route not in (AUTO, APPLIER, CLIENT_PIPE):
+        raise ReplayError(
+            f"unknown replay route {route!r}: use {AUTO}, {APPLIER} or {CLIENT_PIPE}"
+        )
+    fallback = ""
+    if route != CLIENT_PIPE:
+        started = time.monotonic()
+        try:
+            place, settings = applier.prepare(conn, flavour, workdir)
+        except applier.ApplierUnavailable as exc:
+            if route == APPLIER:
+                raise ReplayError(f"the replication applier cannot be used: {exc}") from exc
+            fallback = str(exc)
+            logger.info("replaying through the client pipe: %s", fallback)
+        else:
+            try:
+                stats = applier.apply(
+                    conn, flavour, files, workdir=workdir, place=place, settings=settings,
+                    start_position=start_position, stop_datetime=stop_datetime, on_file=on_file,
+                )  # fmt: skip
+            except applier.ApplierError as exc:
+                raise ReplayError(str(exc)) from exc
+            return ReplayStats(
+                files=stats.files, binlog_bytes=stats.binlog_bytes,
+                seconds=time.monotonic() - started, route=APPLIER,
+            )  # fmt: skip
+    stats = _pipe(conn, flavour, files, workdir, start_position, stop_datetime, on_file)
+    return replace(stats, fallback=fallback)
+
+
+def _pipe(
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    files: Sequence[Path | Callable[[], Path]],
+    workdir: Path,
+    start_position: int | None,
+    stop_datetime: datetime | None,
+    on_file: Callable[[int, int], None] | None,
+) -> ReplayStats:
+    """The client-pipe route: one client session, one reader per file."""
     started = time.monotonic()
     log = ToolLog(workdir / "replay.log")
     total = 0

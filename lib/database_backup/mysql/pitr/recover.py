@@ -100,6 +100,7 @@ class RecoveryResult:
     replay_seconds: float = 0.0
     shipped_before: list[str] = field(default_factory=list[str])
     gtid_after: str = ""
+    replay_route: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -112,6 +113,7 @@ class RecoveryResult:
             "replay-seconds": round(self.replay_seconds, 3),
             "shipped-before": list(self.shipped_before),
             "gtid-after": self.gtid_after,
+            "replay-route": self.replay_route,
         }
 
 
@@ -300,6 +302,7 @@ def _execute(
         restore_seconds=restored - started,
         replay_seconds=stats.seconds,
         gtid_after=gtid[0][0] if gtid and gtid[0] else "",
+        replay_route=stats.route if plan.files else "",
     )
     emit(progress, "ship")
     try:
