@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -242,6 +243,8 @@ def test_row_events_and_statements_mark_their_tables_changed() -> None:
         ("use `crm`; TRUNCATE TABLE a", ["crm.a"], ["crm.b"]),
         ("use `crm`; DROP TABLE `we``ird`", ["crm.we`ird"], ["crm.we"]),
         ("ALTER TABLE `c``rm`.`t` ADD c INT", ["c`rm.t"], ["crm.t"]),
+        ("use `d`; ALTER TABLE t COMMENT 'it`s', RENAME TO `u`", ["d.t", "d.u"], ["d.s"]),
+        ("use `d`; ALTER TABLE T1 ADD c INT", ["d.t1"], ["d.t2"]),
     ],
 )
 def test_ddl_statements_mark_the_tables_they_name(
@@ -414,3 +417,21 @@ def test_a_reason_names_the_statement_kind_and_place_never_its_text() -> None:
     assert changes.reason("shop.orders") == (
         "the binlog has a statement (GRANT, at bin.000001:14) naming it"
     )
+
+
+def test_many_statements_against_many_tables_are_matched_quickly() -> None:
+    statements = [
+        event("Query", f"use `db{i % 50}`; CREATE TABLE IF NOT EXISTS tmp_{i} (id INT, note TEXT)")
+        for i in range(5000)
+    ]
+    session = ScriptedSession({"bin.000001": statements})
+    changes = read_changes(
+        session, Position("bin.000001", 4), Position("bin.000001", 10**9), deadline=1e12
+    )
+    started = time.monotonic()
+
+    changed = [name for i in range(2000) if changes.reason(name := f"db{i % 50}.t{i}")]
+
+    assert changed == []
+    assert changes.reason("db7.tmp_7") is not None
+    assert time.monotonic() - started < 2

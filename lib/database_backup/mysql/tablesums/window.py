@@ -2,12 +2,12 @@
 
 A table is *changed* when a row event names it (its ``Table_map`` entry), or when a DDL
 statement (a ``Query`` event) names it: qualified anywhere, bare in the statement's
-default database, or its database in ``CREATE/ALTER/DROP DATABASE``. Names are matched
-generously, so a sum is only ever recorded for a table nothing touched. When the window
-cannot be tied to tables (a binlog purged, too many events, DML logged as a statement:
-binlog_format not ROW, so views, triggers and routines hide what it changed; an event
-type that may change data without naming the table), every table counts as changed,
-with that reason.
+default database, or its database in ``CREATE/ALTER/DROP DATABASE``. Each statement is
+lexed once into the names it holds (string literals skipped, keywords kept: generous),
+and looked up per table in O(1). When the window cannot be tied to tables (a binlog
+purged, too many events or statement bytes, DML logged as a statement: binlog_format
+not ROW, so views, triggers and routines hide what it changed; an event type that may
+change data without naming the table), every table counts as changed, with that reason.
 """
 
 from __future__ import annotations
@@ -71,28 +71,63 @@ class Position:
         return f"{self.file}:{self.position}"
 
 
+#: an identifier (quoted with backticks or double quotes, or bare)
+_IDENT = r'`(?:[^`]|``)+`|"(?:[^"]|"")+"|[\w$]+'
+#: a string literal (skipped: a backtick in it opens no name), or a name, maybe qualified
+_LEXEME = re.compile(
+    rf"'(?:[^'\\]|\\.|'')*'|(?P<first>{_IDENT})(?:\s*\.\s*(?P<second>{_IDENT}))?", re.DOTALL
+)
+
+
 @dataclass(frozen=True)
 class Statement:
-    """A DDL statement of the binlog: default database (``use``), text, verb, file:position."""
+    """A DDL statement of the binlog: its verb and place, and the names it holds.
 
-    database: str | None
-    text: str
+    Attributes:
+        verb: ``ALTER``, ``DROP``, ...
+        at: ``file:position`` of its event.
+        database: its default database (``use``), lower case.
+        bare: names it holds unqualified, lower case.
+        qualified: ``(database, table)`` pairs it names, lower case.
+        on_database: a ``CREATE/ALTER/DROP DATABASE``: it touches every table of the
+            databases it names.
+    """
+
     verb: str
     at: str
+    database: str | None
+    bare: frozenset[str]
+    qualified: frozenset[tuple[str, str]]
+    on_database: bool
 
-    def names(self, database: str, table: str) -> bool:
-        """Whether it may touch ``database.table`` (qualified, or bare in its database).
+    @classmethod
+    def parse(cls, database: str | None, text: str, verb: str, at: str) -> Statement:
+        """Lex ``text`` once into the names it holds (generously: keywords count too)."""
+        bare: set[str] = set()
+        qualified: set[tuple[str, str]] = set()
+        for lexeme in _LEXEME.finditer(text):
+            first, second = lexeme.group("first"), lexeme.group("second")
+            if first is None:
+                continue  # a string literal
+            if second is None:
+                bare.add(_name(first))
+            else:
+                qualified.add((_name(first), _name(second)))
+        return cls(
+            verb=verb,
+            at=at,
+            database=database.lower() if database is not None else None,
+            bare=frozenset(bare),
+            qualified=frozenset(qualified),
+            on_database=_DATABASE_DDL.match(text) is not None,
+        )
 
-        A statement on a database (``DROP DATABASE``) touches all of its tables.
-        """
-        if _DATABASE_DDL.match(self.text):
-            return _names_word(self.text, database)
-        quote = '[`"]?'
-        qualified = rf"{quote}{_spelled(database)}{quote}\s*\.\s*{quote}{_spelled(table)}{quote}"
-        if re.search(rf"(?<![\w$]){qualified}(?![\w$`])", self.text, re.IGNORECASE):
-            return True
-        bare = rf'(?<![\w$.`"]){quote}{_spelled(table)}{quote}(?![\w$`])'
-        return self.database == database and re.search(bare, self.text, re.IGNORECASE) is not None
+
+def _name(token: str) -> str:
+    """An identifier as the server knows it: quotes removed, doubled quotes undone."""
+    if token[0] in '`"':
+        token = token[1:-1].replace(token[0] * 2, token[0])
+    return token.lower()
 
 
 @dataclass
@@ -101,14 +136,30 @@ class Changes:
 
     Attributes:
         tables: ``db.table`` names of row events.
-        statements: DDL statements (they name the tables they change).
         everything: set when the window cannot be tied to tables: every table changed.
+        statement_bytes: text of the DDL statements read (bounded).
     """
 
     tables: set[str] = field(default_factory=set[str])
-    statements: list[Statement] = field(default_factory=list[Statement])
     everything: str | None = None
     statement_bytes: int = 0
+    _qualified: dict[tuple[str, str], Statement] = field(
+        default_factory=dict[tuple[str, str], Statement]
+    )
+    _bare: dict[tuple[str | None, str], Statement] = field(
+        default_factory=dict[tuple[str | None, str], Statement]
+    )
+    _databases: dict[str, Statement] = field(default_factory=dict[str, Statement])
+
+    def add(self, statement: Statement) -> None:
+        """Index a DDL statement by the names it holds (the first one naming a table wins)."""
+        for pair in statement.qualified:
+            self._qualified.setdefault(pair, statement)
+        for name in statement.bare:
+            if statement.on_database:
+                self._databases.setdefault(name, statement)
+            else:
+                self._bare.setdefault((statement.database, name), statement)
 
     def reason(self, name: str) -> str | None:
         """Why table ``name`` (``db.table``) counts as changed in the window, or None."""
@@ -120,22 +171,15 @@ class Changes:
         """Why ``name``'s definition or whole contents may have changed (DDL), or None."""
         if self.everything is not None:
             return self.everything
-        database, _, table = name.partition(".")
-        for statement in self.statements:
-            if statement.names(database, table):
-                return (
-                    f"the binlog has a statement ({statement.verb}, at {statement.at}) naming it"
-                )
-        return None
-
-
-def _spelled(name: str) -> str:
-    """A pattern of ``name`` as a statement may spell it (a backtick doubled when quoted)."""
-    return f"(?:{re.escape(name)}|{re.escape(name.replace('`', '``'))})"
-
-
-def _names_word(text: str, word: str) -> bool:
-    return re.search(rf"(?<![\w$]){_spelled(word)}(?![\w$])", text, re.IGNORECASE) is not None
+        database, _, table = name.lower().partition(".")
+        statement = (
+            self._qualified.get((database, table))
+            or self._bare.get((database, table))
+            or self._databases.get(database)
+        )
+        if statement is None:
+            return None
+        return f"the binlog has a statement ({statement.verb}, at {statement.at}) naming it"
 
 
 def read_changes(
@@ -255,7 +299,7 @@ def _statement(changes: Changes, info: str, at: str) -> None:
         )
         return
     database = use.group("db").replace("``", "`") if use else None
-    changes.statements.append(Statement(database, text, ddl.group(1).upper(), at))
+    changes.add(Statement.parse(database, text, ddl.group(1).upper(), at))
     changes.statement_bytes += len(text)
     if changes.statement_bytes > MAX_STATEMENT_BYTES:
         changes.everything = (
