@@ -7,11 +7,13 @@ after the sender dropped it, so at any moment the upload holds at most
 `max_concurrency` buffers being sent plus the one being filled:
 (max_concurrency + 1) x part size bytes.
 
-Each part carries its Content-MD5 (the server checks it) and is retried with backoff
-on top of botocore's own retries. On any failure the multipart upload is aborted so
-no object appears at the key and no parts linger; if the abort itself cannot reach the
-server (the endpoint died), the upload id is handed back in `UploadAbortedError` for
-`S3Storage.cleanup_incomplete_uploads()` to remove later.
+Each part is hashed once for the transfer: over HTTPS it carries its Content-MD5 (the
+server checks it, and with it botocore leaves the payload unsigned); over HTTP botocore
+signs the part's SHA-256 (the server checks that), so no MD5 is added on top. Parts are
+retried with backoff on top of botocore's own retries. On any failure the multipart
+upload is aborted so no object appears at the key and no parts linger; if the abort
+itself cannot reach the server (the endpoint died), the upload id is handed back in
+`UploadAbortedError` for `S3Storage.cleanup_incomplete_uploads()` to remove later.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class MultipartUpload:
         self._error_lock = threading.Lock()
         self._first_error: BaseException | None = None
         self.upload_id: str | None = None
+        self._md5 = _payload_unsigned(client)
 
     def run(
         self,
@@ -196,7 +199,7 @@ class MultipartUpload:
     def _send_part(self, part_number: int, box: list[bytearray]) -> dict[str, Any]:
         data = box.pop()
         try:
-            md5 = content_md5(data)
+            checksum = {"ContentMD5": content_md5(data)} if self._md5 else {}
             attempt = 1
             while True:
                 if self._failed.is_set():
@@ -208,7 +211,7 @@ class MultipartUpload:
                         UploadId=self.upload_id,
                         PartNumber=part_number,
                         Body=data,
-                        ContentMD5=md5,
+                        **checksum,
                     )
                     break
                 except Exception as exc:
@@ -280,6 +283,17 @@ class MultipartUpload:
             upload_id=upload_id,
             aborted=False,
         )
+
+
+def _payload_unsigned(client: Any) -> bool:
+    """Whether botocore sends parts unsigned (HTTPS), so a Content-MD5 must guard them.
+
+    Over plain HTTP SigV4 always signs the payload's SHA-256, which the server checks:
+    a Content-MD5 would hash every part a second time for nothing.
+    """
+    meta = getattr(client, "meta", None)
+    endpoint = getattr(meta, "endpoint_url", None)
+    return not (isinstance(endpoint, str) and endpoint.lower().startswith("http://"))
 
 
 _PERMANENT_CODES = frozenset(
