@@ -81,11 +81,18 @@ def find_stop(path: Path, *, start: int = 4, stop_epoch: int | None = None) -> S
         point = StopPoint(end=size)
         group_start: int | None = None
         pending: tuple[int, int, str] | None = None  # the open transaction's domain, server, GTID
-        while position + HEADER.size <= size:
-            timestamp, kind, server_id, length, _next, _flags = HEADER.unpack(
-                handle.read(HEADER.size)
-            )
-            if length < HEADER.size or position + length > size:
+        while position < size:
+            header = handle.read(HEADER.size)
+            if len(header) < HEADER.size or position + _length(header) > size:
+                # a partial event (the file is being written): its transaction is left out;
+                # a partial GTID event starts the next one, so the one before is whole
+                if len(header) > 4 and header[4] == MARIADB_GTID_EVENT:
+                    _close(point, pending)
+                    pending = None
+                point.end = group_start if pending is not None and group_start else position
+                return point
+            timestamp, kind, server_id, length, _next, _flags = HEADER.unpack(header)
+            if length < HEADER.size:
                 raise BinlogFormatError(f"{path.name}: damaged event header at offset {position}")
             if kind == MARIADB_START_ENCRYPTION_EVENT:
                 raise BinlogFormatError(f"{path.name} is encrypted (encrypt_binlog)")
@@ -107,6 +114,11 @@ def find_stop(path: Path, *, start: int = 4, stop_epoch: int | None = None) -> S
         _close(point, pending)
         point.end = position
         return point
+
+
+def _length(header: bytes) -> int:
+    """The event size a header declares (at least a header, so a damaged one is seen)."""
+    return max(HEADER.unpack(header)[3], HEADER.size)
 
 
 def _close(point: StopPoint, pending: tuple[int, int, str] | None) -> None:
