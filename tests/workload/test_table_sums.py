@@ -464,3 +464,25 @@ def test_the_time_budget_bounds_recording_and_stops_the_running_checksum(
         ),
         timeout=5,
     )
+
+
+def test_chosen_tables_are_measured_however_many_others_their_database_has(
+    server: MariaDBServer, tmp_path: Path
+):
+    server.execute(
+        "DROP DATABASE IF EXISTS sel; CREATE DATABASE sel;"
+        "CREATE TABLE sel.aa (id INT PRIMARY KEY); CREATE TABLE sel.bb (id INT PRIMARY KEY);"
+        "CREATE TABLE sel.cc (id INT PRIMARY KEY); CREATE TABLE sel.zz (id INT PRIMARY KEY);"
+        "INSERT INTO sel.zz VALUES (1), (2);"
+    )
+
+    sums = measure_scratch(
+        connection(server),
+        tables={"sel.zz"},
+        workdir=tmp_path,
+        limits=Limits(max_tables=1, max_listed_skips=1),
+    )
+
+    assert sums.tables.keys() == {"sel.zz"}
+    assert sums.tables["sel.zz"].rows == 2
+    assert (sums.skipped, sums.unlisted) == ({}, 0)

@@ -17,6 +17,7 @@ Everything runs under one time budget and caps (`Limits`); what is left out is n
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -38,8 +39,6 @@ SYSTEM_SCHEMAS = ("mysql", "sys", "performance_schema", "information_schema")
 #: engines whose data a backup holds and CHECKSUM TABLE reads (transactional: InnoDB)
 TRANSACTIONAL = frozenset({"InnoDB"})
 NON_TRANSACTIONAL = frozenset({"MyISAM", "Aria"})
-#: skipped tables named in the document beyond the measured ones (the rest are counted)
-MAX_LISTED_SKIPS = 1000
 _AFTER_BACKUP = "after the backup's consistent point"
 #: seconds of the budget kept to read the binlog written while the tables were measured
 _CHECK_RESERVE = 10.0
@@ -69,11 +68,13 @@ class Limits:
         budget_seconds: total time (listing, binlog reading and measuring).
         max_table_bytes: tables with more data (information_schema) are skipped.
         max_tables: tables measured at most (by name order); later ones are skipped.
+        max_listed_skips: tables named in ``skipped`` beyond those (the rest counted).
     """
 
     budget_seconds: float = 60.0
     max_table_bytes: int = 2**30
     max_tables: int = 2000
+    max_listed_skips: int = 1000
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def measure_scratch(
         QueryError: the server cannot be reached or listed (a drill reports that).
     """
     base = limits or Limits()
-    limits = Limits(budget_seconds, base.max_table_bytes, base.max_tables)
+    limits = dataclasses.replace(base, budget_seconds=budget_seconds)
     deadline = time.monotonic() + budget_seconds
     client = client or any_client()
     version = run_query(conn, "SELECT VERSION();", client=client, workdir=workdir)
@@ -265,10 +266,10 @@ def _list(
     where = [f"t.table_schema NOT IN ({system})", _BASE_TABLES]
     if databases is not None:
         where.append(f"t.table_schema IN ({', '.join(map(_string, databases)) or 'NULL'})")
-    if wanted is not None:
-        schemas = {name.partition(".")[0] for name in wanted}
-        where.append(f"t.table_schema IN ({', '.join(map(_string, sorted(schemas))) or 'NULL'})")
-    limit = limits.max_tables + MAX_LISTED_SKIPS
+    if wanted is not None:  # in the query: the caps must not cut chosen tables off
+        names = ", ".join(map(_string, sorted(wanted))) or "NULL"
+        where.append(f"CONCAT(t.table_schema, '.', t.table_name) IN ({names})")
+    limit = limits.max_tables + limits.max_listed_skips
     sql = _LIST_SQL.format(where=" AND ".join(where), limit=limit + 1)
     reply = session.run(sql, deadline=deadline)
     if reply.errors:
@@ -368,4 +369,5 @@ def _ident(name: str) -> str:
 
 
 def _string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A literal of ``value`` that no sql_mode reads otherwise (hex: compared exactly)."""
+    return f"X'{value.encode().hex()}'"
