@@ -36,6 +36,7 @@ from database_backup.mysql.tablesums import (
     record_for_backup,
 )
 from database_backup.mysql.tablesums.session import open_session
+from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
 from tests.workload.engine_helpers import connection, fill
 
@@ -81,7 +82,7 @@ def new_id(tag: str) -> str:
 
 
 def test_a_quiet_backup_records_every_user_table(
-    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
 ):
     fill(server, "quiet", rows=3000)
     server.execute(
@@ -100,6 +101,8 @@ def test_a_quiet_backup_records_every_user_table(
     assert not [name for name in sums.tables if name.split(".")[0] in SYSTEM]
     assert sums.server_version == server.scalar("SELECT VERSION()")
     assert catalog.read_metadata(meta.backup_id).table_sums == meta.table_sums
+    job_log = storage.get_bytes(catalog.backup_prefix(meta.backup_id).rstrip("/") + "/job.log")
+    assert f"table sums: {len(everything)} tables measured, 0 skipped\n".encode() in job_log
 
 
 def test_tables_written_after_the_backup_point_are_skipped_not_recorded_wrong(

@@ -435,3 +435,16 @@ def test_many_statements_against_many_tables_are_matched_quickly() -> None:
     assert changed == []
     assert changes.reason("db7.tmp_7") is not None
     assert time.monotonic() - started < 2
+
+
+def test_the_job_log_line_says_what_was_measured_and_skipped() -> None:
+    measured = sums(shop__orders=(1, 1))
+    measured.skipped = {"shop.b": "reason b", "shop.a": "reason a"}
+    failed = TableSums(error="recording the table sums failed: no client")
+
+    assert measured.summary() == (
+        "table sums: 1 tables measured, 2 skipped (first: shop.a: reason a)"
+    )
+    assert (
+        failed.summary() == "table sums not recorded: recording the table sums failed: no client"
+    )
