@@ -94,6 +94,7 @@ class Actions:
             "preserve_backup": (params.PreserveBackup, self.preserve_backup, True),
             "copy_backup": (params.CopyBackup, self.copy_backup, True),
             "delete_backup": (params.DeleteBackup, self.delete_backup, True),
+            "reindex": (params.Reindex, self.reindex, True),
             "export_encryption_key": (
                 params.ExportEncryptionKey,
                 self.export_encryption_key,
@@ -349,6 +350,18 @@ class Actions:
             "location": location.name,
             "cluster": catalogs.cluster_of(app),
         }
+
+    def reindex(self, given: params.Reindex, catalogs: Catalogs) -> dict[str, Any]:
+        """Rebuild the catalog indexes in a worker (returns at once with its job id)."""
+        setup = self.manager.usable_setup()
+        if given.cluster or given.application:
+            apps = [given.cluster or self._named(given.application)]
+        else:
+            apps = self.manager.apps()
+        location = self._location(catalogs, given.location)
+        locations = [location] if location is not None else list(setup.locations.values())
+        record = self.manager.reindex(apps, locations)
+        return {"job-id": record.job_id, "status": "running", "follow": FOLLOW}
 
     def export_encryption_key(
         self, given: params.ExportEncryptionKey, catalogs: Catalogs

@@ -624,6 +624,29 @@ class Manager:
         logger.info("retention %s started: %s", record.job_id, reason)
         return record
 
+    def reindex(self, apps: Sequence[str], locations: Sequence[Location]) -> history.Record:
+        """Start a rebuild of those clusters' catalog indexes in a worker (no deletion)."""
+        if not apps:
+            raise ManagerError(
+                "no database application is related: name one with cluster=<model-uuid>/<app>"
+            )
+        catalogs = self.catalogs()
+        targets = [(app, catalogs.cluster_of(app), loc) for loc in locations for app in apps]
+        records = self.state.history()
+        record = retention_jobs.start(
+            copying.STATE_DIR,
+            targets,
+            self.usable_setup().config.retention,
+            (),
+            reindex=True,
+            retain=False,
+            reason="rebuilding the catalog index (reindex action)",
+            now=utc_now(),
+        )
+        records.append(record)
+        self.state.save_history(records)
+        return record
+
     def collect_retention(self) -> None:
         """Record the outcome of retention runs that ended (leader, from reconcile).
 

@@ -474,6 +474,10 @@ class DeleteBackup(_Scoped, _OneBackup):
     """`delete-backup`."""
 
 
+class Reindex(_Scoped):
+    """`reindex`: rebuild the catalog index of the related clusters (or one)."""
+
+
 class ExportEncryptionKey(_Params):
     """`export-encryption-key`: no parameters."""
 
@@ -496,5 +500,6 @@ MODELS: dict[str, type[pydantic.BaseModel]] = {
     "preserve-backup": PreserveBackup,
     "copy-backup": CopyBackup,
     "delete-backup": DeleteBackup,
+    "reindex": Reindex,
     "export-encryption-key": ExportEncryptionKey,
 }

@@ -58,6 +58,7 @@ def start(
     reindex: bool,
     reason: str,
     now: datetime.datetime,
+    retain: bool = True,
 ) -> Record:
     """Start a retention run over `targets` (app, cluster id, location); return its record.
 
@@ -66,9 +67,10 @@ def start(
         targets: what to apply retention to.
         policy: the retention policy.
         protected: backup ids in use (never deleted).
-        reindex: rebuild each catalog index first (the daily run).
+        reindex: rebuild each catalog index first (the daily run, the reindex action).
         reason: why the run was started (the record's message while it runs).
         now: the current time.
+        retain: apply the policy (False: only rebuild the indexes).
     """
     run_id = new_id(now)
     locations = {location.name: location for _, _, location in targets}
@@ -78,6 +80,7 @@ def start(
         "policy": policy_spec(policy),
         "protected": sorted(protected),
         "reindex": reindex,
+        "retain": retain,
         "targets": [
             {"app": app, "cluster-id": cluster, "location": location.name}
             for app, cluster, location in targets

@@ -1,5 +1,7 @@
 """The retention engine, run by the job runner's worker like the copy engine.
 
+With `retain: false` in the spec it only rebuilds the indexes (the `reindex` action).
+
 `python -m backup_manager.retention_worker retention --spec SPEC --state-file STATE`
 applies the retention policy to each target (a cluster at a storage location): with
 `reindex` it first rebuilds the cluster's catalog index from the per-backup files (the
@@ -91,6 +93,7 @@ class RetentionSpec:
     locations: Mapping[str, Location]
     protected: tuple[str, ...] = ()
     reindex: bool = False
+    retain: bool = True  #: False: only rebuild the indexes (the reindex action)
 
     @classmethod
     def from_json(cls, data: object) -> RetentionSpec:
@@ -121,6 +124,7 @@ class RetentionSpec:
             locations=locations,
             protected=tuple(str(item) for item in as_list(spec.get("protected")) or []),
             reindex=spec.get("reindex") is True,
+            retain=spec.get("retain") is not False,
         )
 
 
@@ -133,13 +137,17 @@ def run(spec: RetentionSpec) -> EngineState:
     )
     deleted: list[dict[str, str]] = []
     errors: list[str] = []
+    indexed = held = 0
     try:
         for target in spec.targets:
             location = spec.locations[target.location]
             try:
                 if spec.reindex:
                     with storage_errors(location, f"rebuilding the index of {target.app}"):
-                        catalogs.catalog(target.cluster_id, location).reindex()
+                        view = catalogs.catalog(target.cluster_id, location).reindex()
+                    indexed, held = indexed + len(view.complete), held + len(view.held)
+                if not spec.retain:
+                    continue
                 decisions = catalogs.apply_retention(
                     target.cluster_id, location, spec.policy, spec.protected
                 )
@@ -170,13 +178,17 @@ def run(spec: RetentionSpec) -> EngineState:
         status=ERROR if errors else SUCCESS,
         phase="done",
         finished_at=now_text(),
-        message="; ".join(errors)[:500] if errors else summary(deleted),
+        message="; ".join(errors)[:500] if errors else summary(deleted, spec, indexed, held),
         result={"deleted": deleted, "errors": errors, "reindexed": spec.reindex},
     )
 
 
-def summary(deleted: Sequence[dict[str, str]]) -> str:
-    """One line: what retention deleted."""
+def summary(
+    deleted: Sequence[dict[str, str]], spec: RetentionSpec, indexed: int, held: int
+) -> str:
+    """One line: what the run deleted (or indexed)."""
+    if not spec.retain:
+        return f"indexed {indexed} complete backups ({held} held)"
     if not deleted:
         return "nothing to delete"
     ids = [item["backup-id"] for item in deleted]

@@ -205,3 +205,29 @@ def test_daily_retention_starts_once_a_day_from_update_status(s3: FakeS3, fake_s
     assert runs[0]["message"] == "daily retention, with a rebuild of the catalog index"
     peer_data = next(r for r in out.relations if r.endpoint == "manager-peers").local_app_data
     assert peer_data["last-retention"] == datetime.now(timezone.utc).date().isoformat()
+
+
+def test_the_reindex_action_rebuilds_the_index_in_a_worker_and_deletes_nothing(
+    s3: FakeS3, fake_start: FakeStart
+):
+    st, bucket = backed_up(s3)
+    catalog = Catalog(bucket, cluster())
+    catalog.read_index()
+    bucket.delete(catalog.index_key)
+    ctx = context()
+
+    out = ctx.run(ctx.on.action("reindex", params={"application": "mysql"}), st)
+    results = dict(ctx.action_results or {})
+    spec = spec_of(fake_start.started[-1])
+    assert run_worker(fake_start) == 0
+    out = ctx.run(ctx.on.update_status(), out)
+
+    assert results["status"] == "running"
+    assert (spec["reindex"], spec["retain"]) == (True, False)
+    assert spec["targets"] == [{"app": "mysql", "cluster-id": cluster(), "location": "s3-a"}]
+    assert len(Catalog(bucket, cluster()).list_backups()) == 5  # no retention
+    stored = json.loads(bucket.get_bytes(catalog.index_key))
+    assert sorted(stored["backups"]) == IDS
+    record = next(r for r in history_of(out) if r["job-id"] == results["job-id"])
+    assert record["status"] == "success"
+    assert record["message"] == "indexed 5 complete backups (1 held)"
