@@ -13,6 +13,12 @@ stages each charm into `build/<charm>/`:
                                 interface's JSON schemas become real files)
         requirements.txt        every dependency pinned from uv.lock, then `./lib`
 
+`with_bytecode_step` gives a charmcraft.yaml whose python part compiles the venv once the
+plugin has built it (`override-build`: `craftctl default`, then `python3 -m compileall`
+with `unchecked-hash` bytecode, which unpacking the charm with new mtimes cannot
+invalidate): without it every hook and CLI process byte-compiles boto3/botocore again
+(~0.7 s). `python scripts/stage_charm.py --bytecode-step` prints that step.
+
 The charms pack with charmcraft's python plugin, which installs with `--no-deps`, so the
 requirements file must be complete: it is exported from `uv.lock` (`uv export`), minus the
 root project's dependencies this charm does not list (`--prune`). Each pin installs from a
@@ -39,6 +45,13 @@ CHARM_FILES = ("charmcraft.yaml", "metadata.yaml", "config.yaml", "actions.yaml"
 OPTIONAL_FILES = ("README.md", "LICENSE", "icon.svg")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_PYTHON_PLUGIN = re.compile(r"^( +)plugin: python[ \t]*$", re.MULTILINE)
+#: Run after the python plugin's build: the base's python3 (the venv's own interpreter)
+#: compiles everything installed into the venv.
+BYTECODE_STEP = (
+    "craftctl default\n"
+    'python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash "$CRAFT_PART_INSTALL/venv"\n'
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,28 @@ def pinned_requirements(charm: Charm, uv: str | None = None) -> str:
     return f"{header}{exported}\n./lib\n"
 
 
+def with_bytecode_step(text: str) -> str:
+    """`text` (a charmcraft.yaml) with BYTECODE_STEP as its python part's override-build."""
+    matches = list(_PYTHON_PLUGIN.finditer(text))
+    if len(matches) != 1:
+        raise SystemExit("charmcraft.yaml must have exactly one part with `plugin: python`")
+    indent = matches[0].group(1)
+    part_start = text.rfind("\n", 0, matches[0].start()) + 1
+    part_end = len(text)
+    for line in re.finditer(r"^(\s*)\S.*$", text[part_start:], re.MULTILINE):
+        if len(line.group(1)) < len(indent):
+            part_end = part_start + line.start()
+            break
+    if f"{indent}override-build:" in text[part_start:part_end]:
+        raise SystemExit(
+            "the python part already has an override-build: add the bytecode step "
+            "(stage_charm.BYTECODE_STEP) to it by hand, after `craftctl default`"
+        )
+    body = "".join(f"{indent}  {line}\n" for line in BYTECODE_STEP.splitlines())
+    step = f"{indent}override-build: |\n{body}"
+    return text[: matches[0].end() + 1] + step + text[matches[0].end() + 1 :]
+
+
 def stage(charm: Charm, out: Path, uv: str | None = None) -> Path:
     """Copy one charm and `lib/` into `out/<charm>/`, write its requirements; return the dir."""
     target = out / charm.name
@@ -170,7 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Stage charms with lib/ for charmcraft.")
     parser.add_argument("charms", nargs="*", help=f"charms to stage: {', '.join(CHARMS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "build")
+    parser.add_argument(
+        "--bytecode-step", action="store_true", help="print the python part's bytecode step"
+    )
     args = parser.parse_args(argv)
+    if args.bytecode_step:
+        print("override-build: |\n" + "".join(f"  {x}\n" for x in BYTECODE_STEP.splitlines()))
+        return 0
     unknown = [name for name in args.charms if name not in CHARMS]
     if unknown:
         parser.error(f"unknown charm {', '.join(unknown)}: choose from {', '.join(CHARMS)}")
