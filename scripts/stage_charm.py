@@ -144,13 +144,15 @@ def with_bytecode_step(text: str) -> str:
     if len(matches) != 1:
         raise SystemExit("charmcraft.yaml must have exactly one part with `plugin: python`")
     indent = matches[0].group(1)
-    part_start = text.rfind("\n", 0, matches[0].start()) + 1
-    part_end = len(text)
-    for line in re.finditer(r"^(\s*)\S.*$", text[part_start:], re.MULTILINE):
-        if len(line.group(1)) < len(indent):
-            part_end = part_start + line.start()
-            break
-    if f"{indent}override-build:" in text[part_start:part_end]:
+    part_start, part_end = 0, len(text)
+    for line in re.finditer(r"^( *)\S.*$", text, re.MULTILINE):
+        if len(line.group(1)) < len(indent):  # a line outside the part's keys
+            if line.start() < matches[0].start():
+                part_start = line.end()
+            else:
+                part_end = line.start()
+                break
+    if f"\n{indent}override-build:" in text[part_start:part_end]:
         raise SystemExit(
             "the python part already has an override-build: add the bytecode step "
             "(stage_charm.BYTECODE_STEP) to it by hand, after `craftctl default`"

@@ -59,7 +59,11 @@ def test_the_python_part_compiles_its_venv_after_the_default_build(
 
 
 def test_staging_refuses_a_python_part_that_already_overrides_its_build(tmp_path: Path) -> None:
-    text = "parts:\n  charm:\n    plugin: python\n    override-build: craftctl default\n"
+    before = "parts:\n  charm:\n    override-build: craftctl default\n    plugin: python\n"
+    after = "parts:\n  charm:\n    plugin: python\n    override-build: craftctl default\n"
 
-    with pytest.raises(SystemExit, match="override-build"):
-        stage_charm.with_bytecode_step(text)
+    for text in (before, after):
+        with pytest.raises(SystemExit, match="override-build"):
+            stage_charm.with_bytecode_step(text)
+    other = "parts:\n  a:\n    override-build: x\n  charm:\n    plugin: python\n"
+    assert "craftctl default" in stage_charm.with_bytecode_step(other)
