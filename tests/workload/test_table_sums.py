@@ -27,6 +27,7 @@ from database_backup.mysql import (
 )
 from database_backup.mysql.connection import ConnectionSpec
 from database_backup.mysql.logical.dump import backup_logical
+from database_backup.mysql.logical.restore import restore_logical
 from database_backup.mysql.tablesums import (
     Limits,
     TableSums,
@@ -377,6 +378,27 @@ def test_a_logical_backup_records_only_its_selection(
     }
     assert recorded(tables).skipped == {}
     assert {n: (t.rows, t.checksum) for n, t in recorded(databases).tables.items()} == expected
+
+
+def test_sums_of_a_logical_backup_equal_its_restore_into_another_server(
+    server: MariaDBServer, target: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    fill(server, "dumped", rows=700)
+    meta = backup_logical(
+        connection(server),
+        catalog,
+        backup_id=new_id("x"),
+        databases=["dumped"],
+        workdir=tmp_path / "b",
+    )
+    sums = recorded(meta)
+    assert set(sums.tables) == {"dumped.orders", "dumped.events", "dumped.legacy"}
+
+    restore_logical(connection(target), catalog, meta.backup_id, workdir=tmp_path / "r")
+    measured = measure_scratch(connection(target), tables=sums.tables, workdir=tmp_path)
+
+    assert compare(sums, measured) == []
+    assert compared_tables(sums, measured) == sorted(sums.tables)
 
 
 def test_the_backup_account_of_the_provider_charm_can_record_them(
