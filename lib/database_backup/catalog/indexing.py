@@ -144,7 +144,7 @@ class Indexer:
             index.backups = dict(fresh)
             index.pending = list(pending)
 
-        self.update(replace, "rebuild the index", strict=strict)
+        self.update(replace, "rebuild the index", strict=strict, create=True)
         return view.freeze()
 
     def load(self) -> IndexDocument | None:
@@ -173,17 +173,25 @@ class Indexer:
 
     # -- writing ---------------------------------------------------------------------
 
-    def update(self, change: Change, what: str, *, strict: bool = False) -> None:
+    def update(
+        self, change: Change, what: str, *, strict: bool = False, create: bool = False
+    ) -> None:
         """Apply an idempotent ``change`` to the index: read, change, write, read back.
 
         Another writer's concurrent update can overwrite ours: read back, the change is
         applied again if it is missing (up to ``ATTEMPTS`` times). The per-backup file is
         written before, so a failure here costs the next reader a few requests to heal
-        (or a ``reindex``); it is logged, not raised (unless ``strict``).
+        (or a ``reindex``); it is logged, not raised (unless ``strict``). Without
+        ``create``, a missing or unreadable index is left alone: a writer's index would
+        hold only its own backup and hide the others (older software wrote no index), so
+        the next read rebuilds it from a full listing instead.
         """
         try:
             for _ in range(ATTEMPTS):
-                document = self.load() or IndexDocument(self.catalog.cluster_id)
+                document = self.load()
+                if document is None and not create:
+                    return
+                document = document or IndexDocument(self.catalog.cluster_id)
                 change(document)
                 document.generation += 1
                 self.storage.put_bytes(self.key, document.dump(self.catalog.now()))

@@ -77,6 +77,7 @@ def test_retention_with_binlogs_lists_the_backups_once():
     for meta in (backup("old", 15, "bin.000001"), backup("new", 35, "bin.000003")):
         store.put_bytes(catalog.artefact_key(meta.backup_id, "data.xbstream"), b"data")
         catalog.write_metadata(meta)
+    catalog.reindex()
     store.gets.clear()
     decisions, binlogs = purge_with_binlogs(catalog, RetentionPolicy(max_count=1))
     assert [d.backup_id for d in decisions] == ["old"]

@@ -152,6 +152,7 @@ def test_reindex_drops_what_was_deleted_behind_the_index() -> None:
 def test_writers_keep_the_index_current() -> None:
     memory = MemoryStore()
     catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
+    catalog.read_index()  # the index exists (writers never start one: see below)
     for backup_id, days in (("b1", 3), ("b2", 2), ("b3", 1)):
         store_backup(catalog, backup(backup_id, days))
     catalog.set_hold("b1", NOW + timedelta(days=3))
@@ -187,6 +188,7 @@ def test_an_index_update_overwritten_by_a_concurrent_writer_is_applied_again() -
     store = OverwritingStore()
     catalog = Catalog(store, CLUSTER, clock=lambda: NOW)
     store_backup(catalog, backup("b1", 1))
+    catalog.read_index()
     store.stale = store.get_bytes(catalog.index_key)  # the other writer's view: no hold
 
     catalog.set_hold("b1", NOW + timedelta(days=1))
@@ -200,6 +202,7 @@ def test_retention_never_deletes_a_backup_held_behind_the_index() -> None:
     catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
     for backup_id, days in (("b1", 3), ("b2", 2), ("b3", 1)):
         store_backup(catalog, backup(backup_id, days))
+    catalog.read_index()
     index = memory.get_bytes(catalog.index_key)
     catalog.set_hold("b1", NOW + timedelta(days=3))
     memory.put_bytes(catalog.index_key, index)  # the hold's index update was lost
@@ -215,6 +218,7 @@ def test_reindex_restores_what_a_listing_cannot_see() -> None:
     memory = MemoryStore()
     catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
     store_backup(catalog, backup("b1", 1))
+    catalog.read_index()
     index = memory.get_bytes(catalog.index_key)
     catalog.set_hold("b1", NOW + timedelta(days=3))
     memory.put_bytes(catalog.index_key, index)  # lost hold: same ids, so reads trust it
@@ -233,3 +237,13 @@ def test_an_index_naming_another_cluster_is_refused() -> None:
 
     with pytest.raises(ForeignClusterError, match="belongs to cluster"):
         Catalog(memory, f"{MODEL}/other").read_index()
+
+
+def test_a_writer_never_starts_an_index_over_backups_it_does_not_know() -> None:
+    memory = DirMemoryStore()
+    ids = seed(memory, 5)  # written before the index existed (an upgrade)
+    catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
+
+    store_backup(catalog, replace(backup("b00009", 0.01), stored_size=1000))
+
+    assert [b.backup_id for b in catalog.read_index().complete] == [*ids, "b00009"]
