@@ -7,12 +7,16 @@ At backup time (`record_for_backup`), after the backup stream is complete:
 2. the binlog between the backup's consistent point and the snapshot says which tables
    changed meanwhile: those are skipped, every other InnoDB table reads the same in the
    snapshot as in the backup, so its ``COUNT(*)`` and ``CHECKSUM TABLE`` are the backup's;
-3. non-transactional tables (MyISAM, Aria) ignore the snapshot: they are measured as they
-   are and kept only when the binlog from the backup's point to after the measurement
-   names them nowhere (then they did not change since the backup).
+3. afterwards a second session reads the binlog from the snapshot to its end: DDL on an
+   InnoDB table measured meanwhile (an instant ``ADD COLUMN`` changes what ``CHECKSUM
+   TABLE`` computes inside the snapshot) drops its sum; non-transactional tables (MyISAM,
+   Aria) ignore the snapshot, so they are kept only when the binlog names them nowhere
+   from the backup's point to after the measurement (then they did not change).
 
-Everything runs under one time budget and caps (`Limits`); what is left out is named in
-``skipped`` with the reason. Recording never fails a backup: an error skips every table.
+Everything runs under one time budget (the last fifth, at most 10 s, kept for step 3)
+and caps (`Limits`); what is left out is named in ``skipped`` with the reason; a
+statement that outlives the budget ends its connection. Recording never fails a backup:
+an error skips every table and says why in ``error``.
 """
 
 from __future__ import annotations
