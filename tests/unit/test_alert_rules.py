@@ -11,6 +11,8 @@ healthy cluster's series must leave every alert silent. promtool comes from Debi
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
 import os
 import re
 import shutil
@@ -30,7 +32,12 @@ from backup_manager.exporter.metrics import (
     Snapshot,
     render,
 )
+from backup_manager.exporter.sources import read_catalog
 from database_backup import joblog
+from database_backup.catalog import Catalog
+from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
+from database_backup.interface import format_time
+from tests.unit.catalog.memstore import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES_DIR = ROOT / "src" / "prometheus_alert_rules"
@@ -296,6 +303,58 @@ def test_a_healthy_cluster_fires_no_alert(tmp_path: Path):
 def test_each_alert_fires_from_the_state_it_describes_and_no_other(tmp_path: Path, state: str):
     eval_time, step = TIMING.get(state, DEFAULT_TIMING)
     result = run_promtool(tmp_path, [case(state, eval_time, step, True)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def idle_but_caught_up(now: float) -> Snapshot:
+    """A database nobody wrote to for two days whose shipper confirms it is caught up.
+
+    The lag comes from the exporter's own catalog read: binlogs whose newest event is two
+    days old, and the shipper's caught-up record refreshed every 30 s (half the limit).
+    """
+
+    def moment(seconds: float) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+    store, timeline = MemoryStore(), "20261101T000000Z-aaaa"
+    index = BinlogCatalog(Catalog(store, CLUSTER))
+    store.put_bytes(index.object_key(timeline, "bin.000008.zst"), b"binlog")
+    index.write_entry(
+        BinlogEntry(
+            name="bin.000008",
+            timeline=timeline,
+            object_name="bin.000008.zst",
+            raw_size=100,
+            stored_size=6,
+            sha256="0" * 64,
+            compression="zstd",
+            encrypted=False,
+            created_at=moment(T0 - 2 * DAY - 60),
+            last_event_at=moment(T0 - 2 * DAY),
+        )
+    )
+    record = {
+        "format-version": 1,
+        "caught-up-at": format_time(moment(now - (now - T0) % 30 - 15)),
+        "timeline": timeline,
+        "position": {"file": "bin.000009", "offset": 385},
+        "unit": "mysql/0",
+    }
+    store.put_bytes(f"{CLUSTER}/binlogs/shipping.json", json.dumps(record).encode())
+    read = read_catalog(store, CLUSTER, "", shipping=True)
+    return snapshot(now, healthy(now, binlog_last_event_at=read.binlog_last_event_at))
+
+
+def test_an_idle_database_whose_shipper_is_caught_up_fires_no_alert(tmp_path: Path):
+    idle = {
+        "name": "idle but caught up",
+        "interval": "60s",
+        "input_series": input_series(idle_but_caught_up, "40m", 60),
+        "alert_rule_test": [
+            {"eval_time": "40m", "alertname": name, "exp_alerts": []} for name in alert_rules()
+        ],
+    }
+    result = run_promtool(tmp_path, [idle])
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -5,6 +5,7 @@ Layout under the cluster's prefix::
     binlogs/<timeline-id>/timeline.json        the timeline (when, forked from what)
     binlogs/<timeline-id>/<binlog>.zst[.enc]   a shipped binlog (the stored bytes)
     binlogs/<timeline-id>/<binlog>.json        its index entry, written LAST
+    binlogs/shipping.json                      when the shipper last was caught up
 
 A timeline is one linear history of the server's binary logs. The first shipment starts
 one; every point-in-time recovery starts a new one (binlog names start again at
@@ -16,6 +17,11 @@ started (backups never run during a recovery).
 
 An entry exists only once its object is fully stored (same rule as ``backup.json``), so
 a shipper that died mid-upload just ships that file again.
+
+``shipping.json`` (`ShippingStatus`) says when the shipper last confirmed that every
+committed event up to the server's binlog position was in storage: an idle server writes
+no events, so "now minus the newest shipped event" is not how much is at risk; "now minus
+the later of that event and the last catch-up" is.
 """
 
 from __future__ import annotations
@@ -523,3 +529,77 @@ def _anchors(backups: Iterable[BackupMetadata], timelines: Sequence[Timeline]) -
             anchor(timeline.timeline_id, 0)
     anchors.setdefault(timelines[-1].timeline_id, 0)
     return anchors
+
+
+# -- the shipper's caught-up record --------------------------------------------------------
+
+SHIPPING_FILE = "shipping.json"
+
+
+@dataclass(frozen=True)
+class ShippingStatus:
+    """The shipper's last confirmation that storage held every committed binlog event.
+
+    Attributes:
+        caught_up_at: the server's time when it was (second resolution).
+        timeline: the timeline the events were shipped to.
+        binlog_file / binlog_offset: the server's binlog position then (the open file;
+            everything before it is shipped, nothing committed is in it).
+        unit: who shipped (the Juju unit when known, else the database host's name).
+    """
+
+    caught_up_at: datetime
+    timeline: str
+    binlog_file: str
+    binlog_offset: int
+    unit: str | None = None
+
+
+def shipping_status_key(catalog: Catalog) -> str:
+    """``<cluster-id>/binlogs/shipping.json``."""
+    return catalog.binlogs_prefix + SHIPPING_FILE
+
+
+def write_shipping_status(catalog: Catalog, status: ShippingStatus) -> None:
+    """Store the caught-up record (one PUT; the newest wins)."""
+    document: dict[str, object] = {
+        "format-version": FORMAT_VERSION,
+        "caught-up-at": format_time(status.caught_up_at),
+        "timeline": _check_name(status.timeline, "timeline id"),
+        "position": {"file": status.binlog_file, "offset": status.binlog_offset},
+        "unit": status.unit,
+    }
+    catalog.storage.put_bytes(shipping_status_key(catalog), dump_document(document))
+
+
+def read_shipping_status(catalog: Catalog) -> ShippingStatus | None:
+    """The caught-up record (one GET), None if the shipper never wrote one.
+
+    Raises:
+        MetadataError: the record is not what `write_shipping_status` writes.
+    """
+    key = shipping_status_key(catalog)
+    try:
+        raw = catalog.storage.get_bytes(key)
+    except ObjectNotFoundError:
+        return None
+    document = as_object(load_json(raw, key))
+    if document is None:
+        raise MetadataError(f"{key} must be a JSON object")
+    version = document.get("format-version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise MetadataError(f"{key} has an unknown format-version {version!r}")
+    position = as_object(document.get("position")) or {}
+    timeline, file, offset = document.get("timeline"), position.get("file"), position.get("offset")
+    unit = document.get("unit")
+    if not isinstance(timeline, str) or not isinstance(file, str):
+        raise MetadataError(f"{key} lacks its timeline or binlog position")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise MetadataError(f"{key} has an invalid binlog offset {offset!r}")
+    return ShippingStatus(
+        caught_up_at=parse_time(document.get("caught-up-at"), f"caught-up-at of {key}"),
+        timeline=timeline,
+        binlog_file=file,
+        binlog_offset=offset,
+        unit=unit if isinstance(unit, str) else None,
+    )

@@ -6,6 +6,11 @@ cluster and location at a time, with few retries and bounded listings, so a dead
 costs one refresh, never a scrape. A storage error marks that catalog down
 (`catalog_up 0`) and keeps its last readings; it never ends the service. Credentials are
 never logged: messages are redacted before they are.
+
+The binlog lag is how long changes may have been waiting to be shipped: `now` minus the
+later of the newest shipped event and the shipper's last caught-up record
+(`binlogs/shipping.json`, one GET), so an idle database, whose newest event only ages,
+does not look behind while its shipper keeps confirming it is caught up.
 """
 
 from __future__ import annotations
@@ -17,7 +22,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from database_backup.catalog import BackupMetadata, Catalog
-from database_backup.catalog.binlogs import ENTRY_SUFFIX, TIMELINE_FILE, BinlogCatalog
+from database_backup.catalog.binlogs import (
+    ENTRY_SUFFIX,
+    TIMELINE_FILE,
+    BinlogCatalog,
+    ShippingStatus,
+    read_shipping_status,
+)
+from database_backup.catalog.errors import MetadataError
 from database_backup.storage import ObjectStore, RetryPolicy, S3Storage
 from database_backup.timefmt import parse_time
 
@@ -56,10 +68,11 @@ def redact(text: str, locations: Mapping[str, Location]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Listing:
-    """One listing of a cluster's prefix: its bytes and its newest shipped binlog."""
+    """One listing of a cluster's prefix: its bytes, its newest shipped binlog and timeline."""
 
     total_bytes: int | None
     newest_binlog: tuple[str, str] | None  # (timeline id, binlog name)
+    newest_timeline: str | None = None  # the current timeline (its document or files)
 
 
 def list_cluster(storage: ObjectStore, catalog: Catalog, limit: int = MAX_LISTED) -> Listing:
@@ -70,6 +83,7 @@ def list_cluster(storage: ObjectStore, catalog: Catalog, limit: int = MAX_LISTED
     """
     total = 0
     newest: tuple[str, int, str] | None = None
+    newest_timeline: str | None = None
     binlogs = catalog.binlogs_prefix
     count = 0
     for info in storage.list(catalog.prefix):
@@ -85,6 +99,8 @@ def list_cluster(storage: ObjectStore, catalog: Catalog, limit: int = MAX_LISTED
         if not info.key.startswith(binlogs):
             continue
         timeline, _, name = info.key[len(binlogs) :].partition("/")
+        if name and "/" not in name and (newest_timeline is None or timeline > newest_timeline):
+            newest_timeline = timeline
         if "/" in name or name == TIMELINE_FILE or not name.endswith(ENTRY_SUFFIX):
             continue
         binlog = name[: -len(ENTRY_SUFFIX)]
@@ -93,7 +109,7 @@ def list_cluster(storage: ObjectStore, catalog: Catalog, limit: int = MAX_LISTED
             continue
         if newest is None or (timeline, sequence) > (newest[0], newest[1]):
             newest = (timeline, sequence, binlog)
-    return Listing(total, (newest[0], newest[2]) if newest else None)
+    return Listing(total, (newest[0], newest[2]) if newest else None, newest_timeline)
 
 
 def _sequence(binlog: str) -> int | None:
@@ -117,6 +133,10 @@ def read_catalog(
         timeline, name = listing.newest_binlog
         entry = BinlogCatalog(catalog).read_entries(timeline, [name]).get(name)
         last_event = entry.last_event_at.timestamp() if entry is not None else None
+    if shipping and listing.total_bytes is not None:
+        caught_up = _caught_up_at(catalog, listing.newest_timeline)
+        if caught_up is not None:
+            last_event = caught_up if last_event is None else max(last_event, caught_up)
     return LocationHealth(
         cluster=cluster,
         location=location,
@@ -132,6 +152,30 @@ def read_catalog(
         drill_passed=drill[0] if drill else None,
         drill_checked_at=drill[1] if drill else None,
     )
+
+
+_bad_records: dict[str, str] = {}  # key -> the problem last logged (once until it changes)
+
+
+def _caught_up_at(catalog: Catalog, current_timeline: str | None) -> float | None:
+    """When the shipper last confirmed the current timeline was all in storage, or None.
+
+    A record of an older timeline (a server replaced, a recovery) says nothing about the
+    current one. A malformed record is logged (once until it changes) and ignored.
+    """
+    try:
+        status: ShippingStatus | None = read_shipping_status(catalog)
+    except MetadataError as exc:
+        if _bad_records.get(catalog.prefix) != str(exc):
+            logger.warning("ignoring the shipper's caught-up record: %s", exc)
+        _bad_records[catalog.prefix] = str(exc)
+        return None
+    _bad_records.pop(catalog.prefix, None)
+    if status is None:
+        return None
+    if current_timeline is not None and status.timeline < current_timeline:
+        return None
+    return status.caught_up_at.timestamp()
 
 
 def _newest_drill(documents: Mapping[str, Mapping[str, object]]) -> tuple[bool, float] | None:

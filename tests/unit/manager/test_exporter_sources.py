@@ -16,7 +16,7 @@ import pytest
 
 from backup_manager.exporter import sources as sources_mod
 from backup_manager.exporter import state_file
-from backup_manager.exporter.metrics import render
+from backup_manager.exporter.metrics import Snapshot, render
 from backup_manager.exporter.sources import Sources, read_catalog, redact
 from backup_manager.exporter.state_file import ClusterEntry, ExporterState, JobOutcomes
 from backup_manager.locations import Location
@@ -112,6 +112,113 @@ def test_a_listing_past_the_limit_reports_no_bytes_and_no_lag():
 
     assert health.storage_bytes is None
     assert health.binlog_last_event_at is None
+
+
+def caught_up(store: FakeBucket, at: datetime.datetime, timeline: str) -> None:
+    """The shipper's record that it was caught up at `at` (the wire format, written raw)."""
+    document = {
+        "format-version": 1,
+        "caught-up-at": format_time(at),
+        "timeline": timeline,
+        "position": {"file": "bin.000009", "offset": 385},
+        "unit": "mysql/0",
+    }
+    store.put_bytes(f"{CLUSTER}/binlogs/shipping.json", json.dumps(document).encode())
+
+
+def test_an_idle_database_caught_up_lately_lags_from_that_moment_not_its_last_write():
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(days=2), "20261101T000000Z-aaaa")
+    caught_up(store, NOW - timedelta(seconds=10), "20261101T000000Z-aaaa")
+
+    health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.binlog_last_event_at == (NOW - timedelta(seconds=10)).timestamp()
+    snapshot = Snapshot(now=NOW.timestamp(), locations=(health,))
+    assert 'database_backup_binlog_lag_seconds{cluster="model-uuid/mysql",location=""} 10.0' in (
+        render(snapshot)
+    )
+
+
+def test_writes_shipped_after_the_last_catch_up_count_from_their_newest_event():
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(seconds=30), "20261101T000000Z-aaaa")
+    caught_up(store, NOW - timedelta(seconds=300), "20261101T000000Z-aaaa")
+
+    health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.binlog_last_event_at == (NOW - timedelta(seconds=30)).timestamp()
+
+
+def test_a_stopped_shipper_lags_from_its_last_catch_up_however_idle_it_was():
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(days=2), "20261101T000000Z-aaaa")
+    caught_up(store, NOW - timedelta(hours=1), "20261101T000000Z-aaaa")
+
+    health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.binlog_last_event_at == (NOW - timedelta(hours=1)).timestamp()
+
+
+def test_a_catch_up_on_an_older_timeline_says_nothing_about_the_current_one():
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(days=2), "20261101T000000Z-aaaa")
+    ship(store, "bin.000001", NOW - timedelta(days=1), "20261110T000000Z-bbbb")  # a recovery
+    caught_up(store, NOW - timedelta(seconds=10), "20261101T000000Z-aaaa")  # the old server
+
+    health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.binlog_last_event_at == (NOW - timedelta(days=1)).timestamp()
+
+
+def test_a_catch_up_on_a_new_timeline_counts_before_its_first_file_is_shipped():
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(days=2), "20261101T000000Z-aaaa")
+    store.put_bytes(f"{CLUSTER}/binlogs/20261110T000000Z-bbbb/timeline.json", b"{}")
+    caught_up(store, NOW - timedelta(seconds=10), "20261110T000000Z-bbbb")
+
+    health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.binlog_last_event_at == (NOW - timedelta(seconds=10)).timestamp()
+
+
+def test_a_broken_catch_up_record_is_logged_and_the_lag_comes_from_the_events(
+    caplog: pytest.LogCaptureFixture,
+):
+    store = FakeBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(seconds=90), "20261101T000000Z-aaaa")
+    store.put_bytes(f"{CLUSTER}/binlogs/shipping.json", b"{not json")
+
+    with caplog.at_level(logging.WARNING):
+        health = read_catalog(store, CLUSTER, "", shipping=True)
+
+    assert health.catalog_up
+    assert health.binlog_last_event_at == (NOW - timedelta(seconds=90)).timestamp()
+    assert "shipping.json" in caplog.text
+
+
+class CountingBucket(FakeBucket):
+    """Notes every GET."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.gets: list[str] = []
+
+    def get_bytes(self, key: str) -> bytes:
+        self.gets.append(key)
+        return super().get_bytes(key)
+
+
+def test_the_catch_up_record_costs_one_get_and_none_where_the_cluster_does_not_ship():
+    store = CountingBucket("bucket-a")
+    ship(store, "bin.000008", NOW - timedelta(days=2), "20261101T000000Z-aaaa")
+    caught_up(store, NOW - timedelta(seconds=10), "20261101T000000Z-aaaa")
+    record = f"{CLUSTER}/binlogs/shipping.json"
+
+    read_catalog(store, CLUSTER, "", shipping=False)
+    assert record not in store.gets
+    read_catalog(store, CLUSTER, "", shipping=True)
+    assert store.gets.count(record) == 1
 
 
 class Clock:

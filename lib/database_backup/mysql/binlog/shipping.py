@@ -14,6 +14,14 @@ every P seconds with N = lag - P keeps storage at most `lag` seconds (plus one r
 the server. A file holding no transaction (an idle server, or one just rotated whose size
 has not changed since: `rotation.json` in the work directory) is never rotated.
 
+Caught up (`shipping.json`): when a run ends with every closed file shipped and the open
+one holding no transaction (the server's current position is all in storage), it records
+that moment in storage (`catalog.binlogs.write_shipping_status`), so a reader can tell an
+idle server, whose newest shipped event only ages, from changes waiting to be shipped.
+The record is written at most once per run and, while the run keeps confirming, at most
+once per `rotate_after / 2` seconds (a local note in the work directory says when it last
+was), so an idle server costs a few PUTs a minute at most.
+
 Its timeline is the current one only when this server owns it (a marker in the work
 directory, or its own files proven to be the ones shipped there); any other server
 starts a new timeline (`timeline_owner`), so a replacement server never appends to, or
@@ -39,21 +47,31 @@ from pathlib import Path
 from typing import BinaryIO
 
 from database_backup.catalog import Catalog
-from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry, Timeline, binlog_sequence
+from database_backup.catalog.binlogs import (
+    BinlogCatalog,
+    BinlogEntry,
+    ShippingStatus,
+    Timeline,
+    binlog_sequence,
+    write_shipping_status,
+)
 from database_backup.files import read_json, write_json_atomic
 
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..errors import EngineError
 from ..flavour import Flavour, FlavourError, detect
 from ..progress import ProgressCallback, emit
-from .reader import BinlogFormatError, summarize_file
+from .reader import BinlogFormatError, BinlogSummary, summarize_file
 from .timeline_owner import Marker, local_identity, own_timeline, write_marker
 
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = "binlogs.lock"
 ROTATION_NAME = "rotation.json"  # the open file and its size right after our last rotation
+CAUGHT_UP_NAME = "caught-up.json"  # when this work directory last recorded a catch-up
 _HEAD_BYTES = 64 * 1024  # a new binlog's first transaction event is read within this
+#: seconds between caught-up records without `rotate_after` (else `rotate_after / 2`)
+RECORD_EVERY = 60.0
 
 
 class BinlogError(EngineError):
@@ -75,6 +93,10 @@ class ShipResult:
         forked_because: why this run started a new timeline for this server (it did
             not write the current one, see `timeline_owner`), None when it continued.
         rotated_because: why this run rotated the open binlog (`rotate_after`), or None.
+        caught_up_at: the server's time at which this run found every committed event in
+            storage (closed files shipped, nothing in the open one), None when it did not.
+        caught_up_recorded: whether this run wrote that to storage (not when a recent
+            run did already, or when the write failed: then a warning is logged).
     """
 
     timeline: str
@@ -86,6 +108,8 @@ class ShipResult:
     missing: list[str] = field(default_factory=list[str])
     forked_because: str | None = None
     rotated_because: str | None = None
+    caught_up_at: datetime | None = None
+    caught_up_recorded: bool = False
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -99,6 +123,8 @@ class ShipResult:
             "missing": list(self.missing),
             "new-timeline-because": self.forked_because,
             "rotated-because": self.rotated_because,
+            "caught-up-at": self.caught_up_at.isoformat() if self.caught_up_at else None,
+            "caught-up-recorded": self.caught_up_recorded,
         }
 
 
@@ -205,6 +231,7 @@ def ship_binlogs(
     lock_timeout: float = 0.0,
     locked: bool = False,
     rotate_after: float | None = None,
+    unit: str | None = None,
 ) -> ShipResult:
     """Ship every closed binary log not yet in the current timeline's index.
 
@@ -224,7 +251,10 @@ def ship_binlogs(
         locked: the caller already holds the binlog lock (a recovery shipping).
         rotate_after: rotate the open binlog (then ship it) when its oldest transaction
             event is at least this many seconds old; None never rotates for age. Needs
-            RELOAD (as `flush`).
+            RELOAD (as `flush`). Half of it is also the most often a caught-up run
+            records so in storage (`RECORD_EVERY` without it).
+        unit: who ships, for the caught-up record (default: `JUJU_UNIT_NAME`, else the
+            database host's name).
 
     Raises:
         BinlogError: the server or the storage failed; files shipped before the failure
@@ -283,6 +313,17 @@ def ship_binlogs(
             result.stored_bytes += entry.stored_size
             emit(progress, "ship", done + 1, len(todo))
             logger.info("shipped %s (%d -> %d bytes)", name, entry.raw_size, entry.stored_size)
+        if _open_file_is_empty(work, directory, logs):
+            result.caught_up_at = _utc(logs.now)
+            every = RECORD_EVERY if rotate_after is None else rotate_after / 2
+            status = ShippingStatus(
+                caught_up_at=result.caught_up_at,
+                timeline=timeline.timeline_id,
+                binlog_file=logs.files[-1][0],
+                binlog_offset=logs.files[-1][1],
+                unit=unit or os.environ.get("JUJU_UNIT_NAME") or logs.hostname or None,
+            )
+            result.caught_up_recorded = record_caught_up(work, catalog, status, every)
     if result.missing:
         logger.warning(
             "binlogs %s were never shipped and the server no longer has them: point-in-time "
@@ -297,14 +338,11 @@ def rotation_due(work: Path, directory: Path, logs: ServerLogs, rotate_after: fl
     if not logs.files:
         return None
     name, size = logs.files[-1]
-    noted = read_json(work / ROTATION_NAME) or {}
-    if noted.get("file") == name and noted.get("size") == size:
+    if _unchanged_since_rotation(work, name, size):
         return None  # nothing written since our last rotation
     path = directory / name
     try:
-        summary = summarize_file(str(path), limit=min(size, _HEAD_BYTES))
-        if summary.first_event is None and size > _HEAD_BYTES:
-            summary = summarize_file(str(path), limit=size)
+        summary = _summarize_open(path, size)
     except (OSError, BinlogFormatError) as exc:
         raise BinlogError(
             f"cannot read the open binlog {path} ({exc}): set the binlog directory if the "
@@ -316,6 +354,68 @@ def rotation_due(work: Path, directory: Path, logs: ServerLogs, rotate_after: fl
     if age < rotate_after:
         return None
     return f"{name} holds events {age} s old (rotate after {rotate_after:g} s)"
+
+
+def _unchanged_since_rotation(work: Path, name: str, size: int) -> bool:
+    """The open file is the one our last rotation left, at the same size (nothing written)."""
+    noted = read_json(work / ROTATION_NAME) or {}
+    return noted.get("file") == name and noted.get("size") == size
+
+
+def _summarize_open(path: Path, size: int) -> BinlogSummary:
+    """The open binlog's first `size` bytes, its head first (where a transaction shows)."""
+    summary = summarize_file(str(path), limit=min(size, _HEAD_BYTES))
+    if summary.first_event is None and size > _HEAD_BYTES:
+        summary = summarize_file(str(path), limit=size)
+    return summary
+
+
+def _open_file_is_empty(work: Path, directory: Path, logs: ServerLogs) -> bool:
+    """Whether the open binlog holds no transaction up to the size the server reported.
+
+    Unchanged since our last rotation (`rotation.json`) means nothing was written; else
+    its head is read. A file that cannot be read is not known to be empty.
+    """
+    if not logs.files:
+        return False
+    name, size = logs.files[-1]
+    if _unchanged_since_rotation(work, name, size):
+        return True
+    path = directory / name
+    try:
+        summary = _summarize_open(path, size)
+    except (OSError, BinlogFormatError) as exc:
+        logger.warning("cannot tell whether %s holds unshipped writes: %s", path, exc)
+        return False
+    return summary.first_event is None
+
+
+def record_caught_up(work: Path, catalog: Catalog, status: ShippingStatus, every: float) -> bool:
+    """Write the caught-up record unless this work directory wrote one < `every` s ago.
+
+    Another timeline or cluster, or a clock that went back, writes at once. A failed
+    write is logged, not raised (the binlogs are shipped; the reader's lag grows, which
+    is what it should show if storage keeps refusing). Returns whether it was written.
+    """
+    moment = status.caught_up_at.timestamp()
+    noted = read_json(work / CAUGHT_UP_NAME) or {}
+    last = noted.get("at")
+    same = noted.get("cluster") == catalog.prefix and noted.get("timeline") == status.timeline
+    if same and isinstance(last, (int, float)) and 0 <= moment - last < every:
+        return False
+    try:
+        write_shipping_status(catalog, status)
+    except Exception as exc:
+        logger.warning("could not record in storage that shipping is caught up: %s", exc)
+        return False
+    try:
+        write_json_atomic(
+            work / CAUGHT_UP_NAME,
+            {"at": moment, "cluster": catalog.prefix, "timeline": status.timeline},
+        )
+    except OSError as exc:  # only saves a PUT next time
+        logger.warning("could not note the caught-up record in %s: %s", work, exc)
+    return True
 
 
 def note_rotation(work: Path, logs: ServerLogs) -> None:
