@@ -11,7 +11,7 @@ in turn and, at each size, times three interleaved rounds of:
     rclone:  ``mariabackup | zstd -3 -T0 | rclone rcat bench:bucket/key``
     product: ``python -m database_backup.cli backup`` (zstd, SHA-256, multipart upload)
 - restore of that same artefact, up to a prepared copy (``mariabackup --prepare``):
-    aws:     ``aws s3 cp s3://bucket/key - | zstd -d -T0 | mbstream -x`` + prepare
+    aws:     ``aws s3api get-object ... /dev/fd/3 | zstd -d -T0 | mbstream -x`` + prepare
     rclone:  ``rclone cat bench:bucket/key | zstd -d -T0 | mbstream -x`` + prepare
     product: ``python -m database_backup.cli restore`` into the running server; the time
              to its ``stop`` phase (the copy is prepared) is compared, its total (+ stop,
@@ -22,11 +22,13 @@ so the in-RAM (memstore) OSD never holds more than one artefact. The peers' keys
 0600 config files the bench writes (``AWS_SHARED_CREDENTIALS_FILE``, ``RCLONE_CONFIG``) and
 the product's in its environment; no key is ever on a command line.
 
-The aws CLI trap: s3transfer's download into a non-seekable sink (``aws s3 cp ... -``)
-deadlocks once an object has more parts than ``max_concurrent_requests`` (10): the first
-part's write waits for a slot it holds itself. The bench's download profile sets
-``multipart_chunksize`` to a tenth of the object (so <= 10 ranged GETs, all in flight at
-once, as parallel as the CLI's defaults allow); uploads keep the CLI's defaults.
+The aws CLI trap: ``aws s3 cp s3://... -`` (s3transfer's download into a non-seekable
+sink) hangs here: a 100 MiB object in 9 or 10 parts, or in one part with the threshold
+raised, stalls after about 60 MiB with its threads idle; only 5 parts of 20 MiB got
+through. So the aws restore streams the object with ``aws s3api get-object --bucket B --key
+K /dev/fd/3 3>&1 >/dev/null`` (one plain GET written straight to the pipe; the JSON
+response goes to /dev/null), the command a user falls back to. It is a single stream, like
+``rclone cat``; uploads keep the CLI's defaults (8 MiB parts, 10 requests in flight).
 
 Printed per size: median seconds, MB/s of the raw stream, ratio product / best peer, and
 the worker's peak RSS (VmHWM of the CLI process itself, without its tools').
@@ -36,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import shutil
@@ -56,9 +57,6 @@ CLUSTER = "bench/mariadb"
 BUCKET = "bench"
 PEERS = ("aws", "rclone")
 RCLONE_REMOTE = "bench"
-AWS_GET_PROFILE = "bench-get"
-#: s3transfer's non-seekable download deadlocks above this many parts (see the module doc)
-AWS_MAX_GET_PARTS = 10
 PREPARE_MEMORY = "--use-memory=256M"  # the product's own prepare setting
 TOOLS_DIR = Path(os.environ.get("BENCH_TOOLS_DIR", Path.home() / ".cache/database-backup-bench"))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent, so a
@@ -113,18 +111,12 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def aws_get_chunk_mib(object_bytes: int) -> int:
-    """The download part size that keeps `aws s3 cp s3://... -` at <= 10 parts (>= 8 MiB)."""
-    return max(8, math.ceil(object_bytes / AWS_MAX_GET_PARTS / MiB))
-
-
-def write_peer_files(directory: Path, endpoint: Endpoint, get_object_bytes: int = 0) -> PeerFiles:
+def write_peer_files(directory: Path, endpoint: Endpoint) -> PeerFiles:
     """Write the aws CLI's and rclone's config for `endpoint` (keys only in these 0600 files).
 
-    The aws `default` profile keeps the CLI's transfer defaults (8 MiB parts, 10 requests)
-    for uploads; the `bench-get` profile downloads an object of `get_object_bytes` in at
-    most 10 parts. Both compute checksums only when required (RGW 16.2 has no CRC
-    trailers), path-style addressing.
+    The aws profile keeps the CLI's transfer defaults (8 MiB parts, 10 requests in flight),
+    with path-style addressing and checksums only when required (RGW 16.2 has no CRC
+    trailers), as a user of an older Ceph sets it.
     """
     directory.mkdir(parents=True, exist_ok=True)
     files = PeerFiles(
@@ -135,18 +127,12 @@ def write_peer_files(directory: Path, endpoint: Endpoint, get_object_bytes: int 
         "request_checksum_calculation = when_required\n"
         "response_checksum_validation = when_required\n"
     )
-    chunk = aws_get_chunk_mib(get_object_bytes)
-    _write_private(
-        files.aws_config,
-        f"[default]\n{common}s3 =\n    addressing_style = path\n\n"
-        f"[profile {AWS_GET_PROFILE}]\n{common}s3 =\n    addressing_style = path\n"
-        f"    multipart_chunksize = {chunk}MB\n    multipart_threshold = {chunk}MB\n",
-    )
+    _write_private(files.aws_config, f"[default]\n{common}s3 =\n    addressing_style = path\n")
     keys = (
         f"aws_access_key_id = {endpoint.access_key}\n"
         f"aws_secret_access_key = {endpoint.secret_key}\n"
     )
-    _write_private(files.aws_credentials, f"[default]\n{keys}\n[{AWS_GET_PROFILE}]\n{keys}")
+    _write_private(files.aws_credentials, f"[default]\n{keys}")
     _write_private(
         files.rclone_config,
         f"[{RCLONE_REMOTE}]\ntype = s3\nprovider = Ceph\nenv_auth = false\n"
@@ -191,10 +177,10 @@ def peer_backup_command(peer: str, endpoint: Endpoint, key: str, source: str, aw
 def peer_restore_command(peer: str, endpoint: Endpoint, key: str, target: Path, aws: str) -> str:
     """The shell pipeline a user would write to unpack a backup from S3 with `peer`."""
     if peer == "aws":
-        url = shlex.quote(f"s3://{endpoint.bucket}/{key}")
-        fetch = (
-            f"{shlex.quote(aws)} --profile {AWS_GET_PROFILE} --endpoint-url {endpoint.url} "
-            f"s3 cp {url} -"
+        fetch = (  # not `s3 cp ... -`: it hangs (see the module doc)
+            f"{shlex.quote(aws)} --endpoint-url {endpoint.url} s3api get-object "
+            f"--bucket {shlex.quote(endpoint.bucket)} --key {shlex.quote(key)} "
+            "/dev/fd/3 3>&1 >/dev/null"
         )
     elif peer == "rclone":
         fetch = f"rclone -q cat {shlex.quote(f'{RCLONE_REMOTE}:{endpoint.bucket}/{key}')}"
@@ -319,10 +305,9 @@ class Bench:
     aws: str
     spec: Path
 
-    def peer_env(self, get_object_bytes: int = 0) -> dict[str, str]:
-        """The peers' environment: their config files (rewritten for this download size)."""
-        files = write_peer_files(self.base / "peers", self.endpoint, get_object_bytes)
-        return files.env(os.environ)
+    def peer_env(self) -> dict[str, str]:
+        """The peers' environment: it points at their private config files."""
+        return write_peer_files(self.base / "peers", self.endpoint).env(os.environ)
 
     def product_env(self, rss_file: Path) -> dict[str, str]:
         """The CLI's environment: the keys and the DB password (never in argv or the spec)."""
@@ -364,11 +349,11 @@ class Bench:
 
     # restores --------------------------------------------------------------------
 
-    def peer_restore(self, peer: str, key: str, object_bytes: int) -> float:
+    def peer_restore(self, peer: str, key: str) -> float:
         """Seconds of the peer's download + unpack + prepare (the copy is then removed)."""
         target = self._fresh(f"restore-{peer}")
         command = peer_restore_command(peer, self.endpoint, key, target, self.aws)
-        seconds = _shell(command, self.peer_env(object_bytes))
+        seconds = _shell(command, self.peer_env())
         shutil.rmtree(target, ignore_errors=True)
         return seconds
 
@@ -467,7 +452,7 @@ def measure(bench: Bench, size_mib: float, rounds: int, check_data: bool = True)
                 key = f"peers/{tool}/{int(size_mib)}-{n}.xbstream.zst"
                 secs, stored[tool] = bench.peer_backup(tool, key)
                 backup.setdefault(tool, []).append(secs)
-                restore.setdefault(tool, []).append(bench.peer_restore(tool, key, stored[tool]))
+                restore.setdefault(tool, []).append(bench.peer_restore(tool, key))
             bench.delete_all()
             print(f"  {size_mib:.0f} MiB round {n + 1}: {tool} done", flush=True)
     return SizeResult(
