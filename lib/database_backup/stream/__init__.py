@@ -14,12 +14,42 @@ memory stays bounded by a few chunks of about 1 MiB whatever the stream size. Ty
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .base import READ_SIZE, ByteSource
-from .compress import CompressReader, DecompressReader
-from .crypto import DecryptReader, EncryptReader, generate_key
-from .digest import CountingReader, DigestReader
 from .errors import IntegrityError
-from .pipeline import decode, encode
+
+if TYPE_CHECKING:
+    from .compress import CompressReader, DecompressReader
+    from .crypto import DecryptReader, EncryptReader, generate_key
+    from .digest import CountingReader, DigestReader
+    from .pipeline import decode, encode
+
+# The stages load on first use (PEP 562): importing `stream.base` or `stream.errors` for a
+# type must not load zstandard and cryptography into every process at start.
+_LAZY = {
+    "CompressReader": "compress",
+    "DecompressReader": "compress",
+    "DecryptReader": "crypto",
+    "EncryptReader": "crypto",
+    "generate_key": "crypto",
+    "CountingReader": "digest",
+    "DigestReader": "digest",
+    "decode": "pipeline",
+    "encode": "pipeline",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Import the stage module that defines ``name`` when it is first asked for."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "READ_SIZE",

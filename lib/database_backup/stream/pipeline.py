@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import BinaryIO, cast
 
 from .base import READ_SIZE, ByteSource, StageReader, close_source
-from .crypto import DecryptReader, EncryptReader
 from .digest import DigestReader
 from .errors import IntegrityError
 from .parallel import AutoDecompressReader, FramedCompressReader
@@ -39,6 +38,8 @@ def encode(
     if compression_level is not None:
         stage = FramedCompressReader(stage, level=compression_level)
     if key is not None:
+        from .crypto import EncryptReader  # cryptography loads only for encrypted streams
+
         stage = EncryptReader(stage, key)
     digest = DigestReader(stage)
     return cast(BinaryIO, digest), digest
@@ -120,6 +121,8 @@ def decode(
     digest = DigestReader(source)
     stage: ByteSource = digest
     if key is not None:
+        from .crypto import DecryptReader  # as in encode
+
         stage = DecryptReader(stage, key)
     if compressed:
         stage = AutoDecompressReader(stage)
