@@ -297,12 +297,14 @@ class Catalogs:
         location: Location,
         policy: RetentionPolicy,
         protected: Collection[str] = (),
+        upload_age: datetime.timedelta | None = None,
     ) -> list[Decision]:
         """Delete what the retention policy selects (never held, parents or protected).
 
         Then delete the shipped binlogs no remaining backup needs for point-in-time
         recovery, and abort the multipart uploads of the cluster abandoned for more than
-        `INCOMPLETE_UPLOAD_AGE` (never those of a protected backup: a job still running).
+        `upload_age` (default `INCOMPLETE_UPLOAD_AGE`; never those of a protected backup:
+        a job still running).
         Cost beyond the backup listing: one listing of the binlogs, a GET per timeline, two
         DELETEs per binlog deleted and one ListMultipartUploads (per 1000 uploads).
         """
@@ -322,8 +324,9 @@ class Catalogs:
             storage = self.storage(location)
             if isinstance(storage, S3Storage):
                 spare = [catalog.backup_prefix(backup_id) for backup_id in protected]
+                older_than = upload_age if upload_age is not None else INCOMPLETE_UPLOAD_AGE
                 storage.cleanup_incomplete_uploads(
-                    catalog.prefix, older_than=INCOMPLETE_UPLOAD_AGE, spare=spare
+                    catalog.prefix, older_than=older_than, spare=spare
                 )
             return decisions
 

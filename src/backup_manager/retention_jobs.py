@@ -25,7 +25,7 @@ from database_backup.catalog.documents import as_list, as_object
 from database_backup.jobs import SUCCESS, job_key
 from database_backup.timefmt import parse_time
 
-from . import copying
+from . import catalogs, copying
 from .catalogs import format_time
 from .history import Record
 from .locations import Location
@@ -81,6 +81,7 @@ def start(
         "protected": sorted(protected),
         "reindex": reindex,
         "retain": retain,
+        "incomplete-upload-age-seconds": catalogs.INCOMPLETE_UPLOAD_AGE.total_seconds(),
         "targets": [
             {"app": app, "cluster-id": cluster, "location": location.name}
             for app, cluster, location in targets

@@ -29,9 +29,10 @@ from database_backup.catalog import RetentionPolicy
 from database_backup.catalog.documents import as_list, as_object
 from database_backup.contract import ERROR, SUCCESS, EngineState, now_text
 from database_backup.files import write_json_atomic as write_json
+from database_backup.timefmt import parse_time, utc_now
 
 from . import locations as locations_mod
-from .catalogs import Catalogs, storage_errors
+from .catalogs import INCOMPLETE_UPLOAD_AGE, Catalogs, storage_errors
 from .errors import ManagerError
 from .locations import Location
 
@@ -94,6 +95,14 @@ class RetentionSpec:
     protected: tuple[str, ...] = ()
     reindex: bool = False
     retain: bool = True  #: False: only rebuild the indexes (the reindex action)
+    upload_age: datetime.timedelta = INCOMPLETE_UPLOAD_AGE  #: abandoned multipart uploads
+    requested_at: datetime.datetime | None = None  #: when the hook decided the run
+
+    def upload_cutoff(self, now: datetime.datetime) -> datetime.timedelta:
+        """The age of an upload abandoned when the run was requested (not when it starts)."""
+        if self.requested_at is None:
+            return self.upload_age
+        return self.upload_age + max(datetime.timedelta(0), now - self.requested_at)
 
     @classmethod
     def from_json(cls, data: object) -> RetentionSpec:
@@ -125,7 +134,23 @@ class RetentionSpec:
             protected=tuple(str(item) for item in as_list(spec.get("protected")) or []),
             reindex=spec.get("reindex") is True,
             retain=spec.get("retain") is not False,
+            upload_age=datetime.timedelta(seconds=_seconds(spec, "incomplete-upload-age-seconds")),
+            requested_at=_time(spec.get("requested-at")),
         )
+
+
+def _time(value: object) -> datetime.datetime | None:
+    try:
+        return parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _seconds(spec: Mapping[str, object], key: str) -> float:
+    value = spec.get(key, INCOMPLETE_UPLOAD_AGE.total_seconds())
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{key} must be a number of seconds, not {value!r}")
+    return float(value)
 
 
 def run(spec: RetentionSpec) -> EngineState:
@@ -149,7 +174,11 @@ def run(spec: RetentionSpec) -> EngineState:
                 if not spec.retain:
                     continue
                 decisions = catalogs.apply_retention(
-                    target.cluster_id, location, spec.policy, spec.protected
+                    target.cluster_id,
+                    location,
+                    spec.policy,
+                    spec.protected,
+                    spec.upload_cutoff(utc_now()),
                 )
             except ManagerError as exc:
                 logger.error("retention of %s in %s: %s", target.app, location.name, exc)

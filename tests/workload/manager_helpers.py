@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ops import testing
 
-from backup_manager import copying, schedule
+from backup_manager import copying, history, retention_jobs, schedule
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.storage import S3Storage
 from tests.infra.ceph import CephS3, S3User
@@ -88,3 +89,22 @@ def fail_action(st: testing.State, name: str, **params: Any) -> str:
     with pytest.raises(testing.ActionFailed) as info:
         ctx.run(ctx.on.action(name, params=params), st)
     return info.value.message
+
+
+def retention_collected(ctx: testing.Context, out: testing.State) -> testing.State:
+    """Wait for the retention worker the last hook started, then the hook that records it.
+
+    Returns the state after that hook; fails the test unless the run succeeded.
+    """
+    peer = next(r for r in out.relations if isinstance(r, testing.PeerRelation))
+    (run_id,) = retention_jobs.running(history.load(peer.local_app_data.get("history")))
+    deadline = time.monotonic() + 120
+    while not retention_jobs.worker_ended(copying.STATE_DIR, run_id):
+        assert time.monotonic() < deadline, f"retention run {run_id} did not end in 120 s"
+        time.sleep(0.1)
+    out = ctx.run(ctx.on.update_status(), out)
+    peer = next(r for r in out.relations if isinstance(r, testing.PeerRelation))
+    record = history.find(history.load(peer.local_app_data.get("history")), run_id)
+    assert record is not None
+    assert record.status == "success", record.message
+    return out

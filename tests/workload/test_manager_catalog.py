@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 
 from ops import testing
 
-from backup_manager import copying, history, retention_jobs
 from database_backup.catalog import Catalog
 from database_backup.storage import S3Storage
 from tests.infra.ceph import CephS3
@@ -20,6 +18,7 @@ from .manager_helpers import (
     location_relation,
     private_paths,  # noqa: F401 - autouse fixture
     put_backup,
+    retention_collected,
     run_action,
 )
 
@@ -74,7 +73,7 @@ def test_hold_keeps_a_backup_through_retention_until_cancelled(ceph: CephS3, buc
     assert results["preserve-until"] == f"{until}T00:00:00Z"
     ctx = context()
     out = ctx.run(ctx.on.update_status(), st)  # daily retention, in a worker
-    out = _retention_collected(ctx, out)
+    out = retention_collected(ctx, out)
     ids = [b.backup_id for b in Catalog(storage, cluster()).list_backups()]
     # OLD is 21 days old but held; FULL is the parent of the kept incremental
     assert ids == [OLD, FULL, INCR]
@@ -90,25 +89,9 @@ def test_hold_keeps_a_backup_through_retention_until_cancelled(ceph: CephS3, buc
         config=dict(out.config),
         model=out.model,
     )
-    _retention_collected(ctx, ctx.run(ctx.on.update_status(), again))
+    retention_collected(ctx, ctx.run(ctx.on.update_status(), again))
     assert [b.backup_id for b in Catalog(storage, cluster()).list_backups()] == [FULL, INCR]
     assert not ceph.keys(bucket, prefix=f"backups/{cluster()}/backups/{OLD}/")
-
-
-def _retention_collected(ctx: testing.Context, out: testing.State) -> testing.State:
-    """Wait for the retention worker the hook started, then the hook that records it."""
-    peer = next(r for r in out.relations if isinstance(r, testing.PeerRelation))
-    (run_id,) = retention_jobs.running(history.load(peer.local_app_data.get("history")))
-    deadline = time.monotonic() + 60
-    while not retention_jobs.worker_ended(copying.STATE_DIR, run_id):
-        assert time.monotonic() < deadline, f"retention run {run_id} did not end in 60 s"
-        time.sleep(0.1)
-    out = ctx.run(ctx.on.update_status(), out)
-    peer = next(r for r in out.relations if isinstance(r, testing.PeerRelation))
-    record = history.find(history.load(peer.local_app_data.get("history")), run_id)
-    assert record is not None
-    assert record.status == "success", record.message
-    return out
 
 
 def test_delete_refuses_held_and_parents_then_removes_every_object(ceph: CephS3, bucket: str):

@@ -24,6 +24,7 @@ from .manager_helpers import (
     location_relation,
     private_paths,  # noqa: F401 - autouse fixture
     put_backup,
+    retention_collected,
 )
 
 OLD, HELD, FULL = "20261101T010000Z-0000", "20261108T010000Z-1111", "20261120T010000Z-aaaa"
@@ -105,7 +106,7 @@ def test_retention_purges_unneeded_binlogs_and_abandoned_uploads(
     history = peer({"history": json.dumps([record])})
     st = state(rel, db_relation(), history, secrets=[secret], config=config)
     ctx = context()
-    ctx.run(ctx.on.update_status(), st)  # the daily retention
+    retention_collected(ctx, ctx.run(ctx.on.update_status(), st))  # the daily run's worker
 
     after = _counts(ceph, bucket)
     print(f"\nbefore retention: {before}\nafter retention:  {after}")
