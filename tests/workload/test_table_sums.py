@@ -511,3 +511,38 @@ def test_chosen_tables_are_measured_however_many_others_their_database_has(
     assert sums.tables.keys() == {"sel.zz"}
     assert sums.tables["sel.zz"].rows == 2
     assert (sums.skipped, sums.unlisted) == ({}, 0)
+
+
+def test_a_budget_of_zero_records_every_table_skipped_and_why_quickly(
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
+):
+    fill(server, "off", rows=20_000)
+    tables = set(live(server, *user_databases(server)))
+    off = Limits(budget_seconds=0)
+    checksums = int(server.query("SHOW GLOBAL STATUS LIKE 'Com_checksum'")[0][1])
+
+    meta = backup_full(
+        connection(server), catalog, backup_id=new_id("o"), workdir=tmp_path, table_sums_limits=off
+    )
+    logical = backup_logical(
+        connection(server), catalog, backup_id=new_id("ol"), workdir=tmp_path,
+        databases=["off"], table_sums_limits=off,
+    )  # fmt: skip
+    started = time.monotonic()
+    again = record_for_backup(connection(server), detect(connection(server)), meta,
+                              workdir=tmp_path, limits=off)  # fmt: skip
+    took = time.monotonic() - started
+
+    reason = "table sums turned off (table-sums-budget 0)"
+    sums = recorded(meta)
+    assert sums.tables == {}
+    assert sums.skipped == dict.fromkeys(tables, reason)
+    assert sums.error == reason  # a drill says why it compared nothing
+    assert recorded(logical).skipped == dict.fromkeys(
+        [name for name in tables if name.startswith("off.")], reason
+    )
+    job_log = storage.get_bytes(catalog.backup_prefix(meta.backup_id).rstrip("/") + "/job.log")
+    assert f"table sums not recorded: {reason}\n".encode() in job_log
+    assert int(server.query("SHOW GLOBAL STATUS LIKE 'Com_checksum'")[0][1]) == checksums
+    assert again.skipped == sums.skipped
+    assert took < 2, f"listing the tables without measuring them took {took:.1f} s"

@@ -256,6 +256,7 @@ def backup_logical(
     progress: ProgressCallback | None = None,
     workdir: str | os.PathLike[str],
     description: str | None = None,
+    table_sums_limits: tablesums.Limits | None = None,
 ) -> BackupMetadata:
     """Take a logical backup of the whole server, of `databases`, or of `tables`.
 
@@ -273,6 +274,8 @@ def backup_logical(
         progress: called with ProgressEvent("backup", bytes so far, 0).
         workdir: private local directory.
         description: free text.
+        table_sums_limits: bounds of the table sums measured after the dump
+            (`tablesums.Limits()` when None; a 0 budget measures nothing).
 
     Raises:
         LogicalBackupError: anything failed; the partial artefact was removed.
@@ -334,7 +337,9 @@ def backup_logical(
             tables=[f"{scope.table_database}.{t}" for t in scope.tables] or None,
             extra={"logical-scope": _scope_name(scope)},
         )
-        tablesums.attach(meta, conn, flavour, workdir=work, note=log.note)
+        tablesums.attach(
+            meta, conn, flavour, workdir=work, note=log.note, limits=table_sums_limits
+        )
         toolstream.record(catalog, meta, log)
     except Exception as exc:
         toolstream.discard(catalog, backup_id)

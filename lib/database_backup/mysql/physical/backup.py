@@ -204,6 +204,7 @@ def backup_full(
     description: str | None = None,
     parallel: int = 1,
     parent: BackupMetadata | None = None,
+    table_sums_limits: tablesums.Limits | None = None,
 ) -> BackupMetadata:
     """Take a full physical backup of the server behind `conn` into `catalog`.
 
@@ -222,6 +223,8 @@ def backup_full(
         parallel: copy threads of the backup tool.
         parent: take an incremental backup on top of this physical backup instead (the
             pages changed since its `to_lsn`); see `incremental.backup_incremental`.
+        table_sums_limits: bounds of the table sums measured after the stream
+            (`tablesums.Limits()` when None; a 0 budget measures nothing).
 
     Returns:
         The metadata written to `backup.json`.
@@ -287,7 +290,9 @@ def backup_full(
             from_lsn=0 if parent is None else parent.to_lsn,
             to_lsn=commands.to_lsn_from(tap.files, log_text),
         )
-        tablesums.attach(meta, conn, flavour, workdir=work, note=log.note)
+        tablesums.attach(
+            meta, conn, flavour, workdir=work, note=log.note, limits=table_sums_limits
+        )
         toolstream.record(store, meta, log)
     except Exception as exc:
         if preflight.cleared:  # the id was unused: whatever is under it is ours

@@ -18,6 +18,7 @@ from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog
 from ..connection import ConnectionSpec
 from ..errors import EngineError
 from ..progress import ProgressCallback
+from ..tablesums import Limits
 from .backup import BackupError, backup_full
 
 PHYSICAL = ("full", "incremental")
@@ -89,6 +90,7 @@ def backup_incremental(
     workdir: str | os.PathLike[str],
     description: str | None = None,
     parallel: int = 1,
+    table_sums_limits: Limits | None = None,
 ) -> BackupMetadata:
     """Take an incremental physical backup on top of `parent_id`.
 
@@ -105,6 +107,7 @@ def backup_incremental(
         workdir: private local directory.
         description: free text.
         parallel: copy threads.
+        table_sums_limits: bounds of the table sums (see `backup_full`).
 
     Raises:
         BackupError: no usable parent (missing, broken chain, no LSN) or the backup failed.
@@ -128,6 +131,7 @@ def backup_incremental(
         description=description,
         parallel=parallel,
         parent=parent,
+        table_sums_limits=table_sums_limits,
     )
 
 

@@ -16,7 +16,9 @@ At backup time (`record_for_backup`), after the backup stream is complete:
 Everything runs under one time budget (the last fifth, at most 10 s, kept for step 3)
 and caps (`Limits`); what is left out is named in ``skipped`` with the reason; a
 statement that outlives the budget ends its connection. Recording never fails a backup:
-an error skips every table and says why in ``error``.
+an error skips every table and says why in ``error``. A budget of 0 turns measuring off
+(config/CLI ``table-sums-budget 0``): the tables are only listed, each skipped with
+`TURNED_OFF`, which ``error`` repeats so that a drill says why it compared nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ NON_TRANSACTIONAL = frozenset({"MyISAM", "Aria"})
 _AFTER_BACKUP = "after the backup's consistent point"
 #: seconds of the budget kept to read the binlog written while the tables were measured
 _CHECK_RESERVE = 10.0
+#: why nothing was measured when the budget is 0 (the CLI/config option's name in it)
+TURNED_OFF = "table sums turned off (table-sums-budget 0)"
+#: seconds to list the tables when measuring is turned off
+_LISTING_SECONDS = 10.0
 _NO_BACKUP_POINT = (
     "the backup recorded no binlog position (binary logging is off?): whether the table "
     "changed after the backup cannot be told"
@@ -69,7 +75,8 @@ class Limits:
     """Bounds of one measurement.
 
     Attributes:
-        budget_seconds: total time (listing, binlog reading and measuring).
+        budget_seconds: total time (listing, binlog reading and measuring); 0 (or less)
+            measures nothing: the tables are listed and skipped with `TURNED_OFF`.
         max_table_bytes: tables with more data (information_schema) are skipped.
         max_tables: tables measured at most (by name order); later ones are skipped.
         max_listed_skips: tables named in ``skipped`` beyond those (the rest counted).
@@ -102,6 +109,8 @@ def record_for_backup(
     Never raises: on any error every listed table is skipped with the error as reason.
     """
     limits = limits or Limits()
+    if limits.budget_seconds <= 0:
+        return _turned_off(conn, flavour, meta, workdir, limits)
     deadline = time.monotonic() + limits.budget_seconds
     measuring = deadline - min(_CHECK_RESERVE, limits.budget_seconds / 5)
     sums = TableSums(server_version=flavour.version)
@@ -121,6 +130,34 @@ def record_for_backup(
     return sums
 
 
+def _turned_off(
+    conn: ConnectionSpec,
+    flavour: Flavour,
+    meta: BackupMetadata,
+    workdir: str | os.PathLike[str],
+    limits: Limits,
+) -> TableSums:
+    """Measuring is off: list the tables only, each skipped with `TURNED_OFF` (never raises)."""
+    sums = TableSums(server_version=flavour.version, error=TURNED_OFF)
+    deadline = time.monotonic() + _LISTING_SECONDS
+    try:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        with open_session(
+            conn, client=flavour.client_tool, workdir=workdir, deadline=deadline
+        ) as session:
+            wanted = _selection(meta)
+            listed = _list(
+                session, sums, limits, deadline, wanted=wanted, databases=meta.databases
+            )
+            _skip(sums, listed, TURNED_OFF)
+    except Exception as exc:
+        logger.warning(
+            "backup %s: %s; the tables could not be listed: %s", meta.backup_id, TURNED_OFF, exc
+        )
+    _skip_all(sums, TURNED_OFF)
+    return sums
+
+
 def attach(
     meta: BackupMetadata,
     conn: ConnectionSpec,
@@ -128,12 +165,14 @@ def attach(
     *,
     workdir: str | os.PathLike[str],
     note: Callable[[str], None] | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Record the table sums of the backup ``meta`` into it (before ``backup.json`` is written).
 
     Never raises (see `record_for_backup`); ``note`` gets a one-line summary for the job log.
+    ``limits`` bound the measurement (`Limits()` when None; a 0 budget measures nothing).
     """
-    sums = record_for_backup(conn, flavour, meta, workdir=workdir)
+    sums = record_for_backup(conn, flavour, meta, workdir=workdir, limits=limits)
     meta.table_sums = sums.to_dict()
     if note is not None:
         note(sums.summary())
