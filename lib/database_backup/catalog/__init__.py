@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from database_backup.storage import ObjectStore
 
+from .clusters import find_clusters
 from .errors import (
     BackupHeldError,
     BackupNotFoundError,
@@ -26,7 +27,7 @@ from .errors import (
 from .index import CatalogView
 from .metadata import BackupMetadata, IncompleteBackup, new_backup_id
 from .retention import Decision, RetentionPolicy, select_for_deletion
-from .store import Catalog, check_cluster_id, find_clusters
+from .store import Catalog, check_cluster_id
 
 __all__ = [
     "BackupHeldError",

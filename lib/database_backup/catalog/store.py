@@ -25,7 +25,6 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Protocol, runtime_checkable
 
 from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore
 from database_backup.timefmt import as_utc, utc_now
@@ -69,7 +68,6 @@ IDENTITY_VERSION = 1
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
-MAX_CLUSTERS = 1000  #: prefixes examined when discovering the clusters in a location
 logger = logging.getLogger(__name__)
 
 
@@ -604,68 +602,6 @@ class Catalog:
             self.storage.delete(prefix + METADATA_FILE)
             self.storage.delete_prefix(prefix)
         return carried
-
-
-@runtime_checkable
-class ListsDirectories(Protocol):
-    """A store that lists the "directories" right under a prefix (S3 common prefixes)."""
-
-    def list_dirs(self, prefix: str = "") -> list[str]:
-        """Relative prefixes ending with "/", sorted."""
-        ...
-
-
-def find_clusters(storage: ObjectStore, *, limit: int = MAX_CLUSTERS) -> list[str]:
-    """Every cluster id ``<model-uuid>/<app>`` with a catalog (``cluster.json``) in ``storage``.
-
-    The catalog is the truth: this finds the backups of applications no longer related
-    (removed, or in a lost model). Stores that list common prefixes are walked two levels
-    deep (one request per model directory, plus one existence check per candidate); others
-    are scanned. At most ``limit`` directories are examined.
-
-    Raises:
-        CatalogError: the location holds more than ``limit`` candidate prefixes (name the
-            cluster instead of listing them all).
-    """
-    seen = 0
-
-    def count(found: int) -> None:
-        nonlocal seen
-        seen += found
-        if seen > limit:
-            raise CatalogError(
-                f"the storage location holds more than {limit} prefixes: name the cluster "
-                "(cluster=<model-uuid>/<application>) instead of listing every one"
-            )
-
-    clusters: list[str] = []
-    if isinstance(storage, ListsDirectories):
-        models = [d for d in storage.list_dirs("") if d.endswith("/")]
-        count(len(models))
-        for model in models:
-            apps = storage.list_dirs(model)
-            count(len(apps))
-            for app in apps:
-                candidate = app.rstrip("/")
-                if _is_cluster_id(candidate) and storage.exists(f"{candidate}/{CLUSTER_FILE}"):
-                    clusters.append(candidate)
-        return sorted(clusters)
-    for info in storage.list(""):
-        parts = info.key.split("/")
-        if len(parts) == 3 and parts[2] == CLUSTER_FILE:
-            count(1)
-            candidate = "/".join(parts[:2])
-            if _is_cluster_id(candidate):
-                clusters.append(candidate)
-    return sorted(clusters)
-
-
-def _is_cluster_id(candidate: str) -> bool:
-    try:
-        check_cluster_id(candidate)
-    except ValueError:
-        return False
-    return True
 
 
 def _parse_hold(raw: bytes, backup_id: str) -> datetime | None:
