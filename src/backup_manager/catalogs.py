@@ -311,8 +311,6 @@ class Catalogs:
         with storage_errors(location, f"applying retention to {app}"):
             catalog = self.catalog(app, location)
             decisions, binlogs = purge_with_binlogs(catalog, policy, protected=protected)
-            if decisions:
-                catalog.read_index()  # what is left (a recording catalog updates its summary)
             for binlog in binlogs:
                 logger.info(
                     "retention deleted binlog %s/%s of %s in %s: no kept backup needs it",
