@@ -191,6 +191,19 @@ def peer_restore_command(peer: str, endpoint: Endpoint, key: str, target: Path, 
     return f"{fetch} | {unpack} && {prepare} >/dev/null 2>&1"
 
 
+def product_argv(
+    command: str, spec: Path, state: Path, backup_id: str, extra: Sequence[str] = ()
+) -> list[str]:
+    """The product's cold CLI process (`database_backup.cli.main`, plus a VmHWM read).
+
+    Keys and the database password go in its environment, never here.
+    """
+    return [
+        sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", command,
+        "--spec", str(spec), "--backup-id", backup_id, "--state-file", str(state), *extra,
+    ]  # fmt: skip
+
+
 # -- figures (pure: unit-tested) ---------------------------------------------------------
 
 
@@ -304,6 +317,7 @@ class Bench:
     endpoint: Endpoint
     aws: str
     spec: Path
+    backup_args: tuple[str, ...] = ()
 
     def peer_env(self) -> dict[str, str]:
         """The peers' environment: it points at their private config files."""
@@ -334,9 +348,8 @@ class Bench:
         rss = self.base / "rss-backup"
         started = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", "backup",
-             "--spec", str(self.spec), "--backup-id", backup_id,
-             "--state-file", str(self.base / "state-backup.json")],
+            product_argv("backup", self.spec, self.base / "state-backup.json", backup_id,
+                         self.backup_args),
             env=self.product_env(rss), capture_output=True, check=False,
         )  # fmt: skip
         seconds = time.monotonic() - started
@@ -364,8 +377,7 @@ class Bench:
         state.unlink(missing_ok=True)
         watch = _PhaseWatch(state)
         proc = subprocess.run(
-            [sys.executable, "-c", _RSS_WRAPPER, "--log-level", "WARNING", "restore",
-             "--spec", str(self.spec), "--backup-id", backup_id, "--state-file", str(state)],
+            product_argv("restore", self.spec, state, backup_id),
             env=self.product_env(rss), capture_output=True, check=False,
         )  # fmt: skip
         total = time.monotonic() - watch.started
@@ -495,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Backup/restore against aws CLI and rclone.")
     parser.add_argument("--sizes", default="256", help="database sizes in MiB, e.g. 256,4096")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument(
+        "--table-sums-budget",
+        type=float,
+        help="pass to the product's backup (0: no table sums; default: the product's own)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or sizes[0] <= 0 or args.rounds < 1:
@@ -521,12 +538,18 @@ def main(argv: list[str] | None = None) -> int:
         endpoint = Endpoint(
             gateway.endpoint, gateway.region, BUCKET, gateway.access_key, gateway.secret_key
         )
-        bench = Bench(base, server, gateway, endpoint, aws, _spec(base, endpoint, server))
+        extra = (
+            ()
+            if args.table_sums_budget is None
+            else ("--table-sums-budget", str(args.table_sums_budget))
+        )
+        bench = Bench(base, server, gateway, endpoint, aws, _spec(base, endpoint, server), extra)
         results: list[SizeResult] = []
         for size in sizes:
             actual = fill_to(server, size)
             print(f"filled bench.t to {actual:.0f} MiB", flush=True)
             results.append(measure(bench, actual, args.rounds))
+        print(f"product backup options: {' '.join(extra) or '(defaults)'}")
         print(report(results, args.rounds, _load()))
         return 0
     finally:

@@ -21,6 +21,10 @@ def endpoint() -> bench.Endpoint:
 def _command_lines(endpoint: bench.Endpoint, tmp_path: Path) -> list[str]:
     source = bench.backup_source(tmp_path / "my.cnf", tmp_path / "xb", tmp_path / "log")
     lines = [source]
+    for command in ("backup", "restore"):
+        argv = bench.product_argv(command, tmp_path / "spec.json", tmp_path / "s", "b1", ("-x",))
+        assert argv[-1] == "-x"
+        lines.append(" ".join(argv))
     for peer in bench.PEERS:
         key = f"peers/{peer}/256-0.xbstream.zst"
         lines.append(bench.peer_backup_command(peer, endpoint, key, source, "/opt/aws"))
@@ -32,7 +36,7 @@ def _command_lines(endpoint: bench.Endpoint, tmp_path: Path) -> list[str]:
 
 def test_no_key_on_any_command_line(endpoint: bench.Endpoint, tmp_path: Path) -> None:
     lines = _command_lines(endpoint, tmp_path)
-    assert len(lines) == 5
+    assert len(lines) == 7
     for line in lines:
         assert SECRET not in line
         assert ACCESS not in line
