@@ -5,6 +5,10 @@
   newest physical backup by default);
 - `backup --kind logical [--databases a,b | --tables db.t1,db.t2]`: logical backup (the
   whole server when neither is given).
+
+Every kind takes `--table-sums-budget SECONDS` (0: measure no table sums, say so in
+``backup.json``) and `--table-sums-max-table-mb MB`: the bounds of the per-table row
+counts and checksums measured after the stream (`mysql.tablesums`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from database_backup.mysql import (
     backup_incremental,
     backup_logical,
 )
+from database_backup.mysql.tablesums import Limits
 from database_backup.timefmt import utc_now
 
 from . import options
@@ -33,6 +38,9 @@ from .state import StateFile
 logger = logging.getLogger("database_backup.cli")
 
 KINDS = ("full", "incremental", "logical")
+MIB = 2**20
+_SUMS_BUDGET = int(Limits().budget_seconds)
+_SUMS_TABLE_MB = Limits().max_table_bytes // MIB
 
 
 class _Common(TypedDict):
@@ -45,6 +53,7 @@ class _Common(TypedDict):
     progress: ProgressCallback
     workdir: Path
     description: str | None
+    table_sums_limits: Limits
 
 
 def register(new_command: options.NewCommand) -> None:
@@ -61,6 +70,21 @@ def register(new_command: options.NewCommand) -> None:
     scope = backup.add_mutually_exclusive_group()
     scope.add_argument("--databases", type=options.names, help="logical: only these databases")
     scope.add_argument("--tables", type=options.names, help="logical: only these db.table tables")
+    backup.add_argument(
+        "--table-sums-budget",
+        type=options.budget,
+        default=_SUMS_BUDGET,
+        metavar="SECONDS",
+        help="time for the per-table row counts and checksums after the stream "
+        f"(0: none measured; default {_SUMS_BUDGET})",
+    )
+    backup.add_argument(
+        "--table-sums-max-table-mb",
+        type=options.positive,
+        default=_SUMS_TABLE_MB,
+        metavar="MB",
+        help=f"tables with more data get no table sum (default {_SUMS_TABLE_MB})",
+    )
 
 
 def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> None:
@@ -78,6 +102,10 @@ def cmd_backup(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> 
         progress=state.progress,
         workdir=spec.work_dir / f"backup-{backup_id}",
         description=args.description,
+        table_sums_limits=Limits(
+            budget_seconds=args.table_sums_budget,
+            max_table_bytes=args.table_sums_max_table_mb * MIB,
+        ),
     )
     if args.kind == "full":
         logger.info("starting full backup %s of cluster %s", backup_id, spec.cluster_id)

@@ -16,6 +16,19 @@ def positive(text: str) -> int:
     return value
 
 
+def budget(text: str) -> int:
+    """Whole seconds of a time budget; 0 turns the bounded work off."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"give 0 (do not measure) or more seconds as a whole number, not {text[:40]!r}"
+        )
+    return value
+
+
 def level(text: str) -> int:
     """A zstd compression level."""
     value = int(text)
