@@ -112,7 +112,8 @@ class Indexer:
             elif isinstance(found, IncompleteBackup):
                 view.incomplete.append(found)
                 pending.add(backup_id)
-                gone.add(backup_id)  # out of `backups`, were it there
+                if backup_id in document.backups:  # an entry that is no longer true
+                    gone.add(backup_id)
             elif view.take(backup_id, found):
                 added[backup_id] = found
         if not added and not gone and pending == set(document.pending):

@@ -247,3 +247,18 @@ def test_a_writer_never_starts_an_index_over_backups_it_does_not_know() -> None:
     store_backup(catalog, replace(backup("b00009", 0.01), stored_size=1000))
 
     assert [b.backup_id for b in catalog.read_index().complete] == [*ids, "b00009"]
+
+
+def test_a_backup_in_progress_costs_a_read_but_no_index_write() -> None:
+    memory = DirMemoryStore()
+    seed(memory, 3)
+    catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
+    catalog.read_index()
+    memory.put_bytes(catalog.artefact_key("b99999", "data.xbstream.zst"), b"partial")
+    catalog.read_index()  # sees it: now pending
+    store = CountingStore(memory)
+
+    view = Catalog(store, CLUSTER, clock=lambda: NOW).read_index()
+
+    assert [b.backup_id for b in view.incomplete] == ["b99999"]
+    assert store.counts == {"get": 1, "list": 2}  # the index, the new ids, the pending prefix
