@@ -566,36 +566,39 @@ class Catalog:
             The decisions (carried out unless ``dry_run``), oldest first.
         """
         view = view or self.read_index()
-        decisions = select_for_deletion(
-            view.entries(include_incomplete=True), view.holds(), policy, self._clock(), protected
-        )
+        now = self._clock()
+        entries, held = view.entries(include_incomplete=True), view.holds()
+        decisions = select_for_deletion(entries, held, policy, now, protected)
         if dry_run:
             return decisions
-        now = self._clock()
+        # the selection honours the index's holds; each hold is read again from
+        # preserve.json (the truth) in case the index missed a new one, and a backup held
+        # after all is kept with its parents (the selection runs again with it)
         holds = {decision.backup_id: self.get_hold(decision.backup_id) for decision in decisions}
-        carried: list[Decision] = []
-        for decision in decisions:
-            # the selection honours the index's holds and the parents; the hold is read
-            # again from preserve.json (the truth) in case the index missed a new one
-            until = holds[decision.backup_id]
-            if until is not None and until > now:
-                logger.warning(
-                    "retention spares backup %s: it is held until %s (the index missed the "
-                    "hold; it is corrected now)",
-                    decision.backup_id,
-                    format_time(until),
-                )
-            else:
-                carried.append(decision)
+        missed = {
+            backup_id: until
+            for backup_id, until in holds.items()
+            if until is not None and until > now
+        }
+        for backup_id, until in missed.items():
+            logger.warning(
+                "retention spares backup %s (and its parents): it is held until %s; the "
+                "index missed the hold, it is corrected now",
+                backup_id,
+                format_time(until),
+            )
+        carried = decisions
+        if missed:
+            carried = select_for_deletion(entries, {**held, **missed}, policy, now, protected)
         gone = {decision.backup_id for decision in carried}
 
         def forget(index: IndexDocument) -> None:
             _forget(gone)(index)
-            for backup_id, until in holds.items():
-                if backup_id in index.backups and until is not None and until > now:
+            for backup_id, until in missed.items():
+                if backup_id in index.backups:
                     index.backups[backup_id][HOLD_KEY] = format_time(until)
 
-        if carried or len(gone) != len(decisions):
+        if carried or missed:
             self._update_index(forget, "apply retention")  # first, like delete_backup
         for decision in carried:
             prefix = self.backup_prefix(decision.backup_id)

@@ -262,3 +262,21 @@ def test_a_backup_in_progress_costs_a_read_but_no_index_write() -> None:
 
     assert [b.backup_id for b in view.incomplete] == ["b99999"]
     assert store.counts == {"get": 1, "list": 2}  # the index, the new ids, the pending prefix
+
+
+def test_a_hold_the_index_missed_also_keeps_the_parents_of_the_held_backup() -> None:
+    memory = DirMemoryStore()
+    catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
+    catalog.read_index()
+    store_backup(catalog, backup("b1", 4))
+    store_backup(catalog, backup("b2", 3, kind="incremental", parent="b1"))
+    store_backup(catalog, backup("b3", 2))
+    store_backup(catalog, backup("b4", 1))
+    index = memory.get_bytes(catalog.index_key)
+    catalog.set_hold("b2", NOW + timedelta(days=3))
+    memory.put_bytes(catalog.index_key, index)  # the hold's index update was lost
+
+    decisions = catalog.purge(RetentionPolicy(max_count=2))
+
+    assert decisions == []
+    assert [b.backup_id for b in catalog.list_backups()] == ["b1", "b2", "b3", "b4"]
