@@ -21,6 +21,7 @@ class CharmConfig(pydantic.BaseModel):
     binlog_retention_days: int = pydantic.Field(default=7, ge=1, le=365)
     drill_directory: str = DEFAULT_DRILL_DIRECTORY
     drill_min_free_gb: float | None = pydantic.Field(default=None, ge=0, le=1_000_000)
+    table_sums_budget: int = pydantic.Field(default=60, ge=0, le=3600)
 
     @pydantic.field_validator("drill_directory")
     @classmethod

@@ -107,6 +107,7 @@ class JobRunner:
         password: str | None,
         not_ready: str,
         drill: specs.DrillPlace | None = None,
+        table_sums_budget: int | None = None,
     ) -> JobStatus:
         """Start `job` unless the lock policy or the unit refuses; return its first status.
 
@@ -138,6 +139,7 @@ class JobRunner:
                 server=self._server.server_section(),
                 workdir=str(self._server.state_dir / "work"),
                 drill=drill,
+                table_sums_budget=table_sums_budget,
             )
         except (SecretUnavailableError, specs.JobSpecError) as exc:
             return self.refusal(job, str(exc))

@@ -208,6 +208,7 @@ class ProviderService:
             password=self.password(),
             not_ready=self.not_ready(),
             drill=self.drill_place(),
+            table_sums_budget=self.config.table_sums_budget if self.config else None,
         )
         self.runner.publish(event.relation, status)
         logger.info("job %s: %s %s", job.job_id, status.status.value, status.message or "")

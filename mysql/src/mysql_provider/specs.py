@@ -166,8 +166,14 @@ def _selection(job: JobRequest) -> list[str]:
     return command
 
 
-def backup_command(job: JobRequest, backup_id: str) -> list[str]:
-    """The CLI arguments of a backup job (`backup --kind ...`, see docs/architecture.md)."""
+def backup_command(
+    job: JobRequest, backup_id: str, table_sums_budget: int | None = None
+) -> list[str]:
+    """The CLI arguments of a backup job (`backup --kind ...`, see docs/architecture.md).
+
+    `table_sums_budget` (config `table-sums-budget`; 0 measures none) goes on as
+    `--table-sums-budget`; None leaves the engine's default.
+    """
     command = ["backup", "--backup-id", backup_id, "--job-id", job.job_id]
     kind = job.kind
     if kind is not BackupKind.FULL:
@@ -181,6 +187,8 @@ def backup_command(job: JobRequest, backup_id: str) -> list[str]:
         command += ["--compression-level", str(job.compression_level or DEFAULT_COMPRESSION_LEVEL)]
     else:
         command.append("--no-compression")
+    if table_sums_budget is not None:
+        command += ["--table-sums-budget", str(table_sums_budget)]
     return command
 
 
@@ -221,6 +229,7 @@ def engine_job(
     server: Mapping[str, JSON],
     workdir: str,
     drill: DrillPlace | None = None,
+    table_sums_budget: int | None = None,
 ) -> EngineJob:
     """Everything the worker needs to run `job`.
 
@@ -228,7 +237,8 @@ def engine_job(
     (they stop, replace and restart the server, and may replay logs). A drill connects as
     the backup user too, only to ask the live server what it runs (flavour, program): its
     scratch server has a throwaway account of its own, and `server` only tells the engine
-    where not to go.
+    where not to go. `table_sums_budget` bounds a backup's table sums (see
+    `backup_command`).
 
     Raises:
         JobSpecError: the job is incomplete.
@@ -248,7 +258,7 @@ def engine_job(
         connection = admin_connection
     else:
         cluster, backup_id = cluster_id, new_backup_id
-        command = backup_command(job, backup_id)
+        command = backup_command(job, backup_id, table_sums_budget)
         connection = backup_connection
     try:
         spec = EngineSpec(
