@@ -63,7 +63,7 @@ class IndexedCatalog(Protocol):
 
     def backup_prefix(self, backup_id: str) -> str: ...  # noqa: D102
 
-    def check_identity(self) -> None: ...  # noqa: D102
+    def check_identity(self) -> bool: ...  # noqa: D102
 
     def identity_confirmed(self) -> None: ...  # noqa: D102
 
@@ -128,8 +128,12 @@ class Indexer:
         self.update(heal, "heal the index")
 
     def rebuild(self, *, strict: bool = True) -> CatalogView:
-        """Rebuild the index from every backup's own files (the truth)."""
-        self.catalog.check_identity()
+        """Rebuild the index from every backup's own files (the truth).
+
+        Nothing is written where there is no catalog (no ``cluster.json``): reading a
+        prefix never creates one.
+        """
+        is_catalog = self.catalog.check_identity()
         ids = self.backup_ids()
         view = _View()
         fresh: dict[str, Summary] = {}
@@ -145,7 +149,8 @@ class Indexer:
             index.backups = dict(fresh)
             index.pending = list(pending)
 
-        self.update(replace, "rebuild the index", strict=strict, create=True)
+        if is_catalog:
+            self.update(replace, "rebuild the index", strict=strict, create=True)
         return view.freeze()
 
     def load(self) -> IndexDocument | None:

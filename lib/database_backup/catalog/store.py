@@ -371,9 +371,14 @@ class Catalog:
         """
         return Indexer(self).rebuild()
 
-    def check_identity(self) -> None:
-        """Refuse to read a foreign catalog (``ForeignClusterError``); absent is empty."""
+    def check_identity(self) -> bool:
+        """Whether the prefix holds this cluster's catalog (``cluster.json``).
+
+        Raises:
+            ForeignClusterError: it holds another cluster's.
+        """
         self._verify_for_reading()
+        return self._identity_verified
 
     def identity_confirmed(self) -> None:
         """This cluster's index was read: its identity needs no other check."""

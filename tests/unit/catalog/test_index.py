@@ -152,6 +152,7 @@ def test_reindex_drops_what_was_deleted_behind_the_index() -> None:
 def test_writers_keep_the_index_current() -> None:
     memory = MemoryStore()
     catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
+    catalog.ensure_cluster()
     catalog.read_index()  # the index exists (writers never start one: see below)
     for backup_id, days in (("b1", 3), ("b2", 2), ("b3", 1)):
         store_backup(catalog, backup(backup_id, days))
@@ -267,6 +268,7 @@ def test_a_backup_in_progress_costs_a_read_but_no_index_write() -> None:
 def test_a_hold_the_index_missed_also_keeps_the_parents_of_the_held_backup() -> None:
     memory = DirMemoryStore()
     catalog = Catalog(memory, CLUSTER, clock=lambda: NOW)
+    catalog.ensure_cluster()
     catalog.read_index()
     store_backup(catalog, backup("b1", 4))
     store_backup(catalog, backup("b2", 3, kind="incremental", parent="b1"))
@@ -280,3 +282,12 @@ def test_a_hold_the_index_missed_also_keeps_the_parents_of_the_held_backup() -> 
 
     assert decisions == []
     assert [b.backup_id for b in catalog.list_backups()] == ["b1", "b2", "b3", "b4"]
+
+
+def test_reading_a_prefix_without_a_catalog_writes_nothing_there() -> None:
+    memory = DirMemoryStore()
+
+    view = Catalog(memory, f"{MODEL}/typo", clock=lambda: NOW).read_index()
+
+    assert view.entries(include_incomplete=True) == []
+    assert memory.objects == {}
