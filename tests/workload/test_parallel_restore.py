@@ -7,6 +7,8 @@ corrupted frame fails the restore naming the frame, with the current data untouc
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -125,3 +127,13 @@ def test_a_corrupted_frame_fails_the_restore_and_leaves_the_data(
     assert server.pid == pid
     assert server.checksum_tables("shop") == current
     assert siblings(server.datadir) == []
+    assert _decoder_threads() == []  # the decoder was closed: no feeder waits forever
+
+
+def _decoder_threads() -> list[str]:
+    deadline = time.monotonic() + 5
+    while True:
+        names = [t.name for t in threading.enumerate() if t.name.startswith("zstd-")]
+        if not names or time.monotonic() > deadline:
+            return names
+        time.sleep(0.1)

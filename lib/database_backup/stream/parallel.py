@@ -302,6 +302,7 @@ class ParallelDecompressReader(ChunkedStageReader):
             self._feeder.join(timeout=60)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._queue.put(None)  # wakes a reader still waiting in another thread
         close_source(self._source)
 
 

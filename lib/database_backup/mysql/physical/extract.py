@@ -75,6 +75,7 @@ def fetch_and_extract(
     emit(progress, "download", 0, meta.stored_size)
     opened = catalog.storage.open_stream(artefact)
     source = _Counter(opened, progress, meta.stored_size)
+    reader: BinaryIO | None = None
     try:
         reader = decode_artefact(source, meta, key)
         argv = commands.extract_command(flavour, staging, parallel=parallel)
@@ -104,6 +105,8 @@ def fetch_and_extract(
             _kill(proc)
             raise
     finally:
+        if reader is not None:
+            reader.close()  # stops the decoder's threads (frames decoded in parallel)
         source.close()
     if rc != 0:
         raise RestoreError(
