@@ -39,8 +39,11 @@ class LocationHealth:
         last_size_bytes: its stored size.
         complete_backups: how many complete backups there are.
         storage_bytes: bytes stored under the cluster's prefix (backups and binlogs).
-        binlog_last_event_at: time of the newest shipped binlog event (set only where the
-            cluster ships binlogs to).
+        binlog_last_event_at: the later of the newest shipped binlog event and the
+            shipper's last caught-up record (set only where the cluster ships binlogs to).
+        read_at: when storage was read; the binlog lag is measured at that moment, so the
+            read interval does not add to it (a stopped shipper shows at most one interval
+            late, an idle database never crosses its limit between two reads).
         drill_passed: the newest drill's result (None: never drilled).
         drill_checked_at: when that drill checked.
     """
@@ -56,6 +59,7 @@ class LocationHealth:
     binlog_last_event_at: float | None = None
     drill_passed: bool | None = None
     drill_checked_at: float | None = None
+    read_at: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +126,11 @@ def _location_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
         ("last_size_bytes", "Stored size of the newest complete backup."),
         ("complete_backups", "Number of complete backups in the catalog."),
         ("storage_bytes", "Bytes stored for the cluster: backups and shipped binlogs."),
-        ("binlog_lag_seconds", "Seconds since the newest shipped binlog event."),
+        (
+            "binlog_lag_seconds",
+            "How long changes may have waited to be shipped, at the last storage read "
+            "(since the newest shipped event or the shipper's last caught-up record).",
+        ),
         ("drill_last_success", "1 if the newest restore drill passed, 0 if it failed."),
         ("drill_last_timestamp_seconds", "When the newest restore drill checked."),
         ("drill_last_age_seconds", "Seconds since the newest restore drill checked."),
@@ -141,7 +149,8 @@ def _location_families(snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
             values["last_complete_timestamp_seconds"] = health.last_complete_at
             values["last_complete_age_seconds"] = _age(now, health.last_complete_at)
         if health.binlog_last_event_at is not None:
-            values["binlog_lag_seconds"] = _age(now, health.binlog_last_event_at)
+            measured = now if health.read_at is None else min(now, health.read_at)
+            values["binlog_lag_seconds"] = _age(measured, health.binlog_last_event_at)
         if health.drill_passed is not None:
             values["drill_last_success"] = 1.0 if health.drill_passed else 0.0
         if health.drill_checked_at is not None:

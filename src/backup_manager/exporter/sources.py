@@ -314,7 +314,7 @@ class Sources:
             return dataclasses.replace(previous, catalog_up=False)
         if self._failures.pop((entry.cluster, name), None) is not None:
             logger.info("reading the catalog of %s at %r works again", entry.cluster, name)
-        return health
+        return dataclasses.replace(health, read_at=self._clock())
 
     def close(self) -> None:
         """Release the S3 clients."""

@@ -440,3 +440,26 @@ def test_a_lasting_storage_error_is_logged_once_and_its_end_too(
 
     assert caplog.text.count("reading the catalog of model-uuid/mysql at 's3-a' failed") == 1
     assert caplog.text.count("reading the catalog of model-uuid/mysql at 's3-a' works again") == 1
+
+
+def test_the_lag_is_measured_at_the_read_not_grown_by_the_read_interval(
+    tmp_path: Path, s3_store: FakeS3
+):
+    # storage is read once a minute; an idle database caught up 10 s before that read must
+    # not show 10 + 50 s of lag at a scrape 50 s later (with a 60 s RPO the alert would fire
+    # for part of every minute, and forever if Prometheus evaluates in phase with the reads)
+    path = tmp_path / "exporter.json"
+    write_state(path)
+    bucket = s3_store.bucket("bucket-a")
+    ship(bucket, "bin.000008", NOW - timedelta(days=2), "20261101T000000Z-aaaa")
+    caught_up(bucket, NOW - timedelta(seconds=10), "20261101T000000Z-aaaa")
+    clock = Clock()
+    sources = sources_for(path, s3_store, clock)
+    sources.load()
+    sources.refresh()
+
+    clock.now += 50
+    text = render(sources.snapshot())
+
+    lag = 'database_backup_binlog_lag_seconds{cluster="model-uuid/mysql",location="s3-a"}'
+    assert f"{lag} 10.0" in text
