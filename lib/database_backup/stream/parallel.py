@@ -293,8 +293,14 @@ class ParallelDecompressReader(ChunkedStageReader):
         if isinstance(item, BaseException):
             self._ended = True
             raise item
+        try:
+            data = item.result()
+        except BaseException:
+            self._ended = True
+            self._stop.set()  # nothing after a bad frame is read: the feeder stops now
+            raise
         self._taken = True
-        return item.result()
+        return data
 
     def _close_source(self) -> None:
         self._stop.set()

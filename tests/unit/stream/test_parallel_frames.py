@@ -142,6 +142,22 @@ def test_a_corrupted_frame_fails_naming_it_after_the_frames_before_it() -> None:
     assert good == RAW[: 2 * FRAME_SIZE]
 
 
+def test_a_corrupted_frame_stops_the_feeder_even_when_the_reader_is_not_closed() -> None:
+    stored = bytearray(
+        read_all(FramedCompressReader(io.BytesIO(generated(20 * MIB)), frame_size=MIB))
+    )
+    stored[MARKER_SIZE + 100] ^= 0x10  # inside frame 0
+    reader = ParallelDecompressReader(io.BytesIO(bytes(stored)), workers=2, in_flight=3)
+
+    with pytest.raises(IntegrityError, match="frame 0"):
+        reader.read(MIB)
+
+    feeder = reader._feeder  # noqa: SLF001 - the thread under test
+    assert feeder is not None
+    feeder.join(timeout=5)
+    assert not feeder.is_alive()
+
+
 def test_every_cut_at_or_inside_a_marker_and_inside_a_frame_is_detected() -> None:
     stored = framed(generated(FRAME_SIZE + 100))
     (_, first, _), (second, _, _) = frame_offsets(stored)
