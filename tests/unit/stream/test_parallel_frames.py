@@ -152,7 +152,7 @@ def test_a_corrupted_frame_stops_the_feeder_even_when_the_reader_is_not_closed()
     with pytest.raises(IntegrityError, match="frame 0"):
         reader.read(MIB)
 
-    feeder = reader._feeder  # noqa: SLF001 - the thread under test
+    feeder = reader._feeder  # the thread under test
     assert feeder is not None
     feeder.join(timeout=5)
     assert not feeder.is_alive()
