@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
-from database_backup.storage import ObjectInfo
+from database_backup.storage import ObjectInfo, Readable, UploadResult
 
 PAGE = 1000
 
@@ -64,6 +64,16 @@ class CountingStore:
     def delete(self, key: str) -> None:
         self.counts["delete"] += 1
         self.inner.delete(key)
+
+    def upload_stream(
+        self, key: str, source: Readable, *, size_hint: int | None = None
+    ) -> UploadResult:
+        self.counts["put"] += 1
+        return self.inner.upload_stream(key, source, size_hint=size_hint)
+
+    def open_stream(self, key: str) -> BinaryIO:
+        self.counts["get"] += 1
+        return self.inner.open_stream(key)
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.inner.list(prefix))
