@@ -13,6 +13,7 @@ statements had been sent (`sqlfilter.SentTracker`); the others were not touched.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -180,8 +181,10 @@ def _check_decodes(
     emit(progress, "check", 0, meta.raw_size or 0)
     raw = 0
     try:
-        with local.open("rb") as source:
-            reader = decode_artefact(source, meta, key)
+        with (
+            local.open("rb") as source,
+            contextlib.closing(decode_artefact(source, meta, key)) as reader,
+        ):
             while chunk := reader.read(_CHUNK):
                 raw += len(chunk)
     except (IntegrityError, OSError) as exc:
@@ -217,8 +220,12 @@ def _apply(
     sent = SentTracker()
     sql_filter = SqlFilter(selection)
     applied = 0
-    with local.open("rb") as source:
-        reader = decode_artefact(source, meta, key)
+    # the decoded reader is closed on every exit: a parallel decoder's threads (and the
+    # frames they hold) would otherwise outlive a failed apply as long as its error lives
+    with (
+        local.open("rb") as source,
+        contextlib.closing(decode_artefact(source, meta, key)) as reader,
+    ):
         client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=err, stderr=err)
         if client.stdin is None:
             raise LogicalRestoreError("the client has no stdin")
