@@ -161,6 +161,31 @@ def _session() -> Any:
     return _sdk("boto3.session").Session()
 
 
+def warm_up() -> None:
+    """Import the SDK and load the S3 model now, so the first client is cheap (~3 ms).
+
+    For a thread started where the process waits on something else (a child process, the
+    network): the import holds the GIL most of its ~0.4-0.8 s. The throwaway client makes
+    no request (dummy credentials, no endpoint contacted); errors are ignored: the real
+    client creation reports them.
+    """
+    with contextlib.suppress(Exception), _SESSION_LOCK:
+        _sdk("botocore.config")
+        _session().client(
+            "s3",
+            region_name="us-east-1",
+            aws_access_key_id="warm-up",
+            aws_secret_access_key="warm-up",  # noqa: S106 - not a credential: no request is made
+        ).close()
+
+
+def start_warm_up() -> threading.Thread:
+    """Run `warm_up` in a daemon thread; join it before doing GIL-bound work meanwhile."""
+    thread = threading.Thread(target=warm_up, name="sdk-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _remove_file(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)

@@ -11,7 +11,10 @@ The storage preflight (building the S3 client, `Catalog.ensure_cluster`, checkin
 backup id is unused) runs in a background thread started as soon as the tool is spawned
 (after the flavour detection, which picks the tool); the tool's first output is compressed
 into memory (bounded) meanwhile, and the preflight is joined before the first byte is
-uploaded. A failed preflight stops the tool
+uploaded. When the catalog is built by a factory (the CLI), the AWS SDK is imported in a
+thread during the flavour detection and joined before the spawn: an import in the
+preflight thread held the GIL most of the time, the main thread could not drain the
+tool's pipe and the tool blocked. A failed preflight stops the tool
 and fails the backup as before: nothing uploaded, nothing deleted, the local log as it was.
 """
 
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, BinaryIO, cast
 
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.catalog.metadata import check_backup_id
+from database_backup.storage.client import start_warm_up
 
 from .. import tablesums, toolstream
 from ..connection import ConnectionSpec
@@ -97,7 +101,7 @@ class _Preflight:
         )
 
     def start(self) -> None:
-        """Start the thread (once the tool runs: the GIL-bound imports then delay nothing)."""
+        """Start the thread (once the tool runs; the SDK was imported before the spawn)."""
         self._thread.start()
 
     def _run(self) -> None:
@@ -243,10 +247,13 @@ def backup_full(
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     preflight = _Preflight(_opener(catalog), backup_id)
+    warm = start_warm_up() if callable(catalog) else None  # overlaps the detection's client
     try:
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
         raise BackupError(str(exc)) from exc
+    if warm is not None:
+        warm.join()  # no GIL-bound import left once the tool runs (its pipe must drain)
     estimate = _estimate_size(flavour)
     name = artefact_name(compression_level, key is not None)
     log = ToolLog(work / f"backup-{backup_id}.log")
@@ -339,14 +346,14 @@ def _stream_to_storage(
             parallel=parallel,
             incremental_lsn=incremental_lsn,
         )
+        from database_backup.stream import encode  # before the spawn, as the SDK's import
+
         with log.open() as err:
             proc = toolstream.spawn(argv, err)
         output = _ToolOutput(proc, progress, estimate)
         try:
             _grow_pipe(proc)
             preflight.start()
-            from database_backup.stream import encode  # after the spawn: the tool runs
-
             tap = XbstreamTap(output, commands.BINLOG_INFO_FILES + commands.CHECKPOINT_FILES)
             stored, digest = encode(tap, compression_level=compression_level, key=key)
             ahead = _ReadAhead(stored)
