@@ -17,7 +17,8 @@ stages each charm into `build/<charm>/`:
 plugin has built it (`override-build`: `craftctl default`, then `python3 -m compileall`
 with `unchecked-hash` bytecode, which unpacking the charm with new mtimes cannot
 invalidate): without it every hook and CLI process byte-compiles boto3/botocore again
-(~0.7 s). `python scripts/stage_charm.py --bytecode-step` prints that step.
+(~0.7 s). `stage` writes the staged charmcraft.yaml with that step;
+`python scripts/stage_charm.py --bytecode-step` prints it.
 
 The charms pack with charmcraft's python plugin, which installs with `--no-deps`, so the
 requirements file must be complete: it is exported from `uv.lock` (`uv export`), minus the
@@ -170,6 +171,8 @@ def stage(charm: Charm, out: Path, uv: str | None = None) -> Path:
     target.mkdir(parents=True)
     for name in CHARM_FILES:
         shutil.copy2(charm.directory / name, target / name)
+    project = target / "charmcraft.yaml"  # the packed venv ships its bytecode
+    project.write_text(with_bytecode_step(project.read_text()))
     for name in OPTIONAL_FILES:
         if (charm.directory / name).is_file():
             shutil.copy2(charm.directory / name, target / name)

@@ -69,6 +69,9 @@ def prime(name: str, out: Path) -> Path:
             entry.unlink()
     if (venv / "lib64").is_symlink():
         (venv / "lib64").unlink()
+    # the python part's bytecode step (stage_charm.BYTECODE_STEP), as charmcraft runs it
+    compile_step = ["-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
+    _run([str(base_python()), *compile_step, str(venv)])
     dispatch = charm_dir / "dispatch"
     dispatch.write_text(DISPATCH)
     dispatch.chmod(0o755)

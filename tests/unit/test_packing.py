@@ -32,8 +32,12 @@ def test_staged_tree_holds_the_charm_and_the_package(staged: dict[str, Path], na
     target = staged[name]
     source = stage_charm.CHARMS[name].directory
 
-    for file in ("charmcraft.yaml", "metadata.yaml", "config.yaml", "actions.yaml"):
+    for file in ("metadata.yaml", "config.yaml", "actions.yaml"):
         assert (target / file).read_bytes() == (source / file).read_bytes()
+    # charmcraft.yaml as written, plus the step that ships the venv's bytecode
+    project = (source / "charmcraft.yaml").read_text()
+    assert (target / "charmcraft.yaml").read_text() == stage_charm.with_bytecode_step(project)
+    assert "compileall" in (target / "charmcraft.yaml").read_text()
     assert yaml.safe_load((target / "metadata.yaml").read_text())["name"] == name
     charm_files = sorted(p.relative_to(source / "src") for p in (source / "src").rglob("*.py"))
     staged_files = sorted(p.relative_to(target / "src") for p in (target / "src").rglob("*.py"))
