@@ -2,7 +2,10 @@
 
 Order of work (the current data is untouched until the artefact has proved intact):
 
-1. read the metadata; refuse early (encrypted without key, wrong flavour, no space);
+1. read the metadata; refuse early (encrypted without key, wrong flavour, no space); the
+   metadata GET runs in a thread beside the server's status and flavour (a client
+   process), and a caller that already read the metadata (or probed the server, see
+   `probe_server`) passes it in, so nothing is asked twice before the first download;
 2. download -> `stream.decode` (sha256, size, authentication checked at EOF) ->
    `mbstream -x` / `xbstream -x` into a staging directory beside the datadir;
 3. only if the stream verified: `--prepare` the staged data, give it the datadir's owner;
@@ -22,9 +25,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from database_backup import stopping
 from database_backup.catalog import BackupMetadata, BackupNotFoundError, Catalog
@@ -39,6 +45,8 @@ from .datadir import DatadirSwap, SwapError
 from .extract import fetch_and_extract, prepare, stage_chain
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # prepared data is about the stream's raw size; keep a margin for the redo apply
 _SPACE_MARGIN = 1.10
@@ -61,6 +69,54 @@ class RestoreResult:
     held: DatadirSwap | None = field(default=None, compare=False, repr=False)
 
 
+@dataclass(frozen=True)
+class ServerProbe:
+    """What the server said before a restore: whether it runs and, if so, its flavour.
+
+    Attributes:
+        running: the server's status said it runs.
+        flavour: the running server's flavour (with its datadir), when detected.
+        error: why the flavour could not be detected (raised by the restore that uses it).
+    """
+
+    running: bool
+    flavour: Flavour | None = None
+    error: FlavourError | None = None
+
+
+def probe_server(conn: ConnectionSpec, server: ServerControl, work: Path) -> ServerProbe:
+    """Ask the server's status once and, when it runs, its flavour (never raises those)."""
+    if not server.is_running():
+        return ServerProbe(running=False)
+    try:
+        return ServerProbe(running=True, flavour=detect(conn, workdir=work))
+    except FlavourError as exc:
+        return ServerProbe(running=True, error=exc)
+
+
+def in_background(work: Callable[[], _T], name: str) -> Callable[[], _T]:
+    """Run `work` in a daemon thread now; the returned function joins it (and re-raises)."""
+    outcome: list[_T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+
+    def join() -> _T:
+        thread.join()
+        if failure:
+            raise failure[0]
+        return outcome[0]
+
+    return join
+
+
 def restore_physical(
     conn: ConnectionSpec,
     server: ServerControl,
@@ -74,6 +130,8 @@ def restore_physical(
     parallel: int = 1,
     keep_previous: bool = False,
     kind: str | None = None,
+    meta: BackupMetadata | None = None,
+    probe: ServerProbe | None = None,
 ) -> RestoreResult:
     """Restore physical backup `backup_id` into the server controlled by `server`.
 
@@ -93,6 +151,9 @@ def restore_physical(
         keep_previous: keep the previous data (and the lock) after the restored server
             answered; the caller ends the restore through `RestoreResult.held`.
         kind: the kind recorded in the journal (default: `physical` or `incremental`).
+        meta: the backup's metadata when the caller already read it (not read again).
+        probe: the server's state when the caller already asked (`probe_server`); it is
+            asked again after recovering an interrupted restore.
 
     Raises:
         RestoreError: with `data_changed=False` whenever the previous data is in place.
@@ -103,9 +164,17 @@ def restore_physical(
     recovered = recover_interrupted_restore(server)
     if recovered:
         logger.warning("an earlier restore was interrupted: %s", recovered)
-    meta = _read_metadata(catalog, backup_id, key)
-    flavour = _flavour_for(conn, server, meta.flavour, meta.server_version, work)
-    if server.is_running():
+        probe = None  # the recovery may have stopped or started the server
+    given = meta
+    read_meta = (
+        in_background(lambda: _read_metadata(catalog, backup_id, key), f"meta-{backup_id}")
+        if given is None
+        else lambda: _check_metadata(given, backup_id, key)
+    )
+    probe = probe or probe_server(conn, server, work)  # a process: the GET runs meanwhile
+    meta = read_meta()
+    flavour = _flavour_for(probe, meta.flavour, meta.server_version)
+    if probe.running:
         _check_datadir(server, flavour)
     swap, staging = _make_staging(server, meta, kind or _kind_of(meta))
     log = ToolLog(work / f"restore-{backup_id}.log")
@@ -189,6 +258,13 @@ def _read_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> Backu
         meta = catalog.read_metadata(backup_id)
     except BackupNotFoundError as exc:
         raise RestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
+    return _check_metadata(meta, backup_id, key)
+
+
+def _check_metadata(meta: BackupMetadata, backup_id: str, key: bytes | None) -> BackupMetadata:
+    """Refuse what this restore cannot do with `meta`; return it."""
+    if meta.backup_id != backup_id:
+        raise RestoreError(f"the metadata given is of backup {meta.backup_id}, not {backup_id}")
     if meta.kind not in ("full", "incremental"):
         raise RestoreError(
             f"backup {backup_id} is a {meta.kind} backup; only physical ones here "
@@ -252,20 +328,18 @@ def recover_interrupted_restore(server: ServerControl) -> str | None:
     return message
 
 
-def _flavour_for(
-    conn: ConnectionSpec, server: ServerControl, name: str, version: str, work: Path
-) -> Flavour:
+def _flavour_for(probe: ServerProbe, name: str, version: str) -> Flavour:
     """The running server's flavour, checked against the backup's."""
     try:
         backup_flavour = for_name(name, version)
     except FlavourError as exc:
         raise RestoreError(f"cannot restore: {exc}") from exc
-    if not server.is_running():
+    if not probe.running:
         return backup_flavour
-    try:
-        running = detect(conn, workdir=work)
-    except FlavourError as exc:
-        raise RestoreError(f"cannot restore: {exc}") from exc
+    running = probe.flavour
+    if running is None:
+        error = probe.error or FlavourError("the server's flavour was not detected")
+        raise RestoreError(f"cannot restore: {error}") from error
     if running.name != backup_flavour.name:
         raise RestoreError(
             f"cannot restore a {backup_flavour.name} backup into a {running.name} server"
