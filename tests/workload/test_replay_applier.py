@@ -7,8 +7,11 @@ would skip events of its own id unless the replay changes it meanwhile.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,9 +29,18 @@ from database_backup.mysql.binlog.replay import APPLIER, CLIENT_PIPE, ReplayErro
 from database_backup.mysql.binlog.shipping import ship_binlogs
 from database_backup.mysql.flavour import for_name
 from database_backup.mysql.pitr.recover import RecoveryError, recover_to_point
+from database_backup.storage import S3Config
 from database_backup.stream import generate_key
-from tests.infra.mariadb import MariaDBServer
-from tests.workload.engine_helpers import connection, fill, shutdown
+from tests.infra.mariadb import MariaDBError, MariaDBServer
+from tests.workload.engine_helpers import (
+    cli_argv,
+    cli_env,
+    cli_server,
+    connection,
+    fill,
+    run_cli,
+    shutdown,
+)
 
 CLUSTER = "model-0123/replay-applier"
 SERVER_OPTIONS = {"server_id": 1, "extra_args": ("--log-slave-updates",)}
@@ -243,6 +255,7 @@ def test_a_recovery_replays_through_the_applier_and_stops_at_the_moment(
     _next_second()
     moment = datetime.now(timezone.utc)
     at_moment = server.checksum_tables("rc")
+    gtid_at_moment = server.scalar("SELECT @@gtid_binlog_pos")
     _next_second()
     server.execute("UPDATE rc.orders SET amount = 0")  # the mistake, a second later
 
@@ -250,6 +263,8 @@ def test_a_recovery_replays_through_the_applier_and_stops_at_the_moment(
 
     assert result.to_dict()["replay-route"] == APPLIER
     assert server.checksum_tables("rc") == at_moment
+    assert server.scalar("SELECT @@gtid_binlog_pos") == gtid_at_moment
+    assert result.gtid_after == gtid_at_moment
     _left_as_a_plain_primary(server)
 
 
@@ -275,3 +290,69 @@ def test_a_recovery_whose_replay_fails_puts_the_previous_data_back(
     assert "applier stopped" in str(caught.value)
     assert server.checksum_tables("rf") == now
     _left_as_a_plain_primary(server, slave_pos)
+
+
+# -- a worker killed while the applier runs (the CLI, as the charm's worker) -----------
+
+
+def test_a_worker_killed_while_the_applier_runs_is_undone_by_recover(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "cluster-id": f"{CLUSTER}-{tmp_path.name}",
+                "storage": {"bucket": s3_config.bucket, "endpoint": s3_config.endpoint},
+                **cli_server(server),
+                "encryption-key": base64.b64encode(generate_key()).decode(),
+                "workdir": str(tmp_path / "work"),
+            }
+        )
+    )
+    spec.chmod(0o600)
+    fill(server, "kill", rows=1_000)
+    for command in (["ship-binlogs", "--flush"], ["backup"]):
+        assert run_cli(command, spec, s3_config, tmp_path / "s.json").returncode == 0
+    bulk = "".join(
+        f"INSERT INTO bulk SELECT seq, MD5(seq) FROM seq_{first}_to_{first + 19_999};"  # noqa: S608 - test data
+        for first in range(1, 400_000, 20_000)
+    )
+    server.execute(
+        "USE kill; CREATE TABLE bulk (id INT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB;" + bulk
+    )
+    server.execute("FLUSH BINARY LOGS; DROP TABLE kill.orders")  # the mistake
+    assert (
+        run_cli(["ship-binlogs", "--flush"], spec, s3_config, tmp_path / "s.json").returncode == 0
+    )
+    before = server.checksum_tables("kill")
+    worker = subprocess.Popen(
+        cli_argv(["pitr", "--target", "latest"], spec, tmp_path / "p.json"),
+        env=cli_env(s3_config), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not any(row[0] == CONNECTION for row in _slaves(server)):
+            assert worker.poll() is None, "the recovery ended before the applier was seen"
+            assert time.monotonic() < deadline, "no applier seen"
+            time.sleep(0.05)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+
+    recover = run_cli(["recover"], spec, s3_config, tmp_path / "r.json")
+
+    assert recover.returncode == 0, recover.stderr
+    assert "put the previous data back" in recover.stdout
+    assert server.checksum_tables("kill") == before
+    assert server.query("SHOW ALL SLAVES STATUS") == []
+    assert server.scalar("SELECT @@server_id") == "1"
+    assert not [path.name for path in server.datadir.glob(f"*{CONNECTION}*")]
+
+
+def _slaves(db: MariaDBServer) -> list[tuple[str, ...]]:
+    try:
+        return db.query("SHOW ALL SLAVES STATUS")
+    except MariaDBError:  # the server is being restarted by the restore
+        return []
