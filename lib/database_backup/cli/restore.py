@@ -16,6 +16,10 @@ writes its own timeline and backups under the spec's `cluster-id`; the source's 
 only read.
 
 Shipping and recovery share a lock in `<workdir>/binlogs/`.
+
+A restore's start: the server's status and flavour (processes) are asked in a thread
+while the storage client is built (the AWS SDK's import, GIL-bound); `backup.json` is read
+once and both are handed to the engine, which asks neither again.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
-from database_backup.catalog import Catalog, check_cluster_id
+from database_backup.catalog import BackupMetadata, Catalog, check_cluster_id
 from database_backup.catalog.binlogs import BinlogCatalog
 from database_backup.contract import EngineSpec, SpecError
 from database_backup.mysql import (
@@ -36,6 +42,9 @@ from database_backup.mysql import (
     restore_physical,
 )
 from database_backup.mysql.binlog.shipping import binlog_lock
+from database_backup.mysql.errors import EngineError
+from database_backup.mysql.flavour import Flavour, detect
+from database_backup.mysql.physical.restore import ServerProbe, in_background, probe_server
 from database_backup.mysql.pitr.plan import parse_target
 
 from . import options
@@ -111,13 +120,15 @@ def _source(args: argparse.Namespace, catalog: Catalog) -> Catalog | None:
 
 def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> None:
     """Physical restore (chains included) or logical restore."""
-    catalog = make_catalog(spec)
+    work = spec.work_dir / f"restore-{args.backup_id}"
+    probe = in_background(lambda: _probe(spec, work), "restore-probe")  # processes: GIL free
+    catalog = make_catalog(spec)  # the SDK's import and the client, meanwhile
     source = _source(args, catalog)
     meta = (source or catalog).read_metadata(args.backup_id)
     if meta.kind != "logical":
         if args.databases or args.tables:
             raise SpecError("--databases/--tables restore parts of logical backups only")
-        _restore_physical(args, spec, state, catalog, source)
+        _restore_physical(args, spec, state, (catalog, source), meta, probe)
         return
     state.update(backup_id=args.backup_id, phase="download")  # then check, apply
     result = restore_logical(
@@ -128,7 +139,9 @@ def cmd_restore(args: argparse.Namespace, spec: EngineSpec, state: StateFile) ->
         tables=args.tables or (),
         key=spec.encryption_key,
         progress=lambda event: _logical_progress(state, event),
-        workdir=spec.work_dir / f"restore-{args.backup_id}",
+        workdir=work,
+        meta=meta,
+        flavour=_flavour_of(probe()),
     )
     summary = {
         "backup-id": result.backup_id,
@@ -153,18 +166,40 @@ def _logical_progress(state: StateFile, event: ProgressEvent) -> None:
     state.progress(event)
 
 
+def _probe(spec: EngineSpec, work: Path) -> ServerProbe | None:
+    """The server's status and flavour (without a server section: the flavour only).
+
+    None when asking failed: the engine then asks again and reports the error as before.
+    """
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        if spec.server is not None:
+            return probe_server(make_connection(spec), make_server(spec), work)
+        return ServerProbe(running=True, flavour=detect(make_connection(spec), workdir=work))
+    except (EngineError, OSError, SpecError) as exc:
+        logger.debug("probing the server before the restore failed: %s", exc)
+        return None
+
+
+def _flavour_of(probe: ServerProbe | None) -> Flavour | None:
+    return probe.flavour if probe is not None else None
+
+
 def _restore_physical(
     args: argparse.Namespace,
     spec: EngineSpec,
     state: StateFile,
-    catalog: Catalog,
-    source: Catalog | None,
+    catalogs: tuple[Catalog, Catalog | None],
+    meta: BackupMetadata,
+    probe: Callable[[], ServerProbe | None],
 ) -> None:
     """Replace the datadir; once binlogs are shipped, on a new timeline (see pitr)."""
+    catalog, source = catalogs
     with binlog_lock(spec.work_dir / "binlogs", timeout=300):  # no shipment meanwhile
         if not BinlogCatalog(catalog).timelines():
-            _restore_datadir(args, spec, state, source or catalog)
+            _restore_datadir(args, spec, state, source or catalog, meta, probe())
             return
+    probe()  # finished before the shipping starts (its answer is not used there)
     state.update(backup_id=args.backup_id, phase="ship")
     result = recover_to_point(
         make_connection(spec),
@@ -184,7 +219,12 @@ def _restore_physical(
 
 
 def _restore_datadir(
-    args: argparse.Namespace, spec: EngineSpec, state: StateFile, catalog: Catalog
+    args: argparse.Namespace,
+    spec: EngineSpec,
+    state: StateFile,
+    catalog: Catalog,
+    meta: BackupMetadata,
+    probe: ServerProbe | None,
 ) -> None:
     """Restore a physical backup (with its chain) into the running server."""
     server = make_server(spec)
@@ -200,6 +240,8 @@ def _restore_datadir(
         workdir=spec.work_dir / f"restore-{args.backup_id}",
         verify_timeout=args.verify_timeout,
         parallel=args.parallel,
+        meta=meta,
+        probe=probe,
     )
     summary = {
         "backup-id": result.backup_id,

@@ -29,7 +29,7 @@ from database_backup.storage.errors import StorageError
 
 from ..connection import ConnectionSpec
 from ..errors import DataChangeError
-from ..flavour import FlavourError, detect
+from ..flavour import Flavour, FlavourError, detect
 from ..objects import check_key, decode_artefact
 from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, tail
@@ -73,6 +73,8 @@ def restore_logical(
     key: bytes | None = None,
     progress: ProgressCallback | None = None,
     workdir: str | os.PathLike[str],
+    meta: BackupMetadata | None = None,
+    flavour: Flavour | None = None,
 ) -> LogicalRestoreResult:
     """Apply a logical backup (or the chosen databases/tables of it) to the running server.
 
@@ -89,6 +91,8 @@ def restore_logical(
         key: the encryption key, for an encrypted backup.
         progress: called with ProgressEvent(phase, bytes, total): download, check, apply.
         workdir: private local directory (needs room for the stored artefact).
+        meta: the backup's metadata when the caller already read it (not read again).
+        flavour: the running server's flavour when the caller already detected it.
 
     Raises:
         LogicalRestoreError: refused (nothing applied) or failed (its message names the
@@ -97,14 +101,14 @@ def restore_logical(
     started = time.monotonic()
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    meta = _logical_metadata(catalog, backup_id, key)
+    meta = _logical_metadata(catalog, backup_id, key, meta)
     try:
         selection = Selection.of(databases, tables)
     except ValueError as exc:
         raise LogicalRestoreError(str(exc)) from exc
     _check_selection(meta, selection)
     try:
-        flavour = detect(conn, workdir=work)
+        flavour = flavour or detect(conn, workdir=work)
     except FlavourError as exc:
         raise LogicalRestoreError(str(exc)) from exc
     local = work / f"{backup_id}.artefact"
@@ -252,12 +256,18 @@ def _apply(
     return applied
 
 
-def _logical_metadata(catalog: Catalog, backup_id: str, key: bytes | None) -> BackupMetadata:
-
+def _logical_metadata(
+    catalog: Catalog, backup_id: str, key: bytes | None, given: BackupMetadata | None
+) -> BackupMetadata:
+    """The backup's metadata (`given`, or read now), refusing what cannot be restored."""
     try:
-        meta = catalog.read_metadata(backup_id)
+        meta = given or catalog.read_metadata(backup_id)
     except (BackupNotFoundError, CatalogError) as exc:
         raise LogicalRestoreError(f"backup {backup_id} not found or incomplete: {exc}") from exc
+    if meta.backup_id != backup_id:
+        raise LogicalRestoreError(
+            f"the metadata given is of backup {meta.backup_id}, not {backup_id}"
+        )
     if meta.kind != "logical":
         raise LogicalRestoreError(
             f"backup {backup_id} is a {meta.kind} (physical) backup: use the physical restore"
