@@ -509,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument(
         "--table-sums-budget",
-        type=float,
+        type=int,
         help="pass to the product's backup (0: no table sums; default: the product's own)",
     )
     args = parser.parse_args(argv)
