@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.catalog import Catalog
 from database_backup.catalog.binlogs import (
     ENTRY_SUFFIX,
     TIMELINE_FILE,
@@ -122,11 +122,12 @@ def read_catalog(
 ) -> LocationHealth:
     """The health of one cluster's catalog at one location (storage errors propagate)."""
     catalog = Catalog(storage, cluster)
-    complete = [b for b in catalog.list_backups() if isinstance(b, BackupMetadata)]
+    # the index: one GET and a listing of the backup ids it does not know yet, never a
+    # GET of every backup.json (reading a prefix that holds no catalog writes nothing)
+    view = catalog.read_index()
+    complete = list(view.complete)
     newest = max(complete, key=lambda b: (b.finished_at, b.backup_id), default=None)
-    # only complete backups are drilled; and reading no drill of an empty prefix writes
-    # nothing there (the index heals itself on a read)
-    drill = _newest_drill(catalog.verifications()) if complete else None
+    drill = _newest_drill(view.verifications()) if complete else None
     listing = list_cluster(storage, catalog, limit)
     last_event = None
     if shipping and listing.newest_binlog is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +27,8 @@ from database_backup.catalog.binlogs import BinlogCatalog, BinlogEntry
 from database_backup.interface import format_time
 from database_backup.storage import ObjectInfo
 
+from ..catalog.counting import PAGE, CountingStore
+from ..catalog.memstore import DirMemoryStore
 from .fakes import NOW, FakeBucket, FakeS3, add_backup
 
 CLUSTER = "model-uuid/mysql"
@@ -197,6 +200,10 @@ def test_a_broken_catch_up_record_is_logged_and_the_lag_comes_from_the_events(
     assert "shipping.json" in caplog.text
 
 
+class DirBucket(FakeBucket, DirMemoryStore):
+    """A bucket that lists directories, as S3Storage does."""
+
+
 class CountingBucket(FakeBucket):
     """Notes every GET."""
 
@@ -219,6 +226,32 @@ def test_the_catch_up_record_costs_one_get_and_none_where_the_cluster_does_not_s
     assert record not in store.gets
     read_catalog(store, CLUSTER, "", shipping=True)
     assert store.gets.count(record) == 1
+
+
+def test_one_read_at_500_backups_costs_the_index_a_listing_and_two_gets():
+    """The backups come from the catalog index, not a GET of each backup.json."""
+    store = DirBucket("bucket-a")
+    start = NOW - timedelta(days=30)
+    for n in range(500):
+        started = start + timedelta(minutes=80 * n)
+        backup_id = f"{started:%Y%m%dT%H%M%SZ}-{n:04d}"
+        hours = (NOW - started).total_seconds() / 3600 - 0.5
+        add_backup(store, CLUSTER, backup_id, hours_ago=hours)
+    ship(store, "bin.000003", NOW - timedelta(seconds=30), "20261110T000000Z-bbbb")
+    caught_up(store, NOW - timedelta(seconds=10), "20261110T000000Z-bbbb")
+    expected = read_catalog(store, CLUSTER, "", shipping=True)  # the index is current
+    counting = CountingStore(store)
+
+    health = read_catalog(counting, CLUSTER, "", shipping=True)
+
+    assert health == expected
+    assert health.complete_backups == 500
+    # GETs: index.json, the newest binlog's entry, shipping.json (never a backup.json);
+    # listings: the backup ids after the index's newest, and the prefix for its bytes and
+    # newest binlog (a page per 1,000 objects: 500 backups hold 1,000 and more)
+    pages = math.ceil(len(list(store.list(f"{CLUSTER}/"))) / PAGE)
+    assert pages == 2
+    assert counting.counts == {"get": 3, "list": 1 + pages}, counting.counts
 
 
 class Clock:
