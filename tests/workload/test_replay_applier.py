@@ -45,6 +45,7 @@ from tests.workload.engine_helpers import (
 CLUSTER = "model-0123/replay-applier"
 SERVER_OPTIONS = {"server_id": 1, "extra_args": ("--log-slave-updates",)}
 MARIADB = for_name("mariadb")
+SMALL_PACKET = 16 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,14 @@ def source(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer
 
 @pytest.fixture(scope="module")
 def target(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    """Where they are replayed: the same server id, log_slave_updates ON (as the charm)."""
-    db = make_mariadb("applier-target", server_id=1, extra_args=("--log-slave-updates",))
+    """Where they are replayed: the same server id, log_slave_updates ON (as the charm).
+
+    Its applier's packet limit is the 16 MiB a user may have set (MariaDB's default: 1 GiB).
+    """
+    db = make_mariadb(
+        "applier-target", server_id=1,
+        extra_args=("--log-slave-updates", f"--slave-max-allowed-packet={SMALL_PACKET}"),
+    )  # fmt: skip
     yield db
     shutdown(db)
 
@@ -205,6 +212,11 @@ def test_a_transaction_larger_than_the_default_packet_limit_goes_through_the_app
         "INSERT INTO big.t SELECT seq, REPEAT(MD5(seq), 3) FROM big.seq_1_to_150000;"
         "UPDATE big.t SET note = REPEAT(SHA1(id), 4);"  # one statement, every row
     )
+    source.execute("SET GLOBAL max_allowed_packet = 64 * 1024 * 1024")
+    source.execute(  # a new session takes the raised limit: one 20 MiB row, one event
+        "CREATE TABLE big.b (id INT PRIMARY KEY, v LONGBLOB) ENGINE=InnoDB;"
+        "INSERT INTO big.b VALUES (1, REPEAT('x', 20 * 1024 * 1024));"
+    )
     files = _closed_files(source, before)
     assert sum(path.stat().st_size for path in files) > 24 * 1024 * 1024
     _fresh(target, "big")
@@ -213,6 +225,7 @@ def test_a_transaction_larger_than_the_default_packet_limit_goes_through_the_app
 
     assert stats.route == APPLIER
     assert target.checksum_tables("big") == source.checksum_tables("big")
+    assert target.scalar("SELECT @@slave_max_allowed_packet") == str(SMALL_PACKET)  # put back
 
 
 def test_without_log_slave_updates_the_client_pipe_runs_and_says_why(

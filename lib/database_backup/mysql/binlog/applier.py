@@ -56,6 +56,9 @@ _RELAY_LOG_FILE, _SQL_RUNNING, _LAST_SQL_ERROR, _EXEC_LOG_FILE = 7, 11, 37, 9
 _WAIT_SECONDS = 0.5
 _CHUNK = 1 << 20
 _HIGHEST_SERVER_ID = 4294967295
+#: the largest event the applier reads (a row of a large BLOB is one event): the most the
+#: server allows; a limit set lower than the source wrote under stops it mid-replay
+MAX_EVENT = 1 << 30
 
 
 class ApplierUnavailable(EngineError):  # noqa: N818 - a reason, not a failure
@@ -103,6 +106,7 @@ class ServerSettings:
     server_id: int
     parallel_threads: int
     gtid_slave_pos: str
+    max_event: int
 
 
 @dataclass
@@ -152,9 +156,9 @@ def prepare(
     try:
         row = session.query(
             "SELECT @@log_bin, @@log_slave_updates, @@datadir, @@server_id, "
-            "@@slave_parallel_threads, @@gtid_slave_pos"
+            "@@slave_parallel_threads, @@gtid_slave_pos, @@slave_max_allowed_packet"
         )[0]
-        log_bin, slave_updates, datadir, server_id, threads, slave_pos = row
+        log_bin, slave_updates, datadir, server_id, threads, slave_pos, max_event = row
         if log_bin == "1" and slave_updates != "1":
             raise ApplierUnavailable(
                 "log_slave_updates is OFF: the applier's transactions would be missing from "
@@ -173,7 +177,10 @@ def prepare(
     except ApplierError as exc:
         raise ApplierUnavailable(f"the replication applier cannot be set up: {exc}") from exc
     settings = ServerSettings(
-        int(server_id), int(threads), "" if slave_pos == "NULL" else slave_pos
+        server_id=int(server_id),
+        parallel_threads=int(threads),
+        gtid_slave_pos="" if slave_pos == "NULL" else slave_pos,
+        max_event=int(max_event),
     )
     return place, settings
 
@@ -222,7 +229,10 @@ def apply(
     stager = _Stager(place, files, start_position or 4, stop_epoch)
     stats = ApplyStats()
     try:
-        session.query(f"SET GLOBAL slave_parallel_threads = {PARALLEL_THREADS}")
+        session.query(
+            f"SET GLOBAL slave_parallel_threads = {PARALLEL_THREADS};"
+            f"SET GLOBAL slave_max_allowed_packet = {max(MAX_EVENT, settings.max_event)}"
+        )
         while batch := stager.next_batch():
             _run_batch(session, place, settings, batch, stats)
             if on_file is not None:
@@ -302,6 +312,7 @@ def _teardown(session: _Session, place: RelayPlace, settings: ServerSettings) ->
         f"RESET SLAVE '{CONNECTION}' ALL",
         f"SET GLOBAL server_id = {settings.server_id}",
         f"SET GLOBAL slave_parallel_threads = {settings.parallel_threads}",
+        f"SET GLOBAL slave_max_allowed_packet = {settings.max_event}",
         f"SET GLOBAL gtid_slave_pos = '{_sql_name(settings.gtid_slave_pos)}'",
     )
     for sql in steps:
