@@ -33,12 +33,12 @@ from database_backup.timefmt import format_id_stamp
 
 from . import (
     catalog_summary,
-    copying,
     drills,
     encryption,
     history,
+    history_sync,
     joblines,
-    retention_jobs,
+    retention_runs,
     schedule,
 )
 from . import setup as setup_mod
@@ -48,17 +48,12 @@ from .config import ManagerConfig
 from .errors import ManagerError
 from .exporter import hooks as exporter_hooks
 from .locations import Location
+from .relations import app_name
 from .state import PeerState
 
 logger = logging.getLogger(__name__)
 
 FOLLOW = "juju run backup-manager/leader list-jobs"
-
-
-def app_name(relation: ops.Relation, default: str = "?") -> str:
-    """The name of the relation's remote application (`default` if Juju did not say)."""
-    app = remote_app(relation)
-    return app.name if app is not None else default
 
 
 def credentials_label(location: str) -> str:
@@ -374,15 +369,15 @@ class Manager:
             setup.config.drill_schedule, datetime.datetime.now().astimezone()
         )
         self.sync_history()
-        self.collect_copies()
-        self.collect_retention()
+        history_sync.collect_copies(self)
+        retention_runs.collect(self)
         ready = setup.ready
         if ready is None or not self.database_relations():
             return
         for location in ready.locations.values():
             self.credentials_secret_id(location)
         self._publish(ready)
-        self.retry_refused_backups()
+        history_sync.retry_refused(self)
 
     def _seed_schedule(self, wanted: schedule.Schedule) -> None:
         """Seed the last slot when scheduling starts or changes: no catch-up of older slots."""
@@ -441,121 +436,7 @@ class Manager:
 
     def sync_history(self) -> list[history.Record]:
         """Fold the providers' latest statuses into the history (leader)."""
-        records = self.state.history()
-        changed = False
-        for relation in self.database_relations():
-            app = app_name(relation)
-            for tracked in self.backups.jobs(relation):
-                record = history.find(records, tracked.request.job_id)
-                if record is None:
-                    record = drills.from_request(
-                        tracked.request, app, self._location_of(tracked.request.storage.bucket)
-                    )
-                    records.append(record)
-                    changed = True
-                if tracked.status is not None:
-                    before = record.status
-                    changed = drills.apply_status(record, tracked.status) or changed
-                    if self.is_leader:
-                        secrets = joblines.location_secrets(self.setup.locations.values())
-                        joblines.concluded(record, self.cluster_id(relation), before, secrets)
-                    if before != "success":
-                        self._note_backup(record)
-        if changed:
-            self.state.save_history(records)
-            drills.Ledger(self.model).update(records)
-        return records
-
-    def _note_backup(self, record: history.Record) -> None:
-        """A backup that just succeeded counts in the summary of the backups in storage."""
-        if record.type != "backup" or record.status != "success":
-            return
-        if not record.backup_id:
-            return
-        location = record.location or ""
-        if not location and self.setup.backup_location is not None:
-            location = self.setup.backup_location.name
-        self.recorder.succeeded(record.app or "?", location, record.backup_id, record.finished_at)
-
-    def retry_refused_backups(self) -> list[str]:
-        """Request again, once, the scheduled backups refused while a restore ran (leader).
-
-        Runs from reconcile (so from update-status, and as soon as the restore's end is
-        seen); `history.backups_to_retry` says which, and the history links the two jobs.
-        """
-        if not self.is_leader:
-            return []
-        candidates = history.backups_to_retry(self.state.history())
-        apps = set(self.apps())
-        retried: list[str] = []
-        for refused in candidates:
-            app = refused.app or ""
-            if app not in apps:
-                continue
-            location = self.setup.locations.get(refused.location or "")
-            catalogs = self.catalogs()
-            try:
-                record = self.request_backup(
-                    self.relation_for(app),
-                    kind=refused.kind or "full",
-                    location=location,
-                    scheduled=True,
-                    catalogs=catalogs,
-                )
-            except ManagerError as exc:
-                logger.error("retrying backup %s not requested: %s", refused.job_id, exc)
-                continue
-            finally:
-                catalogs.close()
-            records = self.state.history()
-            for item in records:
-                if item.job_id == refused.job_id:
-                    item.retried_by = record.job_id
-                elif item.job_id == record.job_id:
-                    item.retry_of = refused.job_id
-            self.state.save_history(records)
-            logger.info(
-                "scheduled backup %s was refused during a restore: retried as %s",
-                refused.job_id,
-                record.job_id,
-            )
-            retried.append(record.job_id)
-        return retried
-
-    def _location_of(self, bucket: str) -> str:
-        for location in self.setup.locations.values():
-            if location.bucket == bucket:
-                return location.name
-        return ""
-
-    def collect_copies(self) -> None:
-        """Pick up the results of copies into the history (leader).
-
-        From the local job where this unit started the copy, else from the destination
-        storage (the copy was started by a previous leader).
-        """
-        running = self.state.copies()
-        if not running:
-            return
-        records = self.state.history()
-        catalogs = self.catalogs()
-        try:
-            results = copying.collect(copying.STATE_DIR, running, records, catalogs)
-        finally:
-            catalogs.close()
-        if not results:
-            return
-        for result in results:
-            record = history.find(records, result["copy-id"])
-            running.pop(result["copy-id"], None)
-            if record is None:
-                continue
-            history.apply_copy_result(record, result)
-            logger.info(
-                "copy %s: %s %s", result["copy-id"], result["status"], result.get("message", "")
-            )
-        self.state.save_history(records)
-        self.state.save_copies(running)
+        return history_sync.sync(self)
 
     # -- schedule and retention ---------------------------------------------------------
 
@@ -591,116 +472,19 @@ class Manager:
         logger.info("scheduled %s backups for slot %s: %s", kind, slot.isoformat(), job_ids)
         return job_ids
 
-    def apply_retention(
-        self,
-        apps: Sequence[str],
-        locations: Sequence[Location],
-        *,
-        reason: str,
-        reindex: bool = False,
-    ) -> history.Record | None:
-        """Start retention over those clusters and locations in a worker (leader).
-
-        The hook returns at once (no storage request); `collect_retention` records the
-        outcome in a later hook. With `reindex`, each catalog index is rebuilt first.
-        """
-        config = self.setup.config
-        if config is None or not self.is_leader or not apps or not locations:
-            return None
-        records = self.state.history()
-        catalogs = self.catalogs()
-        targets = [(app, catalogs.cluster_of(app), loc) for loc in locations for app in apps]
-        record = retention_jobs.start(
-            copying.STATE_DIR,
-            targets,
-            config.retention,
-            history.protected_backups(records),
-            reindex=reindex,
-            reason=reason,
-            now=utc_now(),
-        )
-        records.append(record)
-        self.state.save_history(records)
-        logger.info("retention %s started: %s", record.job_id, reason)
-        return record
-
     def reindex(self, apps: Sequence[str], locations: Sequence[Location]) -> history.Record:
         """Start a rebuild of those clusters' catalog indexes in a worker (no deletion)."""
-        if not apps:
-            raise ManagerError(
-                "no database application is related: name one with cluster=<model-uuid>/<app>"
-            )
-        catalogs = self.catalogs()
-        targets = [(app, catalogs.cluster_of(app), loc) for loc in locations for app in apps]
-        records = self.state.history()
-        record = retention_jobs.start(
-            copying.STATE_DIR,
-            targets,
-            self.usable_setup().config.retention,
-            (),
-            reindex=True,
-            retain=False,
-            reason="rebuilding the catalog index (reindex action)",
-            now=utc_now(),
-        )
-        records.append(record)
-        self.state.save_history(records)
-        return record
-
-    def collect_retention(self) -> None:
-        """Record the outcome of retention runs that ended (leader, from reconcile).
-
-        The summary of the backups in storage is refreshed from the index of each cluster
-        a run went over (two requests each).
-        """
-        records = self.state.history()
-        ended = retention_jobs.collect(copying.STATE_DIR, records, utc_now())
-        if not ended:
-            return
-        self.state.save_history(records)
-        touched = {target for run in ended for target in run.targets}
-        apps = set(self.apps())
-        catalogs = self.catalogs()
-        try:
-            for app, name in sorted(touched):
-                location = self.setup.locations.get(name)
-                if app not in apps or location is None:
-                    continue
-                try:
-                    catalogs.view(app, location)  # the recording catalog updates the summary
-                except ManagerError as exc:
-                    logger.warning("backup summary of %s not refreshed: %s", app, exc)
-        finally:
-            catalogs.close()
+        return retention_runs.start_reindex(self, apps, locations)
 
     def daily_retention(self) -> history.Record | None:
         """Once a (UTC) day, from update-status: retention (and an index rebuild) everywhere."""
-        today = utc_now().date().isoformat()
-        if not self.is_leader or self.state.last_retention == today or not self.setup.usable:
-            return None
-        record = self.apply_retention(
-            self.apps(),
-            list(self.setup.locations.values()),
-            reason="daily retention, with a rebuild of the catalog index",
-            reindex=True,
-        )
-        self.state.last_retention = today
-        return record
+        return retention_runs.daily(self)
 
     def on_job_finished(self, relation: ops.Relation, status: JobStatus) -> None:
         """Record the outcome; after a successful backup, apply retention to its cluster."""
         records = self.sync_history()
         self.update_exporter()
-        if status.job_type is None or status.job_type.value != "backup" or status.is_drill:
-            return  # a drill (C1: a backup job) adds no backup: no retention to apply
-        app = remote_app(relation)
-        if status.status.value != "success" or app is None:
-            return
-        record = history.find(records, status.job_id)
-        location = self.setup.locations.get(record.location or "" if record is not None else "")
-        location = location or self.setup.backup_location
-        if location is not None:
-            self.apply_retention([app.name], [location], reason=f"after backup {status.job_id}")
+        retention_runs.after_job(self, relation, status, records)
 
     # -- status -------------------------------------------------------------------------
 
