@@ -22,14 +22,18 @@ format:
 unit interface dispatch workload e2e: deps
 	$(UV) run --frozen tox -e $@
 
-## Benchmarks against the bare tools (each starts its own MariaDB and Ceph RGW; a few
-## minutes): backup/restore throughput, then point-in-time recovery's binlog replay rate.
+## Benchmarks (each starts its own MariaDB and/or Ceph RGW; bench/README.md): backup and
+## restore throughput against the aws CLI and rclone, point-in-time recovery's binlog
+## replay rate, then the control plane: catalog reads at 100/500/2,000 backups and the
+## largest relation data the bounds allow.
 BENCH_BACKUP_ARGS ?= --sizes 256
 BENCH_REPLAY_ARGS ?= --size-mb 64
 bench: deps
 	bash bench/setup.sh
 	$(UV) run --frozen python -m bench.backup_restore $(BENCH_BACKUP_ARGS)
 	$(UV) run --frozen python -m bench.binlog_replay $(BENCH_REPLAY_ARGS)
+	$(UV) run --frozen python -m bench.catalog_scale
+	$(UV) run --frozen python -m bench.relation_bounds
 
 ## Integration tests on a Juju controller (see docs/how-to/run-integration-tests.md);
 ## they skip with the reason when no controller or no S3 settings are found.
