@@ -20,7 +20,6 @@ nested in or containing another cluster's catalog, is refused.
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -29,14 +28,15 @@ from datetime import datetime
 from database_backup.storage import ObjectInfo, ObjectNotFoundError, ObjectStore
 from database_backup.timefmt import as_utc, utc_now
 
+from . import identity
 from .documents import as_object, dump_document, load_json
 from .errors import (
     BackupHeldError,
     BackupNotFoundError,
     CatalogError,
-    ForeignClusterError,
     MetadataError,
 )
+from .identity import check_cluster_id as check_cluster_id
 from .index import (
     HOLD_KEY,
     INDEX_FILE,
@@ -64,27 +64,8 @@ from .metadata import (
 )
 from .retention import Decision, RetentionPolicy, select_for_deletion
 
-IDENTITY_VERSION = 1
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_MAX_SEGMENTS = 8
 _FETCH_THREADS = 8
 logger = logging.getLogger(__name__)
-
-
-def check_cluster_id(cluster_id: object) -> str:
-    """Return ``cluster_id`` if it is a safe relative prefix like ``<uuid>/<app>``."""
-    segments = cluster_id.split("/") if isinstance(cluster_id, str) else []
-    if (
-        not isinstance(cluster_id, str)
-        or not segments
-        or len(segments) > _MAX_SEGMENTS
-        or not all(_SEGMENT.match(segment) for segment in segments)
-    ):
-        raise ValueError(
-            f"invalid cluster id {cluster_id!r}: use '/'-separated names of letters, "
-            "digits, '.', '_' and '-' (like '<model-uuid>/<app>')"
-        )
-    return cluster_id
 
 
 class Catalog:
@@ -152,57 +133,15 @@ class Catalog:
         """
         if self._identity_verified:
             return
-        identity = self._read_identity()
-        if identity is None:
-            self._check_no_overlap()
-            document = {
-                "format-version": IDENTITY_VERSION,
-                "cluster-id": self.cluster_id,
-                "created-at": format_time(self._clock()),
-            }
-            self.storage.put_bytes(self.prefix + CLUSTER_FILE, dump_document(document))
+        identity.ensure(self.storage, self.cluster_id, self._clock())
         self._identity_verified = True
 
     def _verify_for_reading(self) -> None:
         """Refuse to read a foreign catalog; an absent cluster.json is an empty catalog."""
         if self._identity_verified:
             return
-        if self._read_identity() is not None:
+        if identity.read(self.storage, self.cluster_id) is not None:
             self._identity_verified = True
-
-    def _read_identity(self) -> dict[str, object] | None:
-        """Return this prefix's cluster.json if it names this cluster, None if absent."""
-        try:
-            raw = self.storage.get_bytes(self.prefix + CLUSTER_FILE)
-        except ObjectNotFoundError:
-            return None
-        document = as_object(load_json(raw, f"{self.prefix}{CLUSTER_FILE}"))
-        owner = document.get("cluster-id") if document is not None else None
-        if owner != self.cluster_id or document is None:
-            raise ForeignClusterError(
-                f"the prefix {self.prefix} belongs to cluster {owner!r}, not "
-                f"{self.cluster_id!r}: refusing to use another cluster's backups; "
-                "configure a different storage path for this cluster"
-            )
-        return document
-
-    def _check_no_overlap(self) -> None:
-        segments = self.cluster_id.split("/")
-        for depth in range(1, len(segments)):
-            outer = "/".join(segments[:depth])
-            if self.storage.exists(f"{outer}/{CLUSTER_FILE}"):
-                raise ForeignClusterError(
-                    f"the prefix {self.prefix} is inside the catalog of cluster {outer!r}: "
-                    "refusing to mix two clusters' backups; configure a different path"
-                )
-        ours = (self.backups_prefix, self.binlogs_prefix, self.index_key)
-        for info in self.storage.list(self.prefix):
-            if not info.key.startswith(ours):
-                raise ForeignClusterError(
-                    f"the prefix {self.prefix} already holds {info.key!r}, which is not "
-                    "part of this cluster's catalog (another cluster or application uses "
-                    "it): refusing to write there; configure a different path"
-                )
 
     # -- metadata -----------------------------------------------------------------------
 
