@@ -60,11 +60,13 @@ def source(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer
 def target(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
     """Where they are replayed: the same server id, log_slave_updates ON (as the charm).
 
-    Its applier's packet limit is the 16 MiB a user may have set (MariaDB's default: 1 GiB).
+    Its applier's packet limit is the 16 MiB a user may have set (MariaDB's default: 1 GiB),
+    and its parallel mode conservative (the replay's connection is set to optimistic).
     """
     db = make_mariadb(
         "applier-target", server_id=1,
-        extra_args=("--log-slave-updates", f"--slave-max-allowed-packet={SMALL_PACKET}"),
+        extra_args=("--log-slave-updates", f"--slave-max-allowed-packet={SMALL_PACKET}",
+                    "--slave-parallel-mode=conservative"),
     )  # fmt: skip
     yield db
     shutdown(db)

@@ -279,6 +279,7 @@ def _run_batch(
         f"CHANGE MASTER '{CONNECTION}' TO MASTER_HOST='{_DUMMY_HOST}', MASTER_USE_GTID=no, "
         f"MASTER_LOG_FILE='{_sql_name(first.name)}', MASTER_LOG_POS={first.start}, "
         f"RELAY_LOG_FILE='{place.relay(1).name}', RELAY_LOG_POS={first.start};"
+        f"SET GLOBAL {CONNECTION}.slave_parallel_mode = 'optimistic';"
         f"START SLAVE '{CONNECTION}' SQL_THREAD"
     )
     _wait(session, ",".join(gtids[domain] for domain in sorted(gtids)))
