@@ -349,18 +349,23 @@ def last_failure(records: Iterable[Record]) -> Record | None:
     return failures[-1] if failures else None
 
 
+#: the job types whose failure shows in the status until a later one succeeds
+REPORTED_FAILURES = ("backup", "restore", "copy", "retention")
+
+
 def open_failures(records: Iterable[Record]) -> list[Record]:
     """Failed jobs not yet followed by a success of the same kind on the same application.
 
     The kind is the job's type, and for backups also the backup kind: a failed restore
     stays reported after a backup succeeds, a failed logical backup after a full one; it
     goes once a later job of its kind on that application succeeds, or when the admin
-    clears the history. One record (the newest failure) per kind and application, oldest
-    first.
+    clears the history. A retention run (the retention worker's, also a reindex) counts
+    like a copy: its application is the one it ran on, none when it ran on several. One
+    record (the newest failure) per kind and application, oldest first.
     """
     groups: dict[tuple[str, str, str], list[Record]] = {}
     for record in records:
-        if record.finished and record.type in ("backup", "restore", "copy"):
+        if record.finished and record.type in REPORTED_FAILURES:
             kind = (record.kind or "") if record.type == "backup" else ""
             key = (record.type, kind, record.app or "")
             groups.setdefault(key, []).append(record)
