@@ -147,8 +147,10 @@ def prepare(
 ) -> tuple[RelayPlace, ServerSettings]:
     """Check the applier route can run here and find the relay log place.
 
+    A connection of this name left by a killed replay is removed first.
+
     Raises:
-        ApplierUnavailable: it cannot (nothing was changed); the message says why.
+        ApplierUnavailable: it cannot (nothing else was changed); the message says why.
     """
     if flavour.name != "mariadb":
         raise ApplierUnavailable(f"the server is {flavour.name}: only MariaDB's applier is used")
