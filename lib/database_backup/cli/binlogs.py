@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 
-from database_backup.catalog import BackupMetadata
 from database_backup.catalog.binlogs import BinlogCatalog
 from database_backup.contract import EngineSpec
 from database_backup.mysql import ship_binlogs
@@ -96,7 +95,9 @@ def cmd_list_binlogs(args: argparse.Namespace, spec: EngineSpec, state: StateFil
 def cmd_purge_binlogs(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> None:
     """Delete shipped binlogs that no complete backup needs."""
     catalog = make_catalog(spec)
-    kept = [entry for entry in catalog.list_backups() if isinstance(entry, BackupMetadata)]
+    # the complete backups from the cluster's index, as the retention worker reads them
+    # (`purge_with_binlogs`), not a GET of every backup.json
+    kept = list(catalog.read_index().complete)
     doomed = BinlogCatalog(catalog).purge(kept, dry_run=args.dry_run)
     result = [f"{entry.timeline}/{entry.name}" for entry in doomed]
     verb = "would delete" if args.dry_run else "deleted"

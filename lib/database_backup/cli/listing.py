@@ -33,8 +33,18 @@ def register(new_command: options.NewCommand) -> None:
 
 
 def cmd_list(args: argparse.Namespace, spec: EngineSpec, state: StateFile) -> None:
-    """List the cluster's backups."""
-    backups = make_catalog(spec).list_backups(include_incomplete=args.all)
+    """List the cluster's backups.
+
+    The complete ones come from the cluster's index (one GET and a listing of the ids it
+    does not know yet); `--all` lists every backup's own files, to show each incomplete
+    one (failed or in progress) whatever the index knows.
+    """
+    catalog = make_catalog(spec)
+    backups: list[BackupMetadata | IncompleteBackup]
+    if args.all:
+        backups = catalog.list_backups(include_incomplete=True)
+    else:
+        backups = catalog.read_index().entries()
     rows = [_list_row(item) for item in backups]
     state.succeed(None, rows)
     if args.json:

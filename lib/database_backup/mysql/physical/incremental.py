@@ -141,16 +141,18 @@ def _pick_parent(catalog: Catalog, parent_id: str | None) -> BackupMetadata:
         if parent_id is not None:
             parent = catalog.read_metadata(parent_id)
         else:
-            physical = [
-                entry
-                for entry in catalog.list_backups()
-                if isinstance(entry, BackupMetadata) and entry.kind in PHYSICAL
-            ]
+            # the newest complete physical backup, from the cluster's index (one GET and a
+            # listing of the ids it does not know yet), then read in full from its own file
+            physical = sorted(
+                (entry for entry in catalog.read_index().complete if entry.kind in PHYSICAL),
+                key=lambda entry: (entry.started_at, entry.backup_id),  # as list_backups
+            )
             if not physical:
                 raise BackupError(
                     "no physical backup to base an incremental backup on: take a full one first"
                 )
-            parent = physical[-1]
+            parent_id = physical[-1].backup_id
+            parent = catalog.read_metadata(parent_id)
     except BackupNotFoundError as exc:
         raise BackupError(
             f"the parent backup {parent_id} is missing or incomplete: {exc}"

@@ -156,7 +156,9 @@ def plan_recovery(
             "shipped binlogs (run ship-binlogs on a timer), restore a backup instead"
         )
     timeline, effective = _resolve_timeline(timelines, target)
-    backups = [entry for entry in catalog.list_backups() if isinstance(entry, BackupMetadata)]
+    # the complete backups from the cluster's index (one GET and a listing of the ids it
+    # does not know yet), not a GET of every backup.json; the chosen one is read in full
+    backups = list(catalog.read_index().complete)
     candidates = _candidates(backups, timelines, timeline)
     usable = [pair for pair in candidates if effective is None or pair[0].finished_at <= effective]
     if backup_id is not None:
@@ -176,11 +178,13 @@ def plan_recovery(
             f"the target {_what(target)} is before the first backup of this history{first}: "
             "nothing to recover from"
         )
-    backup, from_start = usable[-1]
+    chosen, from_start = usable[-1]
     try:
-        chain = tuple(item.backup_id for item in resolve_chain(catalog, backup.backup_id))
+        links = resolve_chain(catalog, chosen.backup_id)
     except ChainError as exc:
-        raise RecoveryError(f"cannot recover from backup {backup.backup_id}: {exc}") from exc
+        raise RecoveryError(f"cannot recover from backup {chosen.backup_id}: {exc}") from exc
+    chain = tuple(item.backup_id for item in links)
+    backup = links[-1]  # its own backup.json: the index leaves out selections and sums
     entries = index.entries(timeline.timeline_id)
     files, start_position = _files_from(entries, backup, from_start, timeline)
     stop_at = _stop_at(effective)
