@@ -276,6 +276,11 @@ def _run_batch(
     if server_id in ids:  # the applier skips events of its own server id
         server_id = next(n for n in range(_HIGHEST_SERVER_ID, 0, -1) if n not in ids)
     first = batch[0]
+    # MASTER_LOG_FILE is required: a shipped binlog has no leading rotate event naming it,
+    # and MariaDB 10.11's parallel applier crashes the server (SIGSEGV in
+    # compare_log_name) on a relay log whose master log name is empty. MASTER_GTID_WAIT
+    # compares with gtid_slave_pos, so that starts at the binary log's state (strict mode
+    # refuses one behind it).
     session.query(
         f"SET GLOBAL server_id = {server_id}; SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos;"
         f"CHANGE MASTER '{CONNECTION}' TO MASTER_HOST='{_DUMMY_HOST}', MASTER_USE_GTID=no, "
