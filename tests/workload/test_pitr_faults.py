@@ -42,7 +42,10 @@ _BULK_ROWS = 300_000
 
 @pytest.fixture(scope="module")
 def server(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
-    db = make_mariadb("pitr-faults")
+    # log_slave_updates as the charm configures it, so a replay may take the server's
+    # applier route (binlog/applier.py) as in production (test_replay_applier.py proves
+    # that route under faults); either way nothing may be left behind
+    db = make_mariadb("pitr-faults", extra_args=("--log-slave-updates",))
     yield db
     if not db.is_running() and db.pid_file.exists():
         # restarted by the CLI's start command: stop that process
@@ -137,6 +140,7 @@ def _kill(worker: subprocess.Popen[bytes]) -> None:
 def _previous_data_back(db: MariaDBServer, before: dict[str, str]) -> None:
     assert db.query("SELECT 1")  # the server answers
     assert db.checksum_tables("shop") == before
+    assert db.query("SHOW ALL SLAVES STATUS") == []  # no replay connection left behind
     assert "after_target" in databases(db)
     assert not _journal(db).exists()
     # no staged, previous or failed copy and no journal left (a lock file may stay)
