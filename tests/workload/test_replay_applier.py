@@ -189,15 +189,31 @@ def test_sigterm_mid_replay_stops_the_applier_and_cleans_up(
         raise stopping.request("stopped by signal SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, terminate)
-    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
+    applying = threading.Event()
+    done = threading.Event()
+
+    def stop_once_applying() -> None:  # the signal lands while the applier runs, on any load
+        while not done.is_set():
+            try:
+                if target.scalar("SELECT COUNT(*) FROM term.t") != "0":
+                    applying.set()
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+            except MariaDBError:
+                pass
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=stop_once_applying, daemon=True)
+    watcher.start()
     try:
         with pytest.raises(stopping.TerminatedError):
             replay(connection(target), MARIADB, files, workdir=tmp_path)
     finally:
-        timer.cancel()
+        done.set()
+        watcher.join(10)
         signal.signal(signal.SIGTERM, previous)
         stopping.clear()
+    assert applying.is_set()
 
     rows = int(target.scalar("SELECT COUNT(*) FROM term.t"))
     assert 0 <= rows < 600_000  # stopped part way
