@@ -12,7 +12,9 @@ timed from spawn to exit:
     framed:   python: open_stream -> decode (digest, frames decoded in parallel)
               -> mbstream -x, then prepare
     single:   the same code on the single-frame object (sequential zstd)
-    aws:      ``aws s3 cp s3://bucket/single - | zstd -d -T0 | mbstream -x`` + prepare
+    aws:      ``aws s3api get-object ... /dev/fd/3 | zstd -d -T0 | mbstream -x`` + prepare,
+              the same peer pipeline as ``bench/backup_restore.py`` (``aws s3 cp ... -``
+              hangs here: see that module)
 
 Printed per size: median seconds, CPU seconds (user + system of the process and all its
 children, from wait4), and the ratio of each product variant to the aws pipeline. The
@@ -25,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -34,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.backup_restore import Endpoint, aws_binary, peer_restore_command, write_peer_files
 
 MiB = 1 << 20
 BUCKET = "bench"
@@ -108,25 +111,6 @@ def store(storage: Any, key: str, raw: Path, framed: bool) -> tuple[str, int]:
     return digest.sha256, digest.bytes_read
 
 
-def aws_env(base: Path, gateway: Any, object_bytes: int) -> dict[str, str]:
-    """The aws CLI's private config: ranged GETs of a tenth of the object (no deadlock)."""
-    chunk = max(8, -(-object_bytes // (10 * MiB)))
-    config, credentials = base / "aws-config", base / "aws-credentials"
-    config.write_text(
-        f"[default]\nregion = {gateway.region}\ns3 =\n  multipart_chunksize = {chunk}MB\n"
-        "  max_concurrent_requests = 10\n"
-    )
-    credentials.write_text(
-        f"[default]\naws_access_key_id = {gateway.access_key}\n"
-        f"aws_secret_access_key = {gateway.secret_key}\n"
-    )
-    for path in (config, credentials):
-        path.chmod(0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AWS_CONFIG_FILE"], env["AWS_SHARED_CREDENTIALS_FILE"] = str(config), str(credentials)
-    return env
-
-
 def measure(base: Path, server: Any, gateway: Any, size: int, rounds: int) -> dict[str, Any]:
     """Every variant `rounds` times at `size` MiB; return the medians."""
     from database_backup.storage import S3Storage
@@ -143,8 +127,11 @@ def measure(base: Path, server: Any, gateway: Any, size: int, rounds: int) -> di
     stored = {name: store(storage, name, raw, name == "framed") for name in ("framed", "single")}
     storage.close()
     env = dict(os.environ, BENCH_S3_ACCESS=gateway.access_key, BENCH_S3_SECRET=gateway.secret_key)
-    peer_env = aws_env(base, gateway, stored["single"][1])
-    aws = shutil.which("aws") or "aws"
+    endpoint = Endpoint(
+        gateway.endpoint, gateway.region, BUCKET, gateway.access_key, gateway.secret_key
+    )
+    peer_env = write_peer_files(base / "peers", endpoint).env(os.environ)
+    aws = aws_binary()
     wall: dict[str, list[float]] = {name: [] for name in VARIANTS}
     cpu: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for number in range(rounds):
@@ -154,12 +141,7 @@ def measure(base: Path, server: Any, gateway: Any, size: int, rounds: int) -> di
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir()
             if name == "aws":
-                command = (
-                    f"{shlex.quote(aws)} --endpoint-url {gateway.endpoint} s3 cp "
-                    f"s3://{BUCKET}/single - | zstd -d -T0 -q -c | mbstream -x -C {target}"
-                    f" && mariabackup --prepare --target-dir={target} --use-memory=256M"
-                    " >/dev/null 2>&1"
-                )
+                command = peer_restore_command("aws", endpoint, "single", target, aws)
                 argv, run_env = ["bash", "-o", "pipefail", "-c", command], peer_env
             else:
                 sha256, stored_size = stored[name]
