@@ -25,6 +25,7 @@ from ..progress import ProgressCallback, emit
 from ..toolrun import ToolLog, pump, tail
 from . import commands
 from .incremental import ChainError, resolve_chain
+from .unpack import UnpackError, XbstreamUnpacker
 
 #: Whole decompressed frames (4 MiB, see stream.parallel) handed to the unpack tool, two
 #: queued: no re-slicing copy of every byte, and the same 8 MiB as 8 chunks of 1 MiB.
@@ -69,8 +70,6 @@ def fetch_and_extract(
     parallel: int,
 ) -> int:
     """Download, verify and unpack the artefact; return the raw stream size."""
-    from database_backup.stream import IntegrityError
-
     artefact = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
     emit(progress, "download", 0, meta.stored_size)
     opened = catalog.storage.open_stream(artefact)
@@ -78,36 +77,79 @@ def fetch_and_extract(
     reader: BinaryIO | None = None
     try:
         reader = decode_artefact(source, meta, key)
-        argv = commands.extract_command(flavour, staging, parallel=parallel)
-        with log.open() as err:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
-            )
-        if proc.stdin is None:
-            raise RuntimeError("the unpack tool has no stdin")
-        try:
-            raw = pump(reader, proc.stdin, chunk=_CHUNK, depth=_DEPTH)
-            proc.stdin.close()
-            rc = proc.wait()
-        except IntegrityError as exc:
-            _kill(proc)
-            raise RestoreError(
-                f"backup {meta.backup_id} failed verification ({exc}); "
-                "the current data was not touched"
-            ) from exc
-        except BrokenPipeError as exc:
-            _kill(proc)
-            raise RestoreError(
-                f"{argv[0]} rejected the stream of backup {meta.backup_id} (damaged "
-                f"artefact?): {tail(log.text())}; the current data was not touched"
-            ) from exc
-        except BaseException:
-            _kill(proc)
-            raise
+        if unpacks_itself(flavour):
+            return _unpack(reader, meta, staging, log)
+        return _extract_with_tool(reader, meta, flavour, staging, log, parallel)
     finally:
         if reader is not None:
             reader.close()  # stops the decoder's threads (frames decoded in parallel)
         source.close()
+
+
+def unpacks_itself(flavour: Flavour) -> bool:
+    """Whether the stream is unpacked here (MariaDB's) rather than by the flavour's tool.
+
+    xtrabackup 8 streams may carry sparse chunks `unpack` does not write: the MySQL
+    flavour keeps `xbstream -x`.
+    """
+    return flavour.stream_tool == "mbstream"
+
+
+def _unpack(reader: BinaryIO, meta: BackupMetadata, staging: Path, log: ToolLog) -> int:
+    """Unpack with direct I/O (see `unpack`); return the raw stream size."""
+    from database_backup.stream import IntegrityError
+
+    try:
+        raw = XbstreamUnpacker(staging).unpack(reader)
+    except IntegrityError as exc:
+        raise RestoreError(
+            f"backup {meta.backup_id} failed verification ({exc}); "
+            "the current data was not touched"
+        ) from exc
+    except UnpackError as exc:
+        log.note(f"unpacking backup {meta.backup_id} failed: {exc}")
+        raise RestoreError(
+            f"backup {meta.backup_id} cannot be unpacked ({exc}); the current data was not touched"
+        ) from exc
+    log.note(f"backup {meta.backup_id}: unpacked {raw} bytes into {staging.name}")
+    return raw
+
+
+def _extract_with_tool(
+    reader: BinaryIO,
+    meta: BackupMetadata,
+    flavour: Flavour,
+    staging: Path,
+    log: ToolLog,
+    parallel: int,
+) -> int:
+    """Pipe the raw stream into `xbstream -x` / `mbstream -x`; return its size."""
+    from database_backup.stream import IntegrityError
+
+    argv = commands.extract_command(flavour, staging, parallel=parallel)
+    with log.open() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+    if proc.stdin is None:
+        raise RuntimeError("the unpack tool has no stdin")
+    try:
+        raw = pump(reader, proc.stdin, chunk=_CHUNK, depth=_DEPTH)
+        proc.stdin.close()
+        rc = proc.wait()
+    except IntegrityError as exc:
+        _kill(proc)
+        raise RestoreError(
+            f"backup {meta.backup_id} failed verification ({exc}); "
+            "the current data was not touched"
+        ) from exc
+    except BrokenPipeError as exc:
+        _kill(proc)
+        raise RestoreError(
+            f"{argv[0]} rejected the stream of backup {meta.backup_id} (damaged "
+            f"artefact?): {tail(log.text())}; the current data was not touched"
+        ) from exc
+    except BaseException:
+        _kill(proc)
+        raise
     if rc != 0:
         raise RestoreError(
             f"{argv[0]} failed to unpack backup {meta.backup_id}: {tail(log.text())}; "
