@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import mmap
 import os
 import struct
 import zlib
+from functools import partial
 from pathlib import Path
 
 from ..errors import EngineError
 from ..toolrun import Readable
+from .directio import ALIGN, AlignedWriter, WriteError, finish_file, pwrite_all
 
 MAGIC = b"XBSTCK01"
 _FIXED = struct.Struct("<8sBBI")  # magic, flags, type, path length
@@ -43,9 +44,7 @@ _PAYLOAD_TYPE = ord("P")
 _EOF_TYPE = ord("E")
 #: longest path mbstream accepts (FN_REFLEN - 1)
 MAX_PATH = 511
-#: direct I/O alignment (the largest logical block size in use)
-ALIGN = 4096
-#: the page-aligned buffer every direct write goes through
+#: each of the two page-aligned buffers direct writes go through (one fills, one is written)
 BUFFER_SIZE = 8 << 20
 #: source reads (a decoded frame is 4 MiB)
 READ_SIZE = 4 << 20
@@ -122,7 +121,7 @@ class XbstreamUnpacker:
     def __init__(self, target: Path) -> None:
         self._target = Path(target)
         self._root = os.open(self._target, os.O_RDONLY | os.O_DIRECTORY)
-        self._buffer = mmap.mmap(-1, BUFFER_SIZE)  # page-aligned: what O_DIRECT needs
+        self._writer = AlignedWriter(BUFFER_SIZE)
         self._files: dict[str, _File] = {}
         self._dirs: set[str] = set()
         self._direct_ok = hasattr(os, "O_DIRECT")
@@ -144,13 +143,17 @@ class XbstreamUnpacker:
                     f"xbstream is truncated: {len(self._files)} file(s) have no end-of-file "
                     f"chunk (first: {next(iter(self._files))})"
                 )
+            self._writer.drain()
             self._sync_dirs()
+        except WriteError as exc:
+            raise UnpackError(f"writing {exc.path} failed: {exc.strerror}") from None
         finally:
             self.close()
         return stream.consumed
 
     def close(self) -> None:
-        """Close every open file and the buffer (idempotent)."""
+        """Wait for the writer, close every open file (idempotent)."""
+        self._writer.close()
         for item in self._files.values():
             with contextlib.suppress(OSError):
                 os.close(item.fd)
@@ -159,8 +162,6 @@ class XbstreamUnpacker:
             with contextlib.suppress(OSError):
                 os.close(self._root)
             self._root = -1
-        if not self._buffer.closed:
-            self._buffer.close()
 
     # -- chunks --------------------------------------------------------------------------
 
@@ -275,19 +276,21 @@ class XbstreamUnpacker:
     def _write(self, item: _File, data: memoryview) -> None:
         try:
             if not item.direct:
-                _pwrite_all(item.fd, data, item.on_disk)
+                pwrite_all(item.fd, data, item.on_disk)
                 item.on_disk += len(data)
-                return
-            buf = self._buffer
-            carry = len(item.carry)
-            buf[:carry] = item.carry
-            end = carry + len(data)
-            buf[carry:end] = data
-            aligned = end - end % ALIGN
-            if aligned:
-                _pwrite_all(item.fd, memoryview(buf)[:aligned], item.on_disk)
-                item.on_disk += aligned
-            item.carry = buf[aligned:end]
+            else:
+                buf = self._writer.buffer()
+                carry = len(item.carry)
+                buf[:carry] = item.carry
+                end = carry + len(data)
+                buf[carry:end] = data
+                aligned = end - end % ALIGN
+                item.carry = buf[aligned:end]
+                if aligned:
+                    self._writer.write(item.fd, aligned, item.on_disk, item.path)
+                    item.on_disk += aligned
+        except WriteError as exc:
+            raise UnpackError(f"writing {exc.path} failed: {exc.strerror}") from None
         except OSError as exc:
             raise UnpackError(f"writing {item.path} failed: {exc.strerror}") from None
         self.bytes_written += len(data)
@@ -297,19 +300,9 @@ class XbstreamUnpacker:
         if item is None:  # an empty file has its end chunk only
             item = self._open(path, at)
             self._files.pop(path)
-        try:
-            if item.carry:
-                tail = len(item.carry)
-                buf = self._buffer
-                buf[:tail] = item.carry
-                buf[tail:ALIGN] = bytes(ALIGN - tail)
-                _pwrite_all(item.fd, memoryview(buf)[:ALIGN], item.on_disk)
-                os.ftruncate(item.fd, item.on_disk + tail)
-            os.fsync(item.fd)
-        except OSError as exc:
-            raise UnpackError(f"writing {item.path} failed: {exc.strerror}") from None
-        finally:
-            os.close(item.fd)
+        # the tail, the size, fsync and close run behind the file's queued writes
+        work = partial(finish_file, item.fd, item.size, item.carry, item.on_disk, item.direct)
+        self._writer.task(work, item.path)
         self.files_written += 1
 
     def _sync_dirs(self) -> None:
@@ -321,15 +314,6 @@ class XbstreamUnpacker:
             finally:
                 os.close(fd)
         os.fsync(self._root)
-
-
-def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
-    while data:
-        done = os.pwrite(fd, data, offset)
-        if done <= 0:
-            raise OSError(errno.EIO, "short write")
-        data = data[done:]
-        offset += done
 
 
 def _safe_path(raw: bytes, at: int) -> str:
