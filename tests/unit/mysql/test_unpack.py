@@ -9,12 +9,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import mmap
 import os
 import random
 import shutil
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import tracemalloc
 import zlib
@@ -35,6 +37,7 @@ from database_backup.mysql.physical.unpack import (
     XbstreamUnpacker,
     unpack,
 )
+from database_backup.stream import IntegrityError
 
 MiB = 1 << 20
 
@@ -284,12 +287,11 @@ def test_files_are_identical_without_direct_io(
     assert unpacker.files_written == len(sample[1])
 
 
-# BUG: fails [buffered] until unpack.py counts the bytes of buffered writes too.
 @pytest.mark.parametrize("refuse_direct", [False, True], ids=["direct", "buffered"])
 def test_bytes_written_counts_every_payload_byte(
     refuse_direct: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Buffered writes: `_write` returns before adding to bytes_written (0, 8 expected)."""
+    """Buffered writes count too (before a6c7c59 `_write` returned first: 0, 8 expected)."""
     _patch_open(monkeypatch, refuse_direct=refuse_direct)
     target = tmp_path / "out"
     target.mkdir()
@@ -593,6 +595,111 @@ def test_symlinked_directory_in_the_target_is_not_followed(tmp_path: Path):
     assert list(outside.iterdir()) == []
 
 
+# -- the disk failing ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("refuse_direct", [False, True], ids=["direct", "buffered"])
+def test_disk_full_mid_file_is_an_unpack_error_naming_the_file(
+    refuse_direct: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """ENOSPC after the first 8 KiB of a file: UnpackError, every descriptor closed."""
+    real_pwrite = os.pwrite
+    written: list[int] = []
+
+    def filling(fd: int, data: bytes, offset: int) -> int:
+        if sum(written) >= 8192:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done = real_pwrite(fd, data, offset)
+        written.append(done)
+        return done
+
+    _patch_open(monkeypatch, refuse_direct=refuse_direct)
+    monkeypatch.setattr(os, "pwrite", filling)
+    target = tmp_path / "out"
+    target.mkdir()
+    fds = _open_fds()
+
+    with pytest.raises(UnpackError) as caught:
+        unpack(io.BytesIO(_file("data/big.ibd", _data(64 * 1024, 9), [4096])), target)
+
+    assert str(caught.value) == "writing data/big.ibd failed: No space left on device"
+    assert _open_fds() == fds
+
+
+# BUG: fails [directory] until `_sync_dirs` turns OSError into UnpackError as `_end_file` does
+# (today restore.py wraps the bare "[Errno 5] Input/output error", naming no path).
+@pytest.mark.parametrize("what", ["file", "directory"])
+def test_failed_fsync_is_an_unpack_error(
+    what: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """EIO from fsync (a file's, or a directory's at the end): UnpackError, not a raw OSError.
+
+    extract.py turns UnpackError into "cannot be unpacked ...; the current data was not
+    touched"; any other exception escapes that message.
+    """
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        if os.path.isdir(f"/proc/self/fd/{fd}") == (what == "directory"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing)
+    target = tmp_path / "out"
+    target.mkdir()
+    fds = _open_fds()
+
+    with pytest.raises(UnpackError) as caught:
+        unpack(io.BytesIO(_file("db/t.ibd", b"rows")), target)
+
+    assert "Input/output error" in str(caught.value)
+    assert _open_fds() == fds
+
+
+class _Failing:
+    """The stream up to `at`, then the decoder's verdict (an integrity error) on the rest."""
+
+    def __init__(self, data: bytes, at: int) -> None:
+        self._data = io.BytesIO(data[:at])
+
+    def read(self, n: int = -1) -> bytes:
+        piece = self._data.read(min(n, 5000))
+        if not piece:
+            raise IntegrityError("compressed data is corrupt in frame 3")
+        return piece
+
+
+def _writer_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("direct-write")]
+
+
+def test_a_failing_source_propagates_and_leaves_no_writer_thread(tmp_path: Path):
+    """The source's own error reaches the caller as it is, nothing left behind.
+
+    extract.py reports the IntegrityError as a failed verification; every descriptor is
+    closed and the writer thread has ended.
+    """
+    stream, _ = _sample()
+    target = tmp_path / "out"
+    target.mkdir()
+    fds = _open_fds()
+
+    with pytest.raises(IntegrityError, match="frame 3"):
+        unpack(_Failing(stream, 5 * MiB), target)
+
+    assert _open_fds() == fds
+    assert _writer_threads() == []
+
+
+def test_a_finished_unpack_leaves_no_writer_thread(tmp_path: Path):
+    target = tmp_path / "out"
+    target.mkdir()
+
+    unpack(io.BytesIO(_file("f", _data(3 * MiB + 5, 8))), target)
+
+    assert _writer_threads() == []
+
+
 # -- memory ----------------------------------------------------------------------------------
 
 
@@ -634,10 +741,12 @@ class _BigChunk:
 def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """Memory stays bounded by the 4 MiB reads, whatever a chunk's size.
+    """Memory stays bounded by the reads and the aligned buffers, whatever a chunk's size.
 
-    Python allocations are traced while unpacking (the mmap buffer is not a Python object):
-    two 4 MiB reads at most (the one being unpacked, the next being read), not 64 MiB.
+    Python allocations are traced while unpacking (mmap buffers are not Python objects):
+    two 4 MiB reads at most (the one being unpacked, the next being read), not 64 MiB. The
+    anonymous mappings made are the writer's two BUFFER_SIZE buffers (and a block for a
+    file's unaligned tail), however large the chunk.
     """
     size = 64 * MiB
     source = _BigChunk("big.ibd", size)
@@ -649,11 +758,18 @@ def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
         taken.append(len(piece))
         return piece
 
+    real_mmap = mmap.mmap
+    mapped: list[int] = []
+
+    def recording_mmap(fileno: int, length: int, *args: Any, **kwargs: Any) -> mmap.mmap:
+        mapped.append(length)
+        return real_mmap(fileno, length, *args, **kwargs)
+
     monkeypatch.setattr(unpack_module._Input, "take", recording_take)
+    monkeypatch.setattr(mmap, "mmap", recording_mmap)
     target = tmp_path / "out"
     target.mkdir()
     unpacker = XbstreamUnpacker(target)
-    buffer_size = len(unpacker._buffer)
     tracemalloc.start()
     started = time.monotonic()
 
@@ -662,7 +778,7 @@ def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
     elapsed = time.monotonic() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert buffer_size == BUFFER_SIZE == 8 * MiB
+    assert mapped == [BUFFER_SIZE, BUFFER_SIZE] == [8 * MiB] * 2
     assert max(taken) <= 4 * MiB == READ_SIZE
     assert source.largest_read == READ_SIZE
     assert peak < 3 * READ_SIZE, f"{peak / MiB:.1f} MiB"
