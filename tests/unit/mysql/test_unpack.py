@@ -21,13 +21,17 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 
+from database_backup.catalog import BackupMetadata
+from database_backup.mysql.errors import RestoreError
 from database_backup.mysql.flavour import MARIADB, MYSQL, for_name
 from database_backup.mysql.physical import unpack as unpack_module
+from database_backup.mysql.physical.extract import _unpack as extract_unpack
 from database_backup.mysql.physical.extract import unpacks_itself
 from database_backup.mysql.physical.unpack import (
     BUFFER_SIZE,
@@ -37,6 +41,7 @@ from database_backup.mysql.physical.unpack import (
     XbstreamUnpacker,
     unpack,
 )
+from database_backup.mysql.toolrun import ToolLog
 from database_backup.stream import IntegrityError
 
 MiB = 1 << 20
@@ -795,6 +800,61 @@ def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
 
 
 # -- who uses it -----------------------------------------------------------------------------
+
+
+def _meta() -> BackupMetadata:
+    now = datetime.now(timezone.utc)
+    return BackupMetadata(
+        backup_id="20261129T070000Z",
+        kind="full",
+        started_at=now,
+        finished_at=now,
+        artefacts=["data.xbstream.zst"],
+        stored_size=1000,
+        sha256="0" * 64,
+        compression="zstd",
+        encrypted=False,
+        flavour=MARIADB,
+        server_version="10.11.6-MariaDB",
+        raw_size=1000,
+    )
+
+
+def test_extract_reports_a_damaged_stream_as_untouched_data(tmp_path: Path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    log = ToolLog(tmp_path / "restore.log")
+    stream = GOOD + _payload("bad", b"x", offset=1)
+
+    with pytest.raises(RestoreError) as caught:
+        extract_unpack(io.BytesIO(stream), _meta(), staging, log)
+
+    assert str(caught.value) == (
+        "backup 20261129T070000Z cannot be unpacked (xbstream is damaged: chunk of bad at "
+        f"byte {len(GOOD)} is for offset 1, 0 expected); the current data was not touched"
+    )
+    assert caught.value.data_changed is False
+    assert "unpacking backup 20261129T070000Z failed: xbstream is damaged" in log.path.read_text()
+
+
+def test_extract_reports_a_failed_verification(tmp_path: Path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    stream, _ = _sample()
+    reader = cast(BinaryIO, _Failing(stream, MiB))  # it only needs read()
+    said = r"failed verification \(.*frame 3\); the current data was not touched"
+
+    with pytest.raises(RestoreError, match=said):
+        extract_unpack(reader, _meta(), staging, ToolLog(tmp_path / "r.log"))
+
+
+def test_extract_returns_the_raw_size_and_notes_it(tmp_path: Path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    log = ToolLog(tmp_path / "restore.log")
+
+    assert extract_unpack(io.BytesIO(GOOD), _meta(), staging, log) == len(GOOD)
+    assert f"unpacked {len(GOOD)} bytes into staging" in log.path.read_text()
 
 
 def test_mariadb_restores_unpack_in_process_mysql_keeps_xbstream():
