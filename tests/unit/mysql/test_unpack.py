@@ -17,7 +17,6 @@ import struct
 import subprocess
 import tempfile
 import threading
-import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -776,11 +775,9 @@ def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
     target.mkdir()
     unpacker = XbstreamUnpacker(target)
     tracemalloc.start()
-    started = time.monotonic()
 
     unpacker.unpack(source)
 
-    elapsed = time.monotonic() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert mapped == [BUFFER_SIZE, BUFFER_SIZE] == [8 * MiB] * 2
@@ -788,7 +785,6 @@ def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
     assert source.largest_read == READ_SIZE
     assert peak < 3 * READ_SIZE, f"{peak / MiB:.1f} MiB"
     assert sum(taken) == source.total
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
     digest = hashlib.sha256()
     with (target / "big.ibd").open("rb") as handle:
         while block := handle.read(4 * MiB):
