@@ -630,7 +630,7 @@ def test_disk_full_mid_file_is_an_unpack_error_naming_the_file(
     assert _open_fds() == fds
 
 
-# BUG: fails [directory] until `_sync_dirs` turns OSError into UnpackError as `_end_file` does
+# BUG: fails [directory] until `_sync_dirs` turns OSError into UnpackError as a file's fsync does
 # (today restore.py wraps the bare "[Errno 5] Input/output error", naming no path).
 @pytest.mark.parametrize("what", ["file", "directory"])
 def test_failed_fsync_is_an_unpack_error(
