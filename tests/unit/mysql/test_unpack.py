@@ -449,7 +449,7 @@ def test_damaged_stream_is_refused_with_its_offset(
     assert (target / "good").read_bytes() == b"first file"  # written before: left as it is
 
 
-# BUG: fails until the message names the offset (the end of the stream), as every other does.
+# Found by this test (failed before the fix): the message named no offset, unlike every other.
 def test_missing_end_of_file_chunk_is_refused(tmp_path: Path):
     stream = GOOD + _payload("cut.ibd", b"no end chunk follows")
     target = tmp_path / "out"
@@ -580,7 +580,7 @@ def test_symlinked_empty_file_in_the_target_is_not_followed(tmp_path: Path):
     assert victim.read_bytes() == b"precious"
 
 
-# BUG: fails until every directory component is opened without following links.
+# Found by this test (failed before the fix): a symlinked directory component was followed.
 def test_symlinked_directory_in_the_target_is_not_followed(tmp_path: Path):
     """A symlink as a directory component: O_NOFOLLOW guards only the last component.
 
@@ -630,8 +630,8 @@ def test_disk_full_mid_file_is_an_unpack_error_naming_the_file(
     assert _open_fds() == fds
 
 
-# BUG: fails [directory] until `_sync_dirs` turns OSError into UnpackError as a file's fsync does
-# (today restore.py wraps the bare "[Errno 5] Input/output error", naming no path).
+# Found by this test (failed [directory] before the fix): a directory's fsync error escaped as a
+# bare OSError (restore.py wrapped "[Errno 5] Input/output error", naming no path).
 @pytest.mark.parametrize("what", ["file", "directory"])
 def test_failed_fsync_is_an_unpack_error(
     what: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -79,12 +79,13 @@ class _Input:
         if not self._fill():
             return memoryview(b"")
         piece = self._view[:limit]
-        self._view = self._view[len(piece) :]
+        rest = self._view[len(piece) :]
+        self._view = rest if rest else memoryview(b"")  # a finished read is not kept alive
         self.consumed += len(piece)
         return piece
 
     def exact(self, size: int) -> bytes | None:
-        """Exactly `size` bytes; None when the stream ends first (b"" when it ended before)."""
+        """Exactly `size` bytes, or None when the stream ends first."""
         first = self.take(size)
         if len(first) == size:
             return bytes(first)
@@ -123,7 +124,7 @@ class XbstreamUnpacker:
         self._root = os.open(self._target, os.O_RDONLY | os.O_DIRECTORY)
         self._writer = AlignedWriter(BUFFER_SIZE)
         self._files: dict[str, _File] = {}
-        self._dirs: set[str] = set()
+        self._dirs: dict[str, int] = {}  # relative directory -> its open descriptor
         self._direct_ok = hasattr(os, "O_DIRECT")
         self.files_written = 0
         self.bytes_written = 0
@@ -140,8 +141,8 @@ class XbstreamUnpacker:
                 self._chunk(stream)
             if self._files:
                 raise UnpackError(
-                    f"xbstream is truncated: {len(self._files)} file(s) have no end-of-file "
-                    f"chunk (first: {next(iter(self._files))})"
+                    f"xbstream is truncated at byte {stream.consumed}: {len(self._files)} "
+                    f"file(s) have no end-of-file chunk (first: {next(iter(self._files))})"
                 )
             self._writer.drain()
             self._sync_dirs()
@@ -158,6 +159,10 @@ class XbstreamUnpacker:
             with contextlib.suppress(OSError):
                 os.close(item.fd)
         self._files.clear()
+        for fd in self._dirs.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._dirs.clear()
         if self._root >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._root)
@@ -229,23 +234,22 @@ class XbstreamUnpacker:
     # -- files ---------------------------------------------------------------------------
 
     def _open(self, path: str, at: int) -> _File:
-        parent, _, _name = path.rpartition("/")
-        if parent:
-            self._make_dirs(parent)
+        parent, _, name = path.rpartition("/")
+        where = self._directory(parent) if parent else self._root
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             if self._direct_ok:
                 try:
-                    fd = os.open(path, flags | os.O_DIRECT, _FILE_MODE, dir_fd=self._root)
+                    fd = os.open(name, flags | os.O_DIRECT, _FILE_MODE, dir_fd=where)
                     direct = True
                 except OSError as exc:
                     if exc.errno != errno.EINVAL:
                         raise
                     self._direct_ok = False  # this filesystem refuses O_DIRECT
-                    fd = os.open(path, flags, _FILE_MODE, dir_fd=self._root)
+                    fd = os.open(name, flags, _FILE_MODE, dir_fd=where)
                     direct = False
             else:
-                fd = os.open(path, flags, _FILE_MODE, dir_fd=self._root)
+                fd = os.open(name, flags, _FILE_MODE, dir_fd=where)
                 direct = False
         except FileExistsError:
             raise UnpackError(
@@ -257,21 +261,26 @@ class XbstreamUnpacker:
         self._files[path] = item
         return item
 
-    def _make_dirs(self, parent: str) -> None:
-        done = ""
-        for part in parent.split("/"):
-            done = f"{done}/{part}" if done else part
-            if done in self._dirs:
-                continue
-            try:
-                os.mkdir(done, _DIR_MODE, dir_fd=self._root)
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                raise UnpackError(
-                    f"cannot create {done} in {self._target}: {exc.strerror}"
-                ) from None
-            self._dirs.add(done)
+    def _directory(self, parent: str) -> int:
+        """The descriptor of directory `parent`, created as needed, never through a link."""
+        known = self._dirs.get(parent)
+        if known is not None:
+            return known
+        above, _, name = parent.rpartition("/")
+        where = self._directory(above) if above else self._root
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, _DIR_MODE, dir_fd=where)
+            fd = os.open(
+                name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=where
+            )
+        except OSError as exc:
+            raise UnpackError(
+                f"cannot create directory {parent} in {self._target}: {exc.strerror} "
+                "(a link or a file is in the way?)"
+            ) from None
+        self._dirs[parent] = fd
+        return fd
 
     def _write(self, item: _File, data: memoryview) -> None:
         try:
@@ -307,13 +316,14 @@ class XbstreamUnpacker:
 
     def _sync_dirs(self) -> None:
         """Flush every directory created, deepest first, then the target."""
-        for name in sorted(self._dirs, key=lambda d: d.count("/"), reverse=True):
-            fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=self._root)
+        order = sorted(self._dirs, key=lambda d: d.count("/"), reverse=True)
+        for name, fd in [*((d, self._dirs[d]) for d in order), (".", self._root)]:
             try:
                 os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.fsync(self._root)
+            except OSError as exc:
+                raise UnpackError(
+                    f"flushing directory {name} in {self._target} failed: {exc.strerror}"
+                ) from None
 
 
 def _safe_path(raw: bytes, at: int) -> str:
