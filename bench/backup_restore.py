@@ -56,6 +56,8 @@ MiB = 1 << 20
 CLUSTER = "bench/mariadb"
 BUCKET = "bench"
 PEERS = ("aws", "rclone")
+#: the product's backup again with its table sums off (`--compare-table-sums`): the data path
+NO_SUMS = "product, table sums off"
 RCLONE_REMOTE = "bench"
 PREPARE_MEMORY = "--use-memory=256M"  # the product's own prepare setting
 TOOLS_DIR = Path(os.environ.get("BENCH_TOOLS_DIR", Path.home() / ".cache/database-backup-bench"))
@@ -262,6 +264,12 @@ def report(results: Iterable[SizeResult], rounds: int, load: str) -> str:
                 lines.append(f"{what:10}{name:9}{secs:8.2f}{rate:8.1f}{stored:>12}")
             value, best = ratio(table["product"], {p: table[p] for p in PEERS})
             lines.append(f"{what:10}ratio product / best peer ({best}): {value:.2f}x")
+            if what == "backup" and NO_SUMS in table:
+                secs = table[NO_SUMS]
+                rate = mb_per_s(res.raw_bytes, secs)
+                lines.append(f"{what:10}{'product, table sums off':24}{secs:8.2f}{rate:8.1f}")
+                value, best = ratio(secs, {p: table[p] for p in PEERS})
+                lines.append(f"{what:10}ratio (table sums off) / best peer ({best}): {value:.2f}x")
         lines.append(
             f"restore   product total (+stop, swap, start, check): {res.restore_total:.2f} s"
         )
@@ -343,13 +351,15 @@ class Bench:
         head = self.gateway.client().head_object(Bucket=BUCKET, Key=key)
         return seconds, int(head["ContentLength"])
 
-    def product_backup(self, backup_id: str) -> tuple[float, int, int, int]:
+    def product_backup(
+        self, backup_id: str, extra: Sequence[str] | None = None
+    ) -> tuple[float, int, int, int]:
         """Seconds, raw bytes, stored bytes, worker VmHWM (KiB)."""
         rss = self.base / "rss-backup"
         started = time.monotonic()
         proc = subprocess.run(
             product_argv("backup", self.spec, self.base / "state-backup.json", backup_id,
-                         self.backup_args),
+                         self.backup_args if extra is None else extra),
             env=self.product_env(rss), capture_output=True, check=False,
         )  # fmt: skip
         seconds = time.monotonic() - started
@@ -436,8 +446,18 @@ def fill_to(server: Any, size_mb: int) -> float:
         )
 
 
-def measure(bench: Bench, size_mib: float, rounds: int, check_data: bool = True) -> SizeResult:
-    """`rounds` interleaved rounds of backup + restore by every tool, artefacts deleted."""
+def measure(
+    bench: Bench,
+    size_mib: float,
+    rounds: int,
+    check_data: bool = True,
+    compare_sums: bool = False,
+) -> SizeResult:
+    """`rounds` interleaved rounds of backup + restore by every tool, artefacts deleted.
+
+    With `compare_sums`, each product round also times a backup with the table sums off
+    (`NO_SUMS`; its artefact is deleted unrestored).
+    """
     backup: dict[str, list[float]] = {}
     restore: dict[str, list[float]] = {}
     totals: list[float] = []
@@ -456,6 +476,10 @@ def measure(bench: Bench, size_mib: float, rounds: int, check_data: bool = True)
                 rss["restore"] = max(rss.get("restore", 0), hwm)
                 restore.setdefault(tool, []).append(prepared)
                 totals.append(total)
+                if compare_sums:
+                    bench.delete_all()
+                    secs = bench.product_backup(f"{backup_id}-ns", ("--table-sums-budget", "0"))[0]
+                    backup.setdefault(NO_SUMS, []).append(secs)
                 if expected is not None:  # once per size: CHECKSUM TABLE of GiBs is slow
                     if bench.server.checksum_tables("bench") != expected:
                         raise RuntimeError("the restored data differs from the backed-up data")
@@ -512,6 +536,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="pass to the product's backup (0: no table sums; default: the product's own)",
     )
+    parser.add_argument(
+        "--compare-table-sums",
+        action="store_true",
+        help="also time each product backup with the table sums off (the data path alone)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or sizes[0] <= 0 or args.rounds < 1:
@@ -548,7 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             actual = fill_to(server, size)
             print(f"filled bench.t to {actual:.0f} MiB", flush=True)
-            results.append(measure(bench, actual, args.rounds))
+            results.append(
+                measure(bench, actual, args.rounds, compare_sums=args.compare_table_sums)
+            )
         print(f"product backup options: {' '.join(extra) or '(defaults)'}")
         print(report(results, args.rounds, _load()))
         return 0

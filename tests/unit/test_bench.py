@@ -105,3 +105,20 @@ def test_report_prints_ratios(tmp_path: Path) -> None:
     assert "restore   ratio product / best peer (rclone): 0.50x" in text
     assert "backup    product      7.20   142.2         301" in text
     assert "backup 160 MiB, restore 170 MiB" in text
+
+
+def test_report_prints_the_table_sums_off_variant_beside_the_default() -> None:
+    result = bench.SizeResult(
+        size_mib=256,
+        raw_bytes=1024 * bench.MiB,
+        stored={"aws": 300 * bench.MiB, "rclone": 300 * bench.MiB, "product": 301 * bench.MiB},
+        backup={"aws": 10.0, "rclone": 8.0, "product": 12.0, bench.NO_SUMS: 7.2},
+        restore={"aws": 6.0, "rclone": 5.0, "product": 2.5},
+        restore_total=4.0,
+        rss_kib={"backup": 160 * 1024, "restore": 170 * 1024},
+    )
+    text = bench.report([result], 3, "load average 1.0")
+    assert "backup    ratio product / best peer (rclone): 1.50x" in text
+    assert "backup    product, table sums off     7.20   142.2" in text
+    assert "backup    ratio (table sums off) / best peer (rclone): 0.90x" in text
+    assert "restore   ratio product / best peer (rclone): 0.50x" in text
