@@ -3,16 +3,17 @@
 What `mbstream -x` does, without its cost: mbstream asks the kernel to drop every file's
 cached pages after each write (`posix_fadvise(DONTNEED)`), so a restore of 4 GiB spends
 most of its time in the kernel writing back and reclaiming page cache. Here every large
-write goes to the disk with ``O_DIRECT`` from one page-aligned buffer (no page cache is
-filled, none has to be reclaimed), the unaligned tail of a file is written padded and the
-file truncated to its size, and every file is fsynced when its end-of-file chunk arrives:
-the staged copy is on disk before anything is swapped in. A filesystem that refuses
-``O_DIRECT`` (tmpfs) gets ordinary writes, fsynced the same way.
+write goes to the disk with ``O_DIRECT`` from page-aligned buffers written on a thread
+(`directio.AlignedWriter`: no page cache is filled, none has to be reclaimed), the
+unaligned tail of a file is written padded and the file truncated to its size, and every
+file is fsynced when its end-of-file chunk arrives, every directory at the end: the staged
+copy is on disk before anything is swapped in. A filesystem that refuses ``O_DIRECT``
+gets ordinary writes, fsynced the same way.
 
 The stream is checked as mbstream checks it: the chunk magic, known chunk types (unknown
 ones are skipped only when flagged ignorable), the CRC-32 of every payload, chunks of a
 file in order, and paths that stay inside the target (no absolute path, no ``..``, no
-symlink followed). Anything else raises `UnpackError` naming the chunk; what was written
+symbolic link followed, for directories too). Anything else raises `UnpackError` naming the chunk; what was written
 stays in the target for the caller to discard.
 
 Format (Percona xbstream, MariaDB's mbstream): magic ``XBSTCK01``, flags (1 byte), type
