@@ -59,7 +59,12 @@ def register(new_command: options.NewCommand) -> None:
     """Add the `restore` and `recover` commands."""
     restore = new_command("restore", "restore a backup in place")
     restore.add_argument("--backup-id", required=True, help="the backup to restore")
-    restore.add_argument("--parallel", type=options.positive, default=1, help="unpack threads")
+    restore.add_argument(
+        "--parallel",
+        type=options.positive,
+        default=1,
+        help="xbstream -x threads (MySQL; MariaDB streams are unpacked in-process)",
+    )
     restore.add_argument(
         "--verify-timeout", type=float, default=120.0, help="seconds for the server to answer"
     )

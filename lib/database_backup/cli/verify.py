@@ -62,7 +62,12 @@ def register(new_command: options.NewCommand) -> None:
     )
     verify.add_argument("--job-id", help="the job asking (stored with the verdict)")
     verify.add_argument("--unit", help="this unit's name (default: $JUJU_UNIT_NAME)")
-    verify.add_argument("--parallel", type=options.positive, default=1, help="unpack threads")
+    verify.add_argument(
+        "--parallel",
+        type=options.positive,
+        default=1,
+        help="xbstream -x threads (MySQL; MariaDB streams are unpacked in-process)",
+    )
     verify.add_argument(
         "--start-timeout", type=float, default=300.0, help="seconds for the scratch server"
     )
