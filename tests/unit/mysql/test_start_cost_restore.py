@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,6 +21,8 @@ from database_backup.mysql.connection import ConnectionSpec
 from database_backup.mysql.flavour import Flavour, for_name
 from database_backup.mysql.physical import restore
 from database_backup.mysql.server import ServerControl
+
+from .xbstream_data import full_backup_record
 
 _PAUSE = 0.4
 
@@ -47,21 +48,7 @@ class _Timeline:
 
 
 def _meta() -> BackupMetadata:
-    now = datetime.now(timezone.utc)
-    return BackupMetadata(
-        backup_id="20260101T000000Z",
-        kind="full",
-        started_at=now,
-        finished_at=now,
-        artefacts=["data.xbstream.zst"],
-        stored_size=1000,
-        sha256="0" * 64,
-        compression="zstd",
-        encrypted=False,
-        flavour="mariadb",
-        server_version="10.11.6-MariaDB",
-        raw_size=1000,
-    )
+    return full_backup_record("20260101T000000Z")
 
 
 class _Storage:

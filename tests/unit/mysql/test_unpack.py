@@ -20,7 +20,6 @@ import threading
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -43,30 +42,16 @@ from database_backup.mysql.physical.unpack import (
 from database_backup.mysql.toolrun import ToolLog
 from database_backup.stream import IntegrityError
 
+from .xbstream_data import Dribble, eof_chunk, full_backup_record, payload_chunk
+
 MiB = 1 << 20
 
 
 # -- building streams ------------------------------------------------------------------------
 
 
-def _payload(
-    path: str | bytes,
-    data: bytes,
-    offset: int = 0,
-    *,
-    kind: bytes = b"P",
-    flags: int = 0,
-    crc: int | None = None,
-) -> bytes:
-    name = path.encode() if isinstance(path, str) else path
-    head = MAGIC + struct.pack("<BBI", flags, kind[0], len(name)) + name
-    checksum = zlib.crc32(data) if crc is None else crc
-    return head + struct.pack("<QQI", len(data), offset, checksum) + data
-
-
-def _eof(path: str | bytes) -> bytes:
-    name = path.encode() if isinstance(path, str) else path
-    return MAGIC + struct.pack("<BBI", 0, ord("E"), len(name)) + name
+_payload = payload_chunk
+_eof = eof_chunk
 
 
 def _file(path: str, data: bytes, sizes: list[int] | None = None) -> bytes:
@@ -125,17 +110,6 @@ def _sample() -> tuple[bytes, dict[str, bytes]]:
         ]
     )
     return stream, files
-
-
-class _Dribble:
-    """Returns the data in reads of random sizes (1 byte to 70 KB)."""
-
-    def __init__(self, data: bytes, seed: int) -> None:
-        self._data = io.BytesIO(data)
-        self._rng = random.Random(seed)  # noqa: S311 - reproducible test data
-
-    def read(self, n: int = -1) -> bytes:
-        return self._data.read(min(n, self._rng.choice([1, 3, 14, 50, 4099, 70_000])))
 
 
 class _Full:
@@ -250,7 +224,7 @@ def test_files_are_identical_to_mbstream(
     stream = sample[0]
     direct = _accepts_direct_io(tmp_path)
     opened_flags = _patch_open(monkeypatch, refuse_direct=False)
-    reader = _Full(stream) if source == "4MiB" else _Dribble(stream, int(source[-1]))
+    reader = _Full(stream) if source == "4MiB" else Dribble(stream, int(source[-1]))
     target = tmp_path / "out"
     target.mkdir()
     fds = _open_fds()
@@ -282,7 +256,7 @@ def test_files_are_identical_without_direct_io(
     target.mkdir()
 
     unpacker = XbstreamUnpacker(target)
-    unpacker.unpack(_Dribble(sample[0], 11))
+    unpacker.unpack(Dribble(sample[0], 11))
 
     assert _tree(target) == reference
     direct = [path for path, flags in opened if flags & os.O_DIRECT]
@@ -334,7 +308,7 @@ def test_nested_directories_are_made(tmp_path: Path):
     target = tmp_path / "out"
     target.mkdir()
 
-    unpack(_Dribble(stream, 3), target)
+    unpack(Dribble(stream, 3), target)
 
     assert _tree(target) == {"a": None, "a/b": None, "a/b/c.ibd": data, "a/d": b"beside"}
 
@@ -799,21 +773,7 @@ def test_a_64_mib_chunk_unpacks_through_the_constant_buffer(
 
 
 def _meta() -> BackupMetadata:
-    now = datetime.now(timezone.utc)
-    return BackupMetadata(
-        backup_id="20261129T070000Z",
-        kind="full",
-        started_at=now,
-        finished_at=now,
-        artefacts=["data.xbstream.zst"],
-        stored_size=1000,
-        sha256="0" * 64,
-        compression="zstd",
-        encrypted=False,
-        flavour=MARIADB,
-        server_version="10.11.6-MariaDB",
-        raw_size=1000,
-    )
+    return full_backup_record("20261129T070000Z")
 
 
 def test_extract_reports_a_damaged_stream_as_untouched_data(tmp_path: Path):

@@ -5,25 +5,21 @@ from __future__ import annotations
 import io
 import random
 import shutil
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import pytest
 
-from database_backup.mysql.physical.xbstream import MAGIC, XbstreamTap
+from database_backup.mysql.physical.xbstream import XbstreamTap
+
+from .xbstream_data import Dribble, eof_chunk, payload_chunk
 
 BINLOG_INFO = b"bin.000007\t4242\t0-1-99\n"
 CHECKPOINTS = b"backup_type = full-backuped\nfrom_lsn = 0\nto_lsn = 44404\nlast_lsn = 44420\n"
 
 
 def _chunk(path: str, payload: bytes | None, offset: int = 0) -> bytes:
-    name = path.encode()
-    if payload is None:
-        return MAGIC + struct.pack("<BBI", 0, ord("E"), len(name)) + name
-    head = MAGIC + struct.pack("<BBI", 0, ord("P"), len(name)) + name
-    return head + struct.pack("<QQI", len(payload), offset, zlib.crc32(payload)) + payload
+    return eof_chunk(path) if payload is None else payload_chunk(path, payload, offset)
 
 
 def _stream() -> bytes:
@@ -42,17 +38,6 @@ def _stream() -> bytes:
     return b"".join(parts)
 
 
-class _Dribble:
-    """Returns the data in reads of random sizes (1 byte to 70 KB)."""
-
-    def __init__(self, data: bytes, seed: int) -> None:
-        self._data = io.BytesIO(data)
-        self._rng = random.Random(seed)  # noqa: S311 - reproducible test data
-
-    def read(self, n: int = -1) -> bytes:
-        return self._data.read(min(n, self._rng.choice([1, 3, 14, 50, 4099, 70_000])))
-
-
 def test_synthetic_stream_is_valid_for_mbstream(tmp_path: Path):
     tool = shutil.which("mbstream") or shutil.which("xbstream")
     assert tool, "mbstream comes with mariadb-backup (scripts/install-system-deps.sh)"
@@ -64,7 +49,7 @@ def test_synthetic_stream_is_valid_for_mbstream(tmp_path: Path):
 @pytest.mark.parametrize("seed", range(8))
 def test_tap_captures_files_whatever_the_read_sizes(seed: int):
     data = _stream()
-    tap = XbstreamTap(_Dribble(data, seed), ["xtrabackup_binlog_info", "xtrabackup_checkpoints"])
+    tap = XbstreamTap(Dribble(data, seed), ["xtrabackup_binlog_info", "xtrabackup_checkpoints"])
     out = bytearray()
     while chunk := tap.read(1 << 20):
         out += chunk
