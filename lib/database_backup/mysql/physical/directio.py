@@ -17,16 +17,19 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..errors import EngineError
+
 #: direct I/O alignment (the largest logical block size in use)
 ALIGN = 4096
 
 
-class WriteError(OSError):
-    """A queued write or file task failed; ``path`` names the file."""
+class WriteError(EngineError):
+    """A queued write or file task failed; ``path`` names the file, ``strerror`` why."""
 
     def __init__(self, path: str, cause: OSError) -> None:
-        super().__init__(cause.errno, cause.strerror)
+        super().__init__(f"writing {path} failed: {cause.strerror}")
         self.path = path
+        self.strerror = cause.strerror
 
 
 def pwrite_all(fd: int, data: memoryview, offset: int) -> None:

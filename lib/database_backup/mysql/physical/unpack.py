@@ -13,8 +13,8 @@ gets ordinary writes, fsynced the same way.
 The stream is checked as mbstream checks it: the chunk magic, known chunk types (unknown
 ones are skipped only when flagged ignorable), the CRC-32 of every payload, chunks of a
 file in order, and paths that stay inside the target (no absolute path, no ``..``, no
-symbolic link followed, for directories too). Anything else raises `UnpackError` naming the chunk; what was written
-stays in the target for the caller to discard.
+symbolic link followed, for directories too). Anything else raises `UnpackError` naming
+the chunk; what was written stays in the target for the caller to discard.
 
 Format (Percona xbstream, MariaDB's mbstream): magic ``XBSTCK01``, flags (1 byte), type
 (1 byte: ``P`` payload, ``E`` end of file), path length (u32 LE), path; then, for any type
