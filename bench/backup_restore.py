@@ -44,13 +44,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.environment import bench_environment
 
 MiB = 1 << 20
 CLUSTER = "bench/mariadb"
@@ -549,21 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("rclone") is None:
         raise SystemExit("rclone is missing: run `bash bench/setup.sh` first")
 
-    from tests.infra.ceph import CephS3
-    from tests.infra.mariadb import MariaDBServer
-    from tests.workload.engine_helpers import shutdown
-
-    base = Path(tempfile.mkdtemp(prefix="bench-backup-"))
     # one artefact at a time is in RAM (deleted + gc after each run): 2x the largest size
-    gateway = CephS3(base / "ceph", memstore_bytes=max(4096, 2 * sizes[-1]) * MiB)
-    server = MariaDBServer(
-        base / "mariadb",
-        extra_args=("--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M"),
-    )
-    try:
-        gateway.start()
-        server.start()
-        gateway.create_bucket(BUCKET)
+    memstore = max(4096, 2 * sizes[-1])
+    with bench_environment("bench-backup-", memstore, BUCKET) as env:
+        base, server, gateway = env.base, env.server, env.gateway
         endpoint = Endpoint(
             gateway.endpoint, gateway.region, BUCKET, gateway.access_key, gateway.secret_key
         )
@@ -583,10 +573,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"product backup options: {' '.join(extra) or '(defaults)'}")
         print(report(results, args.rounds, _load()))
         return 0
-    finally:
-        shutdown(server)
-        gateway.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ before and after, and the ratio. Target (issue 14): <= 1.0 s and <= 3 requests a
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import threading
 import time
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(rows)
     finally:
         gateway.stop()
+        shutil.rmtree(base, ignore_errors=True)  # the gateway's data: nothing left behind
     return 0
 
 

@@ -31,12 +31,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.backup_restore import Endpoint, aws_binary, peer_restore_command, write_peer_files
+from bench.environment import bench_environment
 
 MiB = 1 << 20
 BUCKET = "bench"
@@ -194,27 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     if not sizes or sizes[0] <= 0 or args.rounds < 1:
         parser.error("--sizes takes positive MiB values like 256,1024; --rounds at least 1")
-    from tests.infra.ceph import CephS3
-    from tests.infra.mariadb import MariaDBServer
-    from tests.workload.engine_helpers import shutdown
-
-    base = Path(tempfile.mkdtemp(prefix="bench-restore-"))
-    gateway = CephS3(base / "ceph", memstore_bytes=max(2048, 3 * sizes[-1]) * MiB)
-    server = MariaDBServer(
-        base / "mariadb",
-        extra_args=("--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M"),
-    )
-    try:
-        gateway.start()
-        server.start()
-        gateway.create_bucket(BUCKET)
-        results = [measure(base, server, gateway, size, args.rounds) for size in sizes]
+    with bench_environment("bench-restore-", max(2048, 3 * sizes[-1]), BUCKET) as env:
+        results = [measure(env.base, env.server, env.gateway, size, args.rounds) for size in sizes]
         print(report(results, args.rounds))
         return 0
-    finally:
-        shutdown(server)
-        gateway.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.environment import bench_environment
 
 MiB = 1 << 20
 BUCKET = "bench"
@@ -219,30 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.size <= 0 or args.rounds < 1:
         parser.error("--size takes a positive MiB value; --rounds at least 1")
     from bench.restore_pipeline import fill
-    from tests.infra.ceph import CephS3
-    from tests.infra.mariadb import MariaDBServer
-    from tests.workload.engine_helpers import shutdown
 
     started = time.monotonic()
-    base = Path(tempfile.mkdtemp(prefix="bench-start-cost-"))
-    gateway = CephS3(base / "ceph", memstore_bytes=max(2048, 3 * args.size) * MiB)
-    server = MariaDBServer(
-        base / "mariadb",
-        extra_args=("--innodb-buffer-pool-size=256M", "--innodb-log-file-size=256M"),
-    )
-    try:
-        gateway.start()
-        server.start()
-        gateway.create_bucket(BUCKET)
-        fill(server, args.size)
-        result = measure(base, server, gateway, args)
+    with bench_environment("bench-start-cost-", max(2048, 3 * args.size), BUCKET) as env:
+        fill(env.server, args.size)
+        result = measure(env.base, env.server, env.gateway, args)
         print(report(result, args.size, args.rounds))
         print(f"bench took {time.monotonic() - started:.0f} s")
         return 0
-    finally:
-        shutdown(server)
-        gateway.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
