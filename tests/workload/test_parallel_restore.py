@@ -7,8 +7,6 @@ corrupted frame fails the restore naming the frame, with the current data untouc
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from database_backup.stream import CompressReader, generate_key, pipeline
 from database_backup.stream.base import ByteSource
 from database_backup.stream.parallel import END_TAG, MARKER_SIZE, parse_marker
 from tests.infra.mariadb import MariaDBServer
+from tests.threads import lingering_threads
 from tests.workload.engine_helpers import change, connection, fill, siblings
 
 CLUSTER = "model-0123/parallel-restore"
@@ -127,13 +126,4 @@ def test_a_corrupted_frame_fails_the_restore_and_leaves_the_data(
     assert server.pid == pid
     assert server.checksum_tables("shop") == current
     assert siblings(server.datadir) == []
-    assert _decoder_threads() == []  # the decoder was closed: no feeder waits forever
-
-
-def _decoder_threads() -> list[str]:
-    deadline = time.monotonic() + 5
-    while True:
-        names = [t.name for t in threading.enumerate() if t.name.startswith("zstd-")]
-        if not names or time.monotonic() > deadline:
-            return names
-        time.sleep(0.1)
+    assert lingering_threads("zstd-") == []  # the decoder was closed: no feeder waits forever

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -30,18 +28,10 @@ from database_backup.mysql.flavour import detect as real_detect
 from database_backup.mysql.logical.dump import backup_logical
 from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
+from tests.threads import lingering_threads
 from tests.workload.engine_helpers import change, connection, fill, start_command, stop_command
 
 CLUSTER = "model-0123/start-cost"
-
-
-def _decoder_threads() -> list[str]:
-    deadline = time.monotonic() + 5
-    while True:
-        names = [t.name for t in threading.enumerate() if t.name.startswith("zstd-")]
-        if not names or time.monotonic() > deadline:
-            return names
-        time.sleep(0.1)
 
 
 def test_a_logical_restore_failing_mid_stream_leaves_no_decoder_thread(
@@ -65,7 +55,7 @@ def test_a_logical_restore_failing_mid_stream_leaves_no_decoder_thread(
 
     assert "stopped" in str(failure.value)  # mid-stream, not refused before the apply
     assert failure.value.__traceback__ is not None  # still held, as a caller holds it
-    assert _decoder_threads() == []
+    assert lingering_threads("zstd-") == []
     assert server.checksum_tables("bulk") == before
 
 

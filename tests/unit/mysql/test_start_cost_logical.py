@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,17 +12,9 @@ from database_backup.catalog import BackupMetadata
 from database_backup.mysql.logical.restore import LogicalRestoreError, _apply, _check_decodes
 from database_backup.mysql.logical.sqlfilter import Selection
 from database_backup.stream import encode
+from tests.threads import lingering_threads
 
 _ROWS = 600_000  # about 40 MiB of SQL: ten 4 MiB frames, more than the decoder holds
-
-
-def _decoder_threads() -> list[str]:
-    deadline = time.monotonic() + 5
-    while True:
-        names = [t.name for t in threading.enumerate() if t.name.startswith("zstd-")]
-        if not names or time.monotonic() > deadline:
-            return names
-        time.sleep(0.05)
 
 
 def _artefact(tmp_path: Path) -> tuple[Path, BackupMetadata]:
@@ -61,7 +51,7 @@ def _artefact(tmp_path: Path) -> tuple[Path, BackupMetadata]:
     ],
 )
 def test_a_failed_apply_leaves_no_decoder_thread(tmp_path: Path, client: str):
-    assert _decoder_threads() == []
+    assert lingering_threads("zstd-") == []
     local, meta = _artefact(tmp_path)
 
     with (tmp_path / "err").open("wb") as err, pytest.raises(LogicalRestoreError) as failure:
@@ -70,7 +60,7 @@ def test_a_failed_apply_leaves_no_decoder_thread(tmp_path: Path, client: str):
     # the error is still held (as the CLI holds it while it reports): its traceback keeps
     # the reader alive, so only an explicit close stops the decoder's threads
     assert failure.value.__traceback__ is not None
-    assert _decoder_threads() == []
+    assert lingering_threads("zstd-") == []
 
 
 def test_a_successful_apply_leaves_no_decoder_thread(tmp_path: Path):
@@ -82,7 +72,7 @@ def test_a_successful_apply_leaves_no_decoder_thread(tmp_path: Path):
         )
 
     assert applied == meta.raw_size
-    assert _decoder_threads() == []
+    assert lingering_threads("zstd-") == []
 
 
 def test_a_failed_check_leaves_no_decoder_thread(tmp_path: Path):
@@ -96,4 +86,4 @@ def test_a_failed_check_leaves_no_decoder_thread(tmp_path: Path):
 
     assert "nothing was applied" in str(failure.value)
     assert failure.value.__traceback__ is not None
-    assert _decoder_threads() == []
+    assert lingering_threads("zstd-") == []

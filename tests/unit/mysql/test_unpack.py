@@ -16,7 +16,6 @@ import shutil
 import struct
 import subprocess
 import tempfile
-import threading
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -41,6 +40,7 @@ from database_backup.mysql.physical.unpack import (
 )
 from database_backup.mysql.toolrun import ToolLog
 from database_backup.stream import IntegrityError
+from tests.threads import lingering_threads
 
 from .xbstream_data import Dribble, eof_chunk, full_backup_record, payload_chunk
 
@@ -647,10 +647,6 @@ class _Failing:
         return piece
 
 
-def _writer_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("direct-write")]
-
-
 def test_a_failing_source_propagates_and_leaves_no_writer_thread(tmp_path: Path):
     """The source's own error reaches the caller as it is, nothing left behind.
 
@@ -666,7 +662,7 @@ def test_a_failing_source_propagates_and_leaves_no_writer_thread(tmp_path: Path)
         unpack(_Failing(stream, 5 * MiB), target)
 
     assert _open_fds() == fds
-    assert _writer_threads() == []
+    assert lingering_threads("direct-write") == []
 
 
 def test_a_finished_unpack_leaves_no_writer_thread(tmp_path: Path):
@@ -675,7 +671,7 @@ def test_a_finished_unpack_leaves_no_writer_thread(tmp_path: Path):
 
     unpack(io.BytesIO(_file("f", _data(3 * MiB + 5, 8))), target)
 
-    assert _writer_threads() == []
+    assert lingering_threads("direct-write") == []
 
 
 # -- memory ----------------------------------------------------------------------------------
