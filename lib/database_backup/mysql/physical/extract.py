@@ -102,10 +102,7 @@ def _unpack(reader: BinaryIO, meta: BackupMetadata, staging: Path, log: ToolLog)
     try:
         raw = XbstreamUnpacker(staging).unpack(reader)
     except IntegrityError as exc:
-        raise RestoreError(
-            f"backup {meta.backup_id} failed verification ({exc}); "
-            "the current data was not touched"
-        ) from exc
+        raise _failed_verification(meta, exc) from exc
     except UnpackError as exc:
         log.note(f"unpacking backup {meta.backup_id} failed: {exc}")
         raise RestoreError(
@@ -113,6 +110,13 @@ def _unpack(reader: BinaryIO, meta: BackupMetadata, staging: Path, log: ToolLog)
         ) from exc
     log.note(f"backup {meta.backup_id}: unpacked {raw} bytes into {staging.name}")
     return raw
+
+
+def _failed_verification(meta: BackupMetadata, exc: Exception) -> RestoreError:
+    """The error of an artefact whose digest, size, frames or authentication failed."""
+    return RestoreError(
+        f"backup {meta.backup_id} failed verification ({exc}); the current data was not touched"
+    )
 
 
 def _extract_with_tool(
@@ -137,10 +141,7 @@ def _extract_with_tool(
         rc = proc.wait()
     except IntegrityError as exc:
         _kill(proc)
-        raise RestoreError(
-            f"backup {meta.backup_id} failed verification ({exc}); "
-            "the current data was not touched"
-        ) from exc
+        raise _failed_verification(meta, exc) from exc
     except BrokenPipeError as exc:
         _kill(proc)
         raise RestoreError(
