@@ -299,47 +299,55 @@ def backup_logical(
         log.note(f"accounts skipped (the server could not describe them): {', '.join(skipped)}")
     emit(progress, "backup", 0, 0)
     try:
-        with conn.defaults_file(work) as defaults, log.open() as err:
-            argv = dump_command(
-                flavour,
-                defaults,
-                databases=scope.databases,
-                table_database=scope.table_database,
-                tables=scope.tables,
-            )
-            proc = toolstream.spawn(argv, err)
-            output = _DumpOutput(prefix, proc, progress, suffix)
-            try:
-                stored, digest = encode(output, compression_level=compression_level, key=key)
-                catalog.storage.upload_stream(catalog.artefact_key(backup_id, name), stored)
-            finally:
-                toolstream.stop(proc)
-                output.close()
-        if proc.returncode != 0:
-            raise LogicalBackupError(
-                f"{flavour.dump_tool} failed (exit code {proc.returncode}): {tail(log.text())}"
-            )
-        file, position, gtid = _coordinates(bytes(output.head) + b"\n" + output.tail)
-        meta = BackupMetadata(
-            backup_id=backup_id,
-            kind="logical",
-            status="complete",
-            job_id=job_id,
-            description=description,
-            started_at=started_at,
-            **toolstream.stored_fields(
-                name, digest, output.count, compression_level, key, flavour
-            ),
-            binlog_file=file,
-            binlog_position=position,
-            gtid_set=gtid,
+        chosen = [f"{scope.table_database}.{t}" for t in scope.tables] or None
+        beside = tablesums.Beside(
+            conn,
+            flavour,
+            workdir=work,
+            limits=table_sums_limits,
             databases=scope.databases,
-            tables=[f"{scope.table_database}.{t}" for t in scope.tables] or None,
-            extra={"logical-scope": _scope_name(scope)},
+            tables=chosen,
         )
-        tablesums.attach(
-            meta, conn, flavour, workdir=work, note=log.note, limits=table_sums_limits
-        )
+        with beside as sums:
+            with conn.defaults_file(work) as defaults, log.open() as err:
+                argv = dump_command(
+                    flavour,
+                    defaults,
+                    databases=scope.databases,
+                    table_database=scope.table_database,
+                    tables=scope.tables,
+                )
+                proc = toolstream.spawn(argv, err)
+                output = _DumpOutput(prefix, proc, progress, suffix)
+                try:
+                    stored, digest = encode(output, compression_level=compression_level, key=key)
+                    catalog.storage.upload_stream(catalog.artefact_key(backup_id, name), stored)
+                finally:
+                    toolstream.stop(proc)
+                    output.close()
+            if proc.returncode != 0:
+                raise LogicalBackupError(
+                    f"{flavour.dump_tool} failed (exit code {proc.returncode}): {tail(log.text())}"
+                )
+            file, position, gtid = _coordinates(bytes(output.head) + b"\n" + output.tail)
+            meta = BackupMetadata(
+                backup_id=backup_id,
+                kind="logical",
+                status="complete",
+                job_id=job_id,
+                description=description,
+                started_at=started_at,
+                **toolstream.stored_fields(
+                    name, digest, output.count, compression_level, key, flavour
+                ),
+                binlog_file=file,
+                binlog_position=position,
+                gtid_set=gtid,
+                databases=scope.databases,
+                tables=chosen,
+                extra={"logical-scope": _scope_name(scope)},
+            )
+            sums.attach(meta, note=log.note)
         toolstream.record(catalog, meta, log)
     except Exception as exc:
         toolstream.discard(catalog, backup_id)

@@ -227,8 +227,9 @@ def backup_full(
         parallel: copy threads of the backup tool.
         parent: take an incremental backup on top of this physical backup instead (the
             pages changed since its `to_lsn`); see `incremental.backup_incremental`.
-        table_sums_limits: bounds of the table sums measured after the stream
-            (`tablesums.Limits()` when None; a 0 budget measures nothing).
+        table_sums_limits: bounds of the table sums, measured beside the stream and after
+            it (`tablesums.Beside`; `tablesums.Limits()` when None; a 0 budget measures
+            nothing).
 
     Returns:
         The metadata written to `backup.json`.
@@ -261,45 +262,46 @@ def backup_full(
     log.note(f"backup {backup_id}: {flavour.name} {flavour.version}, artefact {name}")
     emit(progress, "backup", 0, estimate)
     try:
-        output, tap, digest = _stream_to_storage(
-            conn,
-            preflight,
-            flavour,
-            (backup_id, name),
-            compression_level,
-            key,
-            progress,
-            estimate,
-            work,
-            log,
-            parallel,
-            parent.to_lsn if parent is not None else None,
-        )
-        store = preflight.wait()
-        log_text = log.text()
-        if not commands.tool_succeeded(log_text):
-            raise BackupError(f"{flavour.backup_tool} did not report success: {tail(log_text)}")
-        coords = commands.coordinates_from(tap.files, log_text)
-        meta = BackupMetadata(
-            backup_id=backup_id,
-            kind="full" if parent is None else "incremental",
-            parent_id=None if parent is None else parent.backup_id,
-            status="complete",
-            job_id=job_id,
-            description=description,
-            started_at=started_at,
-            **toolstream.stored_fields(
-                name, digest, output.count, compression_level, key, flavour
-            ),
-            binlog_file=coords.file if coords else None,
-            binlog_position=coords.position if coords else None,
-            gtid_set=coords.gtid_set if coords else None,
-            from_lsn=0 if parent is None else parent.to_lsn,
-            to_lsn=commands.to_lsn_from(tap.files, log_text),
-        )
-        tablesums.attach(
-            meta, conn, flavour, workdir=work, note=log.note, limits=table_sums_limits
-        )
+        with tablesums.Beside(conn, flavour, workdir=work, limits=table_sums_limits) as sums:
+            output, tap, digest = _stream_to_storage(
+                conn,
+                preflight,
+                flavour,
+                (backup_id, name),
+                compression_level,
+                key,
+                progress,
+                estimate,
+                work,
+                log,
+                parallel,
+                parent.to_lsn if parent is not None else None,
+            )
+            store = preflight.wait()
+            log_text = log.text()
+            if not commands.tool_succeeded(log_text):
+                raise BackupError(
+                    f"{flavour.backup_tool} did not report success: {tail(log_text)}"
+                )
+            coords = commands.coordinates_from(tap.files, log_text)
+            meta = BackupMetadata(
+                backup_id=backup_id,
+                kind="full" if parent is None else "incremental",
+                parent_id=None if parent is None else parent.backup_id,
+                status="complete",
+                job_id=job_id,
+                description=description,
+                started_at=started_at,
+                **toolstream.stored_fields(
+                    name, digest, output.count, compression_level, key, flavour
+                ),
+                binlog_file=coords.file if coords else None,
+                binlog_position=coords.position if coords else None,
+                gtid_set=coords.gtid_set if coords else None,
+                from_lsn=0 if parent is None else parent.to_lsn,
+                to_lsn=commands.to_lsn_from(tap.files, log_text),
+            )
+            sums.attach(meta, note=log.note)
         toolstream.record(store, meta, log)
     except Exception as exc:
         if preflight.cleared:  # the id was unused: whatever is under it is ours

@@ -8,17 +8,22 @@ Usage::
     measured = measure_scratch(scratch_conn, budget_seconds=60, tables=recorded.tables)
     problems = compare(recorded, measured)              # [] when the data is the backup's
 
-Backups call `attach` (`record_for_backup`) once their stream is complete (see `measure`). Layout:
-`model` (the document, `compare`), `measure` (what is measured and skipped), `window`
-(which tables the binlog says changed), `session` (one client session with deadlines).
+Backups measure them with `Beside`: in a snapshot taken as the stream starts, checked
+against the backup's consistent point once it is known, and measured again after the
+stream only where that check fails (`record_for_backup`; see `beside` and `measure`).
+Layout: `model` (the document, `compare`), `beside` (beside the stream), `measure` (what
+is measured and skipped), `window` (which tables the binlog says changed), `session` (one
+client session with deadlines).
 """
 
+from .beside import Beside
 from .measure import Limits, attach, measure_scratch, record_for_backup
 from .model import MAX_MISMATCHES, METHOD, TableSum, TableSums, compare, compared_tables
 
 __all__ = [
     "MAX_MISMATCHES",
     "METHOD",
+    "Beside",
     "Limits",
     "TableSum",
     "TableSums",

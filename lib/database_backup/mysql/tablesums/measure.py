@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class _Table:
+class Table:
+    """A user table listed for measuring."""
+
     name: str  # db.table
     quoted: str  # `db`.`table`
     engine: str
@@ -103,10 +106,13 @@ def record_for_backup(
     *,
     workdir: str | os.PathLike[str],
     limits: Limits | None = None,
+    exclude: Collection[str] = (),
 ) -> TableSums:
     """The table sums of the data backup ``meta`` holds (its databases/tables if selected).
 
-    Never raises: on any error every listed table is skipped with the error as reason.
+    Tables named in ``exclude`` are neither measured nor named (measured already: see
+    `beside`). Never raises: on any error every listed table is skipped with the error as
+    reason.
     """
     limits = limits or Limits()
     if limits.budget_seconds <= 0:
@@ -118,7 +124,9 @@ def record_for_backup(
     try:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         with open_session(conn, client=client, workdir=workdir, deadline=measuring) as session:
-            snapshot, measured = record_in_session(session, flavour, meta, sums, limits, measuring)
+            snapshot, measured = record_in_session(
+                session, flavour, meta, sums, limits, measuring, exclude=exclude
+            )
         if snapshot is not None and sums.tables:
             with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
                 _check_after_snapshot(session, snapshot, measured, sums, deadline)
@@ -146,7 +154,7 @@ def _turned_off(
             conn, client=flavour.client_tool, workdir=workdir, deadline=deadline
         ) as session:
             wanted = _selection(meta)
-            listed = _list(
+            listed = list_tables(
                 session, sums, limits, deadline, wanted=wanted, databases=meta.databases
             )
             _skip(sums, listed, TURNED_OFF)
@@ -208,8 +216,8 @@ def measure_scratch(
     version = run_query(conn, "SELECT VERSION();", client=client, workdir=workdir)
     sums = TableSums(server_version=version[0][0] if version else None)
     with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
-        candidates = _list(session, sums, limits, deadline, wanted=tables)
-        _measure(session, candidates, sums, deadline)
+        candidates = list_tables(session, sums, limits, deadline, wanted=tables)
+        measure_tables(session, candidates, sums, deadline)
     return sums
 
 
@@ -220,11 +228,44 @@ def record_in_session(
     sums: TableSums,
     limits: Limits,
     deadline: float,
-) -> tuple[Position | None, list[_Table]]:
+    *,
+    exclude: Collection[str] = (),
+) -> tuple[Position | None, list[Table]]:
     """Measure in a snapshot what the binlog says is as the backup holds it.
 
     Returns the snapshot's binlog position (None when nothing could be measured) and the
-    tables measured.
+    tables measured; tables in ``exclude`` are left out (not listed, not named).
+    """
+    found = start_snapshot(session, deadline)
+    wanted = _selection(meta)
+    candidates = list_tables(
+        session, sums, limits, deadline, wanted=wanted, databases=meta.databases, exclude=exclude
+    )
+    if meta.binlog_file is None or meta.binlog_position is None:
+        _skip(sums, candidates, _NO_BACKUP_POINT)
+        return None, []
+    if found is None:
+        _skip(sums, candidates, f"{flavour.name} {_NO_SNAPSHOT_POINT}")
+        return None, []
+    backup_point = Position(meta.binlog_file, meta.binlog_position)
+    snapshot = found
+    changed = read_changes(session, backup_point, snapshot, deadline=deadline)
+    kept: list[Table] = []
+    for table in candidates:
+        reason = changed.reason(table.name)
+        if reason is not None:
+            sums.skipped[table.name] = f"changed {_AFTER_BACKUP}: {reason}"
+        else:
+            kept.append(table)
+    measure_tables(session, kept, sums, deadline)
+    return snapshot, [table for table in kept if table.name in sums.tables]
+
+
+def start_snapshot(session: Statements, deadline: float) -> Position | None:
+    """Open a consistent snapshot in ``session``; its binlog position (None: not reported).
+
+    Raises:
+        QueryError: the snapshot could not be started.
     """
     reply = session.run(
         "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;"
@@ -235,34 +276,17 @@ def record_in_session(
     if reply.errors:
         raise QueryError(reply.errors[0])
     status = {row[0].lower(): row[1] for row in reply.rows if len(row) == 2}
-    wanted = _selection(meta)
-    candidates = _list(session, sums, limits, deadline, wanted=wanted, databases=meta.databases)
-    if meta.binlog_file is None or meta.binlog_position is None:
-        _skip(sums, candidates, _NO_BACKUP_POINT)
-        return None, []
     snapshot_file = status.get("binlog_snapshot_file")
     snapshot_position = status.get("binlog_snapshot_position", "")
     if not snapshot_file or not snapshot_position.isdigit():
-        _skip(sums, candidates, f"{flavour.name} {_NO_SNAPSHOT_POINT}")
-        return None, []
-    backup_point = Position(meta.binlog_file, meta.binlog_position)
-    snapshot = Position(snapshot_file, int(snapshot_position))
-    changed = read_changes(session, backup_point, snapshot, deadline=deadline)
-    kept: list[_Table] = []
-    for table in candidates:
-        reason = changed.reason(table.name)
-        if reason is not None:
-            sums.skipped[table.name] = f"changed {_AFTER_BACKUP}: {reason}"
-        else:
-            kept.append(table)
-    _measure(session, kept, sums, deadline)
-    return snapshot, [table for table in kept if table.name in sums.tables]
+        return None
+    return Position(snapshot_file, int(snapshot_position))
 
 
 def _check_after_snapshot(
     session: Statements,
     snapshot: Position,
-    measured: list[_Table],
+    measured: list[Table],
     sums: TableSums,
     deadline: float,
 ) -> None:
@@ -295,7 +319,7 @@ def _selection(meta: BackupMetadata) -> set[str] | None:
     return set(meta.tables) if meta.tables else None
 
 
-def _list(
+def list_tables(
     session: Statements,
     sums: TableSums,
     limits: Limits,
@@ -303,8 +327,12 @@ def _list(
     *,
     wanted: Collection[str] | None,
     databases: Iterable[str] | None = None,
-) -> list[_Table]:
-    """The user tables to measure (selection and caps applied; the others put in skipped)."""
+    exclude: Collection[str] = (),
+) -> list[Table]:
+    """The user tables to measure (selection and caps applied; the others put in skipped).
+
+    Tables in ``exclude`` are dropped before the caps apply (measured elsewhere).
+    """
     system = ", ".join(_string(name) for name in SYSTEM_SCHEMAS)
     where = [f"t.table_schema NOT IN ({system})", _BASE_TABLES]
     if databases is not None:
@@ -317,13 +345,16 @@ def _list(
     reply = session.run(sql, deadline=deadline)
     if reply.errors:
         raise QueryError(f"cannot list the tables: {reply.errors[0]}")
-    listed = [_table(row) for row in reply.rows if len(row) == 4]
-    if wanted is not None:
-        listed = [table for table in listed if table.name in wanted]
+    rows = [row for row in reply.rows if len(row) == 4]
+    listed = [
+        table
+        for table in map(_table, rows)
+        if table.name not in exclude and (wanted is None or table.name in wanted)
+    ]
     if len(listed) > limit:
         sums.unlisted = _count_more(session, where, limit, deadline)
         listed = listed[:limit]
-    candidates: list[_Table] = []
+    candidates: list[Table] = []
     for table in listed:
         engine = table.engine or "no"
         if len(candidates) >= limits.max_tables:
@@ -347,10 +378,10 @@ def _count_more(session: Statements, where: list[str], listed: int, deadline: fl
         return 0
 
 
-def _table(row: tuple[str, ...]) -> _Table:
+def _table(row: tuple[str, ...]) -> Table:
     schema = bytes.fromhex(row[0]).decode(errors="replace")
     name = bytes.fromhex(row[1]).decode(errors="replace")
-    return _Table(
+    return Table(
         name=f"{schema}.{name}",
         quoted=f"{_ident(schema)}.{_ident(name)}",
         engine=row[2],
@@ -358,14 +389,21 @@ def _table(row: tuple[str, ...]) -> _Table:
     )
 
 
-def _measure(
+def measure_tables(
     session: Statements,
-    tables: list[_Table],
+    tables: list[Table],
     sums: TableSums,
     deadline: float,
+    stop: threading.Event | None = None,
 ) -> bool:
-    """Measure ``tables`` in order until the budget runs out; return whether all were."""
+    """Measure ``tables`` in order until the budget runs out (or ``stop`` is set).
+
+    Returns whether all were measured; those not reached are skipped with the reason.
+    """
     for index, table in enumerate(tables):
+        if stop is not None and stop.is_set():
+            _skip(sums, tables[index:], "not measured: the backup ended first")
+            return False
         try:
             reply = session.run(
                 f"CHECKSUM TABLE {table.quoted} EXTENDED; SELECT COUNT(*) FROM {table.quoted};",  # noqa: S608
@@ -393,7 +431,7 @@ def _reading(rows: list[tuple[str, ...]]) -> TableSum | None:
     return TableSum(rows=int(count), checksum=int(checksum))
 
 
-def _skip(sums: TableSums, tables: Iterable[_Table], reason: str) -> None:
+def _skip(sums: TableSums, tables: Iterable[Table], reason: str) -> None:
     for table in tables:
         sums.skipped[table.name] = reason
 

@@ -67,7 +67,8 @@ class ClientSession:
         self._marker = f"end-{secrets.token_hex(8)}"
         self._count = 0
         self.connection_id: int | None = None
-        self.timed_out = False
+        #: a statement may still run on the server: end the connection when leaving
+        self.abandoned = False
 
     def run(self, sql: str, *, deadline: float) -> Reply:
         """Run ``sql`` (one or more statements) and return what it printed.
@@ -108,7 +109,7 @@ class ClientSession:
             while not (out.endswith(end) or bytes(out) == end[1:]):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self.timed_out = True
+                    self.abandoned = True
                     raise SessionTimeoutError(
                         "the statement did not finish within its time budget"
                     )
@@ -132,6 +133,16 @@ class ClientSession:
         text = bytes(err or b"").decode(errors="replace").strip()
         lines = [line for line in text.splitlines() if line.startswith("ERROR")]
         return (lines[-1] if lines else text[-300:]) or "no error message"
+
+    def abort(self) -> None:
+        """End the client now, from any thread.
+
+        A `run` waiting for its reply raises `QueryError`; `open_session` then ends the
+        connection on the server (its statement would run on otherwise).
+        """
+        self.abandoned = True
+        with contextlib.suppress(OSError):
+            self._proc.kill()
 
     def close(self) -> None:
         """End the client (closing stdin ends the session; killed if it lingers)."""
@@ -195,7 +206,7 @@ def open_session(
             session.connection_id = int(reply.rows[0][0])
             yield session
         finally:
-            if session.timed_out:  # its statement may run on: end the connection
+            if session.abandoned:  # its statement may run on: end the connection
                 _kill(conn, client, workdir, session.connection_id)
             session.close()
 

@@ -162,6 +162,11 @@ class Changes:
             else:
                 self._bare.setdefault((statement.database, name), statement)
 
+    @property
+    def has_statements(self) -> bool:
+        """Whether the window holds DDL (a table may have been created, renamed, dropped)."""
+        return bool(self._qualified or self._bare or self._databases)
+
     def reason(self, name: str) -> str | None:
         """Why table ``name`` (``db.table``) counts as changed in the window, or None."""
         if name in self.tables and self.everything is None:

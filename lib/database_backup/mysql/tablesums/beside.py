@@ -1,0 +1,267 @@
+"""Table sums measured beside the backup stream, then checked against its consistent point.
+
+Measured after the stream (`record_for_backup` alone), the sums add one more read of
+every table to every backup. `Beside` starts as the backup tool starts:
+
+1. **early**, in a thread and a session of its own: a consistent snapshot (binlog
+   position S), the tables listed and measured in it until the budget runs out;
+2. **checked** once the backup's consistent point P is known (`finish`): an InnoDB
+   table measured early holds the backup's data unless the binlog between S and P (in
+   either order: a logical dump's point is where it starts) has an event for it, or has
+   DDL naming it from there until now; a MyISAM/Aria table (read as it is, not in the
+   snapshot) holds it unless any event names it from the first of S and P until now;
+3. **after** the stream, what did not hold, what was not reached, and the tables the
+   early listing could not see (DDL in the windows) are measured as `record_for_backup`
+   does: in a fresh snapshot, checked the same way, under a budget of their own.
+
+On a quiet server step 3 has nothing to do: the sums cost the backup step 2 (a few
+binlog pages). Each of steps 1 and 3 is bounded by the budget; 1 overlaps the stream.
+Never raises, like `record_for_backup`; leaving the ``with`` block ends the early
+session at once (its running statement too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from database_backup.catalog import BackupMetadata
+
+from ..connection import ConnectionSpec
+from ..flavour import MARIADB, Flavour
+from .measure import (
+    NON_TRANSACTIONAL,
+    Limits,
+    Table,
+    list_tables,
+    measure_tables,
+    record_for_backup,
+    start_snapshot,
+)
+from .model import TableSum, TableSums
+from .session import ClientSession, open_session
+from .window import Changes, Position, read_changes
+
+logger = logging.getLogger(__name__)
+
+#: seconds step 3 gets at least, even when step 1 ran on past the stream by the budget
+_MIN_AFTER = 5.0
+
+
+@dataclass
+class _Early:
+    """What step 1 measured: in the snapshot at ``snapshot``, the ``measured`` tables."""
+
+    snapshot: Position
+    listed: list[Table] = field(default_factory=list[Table])
+    sums: TableSums = field(default_factory=TableSums)
+    complete: bool = False
+
+
+class Beside:
+    """The table sums of one backup, measured beside its stream (see the module docstring).
+
+    Usage::
+
+        with Beside(conn, flavour, workdir=work, limits=limits) as sums:
+            ...stream the backup...
+            sums.attach(meta, note=log.note)  # meta: the backup's point is in it
+    """
+
+    def __init__(
+        self,
+        conn: ConnectionSpec,
+        flavour: Flavour,
+        *,
+        workdir: str | os.PathLike[str],
+        limits: Limits | None = None,
+        databases: Collection[str] | None = None,
+        tables: Collection[str] | None = None,
+    ) -> None:
+        """Measure the user tables (or the ``databases``, or the ``db.table`` ``tables``)."""
+        self._conn = conn
+        self._flavour = flavour
+        self._workdir = Path(workdir)
+        self._limits = limits or Limits()
+        self._databases = list(databases) if databases is not None else None
+        self._tables = set(tables) if tables else None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._session: ClientSession | None = None
+        self._thread: threading.Thread | None = None
+        self._early: _Early | None = None
+        self._started = time.monotonic()
+
+    def __enter__(self) -> Beside:
+        self._started = time.monotonic()
+        # MySQL's tools take a global read lock that waits for running statements (and
+        # blocks writes meanwhile): there the sums are only measured after the stream
+        if self._limits.budget_seconds > 0 and self._flavour.name == MARIADB:
+            self._thread = threading.Thread(
+                target=self._run_early, name="table-sums-early", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """End step 1 now (its running statement too) and wait for its thread."""
+        self._stop.set()
+        with self._lock:
+            if self._session is not None:
+                self._session.abort()
+        self._join()
+
+    def attach(self, meta: BackupMetadata, *, note: Callable[[str], None] | None = None) -> None:
+        """Put the sums of the backup ``meta`` into it (``note``: a summary for the job log)."""
+        sums = self.finish(meta)
+        meta.table_sums = sums.to_dict()
+        if note is not None:
+            note(sums.summary())
+
+    def finish(self, meta: BackupMetadata) -> TableSums:
+        """Steps 2 and 3 for the backup ``meta`` (its consistent point is known now).
+
+        Together they add the budget to the backup at most (``_MIN_AFTER`` more when step 1
+        overruns): step 1 may still run until its own deadline, then steps 2 and 3 get
+        what is left of the budget from the end of the stream.
+        """
+        stream_end = time.monotonic()
+        self._join()
+        budget = self._limits.budget_seconds
+        deadline = max(stream_end + budget, time.monotonic() + min(budget, _MIN_AFTER))
+        early = self._early
+        if early is None or meta.binlog_file is None or meta.binlog_position is None:
+            return self._after(meta, {}, deadline)
+        point = Position(meta.binlog_file, meta.binlog_position)
+        try:
+            kept, unsure = self._check(early, point, deadline)
+        except Exception as exc:  # the binlog could not be read: measure again after
+            logger.warning("backup %s: the early table sums are not used: %s", meta.backup_id, exc)
+            return self._after(meta, {}, deadline)
+        if not unsure:
+            early.sums.server_version = self._flavour.version
+            return early.sums
+        return self._after(meta, kept, deadline)
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run_early(self) -> None:
+        deadline = self._started + self._limits.budget_seconds
+        try:
+            with open_session(
+                self._conn,
+                client=self._flavour.client_tool,
+                workdir=self._workdir,
+                deadline=deadline,
+            ) as session:
+                with self._lock:
+                    if self._stop.is_set():
+                        return
+                    self._session = session
+                snapshot = start_snapshot(session, deadline)
+                if snapshot is None:
+                    return
+                early = _Early(snapshot)
+                early.listed = list_tables(
+                    session,
+                    early.sums,
+                    self._limits,
+                    deadline,
+                    wanted=self._tables,
+                    databases=self._databases,
+                )
+                early.complete = measure_tables(
+                    session, early.listed, early.sums, deadline, self._stop
+                )
+                self._early = early
+        except Exception as exc:  # the sums are measured after the stream instead
+            if not self._stop.is_set():
+                logger.info("table sums beside the stream stopped: %s", exc)
+        finally:
+            with self._lock:
+                self._session = None
+
+    def _check(
+        self, early: _Early, point: Position, deadline: float
+    ) -> tuple[dict[str, TableSum], bool]:
+        """Step 2: the early measures that hold, and whether step 3 has anything to do."""
+        first, last = sorted((early.snapshot, point), key=_order)
+        with open_session(
+            self._conn, client=self._flavour.client_tool, workdir=self._workdir, deadline=deadline
+        ) as session:
+            reply = session.run("SHOW MASTER STATUS;", deadline=deadline)
+            if reply.errors or not reply.rows or len(reply.rows[0]) < 2:
+                raise RuntimeError("cannot read where the binlog ends")
+            end = Position(reply.rows[0][0], int(reply.rows[0][1]))
+            between = read_changes(session, first, last, deadline=deadline)
+            since = read_changes(session, last, end, deadline=deadline)
+        kept = {
+            table.name: early.sums.tables[table.name]
+            for table in early.listed
+            if table.name in early.sums.tables and _holds(table, between, since)
+        }
+        unsure = (
+            not early.complete
+            or len(kept) < len(early.sums.tables)
+            or between.has_statements
+            or since.has_statements
+            or between.everything is not None
+        )
+        return kept, unsure
+
+    def _after(
+        self, meta: BackupMetadata, kept: dict[str, TableSum], deadline: float
+    ) -> TableSums:
+        """Step 3: measure what ``kept`` lacks by ``deadline``, and add ``kept`` to it."""
+        limits = self._limits
+        if limits.budget_seconds > 0:
+            limits = dataclasses.replace(
+                limits,
+                budget_seconds=max(deadline - time.monotonic(), min(limits.budget_seconds, 1.0)),
+                max_tables=max(1, limits.max_tables - len(kept)),
+            )
+        sums = record_for_backup(
+            self._conn,
+            self._flavour,
+            meta,
+            workdir=self._workdir,
+            limits=limits,
+            exclude=kept.keys(),
+        )
+        if sums.error is None:
+            sums.tables.update(kept)
+        else:  # nothing recorded holds (see TableSums.error): kept ones are skipped too
+            for name in kept:
+                sums.skipped[name] = sums.error
+        return sums
+
+
+def _holds(table: Table, between: Changes, since: Changes) -> bool:
+    """Whether ``table``'s early measure is the backup's (see the module docstring)."""
+    if table.engine in NON_TRANSACTIONAL:
+        return between.reason(table.name) is None and since.reason(table.name) is None
+    return between.reason(table.name) is None and since.definition_reason(table.name) is None
+
+
+def _order(position: Position) -> tuple[int, str, int]:
+    """Sort key of binlog positions: by the file's number (``bin.000012``), then offset."""
+    _, _, number = position.file.rpartition(".")
+    return (int(number) if number.isdigit() else -1, position.file, position.position)

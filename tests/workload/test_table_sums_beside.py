@@ -1,0 +1,230 @@
+"""Table sums measured beside the backup stream (`tablesums.Beside`), on a real MariaDB.
+
+The server's general log shows when each statement ran: the sums of a quiet server are
+measured while the backup tool copies (before its ``BACKUP STAGE END``), each table once;
+a table written during the backup is measured again after it, and what is recorded is
+still exactly the backup's data. A failed backup ends the measurement at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from database_backup.catalog import Catalog, new_backup_id
+from database_backup.mysql import BackupError, ProgressEvent, backup_full, restore_physical
+from database_backup.mysql.logical.dump import backup_logical
+from database_backup.mysql.tablesums import TableSums, compare, measure_scratch
+from database_backup.mysql.tablesums.session import open_session
+from tests.infra.mariadb import MariaDBServer
+from tests.threads import lingering_threads
+from tests.workload.engine_helpers import connection, fill
+from tests.workload.test_table_sums import live, recorded, wait_for
+
+CLUSTER = "model-0123/table-sums-beside"
+CHECKSUM = "CHECKSUM TABLE "
+
+
+@pytest.fixture(scope="module")
+def source(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
+    """A server of its own: only this module's tables are measured."""
+    db = make_mariadb("table-sums-beside", server_id=5)
+    yield db
+    db.stop()
+
+
+@pytest.fixture(scope="module")
+def target(make_mariadb: Callable[..., MariaDBServer]) -> Iterator[MariaDBServer]:
+    """A fresh server the backups are restored into."""
+    db = make_mariadb("table-sums-beside-target", server_id=6)
+    yield db
+    db.stop()
+
+
+class GeneralLog:
+    """The server's general log, in `mysql.general_log`: what ran, in order."""
+
+    def __init__(self, server: MariaDBServer) -> None:
+        self.server = server
+
+    def on(self) -> None:
+        """Log every statement from now on (what was logged before is dropped)."""
+        self.server.execute(
+            "SET GLOBAL general_log = 0; TRUNCATE mysql.general_log;"
+            "SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;"
+        )
+
+    def off(self) -> None:
+        self.server.execute("SET GLOBAL general_log = 0; TRUNCATE mysql.general_log;")
+
+    def statements(self) -> list[str]:
+        """The CHECKSUM TABLE and BACKUP STAGE statements logged, in order."""
+        rows = self.server.query(
+            "SELECT argument FROM mysql.general_log WHERE command_type = 'Query'"
+            " AND (argument LIKE 'CHECKSUM TABLE %' OR argument LIKE 'BACKUP STAGE %')"
+        )
+        return [row[0] for row in rows]
+
+
+@pytest.fixture
+def general_log(source: MariaDBServer) -> Iterator[GeneralLog]:
+    log = GeneralLog(source)
+    yield log
+    log.off()
+
+
+def new_id() -> str:
+    return new_backup_id(datetime.now(timezone.utc))
+
+
+def checksums(statements: list[str]) -> tuple[list[str], list[str]]:
+    """The tables checksummed before, and after, the backup tool's ``BACKUP STAGE END``."""
+    end = statements.index("BACKUP STAGE END")
+    before = [s.removeprefix(CHECKSUM) for s in statements[:end] if s.startswith(CHECKSUM)]
+    after = [s.removeprefix(CHECKSUM) for s in statements[end:] if s.startswith(CHECKSUM)]
+    return before, after
+
+
+def test_a_quiet_backup_measures_each_table_once_while_the_tool_copies(
+    source: MariaDBServer,
+    catalog: Catalog,
+    general_log: GeneralLog,
+    tmp_path: Path,
+):
+    fill(source, "quiet", rows=3000)
+    everything = live(source, "quiet")
+    general_log.on()
+
+    meta = backup_full(connection(source), catalog, backup_id=new_id(), workdir=tmp_path)
+
+    before, after = checksums(general_log.statements())
+    assert after == [], f"the sums were measured after the stream: {after}"
+    assert sorted(before) == sorted(
+        f"`quiet`.`{t}` EXTENDED" for t in ("events", "legacy", "orders")
+    )
+    sums = recorded(meta)
+    assert {n: (t.rows, t.checksum) for n, t in sums.tables.items()} == everything
+    assert len(everything) == 3
+    assert (sums.skipped, sums.error) == ({}, None)
+
+
+def test_tables_written_during_the_backup_are_measured_again_after_it(
+    source: MariaDBServer,
+    target: MariaDBServer,
+    catalog: Catalog,
+    general_log: GeneralLog,
+    tmp_path: Path,
+):
+    fill(source, "during", rows=3000)
+    written: list[int] = []
+    general_log.on()
+
+    def write_during(event: ProgressEvent) -> None:
+        if event.phase == "backup" and event.bytes_done > 0 and not written:
+            # the tool is copying: these rows are in the backup (its point is at the end)
+            source.execute(
+                "UPDATE during.orders SET amount = 0 WHERE id <= 100;"
+                "DELETE FROM during.legacy WHERE id = 7;"
+            )
+            written.append(event.bytes_done)
+
+    meta = backup_full(
+        connection(source),
+        catalog,
+        backup_id=new_id(),
+        workdir=tmp_path / "backup",
+        progress=write_during,
+    )
+
+    assert written, "rows were written while the tool copied"
+    _, after = checksums(general_log.statements())
+    assert sorted(after) == ["`during`.`legacy` EXTENDED", "`during`.`orders` EXTENDED"]
+    sums = recorded(meta)
+    during = {n: (t.rows, t.checksum) for n, t in sums.tables.items() if n.startswith("during.")}
+    assert during == live(source, "during")
+    assert sums.tables["during.legacy"].rows == 2999
+    restore_physical(
+        connection(target),
+        target,
+        catalog,
+        meta.backup_id,
+        key=None,
+        workdir=tmp_path / "restore",
+    )
+    measured = measure_scratch(connection(target), tables=sums.tables, workdir=tmp_path)
+    assert compare(sums, measured) == []
+
+
+def test_a_logical_backup_measures_its_selection_beside_the_dump(
+    source: MariaDBServer,
+    catalog: Catalog,
+    general_log: GeneralLog,
+    tmp_path: Path,
+):
+    fill(source, "dumped", rows=2000)
+    fill(source, "other", rows=10)
+    general_log.on()
+
+    meta = backup_logical(
+        connection(source),
+        catalog,
+        backup_id=new_id(),
+        workdir=tmp_path,
+        databases=["dumped"],
+    )
+
+    measured = [s for s in general_log.statements() if s.startswith(CHECKSUM)]
+    assert sorted(measured) == sorted(
+        f"CHECKSUM TABLE `dumped`.`{t}` EXTENDED" for t in ("events", "legacy", "orders")
+    )
+    sums = TableSums.from_dict(meta.table_sums)
+    assert {n: (t.rows, t.checksum) for n, t in sums.tables.items()} == live(source, "dumped")
+
+
+def test_a_failed_backup_ends_the_measurement_and_its_statement_at_once(
+    source: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    fill(source, "locked", rows=100)
+    waiting = (
+        "SELECT id FROM information_schema.processlist"
+        " WHERE info LIKE 'CHECKSUM TABLE `locked`%' AND state LIKE '%metadata lock%'"
+    )
+
+    def fail_once_the_sums_wait(event: ProgressEvent) -> None:
+        if event.phase == "backup" and event.bytes_done > 0:
+            wait_for(lambda: bool(source.query(waiting)))
+            raise RuntimeError("the storage went away")
+
+    spec = connection(source)
+    # a reader keeps locked.orders open and an ALTER waits for it: the sums' CHECKSUM TABLE
+    # of that table queues behind the ALTER (the backup tool does not)
+    with open_session(
+        spec, client="mariadb", workdir=tmp_path, deadline=time.monotonic() + 120
+    ) as reader:
+        reader.run("BEGIN; SELECT COUNT(*) FROM locked.orders;", deadline=time.monotonic() + 10)
+        alter = threading.Thread(
+            target=source.execute, args=("ALTER TABLE locked.orders ADD COLUMN z INT;",)
+        )
+        alter.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(BackupError, match="the storage went away"):
+                backup_full(
+                    spec,
+                    catalog,
+                    backup_id=new_id(),
+                    workdir=tmp_path / "backup",
+                    progress=fail_once_the_sums_wait,
+                )
+            took = time.monotonic() - started
+            assert lingering_threads("table-sums") == []
+            wait_for(lambda: not source.query(waiting), timeout=5)
+        finally:
+            reader.run("COMMIT;", deadline=time.monotonic() + 10)
+            alter.join(30)
+    assert took < 20, f"the failure took {took:.1f} s to report"
