@@ -8,7 +8,8 @@
 
 Every kind takes `--table-sums-budget SECONDS` (0: measure no table sums, say so in
 ``backup.json``) and `--table-sums-max-table-mb MB`: the bounds of the per-table row
-counts and checksums measured after the stream (`mysql.tablesums`).
+counts and checksums measured beside the stream and, where the binlog says a table
+changed meanwhile, after it (`mysql.tablesums.Beside`).
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def register(new_command: options.NewCommand) -> None:
         type=options.budget,
         default=_SUMS_BUDGET,
         metavar="SECONDS",
-        help="time for the per-table row counts and checksums after the stream "
-        f"(0: none measured; default {_SUMS_BUDGET})",
+        help="time for the per-table row counts and checksums, beside the stream and "
+        f"again after it (0: none measured; default {_SUMS_BUDGET})",
     )
     backup.add_argument(
         "--table-sums-max-table-mb",
