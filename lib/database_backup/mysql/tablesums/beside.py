@@ -203,7 +203,7 @@ class Beside:
         self, early: _Early, point: Position, deadline: float
     ) -> tuple[dict[str, TableSum], bool]:
         """Step 2: the early measures that hold, and whether step 3 has anything to do."""
-        first, last = sorted((early.snapshot, point), key=_order)
+        first, last = sorted((early.snapshot, point), key=binlog_order)
         with open_session(
             self._conn, client=self._flavour.client_tool, workdir=self._workdir, deadline=deadline
         ) as session:
@@ -216,7 +216,7 @@ class Beside:
         kept = {
             table.name: early.sums.tables[table.name]
             for table in early.listed
-            if table.name in early.sums.tables and _holds(table, between, since)
+            if table.name in early.sums.tables and early_sum_holds(table, between, since)
         }
         unsure = (
             not early.complete
@@ -254,14 +254,14 @@ class Beside:
         return sums
 
 
-def _holds(table: Table, between: Changes, since: Changes) -> bool:
+def early_sum_holds(table: Table, between: Changes, since: Changes) -> bool:
     """Whether ``table``'s early measure is the backup's (see the module docstring)."""
     if table.engine in NON_TRANSACTIONAL:
         return between.reason(table.name) is None and since.reason(table.name) is None
     return between.reason(table.name) is None and since.definition_reason(table.name) is None
 
 
-def _order(position: Position) -> tuple[int, str, int]:
+def binlog_order(position: Position) -> tuple[int, str, int]:
     """Sort key of binlog positions: by the file's number (``bin.000012``), then offset."""
     _, _, number = position.file.rpartition(".")
     return (int(number) if number.isdigit() else -1, position.file, position.position)
