@@ -465,30 +465,40 @@ def test_the_time_budget_bounds_recording_and_stops_the_running_checksum(
         "CREATE TABLE budget.a_small (id INT PRIMARY KEY) ENGINE=InnoDB;"
         "CREATE TABLE budget.b_big (id INT PRIMARY KEY, v CHAR(200)) ENGINE=InnoDB;"
         "INSERT INTO budget.a_small SELECT seq FROM budget.seq_1_to_10;"
-        "INSERT INTO budget.b_big SELECT seq, MD5(seq) FROM budget.seq_1_to_1500000;"
+        "INSERT INTO budget.b_big SELECT seq, MD5(seq) FROM budget.seq_1_to_1000;"
     )
     spec = connection(server)
     meta = backup_full(spec, catalog, backup_id=new_id("b"), workdir=tmp_path)
-    started = time.monotonic()
+    # a reader keeps b_big open and an ALTER waits for it: b_big's CHECKSUM TABLE queues
+    # behind the ALTER for as long as the reader stays, however fast the machine is
+    with open_session(
+        spec, client="mariadb", workdir=tmp_path, deadline=time.monotonic() + 120
+    ) as reader:
+        reader.run("BEGIN; SELECT COUNT(*) FROM budget.b_big;", deadline=time.monotonic() + 10)
+        alter = threading.Thread(
+            target=server.execute, args=("ALTER TABLE budget.b_big ADD COLUMN z INT;",)
+        )
+        alter.start()
+        try:
+            started = time.monotonic()
+            sums = record_for_backup(
+                spec, detect(spec), meta, workdir=tmp_path / "r", limits=Limits(budget_seconds=1.5)
+            )
+            took = time.monotonic() - started
+            checksums = (
+                "SELECT id FROM information_schema.processlist"
+                " WHERE info LIKE 'CHECKSUM TABLE `budget`%'"
+            )
+            wait_for(lambda: not server.query(checksums), timeout=5)
+        finally:
+            reader.run("COMMIT;", deadline=time.monotonic() + 10)
+            alter.join(30)
 
-    sums = record_for_backup(
-        spec, detect(spec), meta, workdir=tmp_path / "r", limits=Limits(budget_seconds=1.5)
-    )
-
-    took = time.monotonic() - started
     assert took < 4, f"recording took {took:.1f} s for a 1.5 s budget"
     assert sums.skipped["budget.b_big"] == "the time budget ran out before it was measured"
     assert "budget.a_small" in sums.tables
     later = [name for name in sums.skipped if name > "budget.b_big"]
     assert all(sums.skipped[n] == sums.skipped["budget.b_big"] for n in later)
-    wait_for(
-        lambda: (
-            not server.query(
-                "SELECT id FROM information_schema.processlist WHERE info LIKE 'CHECKSUM TABLE%'"
-            )
-        ),
-        timeout=5,
-    )
 
 
 def test_chosen_tables_are_measured_however_many_others_their_database_has(

@@ -62,6 +62,14 @@ class GeneralLog:
     def off(self) -> None:
         self.server.execute("SET GLOBAL general_log = 0; TRUNCATE mysql.general_log;")
 
+    def counts(self) -> list[str]:
+        """The COUNT(*) statements logged (by the sums' sessions: their tables quoted)."""
+        rows = self.server.query(
+            "SELECT argument FROM mysql.general_log WHERE command_type = 'Query'"
+            " AND argument LIKE 'SELECT COUNT(*) FROM `%'"
+        )
+        return [row[0] for row in rows]
+
     def statements(self) -> list[str]:
         """The CHECKSUM TABLE and BACKUP STAGE statements logged, in order."""
         rows = self.server.query(
@@ -228,3 +236,45 @@ def test_a_failed_backup_ends_the_measurement_and_its_statement_at_once(
             reader.run("COMMIT;", deadline=time.monotonic() + 10)
             alter.join(30)
     assert took < 20, f"the failure took {took:.1f} s to report"
+
+
+def test_row_counts_come_from_the_checksum_scan_where_exact_and_equal_count(
+    source: MariaDBServer, general_log: GeneralLog, catalog: Catalog, tmp_path: Path
+):
+    source.execute(
+        "DROP DATABASE IF EXISTS kinds; CREATE DATABASE kinds; USE kinds;"
+        "CREATE TABLE plain (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;"
+        "INSERT INTO plain SELECT seq, seq FROM seq_1_to_1000;"
+        "DELETE FROM plain WHERE id % 7 = 0;"
+        "CREATE TABLE nopk (v INT) ENGINE=InnoDB; INSERT INTO nopk SELECT seq FROM seq_1_to_50;"
+        "CREATE TABLE empty (id INT PRIMARY KEY) ENGINE=InnoDB;"
+        "CREATE TABLE parts (id INT PRIMARY KEY, v INT) ENGINE=InnoDB"
+        " PARTITION BY HASH(id) PARTITIONS 4;"
+        "INSERT INTO parts SELECT seq, seq FROM seq_1_to_1000;"
+        "CREATE TABLE versioned (id INT PRIMARY KEY, v INT) ENGINE=InnoDB WITH SYSTEM VERSIONING;"
+        "INSERT INTO versioned SELECT seq, seq FROM seq_1_to_100;"
+        "UPDATE versioned SET v = v + 1 WHERE id <= 10; DELETE FROM versioned WHERE id > 90;"
+    )
+    everything = live(source, "kinds")  # base tables; and the system-versioned one:
+    everything["kinds.versioned"] = (
+        int(source.scalar("SELECT COUNT(*) FROM kinds.versioned")),
+        int(source.query("CHECKSUM TABLE kinds.versioned EXTENDED")[0][1]),
+    )
+    general_log.on()
+
+    meta = backup_full(connection(source), catalog, backup_id=new_id(), workdir=tmp_path)
+
+    sums = recorded(meta)
+    kinds = {n: (t.rows, t.checksum) for n, t in sums.tables.items() if n.startswith("kinds.")}
+    assert kinds == everything
+    assert kinds["kinds.plain"][0] == 858
+    assert kinds["kinds.parts"][0] == 1000  # not 1003: each partition ends its scan
+    assert kinds["kinds.versioned"][0] == 90  # not 110: the checksum reads history too
+    assert kinds["kinds.empty"][0] == 0
+    counted = sorted(c for c in general_log.counts() if "`kinds`" in c)
+    assert counted == [
+        "SELECT COUNT(*) FROM `kinds`.`parts`",
+        "SELECT COUNT(*) FROM `kinds`.`versioned`",
+    ]
+    scratch = measure_scratch(connection(source), tables=sums.tables, workdir=tmp_path)
+    assert compare(sums, scratch) == []

@@ -21,7 +21,11 @@ from database_backup.mysql.tablesums import (
     compare,
     compared_tables,
 )
-from database_backup.mysql.tablesums.measure import record_in_session
+from database_backup.mysql.tablesums.measure import (
+    list_tables,
+    measure_tables,
+    record_in_session,
+)
 from database_backup.mysql.tablesums.session import Reply, SessionTimeoutError
 from database_backup.mysql.tablesums.window import MAX_EVENTS, PAGE, Position, read_changes
 from tests.unit.catalog.factories import backup
@@ -319,7 +323,11 @@ def test_the_window_is_read_in_pages_and_bounded() -> None:
 
 
 class ScriptedServer(ScriptedSession):
-    """Also answers the snapshot, the table listing and the measurements."""
+    """Also answers the snapshot, the table listing and the measurements (5 rows a table).
+
+    ``kinds`` gives a table's type and create options (default: a plain base table);
+    ``frozen_counter``: a server whose row-read counter does not move with CHECKSUM TABLE.
+    """
 
     def __init__(
         self,
@@ -327,11 +335,17 @@ class ScriptedServer(ScriptedSession):
         *,
         snapshot: tuple[str, str] | None = ("bin.000001", "4"),
         slow: str | None = None,
+        kinds: dict[str, tuple[str, str]] | None = None,
+        frozen_counter: bool = False,
     ) -> None:
         super().__init__({"bin.000001": []})
         self.tables = tables  # db.table -> engine
         self.snapshot = snapshot
         self.slow = slow
+        self.kinds = kinds or {}
+        self.frozen_counter = frozen_counter
+        self.counter = 1000
+        self.measures: list[str] = []
 
     def run(self, sql: str, *, deadline: float) -> Reply:
         if "CONSISTENT SNAPSHOT" in sql:
@@ -342,16 +356,34 @@ class ScriptedServer(ScriptedSession):
             return Reply(rows=rows, errors=[])
         if sql.startswith("SELECT HEX("):
             rows = [
-                (*(part.encode().hex() for part in name.split(".", 1)), engine, "1000")
+                (
+                    *(part.encode().hex() for part in name.split(".", 1)),
+                    engine,
+                    "1000",
+                    *self.kinds.get(name, ("BASE TABLE", "")),
+                )
                 for name, engine in sorted(self.tables.items())
             ]
             return Reply(rows=rows, errors=[])
-        if sql.startswith("CHECKSUM TABLE"):
-            name = re.findall(r"`([^`]+)`", sql)[:2]
-            if ".".join(name) == self.slow:
-                raise SessionTimeoutError("the statement did not finish within its time budget")
-            return Reply(rows=[(".".join(name), "77"), ("5",)], errors=[])
+        if "CHECKSUM TABLE" in sql or sql.startswith("SELECT COUNT(*) FROM `"):
+            return self._measure(sql)
         return super().run(sql, deadline=deadline)
+
+    def _measure(self, sql: str) -> Reply:
+        self.measures.append(sql)
+        name = ".".join(re.findall(r"`([^`]+)`", sql)[:2])
+        if name == self.slow:
+            raise SessionTimeoutError("the statement did not finish within its time budget")
+        if sql.startswith("SELECT COUNT(*)"):
+            return Reply(rows=[("5",)], errors=[])
+        if not sql.startswith("SHOW SESSION STATUS"):
+            return Reply(rows=[(name, "77"), ("5",)], errors=[])
+        before = self.counter
+        if not self.frozen_counter:
+            self.counter += 5 + 1  # each row read, and the read that finds the end
+        counter = "Handler_read_rnd_next"
+        rows = [(counter, str(before)), (name, "77"), (counter, str(self.counter))]
+        return Reply(rows=rows, errors=[])
 
 
 def record(server: ScriptedServer, meta: BackupMetadata | None = None) -> TableSums:
@@ -404,6 +436,61 @@ def test_tables_not_reached_in_the_budget_are_skipped_with_the_reason() -> None:
         "b.slow": "the time budget ran out before it was measured",
         "c.never": "the time budget ran out before it was measured",
     }
+
+
+def test_a_plain_innodb_table_is_read_once_its_rows_counted_by_the_checksum_scan() -> None:
+    server = ScriptedServer({"shop.orders": "InnoDB"})
+
+    sums = record(server)
+
+    assert sums.tables == {"shop.orders": TableSum(rows=5, checksum=77)}
+    assert [m for m in server.measures if "COUNT(*)" in m] == []
+    assert server.measures == [
+        "SHOW SESSION STATUS LIKE 'Handler_read_rnd_next'; CHECKSUM TABLE `shop`.`orders`"
+        " EXTENDED; SHOW SESSION STATUS LIKE 'Handler_read_rnd_next';"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("engine", "kind"),
+    [
+        ("InnoDB", ("BASE TABLE", "partitioned")),  # one end of scan per partition
+        ("InnoDB", ("SYSTEM VERSIONED", "")),  # the checksum reads history rows too
+        ("MyISAM", ("BASE TABLE", "")),  # its count is stored: COUNT(*) is free
+        ("Aria", ("BASE TABLE", "")),
+    ],
+)
+def test_tables_whose_scan_does_not_give_the_count_are_counted_with_count(
+    engine: str, kind: tuple[str, str]
+) -> None:
+    server = ScriptedServer({"shop.t": engine}, kinds={"shop.t": kind})
+
+    sums = record(server)
+
+    assert sums.tables == {"shop.t": TableSum(rows=5, checksum=77)}
+    assert server.measures == [
+        "CHECKSUM TABLE `shop`.`t` EXTENDED; SELECT COUNT(*) FROM `shop`.`t`;"
+    ]
+
+
+def test_a_counter_that_does_not_move_is_not_trusted_the_rows_are_counted() -> None:
+    server = ScriptedServer({"shop.orders": "InnoDB"}, frozen_counter=True)
+
+    sums = record(server)
+
+    assert sums.tables == {"shop.orders": TableSum(rows=5, checksum=77)}
+    assert server.measures[-1] == "SELECT COUNT(*) FROM `shop`.`orders`;"
+
+
+def test_without_count_by_scan_every_table_is_counted_with_count() -> None:
+    server = ScriptedServer({"shop.orders": "InnoDB"})
+    sums = TableSums()
+    listed = list_tables(server, sums, Limits(), 1e12, wanted=None)
+
+    measure_tables(server, listed, sums, 1e12)
+
+    assert sums.tables == {"shop.orders": TableSum(rows=5, checksum=77)}
+    assert all("COUNT(*)" in m for m in server.measures)
 
 
 def test_a_reason_names_the_statement_kind_and_place_never_its_text() -> None:

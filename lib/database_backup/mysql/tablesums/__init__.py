@@ -12,8 +12,9 @@ Backups measure them with `Beside`: in a snapshot taken as the stream starts, ch
 against the backup's consistent point once it is known, and measured again after the
 stream only where that check fails (`record_for_backup`; see `beside` and `measure`).
 Layout: `model` (the document, `compare`), `beside` (beside the stream), `measure` (what
-is measured and skipped), `window` (which tables the binlog says changed), `session` (one
-client session with deadlines).
+is measured and skipped), `reading` (one table: its checksum, and its row count from the
+same scan), `window` (which tables the binlog says changed), `session` (one client
+session with deadlines).
 """
 
 from .beside import Beside

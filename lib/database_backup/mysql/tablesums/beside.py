@@ -189,7 +189,7 @@ class Beside:
                     databases=self._databases,
                 )
                 early.complete = measure_tables(
-                    session, early.listed, early.sums, deadline, self._stop
+                    session, early.listed, early.sums, deadline, self._stop, count_by_scan=True
                 )
                 self._early = early
         except Exception as exc:  # the sums are measured after the stream instead

@@ -35,7 +35,8 @@ from pathlib import Path
 from database_backup.catalog import BackupMetadata
 
 from ..connection import ConnectionSpec, QueryError, run_query
-from ..flavour import Flavour, any_client
+from ..flavour import MARIADB, Flavour, any_client
+from . import reading
 from .model import TableSum, TableSums
 from .session import SessionTimeoutError, Statements, open_session
 from .window import Position, read_changes
@@ -65,7 +66,8 @@ _COUNT_SQL = "SELECT COUNT(*) FROM information_schema.tables t WHERE {where};"
 _BASE_TABLES = "t.table_type IN ('BASE TABLE', 'SYSTEM VERSIONED')"
 _LIST_SQL = (
     "SELECT HEX(t.table_schema), HEX(t.table_name), IFNULL(t.engine, ''),"
-    " IFNULL(t.data_length, 0) + IFNULL(t.index_length, 0)"
+    " IFNULL(t.data_length, 0) + IFNULL(t.index_length, 0), t.table_type,"
+    " IFNULL(t.create_options, '')"
     " FROM information_schema.tables t WHERE {where}"
     " ORDER BY t.table_schema, t.table_name LIMIT {limit};"
 )
@@ -97,6 +99,13 @@ class Table:
     quoted: str  # `db`.`table`
     engine: str
     size: int
+    #: neither partitioned nor system-versioned (see `reading`)
+    plain: bool = True
+
+    @property
+    def counted_by_its_checksum(self) -> bool:
+        """Whether the checksum's own scan gives the row count (`reading`; on MariaDB)."""
+        return self.plain and self.engine in TRANSACTIONAL
 
 
 def record_for_backup(
@@ -215,9 +224,10 @@ def measure_scratch(
     client = client or any_client()
     version = run_query(conn, "SELECT VERSION();", client=client, workdir=workdir)
     sums = TableSums(server_version=version[0][0] if version else None)
+    mariadb = "mariadb" in (sums.server_version or "").lower()
     with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
         candidates = list_tables(session, sums, limits, deadline, wanted=tables)
-        measure_tables(session, candidates, sums, deadline)
+        measure_tables(session, candidates, sums, deadline, count_by_scan=mariadb)
     return sums
 
 
@@ -257,7 +267,7 @@ def record_in_session(
             sums.skipped[table.name] = f"changed {_AFTER_BACKUP}: {reason}"
         else:
             kept.append(table)
-    measure_tables(session, kept, sums, deadline)
+    measure_tables(session, kept, sums, deadline, count_by_scan=flavour.name == MARIADB)
     return snapshot, [table for table in kept if table.name in sums.tables]
 
 
@@ -345,7 +355,7 @@ def list_tables(
     reply = session.run(sql, deadline=deadline)
     if reply.errors:
         raise QueryError(f"cannot list the tables: {reply.errors[0]}")
-    rows = [row for row in reply.rows if len(row) == 4]
+    rows = [row for row in reply.rows if len(row) == 6]
     listed = [
         table
         for table in map(_table, rows)
@@ -386,6 +396,7 @@ def _table(row: tuple[str, ...]) -> Table:
         quoted=f"{_ident(schema)}.{_ident(name)}",
         engine=row[2],
         size=int(row[3]) if row[3].isdigit() else 0,
+        plain=row[4] == "BASE TABLE" and "partitioned" not in row[5].lower(),
     )
 
 
@@ -395,40 +406,52 @@ def measure_tables(
     sums: TableSums,
     deadline: float,
     stop: threading.Event | None = None,
+    *,
+    count_by_scan: bool = False,
 ) -> bool:
     """Measure ``tables`` in order until the budget runs out (or ``stop`` is set).
 
-    Returns whether all were measured; those not reached are skipped with the reason.
+    With ``count_by_scan`` (MariaDB), a table's row count comes from its checksum's scan
+    where that count is exact (`reading`). Returns whether all were measured; those not
+    reached are skipped with the reason.
     """
     for index, table in enumerate(tables):
         if stop is not None and stop.is_set():
             _skip(sums, tables[index:], "not measured: the backup ended first")
             return False
+        by_scan = count_by_scan and table.counted_by_its_checksum
         try:
-            reply = session.run(
-                f"CHECKSUM TABLE {table.quoted} EXTENDED; SELECT COUNT(*) FROM {table.quoted};",  # noqa: S608
-                deadline=deadline,
-            )
+            measured, error = _measure_one(session, table, by_scan, deadline)
         except SessionTimeoutError:  # the session ends its connection on the way out
             _skip(sums, tables[index:], "the time budget ran out before it was measured")
             return False
-        measured = _reading(reply.rows)
-        if reply.errors or measured is None:
-            sums.skipped[table.name] = "could not be read: " + (
-                reply.errors[0] if reply.errors else "CHECKSUM TABLE gave no value"
-            )
+        if measured is None:
+            sums.skipped[table.name] = f"could not be read: {error}"
         else:
             sums.tables[table.name] = measured
     return True
 
 
-def _reading(rows: list[tuple[str, ...]]) -> TableSum | None:
-    if len(rows) != 2 or len(rows[1]) != 1:
-        return None
-    checksum, count = rows[0][-1], rows[1][0]
-    if not checksum.isdigit() or not count.isdigit():
-        return None
-    return TableSum(rows=int(count), checksum=int(checksum))
+def _measure_one(
+    session: Statements, table: Table, by_scan: bool, deadline: float
+) -> tuple[TableSum | None, str]:
+    """One table's measure, or None and why not."""
+    sql = reading.by_scan_sql(table.quoted) if by_scan else reading.with_count_sql(table.quoted)
+    reply = session.run(sql, deadline=deadline)
+    if reply.errors:
+        return None, reply.errors[0]
+    if not by_scan:
+        return reading.with_count(reply.rows), "CHECKSUM TABLE gave no value"
+    scanned = reading.from_scan(reply.rows)
+    if scanned is None:
+        return None, "CHECKSUM TABLE gave no value"
+    checksum, rows = scanned
+    if rows is None:  # the scan's count cannot be used: count the rows
+        reply = session.run(reading.count_sql(table.quoted), deadline=deadline)
+        rows = None if reply.errors else reading.counted(reply.rows)
+        if rows is None:
+            return None, reply.errors[0] if reply.errors else "COUNT(*) gave no value"
+    return TableSum(rows=rows, checksum=checksum), ""
 
 
 def _skip(sums: TableSums, tables: Iterable[Table], reason: str) -> None:
