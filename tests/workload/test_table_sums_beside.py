@@ -21,6 +21,7 @@ from database_backup.mysql import BackupError, ProgressEvent, backup_full, resto
 from database_backup.mysql.logical.dump import backup_logical
 from database_backup.mysql.tablesums import TableSums, compare, measure_scratch
 from database_backup.mysql.tablesums.session import open_session
+from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
 from tests.threads import lingering_threads
 from tests.workload.engine_helpers import connection, fill
@@ -101,6 +102,7 @@ def checksums(statements: list[str]) -> tuple[list[str], list[str]]:
 def test_a_quiet_backup_measures_each_table_once_while_the_tool_copies(
     source: MariaDBServer,
     catalog: Catalog,
+    storage: S3Storage,
     general_log: GeneralLog,
     tmp_path: Path,
 ):
@@ -118,6 +120,11 @@ def test_a_quiet_backup_measures_each_table_once_while_the_tool_copies(
     sums = recorded(meta)
     assert {n: (t.rows, t.checksum) for n, t in sums.tables.items()} == everything
     assert len(everything) == 3
+    job_log = storage.get_bytes(catalog.backup_prefix(meta.backup_id).rstrip("/") + "/job.log")
+    assert (
+        b"table sums: 3 tables measured, 0 skipped\ntable sums: 3 measured beside the stream\n"
+        in job_log
+    )
     assert (sums.skipped, sums.error) == ({}, None)
 
 
@@ -125,6 +132,7 @@ def test_tables_written_during_the_backup_are_measured_again_after_it(
     source: MariaDBServer,
     target: MariaDBServer,
     catalog: Catalog,
+    storage: S3Storage,
     general_log: GeneralLog,
     tmp_path: Path,
 ):
@@ -152,6 +160,8 @@ def test_tables_written_during_the_backup_are_measured_again_after_it(
     assert written, "rows were written while the tool copied"
     _, after = checksums(general_log.statements())
     assert sorted(after) == ["`during`.`legacy` EXTENDED", "`during`.`orders` EXTENDED"]
+    job_log = storage.get_bytes(catalog.backup_prefix(meta.backup_id).rstrip("/") + "/job.log")
+    assert b"measured beside the stream, the others after it (the binlog shows" in job_log
     sums = recorded(meta)
     during = {n: (t.rows, t.checksum) for n, t in sums.tables.items() if n.startswith("during.")}
     assert during == live(source, "during")

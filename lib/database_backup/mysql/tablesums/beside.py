@@ -98,6 +98,8 @@ class Beside:
         self._thread: threading.Thread | None = None
         self._early: _Early | None = None
         self._started = time.monotonic()
+        #: how many were measured beside the stream, for the job log (set by `finish`)
+        self.how: str | None = None
 
     def __enter__(self) -> Beside:
         self._started = time.monotonic()
@@ -132,6 +134,8 @@ class Beside:
         meta.table_sums = sums.to_dict()
         if note is not None:
             note(sums.summary())
+            if self.how is not None:
+                note(f"table sums: {self.how}")
 
     def finish(self, meta: BackupMetadata) -> TableSums:
         """Steps 2 and 3 for the backup ``meta`` (its consistent point is known now).
@@ -155,7 +159,12 @@ class Beside:
             return self._after(meta, {}, deadline)
         if not unsure:
             early.sums.server_version = self._flavour.version
+            self.how = f"{len(early.sums.tables)} measured beside the stream"
             return early.sums
+        self.how = (
+            f"{len(kept)} measured beside the stream, the others after it (the binlog shows "
+            "changes during the backup, or the budget ran out beside it)"
+        )
         return self._after(meta, kept, deadline)
 
     def _join(self) -> None:
