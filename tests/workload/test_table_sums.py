@@ -8,6 +8,7 @@ writes during and after the backup.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -227,6 +228,29 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def queued_behind_an_alter(server: MariaDBServer, table: str, workdir: Path) -> Iterator[None]:
+    """While inside, a statement that opens `table` (CHECKSUM TABLE) waits on its lock.
+
+    A reader keeps the table open in a transaction and an ALTER waits for it: any later
+    statement on the table queues behind the ALTER for as long as the reader stays,
+    however fast the machine is (a backup tool, which opens no table, does not).
+    """
+    with open_session(
+        connection(server), client="mariadb", workdir=workdir, deadline=time.monotonic() + 120
+    ) as reader:
+        reader.run(f"BEGIN; SELECT COUNT(*) FROM {table};", deadline=time.monotonic() + 10)  # noqa: S608 - test
+        alter = threading.Thread(
+            target=server.execute, args=(f"ALTER TABLE {table} ADD COLUMN z INT;",)
+        )
+        alter.start()
+        try:
+            yield
+        finally:
+            reader.run("COMMIT;", deadline=time.monotonic() + 10)
+            alter.join(30)
 
 
 @pytest.fixture(scope="module")
@@ -469,30 +493,17 @@ def test_the_time_budget_bounds_recording_and_stops_the_running_checksum(
     )
     spec = connection(server)
     meta = backup_full(spec, catalog, backup_id=new_id("b"), workdir=tmp_path)
-    # a reader keeps b_big open and an ALTER waits for it: b_big's CHECKSUM TABLE queues
-    # behind the ALTER for as long as the reader stays, however fast the machine is
-    with open_session(
-        spec, client="mariadb", workdir=tmp_path, deadline=time.monotonic() + 120
-    ) as reader:
-        reader.run("BEGIN; SELECT COUNT(*) FROM budget.b_big;", deadline=time.monotonic() + 10)
-        alter = threading.Thread(
-            target=server.execute, args=("ALTER TABLE budget.b_big ADD COLUMN z INT;",)
+    with queued_behind_an_alter(server, "budget.b_big", tmp_path):
+        started = time.monotonic()
+        sums = record_for_backup(
+            spec, detect(spec), meta, workdir=tmp_path / "r", limits=Limits(budget_seconds=1.5)
         )
-        alter.start()
-        try:
-            started = time.monotonic()
-            sums = record_for_backup(
-                spec, detect(spec), meta, workdir=tmp_path / "r", limits=Limits(budget_seconds=1.5)
-            )
-            took = time.monotonic() - started
-            checksums = (
-                "SELECT id FROM information_schema.processlist"
-                " WHERE info LIKE 'CHECKSUM TABLE `budget`%'"
-            )
-            wait_for(lambda: not server.query(checksums), timeout=5)
-        finally:
-            reader.run("COMMIT;", deadline=time.monotonic() + 10)
-            alter.join(30)
+        took = time.monotonic() - started
+        checksums = (
+            "SELECT id FROM information_schema.processlist"
+            " WHERE info LIKE 'CHECKSUM TABLE `budget`%'"
+        )
+        wait_for(lambda: not server.query(checksums), timeout=5)
 
     assert took < 4, f"recording took {took:.1f} s for a 1.5 s budget"
     assert sums.skipped["budget.b_big"] == "the time budget ran out before it was measured"

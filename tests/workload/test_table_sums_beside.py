@@ -8,7 +8,6 @@ still exactly the backup's data. A failed backup ends the measurement at once.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -20,12 +19,11 @@ from database_backup.catalog import Catalog, new_backup_id
 from database_backup.mysql import BackupError, ProgressEvent, backup_full, restore_physical
 from database_backup.mysql.logical.dump import backup_logical
 from database_backup.mysql.tablesums import TableSums, compare, measure_scratch
-from database_backup.mysql.tablesums.session import open_session
 from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
 from tests.threads import lingering_threads
 from tests.workload.engine_helpers import connection, fill
-from tests.workload.test_table_sums import live, recorded, wait_for
+from tests.workload.test_table_sums import live, queued_behind_an_alter, recorded, wait_for
 
 CLUSTER = "model-0123/table-sums-beside"
 CHECKSUM = "CHECKSUM TABLE "
@@ -218,33 +216,19 @@ def test_a_failed_backup_ends_the_measurement_and_its_statement_at_once(
             wait_for(lambda: bool(source.query(waiting)))
             raise RuntimeError("the storage went away")
 
-    spec = connection(source)
-    # a reader keeps locked.orders open and an ALTER waits for it: the sums' CHECKSUM TABLE
-    # of that table queues behind the ALTER (the backup tool does not)
-    with open_session(
-        spec, client="mariadb", workdir=tmp_path, deadline=time.monotonic() + 120
-    ) as reader:
-        reader.run("BEGIN; SELECT COUNT(*) FROM locked.orders;", deadline=time.monotonic() + 10)
-        alter = threading.Thread(
-            target=source.execute, args=("ALTER TABLE locked.orders ADD COLUMN z INT;",)
-        )
-        alter.start()
-        try:
-            started = time.monotonic()
-            with pytest.raises(BackupError, match="the storage went away"):
-                backup_full(
-                    spec,
-                    catalog,
-                    backup_id=new_id(),
-                    workdir=tmp_path / "backup",
-                    progress=fail_once_the_sums_wait,
-                )
-            took = time.monotonic() - started
-            assert lingering_threads("table-sums") == []
-            wait_for(lambda: not source.query(waiting), timeout=5)
-        finally:
-            reader.run("COMMIT;", deadline=time.monotonic() + 10)
-            alter.join(30)
+    with queued_behind_an_alter(source, "locked.orders", tmp_path):
+        started = time.monotonic()
+        with pytest.raises(BackupError, match="the storage went away"):
+            backup_full(
+                connection(source),
+                catalog,
+                backup_id=new_id(),
+                workdir=tmp_path / "backup",
+                progress=fail_once_the_sums_wait,
+            )
+        took = time.monotonic() - started
+        assert lingering_threads("table-sums") == []
+        wait_for(lambda: not source.query(waiting), timeout=5)
     assert took < 20, f"the failure took {took:.1f} s to report"
 
 
