@@ -57,7 +57,7 @@ _MIN_AFTER = 5.0
 
 @dataclass
 class _Early:
-    """What step 1 measured: in the snapshot at ``snapshot``, the ``measured`` tables."""
+    """What step 1 measured: the tables it listed, and the sums of those it reached."""
 
     snapshot: Position
     listed: list[Table] = field(default_factory=list[Table])

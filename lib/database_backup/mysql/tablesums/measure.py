@@ -246,7 +246,7 @@ def record_in_session(
     Returns the snapshot's binlog position (None when nothing could be measured) and the
     tables measured; tables in ``exclude`` are left out (not listed, not named).
     """
-    found = start_snapshot(session, deadline)
+    snapshot = start_snapshot(session, deadline)
     wanted = _selection(meta)
     candidates = list_tables(
         session, sums, limits, deadline, wanted=wanted, databases=meta.databases, exclude=exclude
@@ -254,11 +254,10 @@ def record_in_session(
     if meta.binlog_file is None or meta.binlog_position is None:
         _skip(sums, candidates, _NO_BACKUP_POINT)
         return None, []
-    if found is None:
+    if snapshot is None:
         _skip(sums, candidates, f"{flavour.name} {_NO_SNAPSHOT_POINT}")
         return None, []
     backup_point = Position(meta.binlog_file, meta.binlog_position)
-    snapshot = found
     changed = read_changes(session, backup_point, snapshot, deadline=deadline)
     kept: list[Table] = []
     for table in candidates:
