@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from database_backup.catalog import Catalog, new_backup_id
-from database_backup.mysql import BackupError, ProgressEvent, backup_full, restore_physical
+from database_backup.mysql import BackupError, ProgressEvent, backup_full, detect, restore_physical
 from database_backup.mysql.logical.dump import backup_logical
-from database_backup.mysql.tablesums import TableSums, compare, measure_scratch
+from database_backup.mysql.tablesums import Beside, Limits, TableSums, compare, measure_scratch
+from database_backup.mysql.tablesums.session import open_session
 from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
 from tests.threads import lingering_threads
+from tests.unit.catalog.factories import backup
 from tests.workload.engine_helpers import connection, fill
 from tests.workload.test_table_sums import live, queued_behind_an_alter, recorded, wait_for
 
@@ -272,3 +275,46 @@ def test_row_counts_come_from_the_checksum_scan_where_exact_and_equal_count(
     ]
     scratch = measure_scratch(connection(source), tables=sums.tables, workdir=tmp_path)
     assert compare(sums, scratch) == []
+
+
+def test_tables_the_early_budget_did_not_reach_are_measured_after_the_stream(
+    source: MariaDBServer, tmp_path: Path
+):
+    source.execute(
+        "DROP DATABASE IF EXISTS late; CREATE DATABASE late; USE late;"
+        "CREATE TABLE a_first (id INT PRIMARY KEY) ENGINE=InnoDB;"
+        "CREATE TABLE b_blocked (id INT PRIMARY KEY) ENGINE=InnoDB;"
+        "INSERT INTO a_first SELECT seq FROM seq_1_to_30;"
+        "INSERT INTO b_blocked SELECT seq FROM seq_1_to_40;"
+    )
+    spec = connection(source)
+    flavour = detect(spec)
+    early_stuck = (
+        "SELECT id FROM information_schema.processlist"
+        " WHERE info LIKE 'CHECKSUM TABLE `late`.`b_blocked`%' AND state LIKE '%metadata lock%'"
+    )
+    beside = Beside(
+        spec, flavour, workdir=tmp_path, limits=Limits(budget_seconds=2), databases=["late"]
+    )
+    # LOCK TABLES (not in the binlog: it shows no change) holds b_blocked away from the
+    # early session until its budget runs out; no backup tool is involved here
+    with open_session(
+        spec, client="mariadb", workdir=tmp_path, deadline=time.monotonic() + 60
+    ) as holder:
+        holder.run("LOCK TABLES late.b_blocked WRITE;", deadline=time.monotonic() + 10)
+        with beside:
+            wait_for(lambda: bool(source.query(early_stuck)))
+            time.sleep(2.5)  # the early budget runs out while b_blocked waits
+            assert not source.query(early_stuck), "the early statement outlived its budget"
+            holder.run("UNLOCK TABLES;", deadline=time.monotonic() + 10)
+            file, position = source.query("SHOW MASTER STATUS")[0][:2]
+            meta = replace(backup("b1", 1), binlog_file=file, binlog_position=int(position))
+            sums = beside.finish(meta)
+
+    assert {n: t.rows for n, t in sums.tables.items()} == {
+        "late.a_first": 30,
+        "late.b_blocked": 40,
+    }
+    assert sums.skipped == {}
+    assert beside.how is not None
+    assert beside.how.startswith("1 measured beside the stream, the others after it")
