@@ -85,7 +85,11 @@ class Beside:
         databases: Collection[str] | None = None,
         tables: Collection[str] | None = None,
     ) -> None:
-        """Measure the user tables (or the ``databases``, or the ``db.table`` ``tables``)."""
+        """Measure the user tables (or the ``databases``, or the ``db.table`` ``tables``).
+
+        The selection must be the one the backup's metadata will record (its
+        ``databases``/``tables``): the tables measured after the stream are chosen by it.
+        """
         self._conn = conn
         self._flavour = flavour
         self._workdir = Path(workdir)
