@@ -18,7 +18,7 @@ session with deadlines).
 """
 
 from .beside import Beside
-from .measure import Limits, attach, measure_scratch, record_for_backup
+from .measure import Limits, measure_scratch, record_for_backup
 from .model import MAX_MISMATCHES, METHOD, TableSum, TableSums, compare, compared_tables
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "Limits",
     "TableSum",
     "TableSums",
-    "attach",
     "compare",
     "compared_tables",
     "measure_scratch",

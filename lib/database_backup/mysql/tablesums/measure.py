@@ -1,6 +1,7 @@
 """Measure tables: at backup time inside a consistent snapshot, or on an idle scratch server.
 
-At backup time (`record_for_backup`), after the backup stream is complete:
+At backup time, after the backup stream is complete (`record_for_backup`: the tables
+`beside` could not measure while the stream ran, or all of them on MySQL):
 
 1. one session starts ``START TRANSACTION WITH CONSISTENT SNAPSHOT`` and reads where the
    snapshot sits in the binlog (MariaDB's ``binlog_snapshot_file/position``);
@@ -28,7 +29,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,26 +174,6 @@ def _turned_off(
         )
     _skip_all(sums, TURNED_OFF)
     return sums
-
-
-def attach(
-    meta: BackupMetadata,
-    conn: ConnectionSpec,
-    flavour: Flavour,
-    *,
-    workdir: str | os.PathLike[str],
-    note: Callable[[str], None] | None = None,
-    limits: Limits | None = None,
-) -> None:
-    """Record the table sums of the backup ``meta`` into it (before ``backup.json`` is written).
-
-    Never raises (see `record_for_backup`); ``note`` gets a one-line summary for the job log.
-    ``limits`` bound the measurement (`Limits()` when None; a 0 budget measures nothing).
-    """
-    sums = record_for_backup(conn, flavour, meta, workdir=workdir, limits=limits)
-    meta.table_sums = sums.to_dict()
-    if note is not None:
-        note(sums.summary())
 
 
 def measure_scratch(
