@@ -122,3 +122,36 @@ def test_report_prints_the_table_sums_off_variant_beside_the_default() -> None:
     assert "backup    product, table sums off     7.20   142.2" in text
     assert "backup    ratio (table sums off) / best peer (rclone): 0.90x" in text
     assert "restore   ratio product / best peer (rclone): 0.50x" in text
+
+
+def test_the_product_is_byte_compiled_as_packed(tmp_path: Path) -> None:
+    from bench.environment import compile_product
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "mod.py").write_text("VALUE = 1\n")
+    compile_product([package])
+    compiled = list((package / "__pycache__").glob("mod.*.pyc"))
+    assert len(compiled) == 1
+    # timestamp-validated, as Python writes it: a later edit is compiled again, never stale
+    assert int.from_bytes(compiled[0].read_bytes()[4:8], "little") == 0
+    (package / "broken.py").write_text("def (:\n")
+    with pytest.raises(RuntimeError, match=r"byte-compiling .*pkg failed"):
+        compile_product([package])
+
+
+def test_the_environment_compiles_before_any_server_starts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bench import environment
+
+    class CompiledFirstError(Exception):
+        pass
+
+    def compile_first(roots: object = None) -> float:
+        raise CompiledFirstError
+
+    monkeypatch.setattr(environment, "compile_product", compile_first)
+    monkeypatch.setattr(environment.tempfile, "mkdtemp", lambda prefix: pytest.fail("started"))
+    with pytest.raises(CompiledFirstError), environment.bench_environment("bench-x-", 64, "b"):
+        pytest.fail("the environment started without compiling the product")
