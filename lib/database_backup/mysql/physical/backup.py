@@ -12,9 +12,12 @@ backup id is unused) runs in a background thread started as soon as the tool is 
 (after the flavour detection, which picks the tool); the tool's first output is compressed
 into memory (bounded) meanwhile, and the preflight is joined before the first byte is
 uploaded. When the catalog is built by a factory (the CLI), the AWS SDK is imported in a
-thread during the flavour detection and joined before the spawn: an import in the
-preflight thread held the GIL most of the time, the main thread could not drain the
-tool's pipe and the tool blocked. A failed preflight stops the tool
+thread started before the flavour detection and not waited for: the tool is spawned as
+soon as the detection has picked it. The import holds the GIL for much of its 0.2 s, so
+the main thread drains the tool's (1 MiB) pipe in bursts meanwhile; waiting for the
+import before the spawn instead left one of 2 cores idle for those 0.2 s (256 MiB
+backups on 2 cores, 14 runs paired with the waiting code: 0.09 s faster on average,
+medians 2.34 s against 2.43 s). A failed preflight stops the tool
 and fails the backup as before: nothing uploaded, nothing deleted, the local log as it was.
 """
 
@@ -248,13 +251,12 @@ def backup_full(
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     preflight = _Preflight(_opener(catalog), backup_id)
-    warm = start_warm_up() if callable(catalog) else None  # overlaps the detection's client
+    if callable(catalog):
+        start_warm_up()  # overlaps the detection's client and the tool's start; not joined
     try:
         flavour = detect(conn, workdir=work)
     except FlavourError as exc:
         raise BackupError(str(exc)) from exc
-    if warm is not None:
-        warm.join()  # no GIL-bound import left once the tool runs (its pipe must drain)
     estimate = _estimate_size(flavour)
     name = artefact_name(compression_level, key is not None)
     log = ToolLog(work / f"backup-{backup_id}.log")
