@@ -261,11 +261,16 @@ class JobLog:
         work_kind: str,
         labels: Mapping[str, object],
         spec: Mapping[str, object] | None,
-    ) -> JobLog:
+    ) -> JobLog | None:
         """From a job's record (its `request`, `cluster-id` and `job-log` labels) and spec.
 
-        The spec gives the secrets to hide (and the cluster, when the labels lack it).
+        `job-log` is the file the lines go to; null asks for no line at all (the manager's
+        copies and retention runs: not database jobs, see `backup_manager.joblines`); a
+        record without it (started by an older revision) gets `DEFAULT_PATH`. The spec
+        gives the secrets to hide (and the cluster, when the labels lack it).
         """
+        if "job-log" in labels and not labels["job-log"]:
+            return None
         request = labels.get("request")
         wire = cast("Mapping[str, object]", request) if isinstance(request, Mapping) else None
         job_type, kind = describe(wire, work_kind)

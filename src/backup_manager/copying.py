@@ -203,7 +203,8 @@ def start_job(state_dir: Path, job: ManagerJob, spec: Mapping[str, Any]) -> str:
         engine=job.engine,
         notify=notify,
         notify_cwd=charm_dir or None,
-        labels=dict(job.labels),
+        # the manager's own work gets no job line (`joblines`: it is not a database job)
+        labels={**job.labels, "job-log": None},
     )
     store = job_store(state_dir)
     local = store.create(record, {**spec, "unit": unit})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import warnings
+from pathlib import Path
 
 import pytest
 from interface_tester import InterfaceTester
@@ -59,6 +60,16 @@ def warn_if_spec_uncommitted() -> None:
             "clones the repository and runs the COMMITTED version",
             stacklevel=2,
         )
+
+
+@pytest.fixture(autouse=True)
+def _manager_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The manager's cron files, logs (its job lines) and copy state in the test's directory."""
+    from backup_manager import copying, schedule
+
+    monkeypatch.setattr(schedule, "CRON_DIR", tmp_path / "cron.d")
+    monkeypatch.setattr(schedule, "LOG_DIR", tmp_path / "log")
+    monkeypatch.setattr(copying, "STATE_DIR", tmp_path / "state")
 
 
 @pytest.fixture

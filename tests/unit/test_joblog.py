@@ -229,8 +229,13 @@ json.dump({"status": "success", "phase": "done", "result": {}}, open(state, "w")
 """
 
 
-def run_worker(tmp_path: Path, engine_code: str, request: dict[str, str]) -> Path:
-    """Run a job through the real worker process with a stand-in engine; its job log file."""
+def run_worker(
+    tmp_path: Path, engine_code: str, request: dict[str, str], *, lines: bool = True
+) -> Path:
+    """Run a job through the real worker process with a stand-in engine; its job log file.
+
+    With `lines` False the record asks for no job line (`"job-log": null`).
+    """
     job_log = tmp_path / "var-log" / "jobs.log"
     record = JobRecord(
         key="7-job-1",
@@ -238,7 +243,11 @@ def run_worker(tmp_path: Path, engine_code: str, request: dict[str, str]) -> Pat
         scope="7",
         kind="incremental backup",
         command=("backup",),
-        labels={"request": request, "cluster-id": CLUSTER, "job-log": str(job_log)},
+        labels={
+            "request": request,
+            "cluster-id": CLUSTER,
+            "job-log": str(job_log) if lines else None,
+        },
         engine="stand_in_engine",
     )
     local = JobStore(tmp_path / "jobs").create(record, SPEC)
@@ -254,6 +263,21 @@ def run_worker(tmp_path: Path, engine_code: str, request: dict[str, str]) -> Pat
     )
     local.log_path.write_text(result.stdout + result.stderr)
     return job_log
+
+
+def test_a_job_that_asks_for_no_line_gets_none_and_its_worker_writes_none(tmp_path: Path):
+    # the manager's copies and retention runs: before, each was logged as `job-type=backup
+    # kind=full cluster=-` in the database units' file, so a failed one alerted as a backup
+    assert joblog.JobLog.for_job("retention-1", "retention", {"job-log": None}, None) is None
+    job_log = run_worker(tmp_path, PASSING_ENGINE, {}, lines=False)
+    output = (JobStore(tmp_path / "jobs").get("7-job-1") or pytest.fail("no job")).log_path
+    assert "job job-1" in output.read_text()  # the worker ran the engine to its end
+    assert joblog.PREFIX not in output.read_text()
+    assert not job_log.exists()
+    # a record from before the label (a worker an older revision started) keeps the default
+    before = joblog.JobLog.for_job("job-2", "full backup", {"cluster-id": CLUSTER}, None)
+    assert before is not None
+    assert before.path == joblog.DEFAULT_PATH
 
 
 def test_the_worker_writes_a_start_and_an_end_line(tmp_path: Path):

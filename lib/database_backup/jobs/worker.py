@@ -11,7 +11,8 @@ holds secrets), releases the lock and runs the job's `notify` command, e.g.
 `/usr/bin/juju-exec <unit> "JUJU_DISPATCH_PATH=hooks/job-finished <charm-dir>/dispatch"`,
 so the charm publishes the result at once; its output goes to the job's log. It writes the
 job's start and end (or error) lines (`database_backup.joblog`) to that log and to the job
-log file under /var/log (the record's `job-log` label, else the library's default). SIGTERM is
+log file under /var/log (the record's `job-log` label, else the library's default; none
+when the label is null: the manager's own runs). SIGTERM is
 passed on to the engine, which cleans up (a backup deletes its partial artefact, a restore
 puts the previous data back).
 """
@@ -149,7 +150,8 @@ def run(job_dir: Path, lock_fd: int) -> int:
     logger.info("job %s (%s): starting the engine", job.record.job_id, job.record.kind)
     record = job.record
     lines = JobLog.for_job(record.job_id, record.kind, record.labels, read_json(job.spec_path))
-    lines.started()
+    if lines is not None:
+        lines.started()
     child = subprocess.Popen(
         engine_argv(job),
         stdin=subprocess.DEVNULL,
@@ -168,7 +170,8 @@ def run(job_dir: Path, lock_fd: int) -> int:
     returncode = child.wait()
     status = conclude(job, returncode)
     logger.info("job %s ended: %s (exit code %d)", job.record.job_id, status, returncode)
-    lines.ended(status == SUCCESS, job.outcome().message)
+    if lines is not None:
+        lines.ended(status == SUCCESS, job.outcome().message)
     os.close(lock_fd)
     notify(job.record)
     return 0 if status == SUCCESS else 1

@@ -157,6 +157,7 @@ class JobRunner:
                 "request": job.to_dict(),
                 "backup-id": engine.backup_id,
                 "cluster-id": engine.cluster_id,
+                "job-log": str(self._server.job_log),
             },
         )
         local = self.store.create(record, engine.spec)
@@ -253,7 +254,11 @@ class JobRunner:
             command=("recover",),
             notify=dead.record.notify,
             notify_cwd=dead.record.notify_cwd,
-            labels={"request": dead.record.labels["request"], "recovers": dead.record.job_id},
+            labels={
+                "request": dead.record.labels["request"],
+                "recovers": dead.record.job_id,
+                "job-log": str(self._server.job_log),
+            },
         )
         if self.store.get(record.key) is None:
             try:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from database_backup import joblog
 from database_backup.jobs import hook_python_path
 
 from . import packages, versions
@@ -141,6 +142,11 @@ class Server:
     def state_dir(self) -> Path:
         """The charm's own directory on the unit (jobs, shipping)."""
         return self._path(STATE_DIR)
+
+    @property
+    def job_log(self) -> Path:
+        """The file the job workers append their start and end lines to (for Loki)."""
+        return self._path(joblog.DEFAULT_PATH)
 
     @property
     def binlog_dir(self) -> Path:

@@ -59,7 +59,8 @@ class FakeRun:
 
 def new_job(tmp_path: Path, key: str = "7-backup-1:x") -> LocalJob:
     record = JobRecord(key=key, job_id="backup-1", scope="7", kind="full backup",
-                       command=("backup", "--backup-id", "b-1"))  # fmt: skip
+                       command=("backup", "--backup-id", "b-1"),
+                       labels={"job-log": str(tmp_path / "jobs.log")})  # fmt: skip
     return JobStore(tmp_path / "jobs").create(record, {"storage": {"secret-key": SECRET}})
 
 
@@ -288,6 +289,7 @@ def test_the_hand_back_output_goes_to_the_job_log(tmp_path: Path) -> None:
     record = JobRecord(
         key="k", job_id="j", scope="1", kind="full backup", command=("list", "--json"),
         notify=(sys.executable, "-c", "print('hand-back says hello')"),
+        labels={"job-log": str(tmp_path / "jobs.log")},  # not the machine's
     )  # fmt: skip
     local = JobStore(tmp_path / "jobs").create(record, {})
     start_worker(local, systemd=False)
@@ -300,7 +302,8 @@ def test_the_hand_back_output_goes_to_the_job_log(tmp_path: Path) -> None:
 
 def test_cancel_without_systemd_reaches_the_engine_through_the_worker(tmp_path: Path) -> None:
     record = JobRecord(key="k", job_id="j", scope="1", kind="restore", command=("restore",),
-                       engine="tests.unit.jobs.slow_engine")  # fmt: skip
+                       engine="tests.unit.jobs.slow_engine",
+                       labels={"job-log": str(tmp_path / "jobs.log")})  # fmt: skip
     local = JobStore(tmp_path / "jobs").create(record, {})
     start_worker(local, systemd=False)
     deadline = time.monotonic() + 30

@@ -36,6 +36,7 @@ def start(tmp_path: Path, spec: dict[str, object], notify: tuple[str, ...] | Non
     record = JobRecord(
         key="1-backup-1", job_id="backup-1", scope="1", kind="full backup",
         command=("list", "--json"), notify=notify, notify_cwd=str(tmp_path),
+        labels={"job-log": str(tmp_path / "jobs.log")},  # not the machine's
     )  # fmt: skip
     local = JobStore(tmp_path / "jobs").create(record, spec)
     start_worker(local)

@@ -121,6 +121,8 @@ def test_copy_action_returns_at_once_and_the_next_hook_picks_the_result_up(
     assert "SK-B" not in json.dumps(results)
     (local,) = fake_start.started
     assert local.record.engine == "backup_manager.copy_worker"
+    # the manager's own work, not a database job: its worker writes no job line (joblines)
+    assert local.record.labels["job-log"] is None
     spec = fake_start.spec()
     assert spec["new-backup-id"] == results["backup-id"]
     assert spec["dest"]["secret_key"] == "SK-B"  # in the 0600 spec file only

@@ -71,6 +71,11 @@ def test_new_backup_job_starts_a_worker_and_publishes_running(
     assert status["status"] == "running"
     assert status["unit"] == "mysql-server/0"
     assert status["backup-id"] == local.record.labels["backup-id"]
+    # its start and end lines go to the server's job log: under the server's root (the test's
+    # directory here), not the machine's /var/log whatever the server
+    assert local.record.labels["job-log"] == str(server.job_log)
+    root = server.state_dir.parents[2]  # the server's `root`: <tmp>/root
+    assert server.job_log == root / "var" / "log" / "database-backup" / "jobs.log"
     assert local.record.command[:2] == ("backup", "--backup-id")
     assert "--description" in local.record.command
     # the secrets are in the 0600 spec file only, never in what describes the job
@@ -154,7 +159,7 @@ def test_dead_worker_becomes_an_error_and_releases_the_lock(
 
 
 def test_dead_restore_worker_starts_the_recovery(
-    ctx: testing.Context[Any], launcher: FakeLauncher
+    ctx: testing.Context[Any], server: FakeServer, launcher: FakeLauncher
 ) -> None:
     rel = relation(job("restore-1", "restore"))
     out = run_changed(ctx, rel, state(rel))
@@ -165,6 +170,7 @@ def test_dead_restore_worker_starts_the_recovery(
     recovery = launcher.started[1]
     assert recovery.record.command == ("recover",)
     assert recovery.record.kind == "restore"  # holds the restore lock while it runs
+    assert recovery.record.labels["job-log"] == str(server.job_log)
     status = statuses(out, rel)["restore-1"]
     assert status["status"] == "error"
     assert status["message"].endswith("the previous data is being put back (see show-jobs)")
