@@ -3,7 +3,8 @@
 Set-up once: ``bash bench/setup.sh`` (the aws CLI into a private venv, rclone from Debian).
 Run: ``uv run --frozen python -m bench.backup_restore --sizes 256,4096`` (``make bench``).
 It starts its own MariaDB and Ceph RGW (tests/infra), grows one InnoDB table to each size
-in turn and, at each size, times three interleaved rounds of:
+in turn and, at each size, times interleaved rounds (seven below 1 GiB, where one run takes
+seconds and the machine's noise is a large part of it; three above) of:
 
 - backup, all cold processes timed from spawn to exit, the same ``mariabackup --backup
   --stream=xbstream`` at the head of every pipeline:
@@ -236,9 +237,20 @@ def round_order(round_no: int, names: Sequence[str]) -> list[str]:
     return [*names[shift:], *names[:shift]]
 
 
+#: rounds per size when `--rounds` is not given: more where a run is short and noisy
+SMALL_ROUNDS, LARGE_ROUNDS, LARGE_MIB = 7, 3, 1024
+
+
+def rounds_for(size_mib: float, rounds: int | None) -> int:
+    """Rounds at `size_mib`: `rounds` when given, else 7 below 1 GiB and 3 from there."""
+    if rounds is not None:
+        return rounds
+    return SMALL_ROUNDS if size_mib < LARGE_MIB else LARGE_ROUNDS
+
+
 @dataclass
 class SizeResult:
-    """Medians at one database size."""
+    """Medians at one database size (and every run's seconds, for their spread)."""
 
     size_mib: float
     raw_bytes: int
@@ -247,22 +259,29 @@ class SizeResult:
     restore: dict[str, float]
     restore_total: float
     rss_kib: dict[str, int]
+    rounds: int = LARGE_ROUNDS
+    #: every run's seconds, by "backup <tool>" / "restore <tool>"
+    runs: dict[str, list[float]] = field(default_factory=dict[str, list[float]])
 
 
-def report(results: Iterable[SizeResult], rounds: int, load: str) -> str:
+def report(results: Iterable[SizeResult], load: str) -> str:
     """The printed table: seconds, MB/s and product / best-peer ratios per size."""
-    lines = [f"median of {rounds} interleaved rounds; {os.cpu_count()} CPUs; {load}"]
+    lines = [f"medians of interleaved rounds; {os.cpu_count()} CPUs; {load}"]
     for res in results:
         lines.append(
-            f"\ndatabase {res.size_mib:.0f} MiB on disk, raw stream {res.raw_bytes / MiB:.0f} MiB"
+            f"\ndatabase {res.size_mib:.0f} MiB on disk, raw stream {res.raw_bytes / MiB:.0f} MiB,"
+            f" median of {res.rounds} rounds"
         )
-        lines.append(f"{'':10}{'tool':9}{'secs':>8}{'MB/s':>8}{'stored MiB':>12}")
+        lines.append(f"{'':10}{'tool':9}{'secs':>8}{'MB/s':>8}{'stored MiB':>12}  runs (s)")
         for what, table in (("backup", res.backup), ("restore", res.restore)):
             for name in (*PEERS, "product"):
                 secs = table[name]
                 stored = f"{res.stored[name] / MiB:.0f}" if what == "backup" else ""
                 rate = mb_per_s(res.raw_bytes, secs)
-                lines.append(f"{what:10}{name:9}{secs:8.2f}{rate:8.1f}{stored:>12}")
+                runs = " ".join(f"{run:.2f}" for run in res.runs.get(f"{what} {name}", ()))
+                lines.append(
+                    f"{what:10}{name:9}{secs:8.2f}{rate:8.1f}{stored:>12}  {runs}".rstrip()
+                )
             value, best = ratio(table["product"], {p: table[p] for p in PEERS})
             lines.append(f"{what:10}ratio product / best peer ({best}): {value:.2f}x")
             if what == "backup" and NO_SUMS in table:
@@ -500,6 +519,11 @@ def measure(
         restore=medians(restore),
         restore_total=statistics.median(totals),
         rss_kib=rss,
+        rounds=rounds,
+        runs={
+            **{f"backup {name}": runs for name, runs in backup.items()},
+            **{f"restore {name}": runs for name, runs in restore.items()},
+        },
     )
 
 
@@ -531,7 +555,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bench at every size and print the table."""
     parser = argparse.ArgumentParser(description="Backup/restore against aws CLI and rclone.")
     parser.add_argument("--sizes", default="256", help="database sizes in MiB, e.g. 256,4096")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="interleaved rounds per size (median; default 7 below 1 GiB, 3 from there)",
+    )
     parser.add_argument(
         "--table-sums-budget",
         type=int,
@@ -544,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
-    if not sizes or sizes[0] <= 0 or args.rounds < 1:
+    if not sizes or sizes[0] <= 0 or (args.rounds is not None and args.rounds < 1):
         parser.error("--sizes takes positive MiB values like 256,4096; --rounds at least 1")
     aws = aws_binary()
     if shutil.which("rclone") is None:
@@ -568,10 +596,15 @@ def main(argv: list[str] | None = None) -> int:
             actual = fill_to(server, size)
             print(f"filled bench.t to {actual:.0f} MiB", flush=True)
             results.append(
-                measure(bench, actual, args.rounds, compare_sums=args.compare_table_sums)
+                measure(
+                    bench,
+                    actual,
+                    rounds_for(actual, args.rounds),
+                    compare_sums=args.compare_table_sums,
+                )
             )
         print(f"product backup options: {' '.join(extra) or '(defaults)'}")
-        print(report(results, args.rounds, _load()))
+        print(report(results, _load()))
         return 0
 
 

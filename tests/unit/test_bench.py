@@ -100,7 +100,7 @@ def test_report_prints_ratios(tmp_path: Path) -> None:
         restore_total=4.0,
         rss_kib={"backup": 160 * 1024, "restore": 170 * 1024},
     )
-    text = bench.report([result], 3, "load average 1.0")
+    text = bench.report([result], "load average 1.0")
     assert "backup    ratio product / best peer (rclone): 0.90x" in text
     assert "restore   ratio product / best peer (rclone): 0.50x" in text
     assert "backup    product      7.20   142.2         301" in text
@@ -117,7 +117,7 @@ def test_report_prints_the_table_sums_off_variant_beside_the_default() -> None:
         restore_total=4.0,
         rss_kib={"backup": 160 * 1024, "restore": 170 * 1024},
     )
-    text = bench.report([result], 3, "load average 1.0")
+    text = bench.report([result], "load average 1.0")
     assert "backup    ratio product / best peer (rclone): 1.50x" in text
     assert "backup    product, table sums off     7.20   142.2" in text
     assert "backup    ratio (table sums off) / best peer (rclone): 0.90x" in text
@@ -155,3 +155,25 @@ def test_the_environment_compiles_before_any_server_starts(
     monkeypatch.setattr(environment.tempfile, "mkdtemp", lambda prefix: pytest.fail("started"))
     with pytest.raises(CompiledFirstError), environment.bench_environment("bench-x-", 64, "b"):
         pytest.fail("the environment started without compiling the product")
+
+
+def test_small_sizes_get_more_rounds_and_every_run_is_printed() -> None:
+    assert bench.rounds_for(252, None) == 7  # a 2 s run: noise is a large part of it
+    assert bench.rounds_for(3980, None) == 3
+    assert bench.rounds_for(252, 5) == 5  # --rounds wins
+    result = bench.SizeResult(
+        size_mib=252,
+        raw_bytes=333 * bench.MiB,
+        stored={"aws": 115 * bench.MiB, "rclone": 115 * bench.MiB, "product": 115 * bench.MiB},
+        backup={"aws": 3.4, "rclone": 2.4, "product": 2.3},
+        restore={"aws": 2.2, "rclone": 1.1, "product": 1.0},
+        restore_total=1.8,
+        rss_kib={"backup": 124 * 1024, "restore": 104 * 1024},
+        rounds=3,
+        runs={"backup product": [2.31, 2.3, 2.62], "restore rclone": [1.1, 1.0, 1.4]},
+    )
+    text = bench.report([result], "load average 1.0")
+    assert "raw stream 333 MiB, median of 3 rounds" in text
+    assert "backup    product      2.30   144.8         115  2.31 2.30 2.62" in text
+    assert "restore   rclone       1.10   302.7              1.10 1.00 1.40" in text
+    assert "backup    aws          3.40    97.9         115\n" in text  # no runs recorded
