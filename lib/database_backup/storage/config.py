@@ -77,7 +77,7 @@ class S3Config:
 
 
 def client_kwargs(config: S3Config, ca_bundle_path: str | None) -> dict[str, Any]:
-    """Keyword arguments for `boto3.session.Session.client("s3", ...)`, minus `config`."""
+    """Keyword arguments for botocore's `Session.create_client("s3", ...)`, minus `config`."""
     kwargs: dict[str, Any] = {
         "aws_access_key_id": config.access_key,
         "aws_secret_access_key": config.secret_key,

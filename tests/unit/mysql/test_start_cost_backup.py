@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-_SDK = ["boto3.session", "botocore.client", "botocore.config"]
+_SDK = ["botocore.client", "botocore.config", "botocore.session"]
 _SCRIPT = r"""
 import json, sys, threading, time
 from database_backup.mysql.connection import ConnectionSpec
@@ -23,7 +23,7 @@ from database_backup.mysql.physical import backup
 
 events = []
 
-SDK = ("boto3.session", "botocore.client", "botocore.config")
+SDK = ("botocore.client", "botocore.config", "botocore.session")
 
 def sdk(name):
     events.append((name, sorted(m for m in sys.modules if m in SDK)))
