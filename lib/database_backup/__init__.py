@@ -6,7 +6,7 @@ Sub-packages, one responsibility each:
   model, JSON-schema validation, the locking policy, job assignment). No S3 or MySQL code.
 - `database_backup.storage`: the `ObjectStore` protocol everything that stores backups
   depends on, and `S3Storage` (streaming multipart upload, download, copy, list). Cheap to
-  import: boto3 loads only when a client is created.
+  import: botocore loads only when a client is created.
 - `database_backup.stream`: byte-stream stages (zstd, authenticated encryption, SHA-256).
 - `database_backup.mysql`: the backup engine (flavour detection, physical and logical
   backups, restore, binlog shipping, point-in-time recovery). No `ops` imports.

@@ -1,11 +1,11 @@
 """S3 access for backups: streaming multipart upload, streaming download, copy, listing.
 
 Code that stores or reads backups depends on the `ObjectStore` protocol; `S3Storage`
-implements it. Importing this package is cheap: the AWS SDK (boto3, botocore) is imported
+implements it. Importing this package is cheap: the AWS SDK (botocore) is imported
 by `storage.client` when the first `S3Storage` is created, so import these names at the
 top of a module, never inside a function.
 
-Built on boto3, tuned for S3-compatible servers (Ceph RGW, MinIO) as well as AWS:
+Built on botocore (boto3's core), tuned for S3-compatible servers (Ceph RGW, MinIO) as well as AWS:
 path or virtual-host addressing, a private CA bundle for TLS, "standard" retries plus our
 own retry of a failed part, checksums only where the API requires them (integrity is
 checked end to end with our own SHA-256 and per-part Content-MD5).
