@@ -2,7 +2,8 @@
 
 The format is a contract (docs/how-to/monitor-with-cos.md); fields always in this order::
 
-    database-backup-job event=start|end|error job-id=<id> job-type=backup|restore|drill
+    database-backup-job event=start|end|error job-id=<id>
+      job-type=backup|restore|drill|copy|retention
       kind=full|incremental|logical|pitr|- cluster=<cluster-id> outcome=running|success|error
       [duration-seconds=<n>] [message="<escaped, at most 300 characters>"]
 
@@ -32,7 +33,9 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "database-backup-job"
 EVENTS = ("start", "end", "error")
-JOB_TYPES = ("backup", "restore", "drill")
+JOB_TYPES = ("backup", "restore", "drill", "copy", "retention")
+#: kinds of work that are their own job type (the backup-manager's runs), kind `-`
+OWN_TYPES = ("copy", "retention")
 KINDS = ("full", "incremental", "logical", "pitr", "-")
 OUTCOMES = ("running", "success", "error")
 MAX_MESSAGE = 300
@@ -41,8 +44,11 @@ MAX_VALUE = 200
 MAX_FILE_BYTES = 10 * 2**20
 #: where the provider library's workers append their lines (a charm may give its own path)
 DEFAULT_PATH = Path("/var/log/database-backup/jobs.log")
-#: spec keys whose values are secrets, at any depth of an engine spec
-SECRET_KEYS = frozenset({"access-key", "secret-key", "password", "encryption-key"})
+#: spec keys whose values are secrets, at any depth of an engine spec (and of the
+#: manager's copy and retention specs, whose locations spell them with underscores)
+SECRET_KEYS = frozenset(
+    {"access-key", "secret-key", "password", "encryption-key", "access_key", "secret_key"}
+)
 REDACTED = "***"
 
 _BARE = re.compile(r"^[A-Za-z0-9._:/@+-]+$")
@@ -166,8 +172,11 @@ def describe(request: Mapping[str, object] | None, work_kind: str = "") -> tuple
 
     A drill is a backup request with `verify-backup-id`; a restore or drill to a point in
     time has kind `pitr`; a backup's kind is its `backup-kind` (else from `work_kind`,
-    e.g. "full backup").
+    e.g. "full backup"); the manager's copies and retention runs (`work_kind` "copy",
+    "retention") are their own type, kind `-`.
     """
+    if work_kind in OWN_TYPES:
+        return work_kind, "-"
     request = request or {}
     point_in_time = bool(request.get("point-in-time"))
     if request.get("verify-backup-id") or "drill" in work_kind:
@@ -264,10 +273,9 @@ class JobLog:
     ) -> JobLog | None:
         """From a job's record (its `request`, `cluster-id` and `job-log` labels) and spec.
 
-        `job-log` is the file the lines go to; null asks for no line at all (the manager's
-        copies and retention runs: not database jobs, see `backup_manager.joblines`); a
-        record without it (started by an older revision) gets `DEFAULT_PATH`. The spec
-        gives the secrets to hide (and the cluster, when the labels lack it).
+        `job-log` is the file the lines go to; null asks for no line at all; a record
+        without it (started by an older revision) gets `DEFAULT_PATH`. The spec gives the
+        secrets to hide (and the cluster, when the labels lack it).
         """
         if "job-log" in labels and not labels["job-log"]:
             return None

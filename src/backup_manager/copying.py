@@ -35,7 +35,7 @@ from database_backup.jobs import (
 )
 from database_backup.storage import StorageError
 
-from . import copy_status
+from . import copy_status, joblines
 from .catalogs import Catalogs, format_time, utc_now
 from .errors import ManagerError
 from .history import Record
@@ -203,8 +203,9 @@ def start_job(state_dir: Path, job: ManagerJob, spec: Mapping[str, Any]) -> str:
         engine=job.engine,
         notify=notify,
         notify_cwd=charm_dir or None,
-        # the manager's own work gets no job line (`joblines`: it is not a database job)
-        labels={**job.labels, "job-log": None},
+        # its worker writes the job's start and end lines to the manager's job log, as a
+        # `copy` or `retention` job (`database_backup.joblog`)
+        labels={**job.labels, "job-log": str(joblines.log_path())},
     )
     store = job_store(state_dir)
     local = store.create(record, {**spec, "unit": unit})

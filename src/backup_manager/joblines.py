@@ -3,8 +3,8 @@
 The lines are `database_backup.joblog`'s (one stable logfmt line per start, end and error),
 logged and appended to `/var/log/backup-manager/jobs.log` beside the schedule logs, where
 a COS collector related over `cos-agent` picks them up for Loki. Every job type the
-history keeps except copies (a copy is the manager's own work, not a database job). No
-`ops`.
+history keeps except copies and retention runs: those run in the manager's own workers,
+which write their lines to the same file (`copying.start_job`). No `ops`.
 """
 
 from __future__ import annotations

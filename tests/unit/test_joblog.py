@@ -99,6 +99,14 @@ def test_values_with_spaces_or_quotes_are_quoted():
     assert fields["cluster"] == "a cluster"
 
 
+def test_the_managers_location_keys_are_secrets_too():
+    # a copy's or retention run's spec: its worker writes their lines with these hidden
+    spec = {"copy-id": "copy-1", "cluster-id": CLUSTER,
+            "source": {"name": "a", "access_key": "AK-SOURCE", "secret_key": "SK-SOURCE"},
+            "dest": {"name": "b", "access_key": "AK-DEST", "secret_key": "SK-DEST"}}  # fmt: skip
+    assert set(joblog.spec_secrets(spec)) == {"AK-SOURCE", "SK-SOURCE", "AK-DEST", "SK-DEST"}
+
+
 def test_the_message_is_bounded_to_300_characters():
     line = JobLine.error("j", "backup", "full", CLUSTER, message="x" * 5000).render()
     assert len(parse(line)["message"]) == joblog.MAX_MESSAGE == 300
@@ -141,7 +149,7 @@ def test_a_secret_cut_by_the_bound_does_not_leak_its_beginning():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("event", "begin"), ("job_type", "copy"), ("kind", "differential"), ("outcome", "ok")],
+    [("event", "begin"), ("job_type", "snapshot"), ("kind", "differential"), ("outcome", "ok")],
 )
 def test_a_value_outside_the_contract_is_refused_with_what_is_allowed(field: str, value: str):
     valid = JobLine.start("j", "backup", "full", CLUSTER)
@@ -230,7 +238,12 @@ json.dump({"status": "success", "phase": "done", "result": {}}, open(state, "w")
 
 
 def run_worker(
-    tmp_path: Path, engine_code: str, request: dict[str, str], *, lines: bool = True
+    tmp_path: Path,
+    engine_code: str,
+    request: dict[str, str],
+    *,
+    lines: bool = True,
+    kind: str = "incremental backup",
 ) -> Path:
     """Run a job through the real worker process with a stand-in engine; its job log file.
 
@@ -241,7 +254,7 @@ def run_worker(
         key="7-job-1",
         job_id="job-1",
         scope="7",
-        kind="incremental backup",
+        kind=kind,
         command=("backup",),
         labels={
             "request": request,
@@ -266,9 +279,7 @@ def run_worker(
 
 
 def test_a_job_that_asks_for_no_line_gets_none_and_its_worker_writes_none(tmp_path: Path):
-    # the manager's copies and retention runs: before, each was logged as `job-type=backup
-    # kind=full cluster=-` in the database units' file, so a failed one alerted as a backup
-    assert joblog.JobLog.for_job("retention-1", "retention", {"job-log": None}, None) is None
+    assert joblog.JobLog.for_job("job-9", "full backup", {"job-log": None}, None) is None
     job_log = run_worker(tmp_path, PASSING_ENGINE, {}, lines=False)
     output = (JobStore(tmp_path / "jobs").get("7-job-1") or pytest.fail("no job")).log_path
     assert "job job-1" in output.read_text()  # the worker ran the engine to its end
@@ -278,6 +289,22 @@ def test_a_job_that_asks_for_no_line_gets_none_and_its_worker_writes_none(tmp_pa
     before = joblog.JobLog.for_job("job-2", "full backup", {"cluster-id": CLUSTER}, None)
     assert before is not None
     assert before.path == joblog.DEFAULT_PATH
+
+
+@pytest.mark.parametrize("kind", ["copy", "retention"])
+def test_the_managers_copies_and_retention_runs_are_their_own_job_type(tmp_path: Path, kind: str):
+    # before, their worker logged them as `job-type=backup kind=full`: a failed retention
+    # run raised the Loki alert as a failed backup of cluster "-"
+    assert joblog.describe(None, kind) == (kind, "-")
+    job_log = run_worker(tmp_path, FAILING_ENGINE.format(secret="-"), {}, kind=kind)
+    start, error = job_log.read_text().splitlines()
+    assert start == (
+        f"{joblog.PREFIX} event=start job-id=job-1 job-type={kind} kind=- cluster={CLUSTER}"
+        " outcome=running"
+    )
+    assert error.startswith(
+        f"{joblog.PREFIX} event=error job-id=job-1 job-type={kind} kind=- cluster={CLUSTER}"
+    )
 
 
 def test_the_worker_writes_a_start_and_an_end_line(tmp_path: Path):

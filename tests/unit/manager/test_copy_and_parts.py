@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from ops import testing
 
-from backup_manager import copy_status, copy_worker, copying, locations, tables
+from backup_manager import copy_status, copy_worker, copying, joblines, locations, tables
 from backup_manager.actions import parse_when
 from backup_manager.errors import ManagerError
 from database_backup.catalog import Catalog
@@ -110,7 +110,7 @@ def record_of(out: testing.State, job_id: str) -> dict[str, Any]:
 
 
 def test_copy_action_returns_at_once_and_the_next_hook_picks_the_result_up(
-    s3: FakeS3, fake_start: FakeStart
+    s3: FakeS3, fake_start: FakeStart, tmp_path: Path
 ):
     meta = add_backup(s3.bucket("bucket-a"), cluster(), "20261120T010000Z-aaaa", hours_ago=48)
     ctx = context()
@@ -121,8 +121,9 @@ def test_copy_action_returns_at_once_and_the_next_hook_picks_the_result_up(
     assert "SK-B" not in json.dumps(results)
     (local,) = fake_start.started
     assert local.record.engine == "backup_manager.copy_worker"
-    # the manager's own work, not a database job: its worker writes no job line (joblines)
-    assert local.record.labels["job-log"] is None
+    # its worker writes the copy's job lines to the manager's job log (LOG_DIR: the test's)
+    assert local.record.labels["job-log"] == str(joblines.log_path())
+    assert joblines.log_path().is_relative_to(tmp_path)
     spec = fake_start.spec()
     assert spec["new-backup-id"] == results["backup-id"]
     assert spec["dest"]["secret_key"] == "SK-B"  # in the 0600 spec file only
