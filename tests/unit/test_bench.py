@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,16 +92,22 @@ def test_medians_rates_and_round_order() -> None:
     assert [bench.round_order(n, tools)[0] for n in range(3)] == list(tools)
 
 
-def test_report_prints_ratios(tmp_path: Path) -> None:
+def size_result(backup: dict[str, float], **changes: Any) -> bench.SizeResult:
+    """A 1 GiB raw stream's result with these backup medians (`changes` replace fields)."""
     result = bench.SizeResult(
         size_mib=256,
         raw_bytes=1024 * bench.MiB,
         stored={"aws": 300 * bench.MiB, "rclone": 300 * bench.MiB, "product": 301 * bench.MiB},
-        backup={"aws": 10.0, "rclone": 8.0, "product": 7.2},
+        backup=backup,
         restore={"aws": 6.0, "rclone": 5.0, "product": 2.5},
         restore_total=4.0,
         rss_kib={"backup": 160 * 1024, "restore": 170 * 1024},
     )
+    return dataclasses.replace(result, **changes)
+
+
+def test_report_prints_ratios(tmp_path: Path) -> None:
+    result = size_result({"aws": 10.0, "rclone": 8.0, "product": 7.2})
     text = bench.report([result], "load average 1.0")
     assert "backup    ratio product / best peer (rclone): 0.90x" in text
     assert "restore   ratio product / best peer (rclone): 0.50x" in text
@@ -108,15 +116,7 @@ def test_report_prints_ratios(tmp_path: Path) -> None:
 
 
 def test_report_prints_the_table_sums_off_variant_beside_the_default() -> None:
-    result = bench.SizeResult(
-        size_mib=256,
-        raw_bytes=1024 * bench.MiB,
-        stored={"aws": 300 * bench.MiB, "rclone": 300 * bench.MiB, "product": 301 * bench.MiB},
-        backup={"aws": 10.0, "rclone": 8.0, "product": 12.0, bench.NO_SUMS: 7.2},
-        restore={"aws": 6.0, "rclone": 5.0, "product": 2.5},
-        restore_total=4.0,
-        rss_kib={"backup": 160 * 1024, "restore": 170 * 1024},
-    )
+    result = size_result({"aws": 10.0, "rclone": 8.0, "product": 12.0, bench.NO_SUMS: 7.2})
     text = bench.report([result], "load average 1.0")
     assert "backup    ratio product / best peer (rclone): 1.50x" in text
     assert "backup    product, table sums off     7.20   142.2" in text
@@ -161,19 +161,13 @@ def test_small_sizes_get_more_rounds_and_every_run_is_printed() -> None:
     assert bench.rounds_for(252, None) == 7  # a 2 s run: noise is a large part of it
     assert bench.rounds_for(3980, None) == 3
     assert bench.rounds_for(252, 5) == 5  # --rounds wins
-    result = bench.SizeResult(
-        size_mib=252,
-        raw_bytes=333 * bench.MiB,
-        stored={"aws": 115 * bench.MiB, "rclone": 115 * bench.MiB, "product": 115 * bench.MiB},
-        backup={"aws": 3.4, "rclone": 2.4, "product": 2.3},
-        restore={"aws": 2.2, "rclone": 1.1, "product": 1.0},
-        restore_total=1.8,
-        rss_kib={"backup": 124 * 1024, "restore": 104 * 1024},
+    result = size_result(
+        {"aws": 10.0, "rclone": 8.0, "product": 7.2},
         rounds=3,
-        runs={"backup product": [2.31, 2.3, 2.62], "restore rclone": [1.1, 1.0, 1.4]},
+        runs={"backup product": [7.1, 7.2, 9.3], "restore rclone": [5.0, 4.9, 6.1]},
     )
     text = bench.report([result], "load average 1.0")
-    assert "raw stream 333 MiB, median of 3 rounds" in text
-    assert "backup    product      2.30   144.8         115  2.31 2.30 2.62" in text
-    assert "restore   rclone       1.10   302.7              1.10 1.00 1.40" in text
-    assert "backup    aws          3.40    97.9         115\n" in text  # no runs recorded
+    assert "raw stream 1024 MiB, median of 3 rounds" in text
+    assert "backup    product      7.20   142.2         301  7.10 7.20 9.30" in text
+    assert "restore   rclone       5.00   204.8              5.00 4.90 6.10" in text
+    assert "backup    aws         10.00   102.4         300\n" in text  # no runs recorded
