@@ -158,6 +158,15 @@ STATES: dict[str, State] = {
             JobHealth(CLUSTER, "drill", last_failed=False),
         ),
     ),
+    # the cross-region copy of the newest backup failed: the disaster-recovery copy is missing
+    "DatabaseBackupJobFailed failed copy": lambda now: snapshot(
+        now,
+        healthy(now),
+        (
+            JobHealth(CLUSTER, "backup", last_failed=False),
+            JobHealth(CLUSTER, "copy", failed_at=(now - HOUR,), last_failed=True),
+        ),
+    ),
     # the exporter knows nothing but that the read failed
     "DatabaseBackupCatalogUnreadable": lambda now: snapshot(
         now, LocationHealth(cluster=CLUSTER, location="", catalog_up=False)
@@ -212,6 +221,8 @@ def firing_labels(state: str) -> dict[str, str]:
         return {"cluster": CLUSTER, "job_type": "backup"}
     if state == "DatabaseBackupJobFailed refused drill":
         return {"cluster": CLUSTER, "job_type": "drill"}
+    if state == "DatabaseBackupJobFailed failed copy":
+        return {"cluster": CLUSTER, "job_type": "copy"}
     return {"cluster": CLUSTER, "location": ""}
 
 

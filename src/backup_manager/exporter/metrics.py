@@ -7,7 +7,7 @@ backup, never drilled, no shipping, no schedule, no finished job) is absent, nev
 
 Labels: `cluster` (the catalog's cluster id, `<model-uuid>/<app>`), `location` (the
 storage location's name, `""` for the `default` one of the s3-* options), `job_type`
-(`backup`, `restore` or `drill`).
+(`backup`, `restore`, `drill`, or `copy`: a cross-region copy of the cluster's backup).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 PREFIX = "database_backup_"
-JOB_TYPES = ("backup", "restore", "drill")
+JOB_TYPES = ("backup", "restore", "drill", "copy")
 DAY = 86400.0
 LOCATION_LABELS = ("cluster", "location")
 JOB_LABELS = ("cluster", "job_type")
@@ -68,7 +68,7 @@ class JobHealth:
 
     Attributes:
         cluster: the cluster id.
-        job_type: `backup`, `restore` or `drill`.
+        job_type: `backup`, `restore`, `drill` or `copy`.
         failed_at: when recent failed jobs finished (those within a day of `now` count).
         last_failed: whether the newest finished job failed (None: none finished).
     """

@@ -200,10 +200,14 @@ def write(state: ExporterState, where: Path | None = None) -> None:
 
 
 def job_type(record: Record) -> str | None:
-    """`backup`, `restore` or `drill` (a backup job that verifies another), else None."""
+    """`backup`, `restore`, `drill` (a backup job that verifies another) or `copy`, else None.
+
+    Retention runs are not counted: one run covers every cluster (their failures reach
+    Loki as `job-type=retention` lines).
+    """
     if record.drill_of is not None or record.type == "drill":
         return "drill"
-    return record.type if record.type in ("backup", "restore") else None
+    return record.type if record.type in ("backup", "restore", "copy") else None
 
 
 def _set_aside(record: Record, kind: str) -> bool:

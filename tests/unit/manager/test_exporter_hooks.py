@@ -97,7 +97,7 @@ def test_config_changed_writes_a_0600_state_file_and_logs_no_secret(systemd: Fak
     assert entry["binlog-max-lag"] == 30
     assert entry["shipping-location"] == "s3-a"
     assert entry["schedule-max-interval"] == 86400  # the default "0 2 * * *"
-    assert set(entry["jobs"]) == {"backup", "restore", "drill"}
+    assert set(entry["jobs"]) == {"backup", "restore", "drill", "copy"}
     logged = "\n".join(line.message for line in ctx.juju_log)
     assert SECRET not in logged
     assert ACCESS not in logged
@@ -207,6 +207,13 @@ def test_a_failed_job_is_in_the_file_when_it_finishes(systemd: FakeSystemd):
             "status": "error",
             "finished-at": finished,
         },  # another application's
+        {
+            "job-id": "copy-1",
+            "type": "copy",
+            "app": "mysql",
+            "status": "failed",
+            "finished-at": finished,
+        },  # a cross-region copy of mysql's backup that failed: the DR copy is missing
     ]
     relation, secret = s3_relation()
     ctx = context()
@@ -232,6 +239,11 @@ def test_a_failed_job_is_in_the_file_when_it_finishes(systemd: FakeSystemd):
         "failed-at": [],
         "last-finished-at": None,
         "last-failed": None,
+    }
+    assert entry["jobs"]["copy"] == {
+        "failed-at": [finished],
+        "last-finished-at": finished,
+        "last-failed": True,
     }
 
 

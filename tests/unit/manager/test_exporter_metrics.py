@@ -171,5 +171,5 @@ def test_an_empty_snapshot_renders_no_sample():
 
 
 def test_an_unknown_job_type_is_refused():
-    with pytest.raises(ValueError, match="job type 'copy'"):
-        JobHealth(CLUSTER, "copy")
+    with pytest.raises(ValueError, match="job type 'retention'"):
+        JobHealth(CLUSTER, "retention")
