@@ -12,7 +12,7 @@ holds secrets), releases the lock and runs the job's `notify` command, e.g.
 so the charm publishes the result at once; its output goes to the job's log. It writes the
 job's start and end (or error) lines (`database_backup.joblog`) to that log and to the job
 log file under /var/log (the record's `job-log` label, else the library's default; none
-when the label is null: the manager's own runs). SIGTERM is
+when the label is null). SIGTERM is
 passed on to the engine, which cleans up (a backup deletes its partial artefact, a restore
 puts the previous data back).
 """
