@@ -19,15 +19,15 @@ date (written to a temporary file and renamed, so readers never see half of it):
 on success `result`, and after a failed restore `data-changed`. Exit codes: 0 success,
 1 the operation failed, 2 bad arguments or spec.
 
-Modules: `app` (parser, exit codes, `main`), `spec_file` (reading the 0600 spec),
-`state` (the state file), `factories` (catalog, connection and server from the spec),
-one module per command group: `backup`, `restore` (restore, recover, pitr), `binlogs`
-(ship, list, purge) and `listing` (list).
+Modules: `app` (parser, exit codes, `main`, `run`), `leaving` (the process's exit),
+`spec_file` (reading the 0600 spec), `state` (the state file), `factories` (catalog,
+connection and server from the spec), one module per command group: `backup`, `restore`
+(restore, recover, pitr), `binlogs` (ship, list, purge) and `listing` (list).
 """
 
 from database_backup.contract import EngineSpec, SpecError
 
-from .app import COMMANDS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_parser, main
+from .app import COMMANDS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, build_parser, main, run
 from .listing import format_table
 from .spec_file import (
     ENV_ACCESS_KEY,
@@ -58,4 +58,5 @@ __all__ = [
     "load_spec",
     "main",
     "read_spec_file",
+    "run",
 ]

@@ -13,11 +13,13 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from database_backup import stopping
 from database_backup.contract import EngineSpec, SpecError
 
 from . import backup, binlogs, listing, reindex, restore, verify
+from .leaving import leave
 from .restore_lock import RestoreBusyError, needs_lock, restore_lock
 from .spec_file import load_spec
 from .state import StateFile
@@ -75,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.register(new_command)
     reindex.register(new_command)
     return parser
+
+
+def run() -> NoReturn:
+    """The process's entry point (`database-backup`, `python -m database_backup.cli`).
+
+    `main()`, then the exit without the interpreter's final collections (`leaving`).
+    """
+    leave(main())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
