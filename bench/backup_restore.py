@@ -64,15 +64,16 @@ RCLONE_REMOTE = "bench"
 PREPARE_MEMORY = "--use-memory=256M"  # the product's own prepare setting
 TOOLS_DIR = Path(os.environ.get("BENCH_TOOLS_DIR", Path.home() / ".cache/database-backup-bench"))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent, so a
-# child of a large process would report the parent's size. The same `main` as
-# `python -m database_backup.cli`, plus one read of /proc at the end.
+# child of a large process would report the parent's size. The same `main` and the same
+# exit (`leave`) as `python -m database_backup.cli`, plus one read of /proc at the end.
 _RSS_WRAPPER = """
 import os, sys
 from database_backup.cli import main
+from database_backup.cli.leaving import leave
 code = main(sys.argv[1:])
 with open(os.environ["BENCH_RSS_FILE"], "w") as out:
     out.write(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
-sys.exit(code)
+leave(code)
 """
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,26 @@ def test_small_sizes_get_more_rounds_and_every_run_is_printed() -> None:
     assert "backup    product      7.20   142.2         301  7.10 7.20 9.30" in text
     assert "restore   rclone       5.00   204.8              5.00 4.90 6.10" in text
     assert "backup    aws         10.00   102.4         300\n" in text  # no runs recorded
+
+
+def test_the_products_process_exits_as_the_cli_does(tmp_path: Path) -> None:
+    # `python -m database_backup.cli` leaves with its live objects frozen (0.1-0.2 s less
+    # than CPython's final collections): the bench's process must exit the same way.
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "sitecustomize.py").write_text(
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+    )
+    rss = tmp_path / "rss"
+    argv = bench.product_argv("backup", tmp_path / "missing.json", tmp_path / "state", "b1")
+    path = os.pathsep.join(filter(None, [str(probe), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "BENCH_RSS_FILE": str(rss), "PYTHONPATH": path}
+
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 2, done.stderr
+    assert int(rss.read_text()) > 0
+    frozen = [line for line in done.stderr.splitlines() if line.startswith("frozen ")]
+    assert frozen, done.stderr
+    assert int(frozen[-1].split()[1]) > 1_000
