@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.environment import bench_environment
+from bench.environment import bench_environment, settle
 
 MiB = 1 << 20
 CLUSTER = "bench/mariadb"
@@ -348,6 +348,10 @@ class Bench:
     spec: Path
     backup_args: tuple[str, ...] = ()
 
+    def settle(self) -> None:
+        """The same start for every timed run (`environment.settle`)."""
+        settle(self.server.datadir)
+
     def peer_env(self) -> dict[str, str]:
         """The peers' environment: it points at their private config files."""
         return write_peer_files(self.base / "peers", self.endpoint).env(os.environ)
@@ -476,6 +480,9 @@ def measure(
 ) -> SizeResult:
     """`rounds` interleaved rounds of backup + restore by every tool, artefacts deleted.
 
+    Every timed run starts settled (`Bench.settle`): nothing left to write back, the
+    database's files out of the page cache.
+
     With `compare_sums`, each product round also times a backup with the table sums off
     (`NO_SUMS`; its artefact is deleted unrestored).
     """
@@ -490,15 +497,18 @@ def measure(
         for tool in round_order(n, (*PEERS, "product")):
             if tool == "product":
                 backup_id = f"bench-{int(size_mib)}-{n}"
+                bench.settle()
                 secs, raw_bytes, stored[tool], hwm = bench.product_backup(backup_id)
                 rss["backup"] = max(rss.get("backup", 0), hwm)
                 backup.setdefault(tool, []).append(secs)
+                bench.settle()
                 prepared, total, hwm = bench.product_restore(backup_id)
                 rss["restore"] = max(rss.get("restore", 0), hwm)
                 restore.setdefault(tool, []).append(prepared)
                 totals.append(total)
                 if compare_sums:
                     bench.delete_all()
+                    bench.settle()
                     secs = bench.product_backup(f"{backup_id}-ns", ("--table-sums-budget", "0"))[0]
                     backup.setdefault(NO_SUMS, []).append(secs)
                 if expected is not None:  # once per size: CHECKSUM TABLE of GiBs is slow
@@ -507,8 +517,10 @@ def measure(
                     expected = None
             else:
                 key = f"peers/{tool}/{int(size_mib)}-{n}.xbstream.zst"
+                bench.settle()
                 secs, stored[tool] = bench.peer_backup(tool, key)
                 backup.setdefault(tool, []).append(secs)
+                bench.settle()
                 restore.setdefault(tool, []).append(bench.peer_restore(tool, key))
             bench.delete_all()
             print(f"  {size_mib:.0f} MiB round {n + 1}: {tool} done", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import compileall
 import contextlib
+import os
 import shutil
 import sysconfig
 import tempfile
@@ -53,6 +54,36 @@ def compile_product(roots: Sequence[Path] | None = None) -> float:
         if not compileall.compile_dir(root, quiet=1, workers=0):
             raise RuntimeError(f"byte-compiling {root} failed (see above)")
     return time.monotonic() - started
+
+
+def settle(datadir: Path) -> int:
+    """Put the machine in the same state before every timed run; return the files evicted.
+
+    - `os.sync()`: the dirty pages a previous run left are written back now, not during
+      the next run. A peer's restore (`mbstream -x`, `--prepare`) leaves GiBs of them, the
+      product's restore none (direct I/O, fsync): without this, whoever follows a peer's
+      restore in the rotation paid for its writeback.
+    - then every file of the database's datadir leaves the page cache
+      (`POSIX_FADV_DONTNEED`; after the sync its pages are clean): InnoDB reads and writes
+      them with O_DIRECT (MariaDB's default), so on a server a backup reads them from
+      disk, while here a backup that followed a backup found them cached and one that
+      followed the product's restore (direct I/O) did not.
+    """
+    os.sync()
+    evicted = 0
+    for path in datadir.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:  # a socket, or a file the server just removed
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            evicted += 1
+        finally:
+            os.close(fd)
+    return evicted
 
 
 @contextlib.contextmanager

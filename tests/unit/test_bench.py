@@ -7,11 +7,12 @@ import os
 import stat
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from bench import backup_restore as bench
+from bench.environment import settle
 
 ACCESS = "AKBENCHACCESS0001"
 SECRET = "bench-secret-Zq9/x+y=w"  # a made-up key the test looks for
@@ -196,3 +197,59 @@ def test_the_products_process_exits_as_the_cli_does(tmp_path: Path) -> None:
     frozen = [line for line in done.stderr.splitlines() if line.startswith("frozen ")]
     assert frozen, done.stderr
     assert int(frozen[-1].split()[1]) > 1_000
+
+
+class _Recorder:
+    """A stand-in `Bench` for `measure`: records what it is asked, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.server = self
+
+    def checksum_tables(self, database: str) -> str:
+        return "same"
+
+    def settle(self) -> None:
+        self.calls.append("settle")
+
+    def product_backup(self, backup_id: str, extra: Any = None) -> tuple[float, int, int, int]:
+        self.calls.append("product backup" if extra is None else "product backup, no sums")
+        return 1.0, 10, 5, 100
+
+    def product_restore(self, backup_id: str) -> tuple[float, float, int]:
+        self.calls.append("product restore")
+        return 1.0, 2.0, 100
+
+    def peer_backup(self, peer: str, key: str) -> tuple[float, int]:
+        self.calls.append(f"{peer} backup")
+        return 1.0, 5
+
+    def peer_restore(self, peer: str, key: str) -> float:
+        self.calls.append(f"{peer} restore")
+        return 1.0
+
+    def delete_all(self) -> None:
+        self.calls.append("delete")
+
+
+def test_every_timed_run_starts_settled() -> None:
+    # A peer's restore leaves GiBs of dirty pages, the product's none: whoever ran next
+    # paid for the writeback, and a backup after a backup found the datadir cached.
+    recorder = _Recorder()
+
+    bench.measure(cast(bench.Bench, recorder), 256, rounds=3, compare_sums=True)
+
+    ends = ("backup", "restore", "no sums")
+    timed = [n for n, call in enumerate(recorder.calls) if call.endswith(ends)]
+    assert len(timed) == 3 * (2 * (len(bench.PEERS) + 1) + 1)
+    assert all(recorder.calls[n - 1] == "settle" for n in timed), recorder.calls
+
+
+def test_settling_evicts_every_file_of_the_datadir(tmp_path: Path) -> None:
+    datadir = tmp_path / "data"
+    (datadir / "db").mkdir(parents=True)
+    for name in ("ibdata1", "db/t.ibd", "db/t.frm"):
+        (datadir / name).write_bytes(b"x" * 8192)
+    (datadir / "link").symlink_to(datadir / "ibdata1")
+
+    assert settle(datadir) == 3
