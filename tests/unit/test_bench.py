@@ -92,7 +92,25 @@ def test_medians_rates_and_round_order() -> None:
     }
     assert bench.mb_per_s(512 * bench.MiB, 4.0) == 128.0
     tools = ("aws", "rclone", "product")
-    assert [bench.round_order(n, tools)[0] for n in range(3)] == list(tools)
+    assert {bench.round_order(n, tools)[0] for n in range(3)} == set(tools)
+
+
+@pytest.mark.parametrize("tools", [("aws", "rclone", "product"), ("a", "r", "p", "ns")])
+def test_every_tool_runs_first_and_after_every_other_as_often(tools: tuple[str, ...]) -> None:
+    # a rotation (aws, rclone, product), (rclone, product, aws)... always ran aws right
+    # after the product, whose restore restarts the server on rewritten files
+    rounds = len(tools) * (1 if len(tools) % 2 == 0 else 2)
+    orders = [bench.round_order(n, tools) for n in range(rounds)]
+    pairs = [(order[i], order[i + 1]) for order in orders for i in range(len(tools) - 1)]
+
+    assert all(sorted(order) == sorted(tools) for order in orders)
+    firsts = [order[0] for order in orders]
+    assert all(firsts.count(tool) == rounds // len(tools) for tool in tools)
+    expected = rounds * (len(tools) - 1) // (len(tools) * (len(tools) - 1))
+    for before in tools:
+        for after in tools:
+            if before != after:
+                assert pairs.count((before, after)) == expected, (before, after, orders)
 
 
 def size_result(backup: dict[str, float], **changes: Any) -> bench.SizeResult:
