@@ -60,14 +60,13 @@ def settle(datadir: Path) -> int:
     """Put the machine in the same state before every timed run; return the files evicted.
 
     - `os.sync()`: the dirty pages a previous run left are written back now, not during
-      the next run. A peer's restore (`mbstream -x`, `--prepare`) leaves GiBs of them, the
-      product's restore none (direct I/O, fsync): without this, whoever follows a peer's
-      restore in the rotation paid for its writeback.
+      the next run. A peer's restore (`mbstream -x`, `--prepare`) can leave GiBs of them,
+      the product's restore none (direct I/O, fsync).
     - then every file of the database's datadir leaves the page cache
       (`POSIX_FADV_DONTNEED`; after the sync its pages are clean): InnoDB reads and writes
       them with O_DIRECT (MariaDB's default), so on a server a backup reads them from
-      disk, while here a backup that followed a backup found them cached and one that
-      followed the product's restore (direct I/O) did not.
+      disk; here a backup right after another could find them cached, and one after the
+      product's restore (direct I/O) could not.
     """
     os.sync()
     evicted = 0
