@@ -455,7 +455,7 @@ def measure(
     database's files out of the page cache.
 
     With `compare_sums`, the product's backup with the table sums off (`NO_SUMS`; its
-    artefact is deleted unrestored) takes its own turn in the rotation. Run right after
+    artefact is deleted unrestored) takes its own turn in the round order. Run right after
     the product's restore, as it was, it always followed a freshly restored, restarted
     server and came out 7-9% faster at 4 GiB, where no table is under the sums' cap
     (alternated on one server, the two are level: 28.0-32.7 s against 28.5-31.6 s).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import stat
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from bench import backup_restore as bench
 from bench.environment import settle
+from tests.exit_probe import frozen_count, probe_env
 
 ACCESS = "AKBENCHACCESS0001"
 SECRET = "bench-secret-Zq9/x+y=w"  # a made-up key the test looks for
@@ -197,24 +197,15 @@ def test_small_sizes_get_more_rounds_and_every_run_is_printed() -> None:
 def test_the_products_process_exits_as_the_cli_does(tmp_path: Path) -> None:
     # `python -m database_backup.cli` leaves with its live objects frozen (0.1-0.2 s less
     # than CPython's final collections): the bench's process must exit the same way.
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(
-        "import atexit, gc, sys\n"
-        "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
-    )
     rss = tmp_path / "rss"
     argv = bench.product_argv("backup", tmp_path / "missing.json", tmp_path / "state", "b1")
-    path = os.pathsep.join(filter(None, [str(probe), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "BENCH_RSS_FILE": str(rss), "PYTHONPATH": path}
+    env = {**probe_env(tmp_path / "probe"), "BENCH_RSS_FILE": str(rss)}
 
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
 
     assert done.returncode == 2, done.stderr
     assert int(rss.read_text()) > 0
-    frozen = [line for line in done.stderr.splitlines() if line.startswith("frozen ")]
-    assert frozen, done.stderr
-    assert int(frozen[-1].split()[1]) > 1_000
+    assert frozen_count(done.stderr) > 1_000
 
 
 class _Recorder:

@@ -14,19 +14,13 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-# Reports, from an atexit handler registered before the CLI runs (so it runs after
-# everything the CLI does), how many objects the final collections will skip.
-_PROBE = """
-import atexit, gc, runpy, sys
-atexit.register(lambda: print("frozen", gc.get_freeze_count(), file=sys.stderr))
-sys.argv = ["database_backup.cli", *sys.argv[1:]]
-runpy.run_module("database_backup.cli", run_name="__main__")
-"""
+from tests.exit_probe import frozen_count, probe_env
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", _PROBE, *args],
+        [sys.executable, "-m", "database_backup.cli", *args],
+        env=probe_env(tmp_path / "probe"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -34,21 +28,15 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _frozen(stderr: str) -> int:
-    lines = [line for line in stderr.splitlines() if line.startswith("frozen ")]
-    assert lines, stderr
-    return int(lines[-1].split()[1])
-
-
 def test_the_engine_leaves_with_live_objects_frozen_and_its_exit_code(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
     missing = tmp_path / "no-such-spec.json"
 
-    done = _run("backup", "--spec", str(missing), "--state-file", str(state))
+    done = _run(tmp_path, "backup", "--spec", str(missing), "--state-file", str(state))
 
     assert done.returncode == 2, done.stderr
     assert "error:" in done.stderr
-    assert _frozen(done.stderr) > 1_000
+    assert frozen_count(done.stderr) > 1_000
     written = json.loads(state.read_text())
     assert written["status"] == "error"
     assert "no-such-spec.json" in written["message"]
