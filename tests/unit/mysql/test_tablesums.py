@@ -326,7 +326,8 @@ class ScriptedServer(ScriptedSession):
     """Also answers the snapshot, the table listing and the measurements (5 rows a table).
 
     ``kinds`` gives a table's type and create options (default: a plain base table);
-    ``frozen_counter``: a server whose row-read counter does not move with CHECKSUM TABLE.
+    ``frozen_counter``: a server whose row-read counter does not move with CHECKSUM TABLE;
+    ``slave_updates`` and ``applied`` (``@@gtid_slave_pos``): its replication settings.
     """
 
     def __init__(
@@ -337,8 +338,12 @@ class ScriptedServer(ScriptedSession):
         slow: str | None = None,
         kinds: dict[str, tuple[str, str]] | None = None,
         frozen_counter: bool = False,
+        slave_updates: bool = True,
+        applied: str = "",
     ) -> None:
         super().__init__({"bin.000001": []})
+        self.slave_updates = slave_updates
+        self.applied = applied
         self.tables = tables  # db.table -> engine
         self.snapshot = snapshot
         self.slow = slow
@@ -348,6 +353,8 @@ class ScriptedServer(ScriptedSession):
         self.measures: list[str] = []
 
     def run(self, sql: str, *, deadline: float) -> Reply:
+        if sql == "SELECT @@log_slave_updates, @@gtid_slave_pos;":
+            return Reply(rows=[(str(int(self.slave_updates)), self.applied)], errors=[])
         if "CONSISTENT SNAPSHOT" in sql:
             if self.snapshot is None:  # MySQL
                 return Reply(rows=[], errors=[])

@@ -13,7 +13,8 @@ against the backup's consistent point once it is known, and measured again after
 stream only where that check fails (`record_for_backup`; see `beside` and `measure`).
 Layout: `model` (the document, `compare`), `beside` (beside the stream), `measure` (what
 is measured and skipped), `reading` (one table: its checksum, and its row count from the
-same scan), `window` (which tables the binlog says changed), `session` (one client
+same scan), `window` (which tables the binlog says changed), `replication` (what a
+replica applies that its binlog does not show: no sums then), `session` (one client
 session with deadlines).
 """
 

@@ -36,6 +36,7 @@ from database_backup.catalog import BackupMetadata
 
 from ..connection import ConnectionSpec
 from ..flavour import MARIADB, Flavour
+from . import replication
 from .measure import (
     NON_TRANSACTIONAL,
     Limits,
@@ -60,6 +61,8 @@ class _Early:
     """What step 1 measured: the tables it listed, and the sums of those it reached."""
 
     snapshot: Position
+    #: what replication had applied, unseen by the binlog, before the snapshot (`replication`)
+    mark: str | None
     listed: list[Table] = field(default_factory=list[Table])
     sums: TableSums = field(default_factory=TableSums)
     complete: bool = False
@@ -154,22 +157,25 @@ class Beside:
         deadline = max(stream_end + budget, time.monotonic() + min(budget, _MIN_AFTER))
         early = self._early
         if early is None or meta.binlog_file is None or meta.binlog_position is None:
-            return self._after(meta, {}, deadline)
+            since = replication.NOT_READ if early is None else early.mark
+            return self._after(meta, {}, deadline, since)
         point = Position(meta.binlog_file, meta.binlog_position)
         try:
             kept, unsure = self._check(early, point, deadline)
         except Exception as exc:  # the binlog could not be read: measure again after
             logger.warning("backup %s: the early table sums are not used: %s", meta.backup_id, exc)
-            return self._after(meta, {}, deadline)
+            return self._after(meta, {}, deadline, early.mark)
         if not unsure:
             early.sums.server_version = self._flavour.version
             self.how = f"{len(early.sums.tables)} measured beside the stream"
             return early.sums
-        self.how = (
-            f"{len(kept)} measured beside the stream, the others after it (the binlog shows "
-            "changes during the backup, or the budget ran out beside it)"
-        )
-        return self._after(meta, kept, deadline)
+        sums = self._after(meta, kept, deadline, early.mark)
+        if sums.error is None:  # else nothing holds, and the summary says why
+            self.how = (
+                f"{len(kept)} measured beside the stream, the others after it (the binlog "
+                "shows changes during the backup, or the budget ran out beside it)"
+            )
+        return sums
 
     def _join(self) -> None:
         if self._thread is not None:
@@ -189,10 +195,11 @@ class Beside:
                     if self._stop.is_set():
                         return
                     self._session = session
+                mark = replication.mark(session, self._flavour.name, deadline)
                 snapshot = start_snapshot(session, deadline)
                 if snapshot is None:
                     return
-                early = _Early(snapshot)
+                early = _Early(snapshot, mark)
                 early.listed = list_tables(
                     session,
                     early.sums,
@@ -224,6 +231,9 @@ class Beside:
             if reply.errors or not reply.rows or len(reply.rows[0]) < 2:
                 raise RuntimeError("cannot read where the binlog ends")
             end = Position(reply.rows[0][0], int(reply.rows[0][1]))
+            hidden = replication.hidden_changes(
+                early.mark, replication.mark(session, self._flavour.name, deadline)
+            )
             between = read_changes(session, first, last, deadline=deadline)
             since = read_changes(session, last, end, deadline=deadline)
         kept = {
@@ -231,6 +241,8 @@ class Beside:
             for table in early.listed
             if table.name in early.sums.tables and early_sum_holds(table, between, since)
         }
+        if hidden:  # measured after the stream, where the same check skips every table
+            return {}, True
         unsure = (
             not early.complete
             or len(kept) < len(early.sums.tables)
@@ -241,9 +253,12 @@ class Beside:
         return kept, unsure
 
     def _after(
-        self, meta: BackupMetadata, kept: dict[str, TableSum], deadline: float
+        self, meta: BackupMetadata, kept: dict[str, TableSum], deadline: float, since: str | None
     ) -> TableSums:
-        """Step 3: measure what ``kept`` lacks by ``deadline``, and add ``kept`` to it."""
+        """Step 3: measure what ``kept`` lacks by ``deadline``, and add ``kept`` to it.
+
+        ``since``: the replication mark read before the backup's point (`replication`).
+        """
         limits = self._limits
         if limits.budget_seconds > 0:
             limits = dataclasses.replace(
@@ -258,6 +273,7 @@ class Beside:
             workdir=self._workdir,
             limits=limits,
             exclude=kept.keys(),
+            since=since,
         )
         if sums.error is None:
             sums.tables.update(kept)

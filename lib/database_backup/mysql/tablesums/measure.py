@@ -37,7 +37,7 @@ from database_backup.catalog import BackupMetadata
 
 from ..connection import ConnectionSpec, QueryError, run_query
 from ..flavour import MARIADB, Flavour, any_client
-from . import reading
+from . import reading, replication
 from .model import TableSum, TableSums
 from .session import SessionTimeoutError, Statements, open_session
 from .window import Position, read_changes
@@ -117,12 +117,15 @@ def record_for_backup(
     workdir: str | os.PathLike[str],
     limits: Limits | None = None,
     exclude: Collection[str] = (),
+    since: str | None = replication.NOT_READ,
 ) -> TableSums:
     """The table sums of the data backup ``meta`` holds (its databases/tables if selected).
 
     Tables named in ``exclude`` are neither measured nor named (measured already: see
-    `beside`). Never raises: on any error every listed table is skipped with the error as
-    reason.
+    `beside`). ``since``: the `replication.mark` read before the backup's consistent point
+    (not read: only a server that never replicated can be measured when its binlog misses
+    what replication applies). Never raises: on any error every listed table is skipped
+    with the error as reason.
     """
     limits = limits or Limits()
     if limits.budget_seconds <= 0:
@@ -135,11 +138,13 @@ def record_for_backup(
         Path(workdir).mkdir(parents=True, exist_ok=True)
         with open_session(conn, client=client, workdir=workdir, deadline=measuring) as session:
             snapshot, measured = record_in_session(
-                session, flavour, meta, sums, limits, measuring, exclude=exclude
+                session, flavour, meta, sums, limits, measuring, exclude=exclude, since=since
             )
         if snapshot is not None and sums.tables:
             with open_session(conn, client=client, workdir=workdir, deadline=deadline) as session:
-                _check_after_snapshot(session, snapshot, measured, sums, deadline)
+                _check_after_snapshot(
+                    session, snapshot, measured, sums, deadline, flavour=flavour.name, since=since
+                )
     except Exception as exc:
         reason = f"recording the table sums failed: {exc}"
         logger.warning("backup %s: %s", meta.backup_id, reason)
@@ -221,12 +226,16 @@ def record_in_session(
     deadline: float,
     *,
     exclude: Collection[str] = (),
+    since: str | None = replication.NOT_READ,
 ) -> tuple[Position | None, list[Table]]:
     """Measure in a snapshot what the binlog says is as the backup holds it.
 
     Returns the snapshot's binlog position (None when nothing could be measured) and the
-    tables measured; tables in ``exclude`` are left out (not listed, not named).
+    tables measured; tables in ``exclude`` are left out (not listed, not named). ``since``:
+    see `record_for_backup`; when replication applied what the binlog does not show since
+    then, every table is skipped and ``sums.error`` says why.
     """
+    hidden = replication.hidden_changes(since, replication.mark(session, flavour.name, deadline))
     snapshot = start_snapshot(session, deadline)
     wanted = _selection(meta)
     candidates = list_tables(
@@ -234,6 +243,10 @@ def record_in_session(
     )
     if meta.binlog_file is None or meta.binlog_position is None:
         _skip(sums, candidates, _NO_BACKUP_POINT)
+        return None, []
+    if hidden:
+        _skip(sums, candidates, replication.HIDDEN_CHANGES)
+        sums.error = replication.HIDDEN_CHANGES
         return None, []
     if snapshot is None:
         _skip(sums, candidates, f"{flavour.name} {_NO_SNAPSHOT_POINT}")
@@ -279,14 +292,22 @@ def _check_after_snapshot(
     measured: list[Table],
     sums: TableSums,
     deadline: float,
+    *,
+    flavour: str,
+    since: str | None,
 ) -> None:
     """Drop the sums the binlog written since the snapshot makes doubtful.
 
     A non-transactional table is read as it is, not as the snapshot sees it: any change
     to it until it was read makes its sum doubtful. An InnoDB table is read in the
     snapshot, but DDL after it (an instant ``ALTER TABLE ... ADD COLUMN``) changes what
-    ``CHECKSUM TABLE`` computes there.
+    ``CHECKSUM TABLE`` computes there. Changes the binlog does not show (a replica's,
+    `replication`) since the mark ``since`` drop every sum.
     """
+    if replication.hidden_changes(since, replication.mark(session, flavour, deadline)):
+        _skip_all(sums, replication.HIDDEN_CHANGES)
+        sums.error = replication.HIDDEN_CHANGES
+        return
     reply = session.run("SHOW MASTER STATUS;", deadline=deadline)
     if reply.errors or not reply.rows or len(reply.rows[0]) < 2:
         raise QueryError("cannot read where the binlog ends: " + "; ".join(reply.errors))
