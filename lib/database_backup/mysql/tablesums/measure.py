@@ -451,7 +451,7 @@ def _measure_one(
         reply = session.run(reading.count_sql(table.quoted), deadline=deadline)
         rows = None if reply.errors else reading.counted(reply.rows)
         if rows is None:
-            return None, reply.errors[0] if reply.errors else "COUNT(*) gave no value"
+            return None, reply.errors[0] if reply.errors else "the row count gave no value"
     return TableSum(rows=rows, checksum=checksum), ""
 
 
