@@ -240,6 +240,10 @@ class _Recorder:
     def delete_all(self) -> None:
         self.calls.append("delete")
 
+    def warm(self) -> bool:
+        self.calls.append("warm")
+        return True
+
 
 def test_every_timed_run_starts_settled() -> None:
     # A peer's restore leaves GiBs of dirty pages, the product's none: whoever ran next
@@ -252,6 +256,43 @@ def test_every_timed_run_starts_settled() -> None:
     timed = [n for n, call in enumerate(recorder.calls) if call.endswith(ends)]
     assert len(timed) == 3 * (2 * (len(bench.PEERS) + 1) + 1)
     assert all(recorder.calls[n - 1] == "settle" for n in timed), recorder.calls
+
+
+def test_the_server_a_product_restore_restarted_is_warmed_before_anything_else_runs() -> None:
+    # The restore leaves an empty buffer pool, which only the product's table sums read
+    # through: every later product backup, and no peer's, met it cold.
+    recorder = _Recorder()
+
+    bench.measure(cast(bench.Bench, recorder), 256, rounds=3, compare_sums=True)
+
+    restores = [n for n, call in enumerate(recorder.calls) if call == "product restore"]
+    assert len(restores) == 3
+    assert all(recorder.calls[n + 1] == "warm" for n in restores), recorder.calls
+    assert recorder.calls.count("warm") == 3
+
+
+class _Sizes:
+    """A stand-in server: a buffer pool and a table of given sizes; records what it runs."""
+
+    def __init__(self, pool: int, table: int) -> None:
+        self.values = {"@@innodb_buffer_pool_size": pool, "data_length": table}
+        self.executed: list[str] = []
+
+    def scalar(self, sql: str) -> str:
+        return next(str(v) for key, v in self.values.items() if key in sql)
+
+    def execute(self, sql: str) -> None:
+        self.executed.append(sql)
+
+
+@pytest.mark.parametrize(("table", "read"), [(250 << 20, True), (4 << 30, False)])
+def test_warming_reads_the_table_only_when_it_fits_the_buffer_pool(table: int, read: bool):
+    server = _Sizes(pool=256 << 20, table=table)
+    stand_in = bench.Bench.__new__(bench.Bench)
+    stand_in.server = server
+
+    assert stand_in.warm() is read
+    assert server.executed == (["SELECT COUNT(*) FROM bench.t"] if read else [])
 
 
 def test_settling_evicts_every_file_of_the_datadir(tmp_path: Path) -> None:
