@@ -19,6 +19,7 @@ import pytest
 
 from database_backup.catalog import Catalog, new_backup_id
 from database_backup.mysql import backup_full, detect
+from database_backup.mysql.logical.dump import backup_logical
 from database_backup.mysql.tablesums import TableSums, record_for_backup
 from database_backup.mysql.tablesums.replication import HIDDEN_CHANGES
 from tests.infra.mariadb import MariaDBServer
@@ -177,3 +178,58 @@ def test_a_backup_while_replication_applies_records_no_sum(
     sums = TableSums.from_dict(meta.table_sums)
     assert recorded(sums) == {}
     assert sums.error == HIDDEN_CHANGES
+
+
+def test_a_logical_backup_of_a_quiet_replica_records_its_databases(
+    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path
+):
+    # its point is where the dump starts: what replication applied is read before that
+    _, replica = pair
+    expected = live(replica)
+
+    meta = backup_logical(
+        connection(replica),
+        catalog,
+        backup_id=new_backup_id(datetime.now(timezone.utc)),
+        databases=["rep"],
+        workdir=tmp_path,
+    )
+
+    assert meta.table_sums is not None
+    sums = TableSums.from_dict(meta.table_sums)
+    assert sums.error is None
+    assert recorded(sums) == expected
+
+
+def test_a_logical_backup_while_replication_applies_records_no_sum(
+    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path
+):
+    primary, replica = pair
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            primary.execute(f"INSERT INTO rep.legacy VALUES ({100_000 + n}, {n});")  # noqa: S608
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        time.sleep(0.2)
+        meta = backup_logical(
+            connection(replica),
+            catalog,
+            backup_id=new_backup_id(datetime.now(timezone.utc)),
+            databases=["rep"],
+            workdir=tmp_path,
+        )
+    finally:
+        stop.set()
+        writer.join()
+    caught_up(primary, replica)
+
+    assert meta.table_sums is not None
+    sums = TableSums.from_dict(meta.table_sums)
+    assert (recorded(sums), sums.error) == ({}, HIDDEN_CHANGES)

@@ -307,6 +307,7 @@ def backup_logical(
             limits=table_sums_limits,
             databases=scope.databases,
             tables=chosen,
+            point_at_start=True,
         )
         with beside as sums:
             with conn.defaults_file(work) as defaults, log.open() as err:

@@ -87,11 +87,15 @@ class Beside:
         limits: Limits | None = None,
         databases: Collection[str] | None = None,
         tables: Collection[str] | None = None,
+        point_at_start: bool = False,
     ) -> None:
         """Measure the user tables (or the ``databases``, or the ``db.table`` ``tables``).
 
         The selection must be the one the backup's metadata will record (its
         ``databases``/``tables``): the tables measured after the stream are chosen by it.
+        ``point_at_start``: the backup's consistent point is taken as its tool starts (a
+        logical dump), so what replication applied (`replication`) is read before the
+        ``with`` block's body runs, not in step 1's session, which may open after it.
         """
         self._conn = conn
         self._flavour = flavour
@@ -104,12 +108,17 @@ class Beside:
         self._session: ClientSession | None = None
         self._thread: threading.Thread | None = None
         self._early: _Early | None = None
+        self._point_at_start = point_at_start
+        #: the replication mark read on entry (``point_at_start``), else `NOT_READ`
+        self._entry_mark: str | None = replication.NOT_READ
         self._started = time.monotonic()
         #: how many were measured beside the stream, for the job log (set by `finish`)
         self.how: str | None = None
 
     def __enter__(self) -> Beside:
         self._started = time.monotonic()
+        if self._point_at_start and self._limits.budget_seconds > 0:
+            self._entry_mark = self._read_mark()
         # MySQL's tools take a global read lock that waits for running statements (and
         # blocks writes meanwhile): there the sums are only measured after the stream
         if self._limits.budget_seconds > 0 and self._flavour.name == MARIADB:
@@ -126,6 +135,21 @@ class Beside:
         traceback: TracebackType | None,
     ) -> None:
         self.cancel()
+
+    def _read_mark(self) -> str | None:
+        """The replication mark now, in a session of its own (`NOT_READ` if it fails)."""
+        deadline = time.monotonic() + min(self._limits.budget_seconds, _MIN_AFTER)
+        try:
+            with open_session(
+                self._conn,
+                client=self._flavour.client_tool,
+                workdir=self._workdir,
+                deadline=deadline,
+            ) as session:
+                return replication.mark(session, self._flavour.name, deadline)
+        except Exception as exc:  # then only a server that never replicated is measured
+            logger.info("table sums: what replication applied could not be read: %s", exc)
+            return replication.NOT_READ
 
     def cancel(self) -> None:
         """End step 1 now (its running statement too) and wait for its thread."""
@@ -157,7 +181,7 @@ class Beside:
         deadline = max(stream_end + budget, time.monotonic() + min(budget, _MIN_AFTER))
         early = self._early
         if early is None or meta.binlog_file is None or meta.binlog_position is None:
-            since = replication.NOT_READ if early is None else early.mark
+            since = self._entry_mark if early is None else early.mark
             return self._after(meta, {}, deadline, since)
         point = Position(meta.binlog_file, meta.binlog_position)
         try:
@@ -195,7 +219,11 @@ class Beside:
                     if self._stop.is_set():
                         return
                     self._session = session
-                mark = replication.mark(session, self._flavour.name, deadline)
+                mark = (
+                    self._entry_mark
+                    if self._point_at_start
+                    else replication.mark(session, self._flavour.name, deadline)
+                )
                 snapshot = start_snapshot(session, deadline)
                 if snapshot is None:
                     return
