@@ -8,6 +8,7 @@ to set, never a sum of data the backup does not hold.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from database_backup.catalog import Catalog, new_backup_id
+from database_backup.catalog import BackupMetadata, Catalog, new_backup_id
 from database_backup.mysql import backup_full, detect
 from database_backup.mysql.logical.dump import backup_logical
 from database_backup.mysql.tablesums import TableSums, record_for_backup
@@ -64,6 +65,44 @@ def caught_up(primary: MariaDBServer, replica: MariaDBServer, timeout: float = 6
     while replica.scalar("SELECT @@gtid_slave_pos") != target:
         assert time.monotonic() < give_up, replica.scalar("SELECT @@gtid_slave_pos")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def writing(primary: MariaDBServer) -> Iterator[None]:
+    """The primary changes a row every 20 ms (replicated) while the block runs."""
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            row = n % 2000 + 1
+            primary.execute(f"UPDATE rep.orders SET amount = amount + 1 WHERE id = {row};")  # noqa: S608
+            time.sleep(0.02)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        time.sleep(0.2)
+        yield
+    finally:
+        stop.set()
+        writer.join()
+
+
+def take(kind: str, replica: MariaDBServer, catalog: Catalog, workdir: Path) -> BackupMetadata:
+    """A real backup of the replica: ``physical`` (full) or ``logical`` (database rep)."""
+    backup_id = new_backup_id(datetime.now(timezone.utc))
+    if kind == "physical":
+        return backup_full(connection(replica), catalog, backup_id=backup_id, workdir=workdir)
+    return backup_logical(
+        connection(replica), catalog, backup_id=backup_id, databases=["rep"], workdir=workdir
+    )
+
+
+def sums_of(meta: BackupMetadata) -> TableSums:
+    assert meta.table_sums is not None
+    return TableSums.from_dict(meta.table_sums)
 
 
 def recorded(sums: TableSums) -> dict[str, tuple[int, int | None]]:
@@ -125,111 +164,29 @@ def test_a_table_replication_changed_after_the_backup_point_is_not_recorded(
     assert "set log_slave_updates=ON" in sums.summary()
 
 
+@pytest.mark.parametrize("kind", ["physical", "logical"])
 def test_a_backup_of_a_quiet_replica_records_every_table(
-    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path
+    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path, kind: str
 ):
+    # a logical dump's point is where it starts: what replication applied is read before it
     _, replica = pair
     expected = live(replica)
 
-    meta = backup_full(
-        connection(replica),
-        catalog,
-        backup_id=new_backup_id(datetime.now(timezone.utc)),
-        workdir=tmp_path,
-    )
+    sums = sums_of(take(kind, replica, catalog, tmp_path))
 
-    assert meta.table_sums is not None
-    sums = TableSums.from_dict(meta.table_sums)
     assert sums.error is None
     assert recorded(sums) == expected
 
 
+@pytest.mark.parametrize("kind", ["physical", "logical"])
 def test_a_backup_while_replication_applies_records_no_sum(
-    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path
+    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path, kind: str
 ):
     primary, replica = pair
-    stop = threading.Event()
 
-    def write() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            primary.execute(
-                f"UPDATE rep.orders SET amount = amount + 1 WHERE id = {n % 2000 + 1};"  # noqa: S608 - a number
-            )
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
-        time.sleep(0.2)
-        meta = backup_full(
-            connection(replica),
-            catalog,
-            backup_id=new_backup_id(datetime.now(timezone.utc)),
-            workdir=tmp_path,
-        )
-    finally:
-        stop.set()
-        writer.join()
+    with writing(primary):
+        meta = take(kind, replica, catalog, tmp_path)
     caught_up(primary, replica)
 
-    assert meta.table_sums is not None
-    sums = TableSums.from_dict(meta.table_sums)
-    assert recorded(sums) == {}
-    assert sums.error == HIDDEN_CHANGES
-
-
-def test_a_logical_backup_of_a_quiet_replica_records_its_databases(
-    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path
-):
-    # its point is where the dump starts: what replication applied is read before that
-    _, replica = pair
-    expected = live(replica)
-
-    meta = backup_logical(
-        connection(replica),
-        catalog,
-        backup_id=new_backup_id(datetime.now(timezone.utc)),
-        databases=["rep"],
-        workdir=tmp_path,
-    )
-
-    assert meta.table_sums is not None
-    sums = TableSums.from_dict(meta.table_sums)
-    assert sums.error is None
-    assert recorded(sums) == expected
-
-
-def test_a_logical_backup_while_replication_applies_records_no_sum(
-    pair: tuple[MariaDBServer, MariaDBServer], catalog: Catalog, tmp_path: Path
-):
-    primary, replica = pair
-    stop = threading.Event()
-
-    def write() -> None:
-        n = 0
-        while not stop.is_set():
-            n += 1
-            primary.execute(f"INSERT INTO rep.legacy VALUES ({100_000 + n}, {n});")  # noqa: S608
-            time.sleep(0.02)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    try:
-        time.sleep(0.2)
-        meta = backup_logical(
-            connection(replica),
-            catalog,
-            backup_id=new_backup_id(datetime.now(timezone.utc)),
-            databases=["rep"],
-            workdir=tmp_path,
-        )
-    finally:
-        stop.set()
-        writer.join()
-    caught_up(primary, replica)
-
-    assert meta.table_sums is not None
-    sums = TableSums.from_dict(meta.table_sums)
+    sums = sums_of(meta)
     assert (recorded(sums), sums.error) == ({}, HIDDEN_CHANGES)

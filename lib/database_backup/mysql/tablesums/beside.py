@@ -28,6 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -136,16 +137,17 @@ class Beside:
     ) -> None:
         self.cancel()
 
+    def _session_until(self, deadline: float) -> AbstractContextManager[ClientSession]:
+        """A new client session to the server, its statements bounded by ``deadline``."""
+        return open_session(
+            self._conn, client=self._flavour.client_tool, workdir=self._workdir, deadline=deadline
+        )
+
     def _read_mark(self) -> str | None:
         """The replication mark now, in a session of its own (`NOT_READ` if it fails)."""
         deadline = time.monotonic() + min(self._limits.budget_seconds, _MIN_AFTER)
         try:
-            with open_session(
-                self._conn,
-                client=self._flavour.client_tool,
-                workdir=self._workdir,
-                deadline=deadline,
-            ) as session:
+            with self._session_until(deadline) as session:
                 return replication.mark(session, self._flavour.name, deadline)
         except Exception as exc:  # then only a server that never replicated is measured
             logger.info("table sums: what replication applied could not be read: %s", exc)
@@ -209,12 +211,7 @@ class Beside:
     def _run_early(self) -> None:
         deadline = self._started + self._limits.budget_seconds
         try:
-            with open_session(
-                self._conn,
-                client=self._flavour.client_tool,
-                workdir=self._workdir,
-                deadline=deadline,
-            ) as session:
+            with self._session_until(deadline) as session:
                 with self._lock:
                     if self._stop.is_set():
                         return
@@ -252,9 +249,7 @@ class Beside:
     ) -> tuple[dict[str, TableSum], bool]:
         """Step 2: the early measures that hold, and whether step 3 has anything to do."""
         first, last = sorted((early.snapshot, point), key=binlog_order)
-        with open_session(
-            self._conn, client=self._flavour.client_tool, workdir=self._workdir, deadline=deadline
-        ) as session:
+        with self._session_until(deadline) as session:
             reply = session.run("SHOW MASTER STATUS;", deadline=deadline)
             if reply.errors or not reply.rows or len(reply.rows[0]) < 2:
                 raise RuntimeError("cannot read where the binlog ends")
