@@ -55,6 +55,7 @@ from typing import Any
 from bench.environment import bench_environment, settle
 from bench.figures import (
     LARGE_ROUNDS,
+    MiB,
     mb_per_s,
     medians,
     ratio,
@@ -62,7 +63,6 @@ from bench.figures import (
     rounds_for,
 )
 
-MiB = 1 << 20
 CLUSTER = "bench/mariadb"
 BUCKET = "bench"
 PEERS = ("aws", "rclone")
