@@ -58,6 +58,7 @@ from bench.figures import (
     MiB,
     mb_per_s,
     medians,
+    per_round,
     ratio,
     round_order,
     rounds_for,
@@ -256,6 +257,7 @@ def report(results: Iterable[SizeResult], load: str) -> str:
                 )
             value, best = ratio(table["product"], {p: table[p] for p in PEERS})
             lines.append(f"{what:10}ratio product / best peer ({best}): {value:.2f}x")
+            lines.append(_per_round_line(what, best, res.runs))
             if what == "backup" and NO_SUMS in table:
                 secs = table[NO_SUMS]
                 rate = mb_per_s(res.raw_bytes, secs)
@@ -270,6 +272,19 @@ def report(results: Iterable[SizeResult], load: str) -> str:
             + ", ".join(f"{cmd} {kib / 1024:.0f} MiB" for cmd, kib in sorted(res.rss_kib.items()))
         )
     return "\n".join(lines)
+
+
+def _per_round_line(what: str, peer: str, runs: Mapping[str, Sequence[float]]) -> str:
+    """The same ratio round by round (product / `peer` in the same round), and its median."""
+    product, theirs = runs.get(f"{what} product", ()), runs.get(f"{what} {peer}", ())
+    if not product or not theirs:
+        return f"{what:10}per round: no runs recorded"
+    values = per_round(product, theirs)
+    shown = " ".join(f"{value:.2f}" for value in values)
+    return (
+        f"{what:10}per round (product / {peer}, same round): {shown};"
+        f" median {statistics.median(values):.2f}x"
+    )
 
 
 # -- running it --------------------------------------------------------------------------
@@ -464,6 +479,11 @@ def fill_to(server: Any, size_mb: int) -> float:
         )
 
 
+def turns(compare_sums: bool) -> tuple[str, ...]:
+    """The runs of one round: every peer, the product and, to compare, its sums off."""
+    return (*PEERS, "product", *((NO_SUMS,) if compare_sums else ()))
+
+
 def measure(
     bench: Bench,
     size_mib: float,
@@ -490,9 +510,8 @@ def measure(
     rss: dict[str, int] = {}
     raw_bytes = 0
     expected = bench.server.checksum_tables("bench") if check_data else None
-    turns = (*PEERS, "product", *((NO_SUMS,) if compare_sums else ()))
     for n in range(rounds):
-        for tool in round_order(n, turns):
+        for tool in round_order(n, turns(compare_sums)):
             if tool == NO_SUMS:
                 bench.settle()
                 no_sums = ("--table-sums-budget", "0")
@@ -570,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="interleaved rounds per size (median; default 7 below 1 GiB, 3 from there)",
+        help="interleaved rounds per size (median; default: at least 7 below 1 GiB and 3"
+        " from there, in whole cycles of the round order)",
     )
     parser.add_argument(
         "--table-sums-budget",
@@ -611,7 +631,7 @@ def main(argv: list[str] | None = None) -> int:
                 measure(
                     bench,
                     actual,
-                    rounds_for(actual, args.rounds),
+                    rounds_for(actual, args.rounds, len(turns(args.compare_table_sums))),
                     compare_sums=args.compare_table_sums,
                 )
             )

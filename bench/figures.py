@@ -55,12 +55,40 @@ def round_order(round_no: int, names: Sequence[str]) -> list[str]:
     return [names[index] for index in row]
 
 
-#: rounds per size when `--rounds` is not given: more where a run is short and noisy
+#: the fewest rounds per size when `--rounds` is not given: more where a run is short and
+#: noisy; `rounds_for` rounds them up to whole cycles of `round_order`
 SMALL_ROUNDS, LARGE_ROUNDS, LARGE_MIB = 7, 3, 1024
 
 
-def rounds_for(size_mib: float, rounds: int | None) -> int:
-    """Rounds at `size_mib`: `rounds` when given, else 7 below 1 GiB and 3 from there."""
+def cycle_length(tools: int) -> int:
+    """Rounds after which `round_order` has balanced who runs first and after whom."""
+    if tools < 1:
+        raise ValueError("a round needs at least one tool")
+    return tools if tools % 2 == 0 else 2 * tools
+
+
+def rounds_for(size_mib: float, rounds: int | None, tools: int) -> int:
+    """Rounds at `size_mib` for `tools` tools: `rounds` when given, else whole cycles.
+
+    At least 7 rounds below 1 GiB and 3 from there, rounded up to a whole number of
+    `round_order` cycles: a cut cycle leaves some tool first, or right after a given
+    other, more often than the rest.
+    """
     if rounds is not None:
         return rounds
-    return SMALL_ROUNDS if size_mib < LARGE_MIB else LARGE_ROUNDS
+    least = SMALL_ROUNDS if size_mib < LARGE_MIB else LARGE_ROUNDS
+    cycle = cycle_length(tools)
+    return -(-least // cycle) * cycle
+
+
+def per_round(product: Sequence[float], peer: Sequence[float]) -> list[float]:
+    """Product seconds / the peer's in the same round, round by round.
+
+    Runs of one round are minutes apart at most, so their ratio leaves out what changes
+    between rounds (other guests on the host, the gateway's memory).
+    """
+    if len(product) != len(peer):
+        raise ValueError(f"{len(product)} product runs against {len(peer)} peer runs")
+    if any(secs <= 0 for secs in peer):
+        raise ValueError("a peer run of 0 s or less is not a timing")
+    return [mine / theirs for mine, theirs in zip(product, peer, strict=True)]

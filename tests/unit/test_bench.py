@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import itertools
 import stat
 import subprocess
 from pathlib import Path
@@ -179,9 +181,9 @@ def test_the_environment_compiles_before_any_server_starts(
 
 
 def test_small_sizes_get_more_rounds_and_every_run_is_printed() -> None:
-    assert bench.rounds_for(252, None) == 7  # a 2 s run: noise is a large part of it
-    assert bench.rounds_for(3980, None) == 3
-    assert bench.rounds_for(252, 5) == 5  # --rounds wins
+    # a 2 s run: noise is a large part of it
+    assert bench.rounds_for(252, None, 4) > bench.rounds_for(3980, None, 4)
+    assert bench.rounds_for(252, 5, 4) == 5  # --rounds wins
     result = size_result(
         {"aws": 10.0, "rclone": 8.0, "product": 7.2},
         rounds=3,
@@ -192,6 +194,40 @@ def test_small_sizes_get_more_rounds_and_every_run_is_printed() -> None:
     assert "backup    product      7.20   142.2         301  7.10 7.20 9.30" in text
     assert "restore   rclone       5.00   204.8              5.00 4.90 6.10" in text
     assert "backup    aws         10.00   102.4         300\n" in text  # no runs recorded
+
+
+@pytest.mark.parametrize("compare_sums", [False, True])
+@pytest.mark.parametrize("size", [252, 3980])
+def test_the_default_rounds_balance_the_order_of_the_tools(size: int, compare_sums: bool) -> None:
+    # 3 rounds of 4 tools left one of them never first; 7 rounds of 3, one first 3 times
+    tools = bench.turns(compare_sums)
+    rounds = bench.rounds_for(size, None, len(tools))
+    assert rounds >= (7 if size < 1024 else 3)
+    orders = [bench.round_order(n, tools) for n in range(rounds)]
+    firsts = collections.Counter(order[0] for order in orders)
+    assert set(firsts) == set(tools)
+    assert len(set(firsts.values())) == 1, firsts
+    follows = collections.Counter(
+        (before, after) for order in orders for before, after in itertools.pairwise(order)
+    )
+    assert len(follows) == len(tools) * (len(tools) - 1)
+    assert len(set(follows.values())) == 1, follows
+
+
+def test_the_ratio_is_also_printed_round_by_round() -> None:
+    assert bench.per_round([9.0, 11.0], [10.0, 10.0]) == [0.9, 1.1]
+    with pytest.raises(ValueError, match="2 product runs against 1 peer runs"):
+        bench.per_round([9.0, 11.0], [10.0])
+    result = size_result(
+        {"aws": 10.0, "rclone": 8.0, "product": 7.2},
+        rounds=3,
+        runs={"backup product": [7.2, 8.0, 7.0], "backup rclone": [8.0, 10.0, 7.0]},
+    )
+    text = bench.report([result], "load average 1.0")
+    assert (
+        "backup    per round (product / rclone, same round): 0.90 0.80 1.00; median 0.90x"
+    ) in text
+    assert "restore   per round: no runs recorded" in text
 
 
 def test_the_products_process_exits_as_the_cli_does(tmp_path: Path) -> None:
