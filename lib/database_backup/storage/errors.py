@@ -54,6 +54,10 @@ _ACCESS_CODES = {
 }
 
 
+#: the server's hash of what it received is not the one sent with it
+_DAMAGED_CODES = frozenset({"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"})
+
+
 def _response_field(exc: BaseException, section: str, name: str) -> object:
     """`exc.response[section][name]` of a botocore `ClientError`, or None."""
     value: object = getattr(exc, "response", None)
@@ -91,23 +95,7 @@ def translate(
     sdk = sdk_exceptions()  # already imported: only an S3 client raises what comes here
     where = f"s3://{bucket}/{key}" if key is not None else f"bucket {bucket!r}"
     if isinstance(exc, sdk.ClientError):
-        code = error_code(exc)
-        status = http_status(exc)
-        if code in _ACCESS_CODES:
-            return AccessDeniedError(f"{what} {where} failed: {_ACCESS_CODES[code]}")
-        if code == "NoSuchBucket" or (status == 404 and key is None):
-            return BucketNotFoundError(
-                f"{what} {where} failed: the bucket {bucket!r} does not exist (NoSuchBucket): "
-                "create it or fix the bucket name"
-            )
-        if code in ("NoSuchKey", "NotFound", "404") or status == 404:
-            return ObjectNotFoundError(f"{what} {where} failed: no such object")
-        if status == 403:
-            return AccessDeniedError(
-                f"{what} {where} failed: S3 answered 403 Forbidden: check the access key, "
-                "the secret key and the bucket's permissions"
-            )
-        return StorageError(f"{what} {where} failed: S3 error {code or status}")
+        return _refused(exc, what, where, bucket=bucket, key=key)
     if isinstance(exc, sdk.SSLError):
         return StorageError(
             f"{what} {where} failed: TLS error talking to the endpoint ({exc}): check the "
@@ -123,3 +111,32 @@ def translate(
     if isinstance(exc, sdk.BotoCoreError):
         return StorageError(f"{what} {where} failed: {type(exc).__name__}: {exc}")
     return StorageError(f"{what} {where} failed: {type(exc).__name__}: {exc}")
+
+
+def _refused(
+    exc: BaseException, what: str, where: str, *, bucket: str, key: str | None
+) -> StorageError:
+    """The error for an answer of the server (a botocore `ClientError`)."""
+    code = error_code(exc)
+    status = http_status(exc)
+    if code in _ACCESS_CODES:
+        return AccessDeniedError(f"{what} {where} failed: {_ACCESS_CODES[code]}")
+    if code == "NoSuchBucket" or (status == 404 and key is None):
+        return BucketNotFoundError(
+            f"{what} {where} failed: the bucket {bucket!r} does not exist (NoSuchBucket): "
+            "create it or fix the bucket name"
+        )
+    if code in _DAMAGED_CODES:
+        return StorageError(
+            f"{what} {where} failed: S3 received other bytes than were sent ({code}) and "
+            "stored none of them: check what sits between this machine and the endpoint "
+            "(proxy, TLS offload, network card), then retry"
+        )
+    if code in ("NoSuchKey", "NotFound", "404") or status == 404:
+        return ObjectNotFoundError(f"{what} {where} failed: no such object")
+    if status == 403:
+        return AccessDeniedError(
+            f"{what} {where} failed: S3 answered 403 Forbidden: check the access key, "
+            "the secret key and the bucket's permissions"
+        )
+    return StorageError(f"{what} {where} failed: S3 error {code or status}")

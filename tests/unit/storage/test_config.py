@@ -124,6 +124,8 @@ def client_error(code: str, status: int) -> ClientError:
         ("NoSuchBucket", 404, BucketNotFoundError, "does not exist"),
         ("NoSuchKey", 404, ObjectNotFoundError, "no such object"),
         ("InternalError", 500, StorageError, "InternalError"),
+        ("BadDigest", 400, StorageError, "S3 received other bytes than were sent"),
+        ("XAmzContentSHA256Mismatch", 400, StorageError, "stored none of them"),
     ],
 )
 def test_error_translation(code: str, status: int, kind: type, words: str):
