@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -32,7 +33,7 @@ class Damage:
         self.sends = 0
 
     def __call__(self, request: Any, **_: Any) -> None:
-        if f"partNumber={self.part}&" not in request.url + "&":
+        if parse_qs(urlsplit(request.url).query).get("partNumber") != [str(self.part)]:
             return
         self.sends += 1
         if self.left > 0:
