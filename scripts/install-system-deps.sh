@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install what the tests and the demo need on a fresh Debian/Ubuntu machine:
 # uv (Python env manager), a real MariaDB server with its backup tools, Ceph's RADOS
-# Gateway (a real S3 endpoint on loopback), zstd and promtool (checks the alert rules).
+# Gateway (a real S3 endpoint on loopback), zstd, promtool (checks the alert rules) and
+# procps (the tests find and stop their servers with pgrep/pkill).
 # Idempotent: does nothing when all of it is present.
 set -euo pipefail
 
 need_apt=()
 for cmd in mariadbd:mariadb-server mariadb-backup:mariadb-backup mariadb:mariadb-client \
     radosgw:radosgw ceph-mon:ceph-mon ceph-osd:ceph-osd zstd:zstd \
-    promtool:prometheus; do
+    promtool:prometheus pgrep:procps; do
     bin=${cmd%%:*}
     pkg=${cmd##*:}
     if ! command -v "$bin" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$bin" ]; then

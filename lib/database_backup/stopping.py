@@ -6,9 +6,22 @@ request is in flight into a retryable `HTTPClientError`, retries, and goes on. S
 is also recorded here, and the engine calls `raise_if_requested()` just before each step it
 cannot take back (swapping a restored datadir in, deleting the data a recovery kept): a
 stop asked for before that point is honoured there, even if the first raise was lost.
+
+Two steps must not be cut by a SIGTERM: a command that controls the database server (cut
+half-way, it leaves a server starting or stopping behind the engine's back) runs in
+`deferring()`, which hands the signal on once the command has ended; putting the previous
+data back runs in `holding()`, which only records it.
 """
 
 from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable, Generator
+from types import FrameType
+from typing import Any
+
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
 
 class TerminatedError(Exception):
@@ -37,3 +50,56 @@ def raise_if_requested() -> None:
 def clear() -> None:
     """Forget any stop (tests, and a process that runs several commands)."""
     _requested.clear()
+
+
+@contextlib.contextmanager
+def holding() -> Generator[None, None, None]:
+    """Record a SIGTERM that arrives during the block instead of raising it (clean-up must finish).
+
+    Only the main thread may change signal handlers; elsewhere this does nothing.
+    """
+    try:
+        previous = signal.signal(signal.SIGTERM, _record_only)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, _restorable(previous))
+
+
+@contextlib.contextmanager
+def deferring() -> Generator[None, None, None]:
+    """Hold a SIGTERM that arrives during the block; deliver it to the usual handler after.
+
+    The signal is delayed, never lost: once the block ends (normally or by an exception) the
+    handler in place before the block gets it, so a command raises `TerminatedError` then,
+    `holding()` records it, and a process with the default handler ends.
+    Only the main thread may change signal handlers; elsewhere this does nothing.
+    """
+    held: list[int] = []
+
+    def hold(signum: int, _frame: FrameType | None) -> None:
+        held.append(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, hold)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, _restorable(previous))
+        if held:
+            signal.raise_signal(signal.SIGTERM)
+
+
+def _restorable(handler: _Handler | None) -> _Handler:
+    """The handler to put back (None: one not set from Python, taken as the default)."""
+    return signal.SIG_DFL if handler is None else handler
+
+
+def _record_only(signum: int, _frame: FrameType | None) -> None:
+    request(f"stopped by signal {signal.Signals(signum).name}")

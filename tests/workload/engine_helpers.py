@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -144,31 +147,64 @@ def new_id() -> str:
     return new_backup_id(datetime.now(timezone.utc))
 
 
+def server_pattern(db: MariaDBServer) -> str:
+    """An extended regex (`pgrep -f`) for a `mariadbd` on the test server's datadir.
+
+    It matches the server whatever started it, also one still starting (no pid file yet),
+    and not a shell whose script merely names the server.
+    """
+    binary, datadir = db.server_args()[0], f"--datadir={db.datadir}"
+    return f"^{_ere(binary)} .*{_ere(datadir)}( |$)"
+
+
+def _ere(text: str) -> str:
+    return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", text)
+
+
+def server_pids(db: MariaDBServer) -> list[int]:
+    """The pids of every `mariadbd` running on the test server's datadir."""
+    found = subprocess.run(
+        ["pgrep", "-f", "--", server_pattern(db)], capture_output=True, text=True, check=False
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
 def stop_command(db: MariaDBServer) -> list[str]:
-    """A `server.stop` command for the CLI: TERM the test server, wait for its pid file."""
-    pid_file = shlex.quote(str(db.pid_file))
+    """A `server.stop` command for the CLI: TERM every server on the datadir, wait for its end.
+
+    Like a systemd unit's stop, it also stops a server still starting, and succeeds when
+    none runs.
+    """
+    pattern = shlex.quote(server_pattern(db))
     return [
         "sh",
         "-c",
-        f'kill -TERM "$(cat {pid_file})" && while [ -e {pid_file} ]; do sleep 0.1; done',
+        f"i=0; while pgrep -f -- {pattern} >/dev/null; do "
+        f"[ $((i % 10)) -eq 0 ] && pkill -TERM -f -- {pattern}; i=$((i+1)); "
+        '[ "$i" -gt 1200 ] && exit 1; sleep 0.1; done',
     ]
 
 
 def shutdown(db: MariaDBServer) -> None:
-    """Stop a fixture server, also when a restore restarted it outside the fixture."""
+    """Stop a fixture server, also when a restore started it outside the fixture."""
     db.stop()
-    if db.pid_file.exists():  # a restore's start command runs its own mariadbd
-        subprocess.run(stop_command(db), check=False, timeout=120)
+    if subprocess.run(stop_command(db), check=False, timeout=150).returncode != 0:
+        for pid in server_pids(db):  # one that ignores SIGTERM must not outlive the tests
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
-def start_command(db: MariaDBServer) -> list[str]:
-    """A `server.start` command for the CLI: start the test server, wait until it answers."""
+def start_command(db: MariaDBServer, after_spawn: str = "") -> list[str]:
+    """A `server.start` command for the CLI: start the test server, wait until it answers.
+
+    `after_spawn` is shell run once the server process exists, before the first ping.
+    """
     server = " ".join(shlex.quote(arg) for arg in db.server_args())
     ping = f"mariadb-admin --defaults-file={shlex.quote(str(db.defaults_file))} ping"
     return [
         "sh",
         "-c",
-        f"setsid {server} >/dev/null 2>&1 < /dev/null & "
+        f"setsid {server} >/dev/null 2>&1 < /dev/null & {after_spawn}"
         f"i=0; until {ping} >/dev/null 2>&1; do i=$((i+1)); "
         '[ "$i" -gt 300 ] && exit 1; sleep 0.1; done',
     ]

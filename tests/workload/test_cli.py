@@ -28,6 +28,7 @@ from tests.workload.engine_helpers import (
     databases,
     fill,
     run_cli,
+    server_pids,
     siblings,
     start_cli,
     start_command,
@@ -247,6 +248,42 @@ def test_sigterm_mid_restore_rolls_back(
     assert document["status"] == "error"
     assert "SIGTERM" in document["message"]
     assert "previous data was put back" in document["message"]
+    assert server.checksum_tables("shop") == current
+    assert "after_backup" in databases(server)
+    assert siblings(server.datadir) == []
+    assert len(server_pids(server)) == 1
+
+
+def test_sigterm_while_the_server_starts_waits_for_the_start_then_rolls_back(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    """SIGTERM after the start command spawned the server, before the server answers.
+
+    Cut there, the command would leave a server starting on the restored data while the
+    rollback moves that data away and starts a second server.
+    """
+    spec_data, _spec_file, backup_id = _backed_up_then_changed(server, s3_config, tmp_path)
+    current = server.checksum_tables("shop")
+    spawned = tmp_path / "spawned"
+    start = start_command(server, after_spawn=f"touch {shlex.quote(str(spawned))}; sleep 1; ")
+    slow_spec = _slow_start(tmp_path, spec_data, start)
+    state = tmp_path / "r.json"
+    worker = start_cli(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
+    wait_state(state, lambda doc: doc.get("phase") == "start")
+    deadline = time.monotonic() + 60
+    while not spawned.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=180)
+
+    assert worker.returncode == 1, stderr
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert "SIGTERM" in document["message"]
+    assert "previous data was put back" in document["message"]
+    assert document["data-changed"] is False
+    assert len(server_pids(server)) == 1
     assert server.checksum_tables("shop") == current
     assert "after_backup" in databases(server)
     assert siblings(server.datadir) == []

@@ -6,13 +6,14 @@ failing after the swap puts the previous data back and starts the server again.
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from database_backup.catalog import BackupMetadata, Catalog, new_backup_id
-from database_backup.mysql import RestoreError, backup_full, restore_physical
+from database_backup.mysql import CommandServer, RestoreError, backup_full, restore_physical
 from database_backup.storage import S3Storage
 from database_backup.stream import generate_key
 from tests.infra.mariadb import MariaDBServer
@@ -22,7 +23,11 @@ from tests.workload.engine_helpers import (
     connection,
     databases,
     fill,
+    server_pids,
+    shutdown,
     siblings,
+    start_command,
+    stop_command,
 )
 
 CLUSTER = "model-0123/faults"
@@ -191,7 +196,7 @@ def test_failed_start_after_swap_puts_previous_data_back(
     assert "injected fault" in message
     assert "previous data was put back" in message
     assert failure.value.data_changed is False
-    assert control.calls == ["stop", "start", "start"]
+    assert control.calls == ["stop", "start", "stop", "start"]  # stopped again: it may start
     assert server.is_running()
     assert server.checksum_tables("shop") == current
     assert "after_backup" in databases(server)
@@ -231,3 +236,45 @@ def test_server_refusing_the_restored_data_puts_previous_data_back(
     assert server.checksum_tables("shop") == current
     assert "after_backup" in databases(server)
     assert siblings(server.datadir) == []
+
+
+def test_a_start_that_gave_up_on_a_starting_server_is_stopped_before_put_back(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    """The first start spawns the server and fails at once, as one past its timeout does.
+
+    The status (a ping) cannot see a server still recovering, so putting the previous data
+    back must stop it anyway: moving a datadir under a starting server and starting a
+    second one on it loses data.
+    """
+    meta, current = _backup_then_change(server, catalog, tmp_path)
+    tried = tmp_path / "tried"
+    spawn = " ".join(shlex.quote(arg) for arg in server.server_args())
+    first_gives_up = (
+        f"if [ ! -e {tried} ]; then touch {tried}; "
+        f"setsid {spawn} >/dev/null 2>&1 </dev/null & exit 1; fi; "
+        'exec "$@"'
+    )
+    control = CommandServer(
+        server.datadir,
+        start=["sh", "-c", first_gives_up, "sh", *start_command(server)],
+        stop=stop_command(server),
+        status=["mariadb-admin", f"--defaults-file={server.defaults_file}", "ping"],
+    )
+
+    try:
+        with pytest.raises(RestoreError) as failure:
+            restore_physical(
+                connection(server), control, catalog, meta.backup_id, workdir=tmp_path / "r"
+            )
+
+        assert "start step" in str(failure.value)
+        assert "previous data was put back" in str(failure.value)
+        assert failure.value.data_changed is False
+        assert len(server_pids(server)) == 1
+        assert server.checksum_tables("shop") == current
+        assert "after_backup" in databases(server)
+        assert siblings(server.datadir) == []
+    finally:  # the module's later tests want the fixture's own server process back
+        shutdown(server)
+        server.start()

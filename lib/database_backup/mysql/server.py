@@ -8,10 +8,16 @@ and `CommandServer` runs given commands (e.g. `snap stop ...` for a snap-package
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import IO, Protocol, runtime_checkable
+
+from database_backup import stopping
 
 from .errors import EngineError
 
@@ -43,14 +49,40 @@ class ServerControl(Protocol):
 
 
 def _run(argv: Sequence[str], what: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except FileNotFoundError as exc:
-        raise ServerControlError(f"cannot {what}: {argv[0]!r} is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ServerControlError(f"cannot {what}: no answer within {timeout:.0f} s") from exc
+    """Run a control command to its end, in its own process group.
+
+    A SIGTERM that arrives meanwhile waits until the command has ended (`stopping.deferring`):
+    a start or stop cut half-way would leave the server starting or stopping behind the
+    engine's back while it puts the previous data back. A command still running after
+    `timeout` s is killed with every process of its group. Its output goes to files, not
+    pipes: a server it leaves running in the background may keep them open.
+    """
+    with stopping.deferring(), tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise ServerControlError(f"cannot {what}: {argv[0]!r} is not installed") from exc
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise ServerControlError(f"cannot {what}: no answer within {timeout:.0f} s") from exc
+        return subprocess.CompletedProcess(proc.args, returncode, _tail(out), _tail(err))
+
+
+def _tail(output: IO[bytes], limit: int = 65536) -> str:
+    """The last `limit` bytes a command wrote to `output`, as text."""
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - limit))
+    return output.read().decode(errors="replace")
 
 
 def _check(proc: subprocess.CompletedProcess[str], what: str) -> None:

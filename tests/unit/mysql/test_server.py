@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
+from database_backup import stopping
 from database_backup.mysql import CommandServer, ServerControl, ServerControlError, SystemdServer
 from database_backup.mysql.progress import ProgressEvent
 
@@ -77,6 +85,124 @@ def test_command_server_errors(tmp_path: Path):
         server.stop()
     with pytest.raises(ValueError, match="required"):
         CommandServer(tmp_path, start=[], stop=["x"], status=["y"])
+
+
+@pytest.fixture
+def sigterm_in() -> Iterator[Callable[[float], None]]:
+    """Send this process SIGTERM after some seconds, under the engine's handler.
+
+    The handler raises `TerminatedError`, as the CLI's does. Timers not yet fired are
+    cancelled before the handler is put back, so a failing test cannot end pytest.
+    """
+
+    def raise_stop(signum: int, _frame: FrameType | None) -> None:
+        raise stopping.request(f"stopped by signal {signal.Signals(signum).name}")
+
+    timers: list[threading.Timer] = []
+
+    def schedule(seconds: float) -> None:
+        timers.append(threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGTERM)))
+        timers[-1].start()
+
+    previous = signal.signal(signal.SIGTERM, raise_stop)
+    yield schedule
+    for timer in timers:
+        timer.cancel()
+        timer.join()
+    with contextlib.suppress(stopping.TerminatedError):
+        time.sleep(0.01)  # a signal that came last is handled here
+    signal.signal(signal.SIGTERM, previous)
+    stopping.clear()
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return False
+    return fields[0] != "Z"
+
+
+def test_sigterm_during_a_start_waits_for_the_command_then_raises(
+    tmp_path: Path, sigterm_in: Callable[[float], None]
+):
+    """A start cut half-way would leave a server starting behind the restore's back."""
+    started = tmp_path / "started"
+    server = CommandServer(
+        tmp_path,
+        start=["sh", "-c", f"sleep 1; touch {started}"],
+        stop=["true"],
+        status=["true"],
+    )
+    begun = time.monotonic()
+    sigterm_in(0.2)
+
+    with pytest.raises(stopping.TerminatedError, match="SIGTERM"):
+        server.start()
+
+    assert started.exists()  # the command ran to its end
+    assert time.monotonic() - begun >= 1.0
+
+
+def test_sigterm_during_a_command_is_only_recorded_while_held(
+    tmp_path: Path, sigterm_in: Callable[[float], None]
+):
+    server = CommandServer(tmp_path, start=["sleep", "0.5"], stop=["true"], status=["true"])
+    sigterm_in(0.1)
+
+    with stopping.holding():
+        server.start()  # putting the previous data back goes on
+
+    with pytest.raises(stopping.TerminatedError, match="SIGTERM"):
+        stopping.raise_if_requested()
+
+
+def test_a_command_past_its_timeout_is_killed_with_its_group(tmp_path: Path):
+    child = tmp_path / "child.pid"
+    server = CommandServer(
+        tmp_path,
+        start=["sh", "-c", f"sleep 60 & echo $! > {child}; wait"],
+        stop=["true"],
+        status=["true"],
+        timeout=1,
+    )
+    try:
+        with pytest.raises(ServerControlError, match="no answer within 1 s"):
+            server.start()
+        pid = int(child.read_text())
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), "the command's own child outlived its timeout"
+    finally:
+        if child.exists() and _alive(int(child.read_text())):
+            os.kill(int(child.read_text()), signal.SIGKILL)
+
+
+def test_a_server_left_in_the_background_does_not_hold_the_command(tmp_path: Path):
+    """A start command that leaves the server running with our output still open returns."""
+    child = tmp_path / "child.pid"
+    server = CommandServer(
+        tmp_path,
+        start=["sh", "-c", f"sleep 30 & echo $! > {child}; echo started"],
+        stop=["true"],
+        status=["true"],
+        timeout=10,
+    )
+    begun = time.monotonic()
+    try:
+        server.start()
+        assert time.monotonic() - begun < 5
+    finally:
+        os.kill(int(child.read_text()), signal.SIGKILL)
+
+
+def test_the_last_line_of_a_failing_command_is_the_error(tmp_path: Path):
+    noisy = "for i in $(seq 20000); do echo line $i; done; echo 'the port is taken' >&2; exit 1"
+    server = CommandServer(tmp_path, start=["sh", "-c", noisy], stop=["true"], status=["true"])
+    with pytest.raises(ServerControlError, match=r"cannot start the server: the port is taken$"):
+        server.start()
 
 
 def test_progress_fraction():

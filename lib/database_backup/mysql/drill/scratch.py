@@ -30,7 +30,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -416,7 +416,7 @@ class ScratchServer:
 
     def remove(self) -> None:
         """Stop the server and delete the whole directory (a later SIGTERM waits for it)."""
-        with holding_sigterm():
+        with stopping.holding():
             self.stop()
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -465,25 +465,3 @@ def _install_db(binary: str) -> str:
         if found:
             return found
     return "mariadb-install-db"
-
-
-@contextlib.contextmanager
-def holding_sigterm() -> Generator[None, None, None]:
-    """Record a SIGTERM that arrives meanwhile instead of raising it (clean-up must finish).
-
-    Only the main thread may change signal handlers; elsewhere this does nothing.
-    """
-    try:
-        previous = signal.signal(signal.SIGTERM, _record_only)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _record_only(signum: int, _frame: object) -> None:
-    stopping.request(f"stopped by signal {signal.Signals(signum).name}")

@@ -315,10 +315,10 @@ def recover_interrupted_restore(server: ServerControl) -> str | None:
     try:
         if not swap.swapped:
             return swap.recover()
-        if server.is_running():
-            server.stop()
-        message = swap.recover()
-        server.start()
+        with stopping.holding():
+            _stop_before_put_back(server)
+            message = swap.recover()
+            server.start()
     except Exception as exc:
         raise RestoreError(
             f"recovering the interrupted restore of {swap.datadir} failed: {exc}; "
@@ -370,12 +370,28 @@ def _put_back(
     work: Path,
     verify_timeout: float,
 ) -> None:
-    """Stop the server, put the previous datadir back, start it and wait until it answers."""
-    if server.is_running():
+    """Stop the server, put the previous datadir back, start it and wait until it answers.
+
+    A SIGTERM meanwhile is recorded, not raised: the previous data back is what it asks for.
+    """
+    with stopping.holding():
+        _stop_before_put_back(server)
+        swap.roll_back()
+        server.start()
+        _wait_answers(conn, server, flavour, work, verify_timeout)
+
+
+def _stop_before_put_back(server: ServerControl) -> None:
+    """Stop the server, also one its status does not count as running yet (still starting).
+
+    A stop that fails is only an error while the server runs.
+    """
+    try:
         server.stop()
-    swap.roll_back()
-    server.start()
-    _wait_answers(conn, server, flavour, work, verify_timeout)
+    except Exception as exc:
+        if server.is_running():
+            raise
+        logger.info("the server does not run (stopping it said: %s)", exc)
 
 
 def _wait_answers(
@@ -410,8 +426,9 @@ def _swap_and_start(
     try:
         server.stop()
     except Exception as exc:
-        swap.discard_staging()
-        _ensure_started(server)
+        with stopping.holding():
+            swap.discard_staging()
+            _ensure_started(server)
         raise RestoreError(
             f"cannot stop the server: {exc}; the current data was not touched"
         ) from exc
