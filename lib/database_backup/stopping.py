@@ -58,15 +58,8 @@ def holding() -> Generator[None, None, None]:
 
     Only the main thread may change signal handlers; elsewhere this does nothing.
     """
-    try:
-        previous = signal.signal(signal.SIGTERM, _record_only)
-    except ValueError:  # not the main thread
+    with _sigterm_handler(_record_only):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, _restorable(previous))
 
 
 @contextlib.contextmanager
@@ -79,21 +72,26 @@ def deferring() -> Generator[None, None, None]:
     Only the main thread may change signal handlers; elsewhere this does nothing.
     """
     held: list[int] = []
-
-    def hold(signum: int, _frame: FrameType | None) -> None:
-        held.append(signum)
-
     try:
-        previous = signal.signal(signal.SIGTERM, hold)
-    except ValueError:  # not the main thread
+        with _sigterm_handler(lambda signum, _frame: held.append(signum)):
+            yield
+    finally:
+        if held:
+            signal.raise_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _sigterm_handler(handler: _Handler) -> Generator[None, None, None]:
+    """`handler` for SIGTERM during the block, then the previous one (main thread only)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: signal handlers cannot change here
         yield
         return
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, _restorable(previous))
-        if held:
-            signal.raise_signal(signal.SIGTERM)
 
 
 def _restorable(handler: _Handler | None) -> _Handler:

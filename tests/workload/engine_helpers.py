@@ -272,6 +272,17 @@ def run_cli(
     )
 
 
+def assert_put_back_after_sigterm(worker: subprocess.Popen[bytes], state: Path) -> None:
+    """The CLI stopped by SIGTERM mid-restore: exit 1, the stop named, the previous data back."""
+    _, stderr = worker.communicate(timeout=240)
+    assert worker.returncode == 1, stderr
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert "SIGTERM" in document["message"]
+    assert "previous data was put back" in document["message"]
+    assert document["data-changed"] is False
+
+
 def wait_state(path: Path, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> None:
     """Wait until the state file at `path` satisfies `done` (fail the test after `timeout` s)."""
     deadline = time.monotonic() + timeout

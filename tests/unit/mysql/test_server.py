@@ -124,17 +124,19 @@ def _alive(pid: int) -> bool:
     return fields[0] != "Z"
 
 
+def _starting_with(tmp_path: Path, script: str, timeout: float = 600.0) -> CommandServer:
+    """A server whose start is `sh -c script` (stop and status always succeed)."""
+    return CommandServer(
+        tmp_path, start=["sh", "-c", script], stop=["true"], status=["true"], timeout=timeout
+    )
+
+
 def test_sigterm_during_a_start_waits_for_the_command_then_raises(
     tmp_path: Path, sigterm_in: Callable[[float], None]
 ):
     """A start cut half-way would leave a server starting behind the restore's back."""
     started = tmp_path / "started"
-    server = CommandServer(
-        tmp_path,
-        start=["sh", "-c", f"sleep 1; touch {started}"],
-        stop=["true"],
-        status=["true"],
-    )
+    server = _starting_with(tmp_path, f"sleep 1; touch {started}")
     begun = time.monotonic()
     sigterm_in(0.2)
 
@@ -148,7 +150,7 @@ def test_sigterm_during_a_start_waits_for_the_command_then_raises(
 def test_sigterm_during_a_command_is_only_recorded_while_held(
     tmp_path: Path, sigterm_in: Callable[[float], None]
 ):
-    server = CommandServer(tmp_path, start=["sleep", "0.5"], stop=["true"], status=["true"])
+    server = _starting_with(tmp_path, "sleep 0.5")
     sigterm_in(0.1)
 
     with stopping.holding():
@@ -158,49 +160,44 @@ def test_sigterm_during_a_command_is_only_recorded_while_held(
         stopping.raise_if_requested()
 
 
-def test_a_command_past_its_timeout_is_killed_with_its_group(tmp_path: Path):
-    child = tmp_path / "child.pid"
-    server = CommandServer(
-        tmp_path,
-        start=["sh", "-c", f"sleep 60 & echo $! > {child}; wait"],
-        stop=["true"],
-        status=["true"],
-        timeout=1,
-    )
-    try:
-        with pytest.raises(ServerControlError, match="no answer within 1 s"):
-            server.start()
-        pid = int(child.read_text())
-        deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(pid), "the command's own child outlived its timeout"
-    finally:
-        if child.exists() and _alive(int(child.read_text())):
-            os.kill(int(child.read_text()), signal.SIGKILL)
+@pytest.fixture
+def child_pid(tmp_path: Path) -> Iterator[Path]:
+    """A file where a command writes its background child's pid; that child killed after."""
+    path = tmp_path / "child.pid"
+    yield path
+    if path.exists() and _alive(int(path.read_text())):
+        os.kill(int(path.read_text()), signal.SIGKILL)
 
 
-def test_a_server_left_in_the_background_does_not_hold_the_command(tmp_path: Path):
-    """A start command that leaves the server running with our output still open returns."""
-    child = tmp_path / "child.pid"
-    server = CommandServer(
-        tmp_path,
-        start=["sh", "-c", f"sleep 30 & echo $! > {child}; echo started"],
-        stop=["true"],
-        status=["true"],
-        timeout=10,
-    )
-    begun = time.monotonic()
-    try:
+def test_a_command_past_its_timeout_is_killed_with_its_group(tmp_path: Path, child_pid: Path):
+    server = _starting_with(tmp_path, f"sleep 60 & echo $! > {child_pid}; wait", timeout=1)
+
+    with pytest.raises(ServerControlError, match="no answer within 1 s"):
         server.start()
-        assert time.monotonic() - begun < 5
-    finally:
-        os.kill(int(child.read_text()), signal.SIGKILL)
+
+    pid = int(child_pid.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the command's own child outlived its timeout"
+
+
+def test_a_server_left_in_the_background_does_not_hold_the_command(
+    tmp_path: Path, child_pid: Path
+):
+    """A start command that leaves the server running with our output still open returns."""
+    server = _starting_with(tmp_path, f"sleep 30 & echo $! > {child_pid}; echo started", 10)
+    begun = time.monotonic()
+
+    server.start()
+
+    assert time.monotonic() - begun < 5
+    assert _alive(int(child_pid.read_text()))  # the "server" runs on
 
 
 def test_the_last_line_of_a_failing_command_is_the_error(tmp_path: Path):
     noisy = "for i in $(seq 20000); do echo line $i; done; echo 'the port is taken' >&2; exit 1"
-    server = CommandServer(tmp_path, start=["sh", "-c", noisy], stop=["true"], status=["true"])
+    server = _starting_with(tmp_path, noisy)
     with pytest.raises(ServerControlError, match=r"cannot start the server: the port is taken$"):
         server.start()
 
