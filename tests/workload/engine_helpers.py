@@ -106,6 +106,7 @@ class FaultyServer:
 
     Attributes:
         fail_starts: how many of the next `start()` calls fail without starting.
+        fail_stops: how many of the next `stop()` calls fail without stopping.
         before_stop: called just before the server is stopped (the staged data is ready
             then: a test can damage it to make the real server refuse to start).
     """
@@ -113,6 +114,7 @@ class FaultyServer:
     def __init__(self, server: MariaDBServer) -> None:
         self.server = server
         self.fail_starts = 0
+        self.fail_stops = 0
         self.before_stop: Callable[[], None] | None = None
         self.calls: list[str] = []
 
@@ -122,8 +124,11 @@ class FaultyServer:
         return self.server.datadir
 
     def stop(self) -> None:
-        """Stop the server (after the `before_stop` hook)."""
+        """Stop the server (after the `before_stop` hook), unless a failure is pending."""
         self.calls.append("stop")
+        if self.fail_stops > 0:
+            self.fail_stops -= 1
+            raise RuntimeError("injected fault: the server refused to stop")
         if self.before_stop is not None:
             hook, self.before_stop = self.before_stop, None
             hook()

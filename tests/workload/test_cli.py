@@ -29,10 +29,12 @@ from tests.workload.engine_helpers import (
     databases,
     fill,
     run_cli,
+    server_pattern,
     server_pids,
     siblings,
     start_cli,
     start_command,
+    stop_command,
     wait_state,
 )
 
@@ -248,6 +250,48 @@ def test_sigterm_mid_restore_rolls_back(
     assert "after_backup" in databases(server)
     assert siblings(server.datadir) == []
     assert len(server_pids(server)) == 1
+
+
+def test_sigterm_while_the_server_stops_leaves_it_running_on_the_current_data(
+    server: MariaDBServer, s3_config: S3Config, tmp_path: Path
+):
+    """SIGTERM after the stop command told the server to shut down, before it is down.
+
+    Cut there, the command would leave a server shutting down that still answers, so the
+    restore, ending before its swap, would not start it again: the database left down.
+    """
+    spec_data, _spec_file, backup_id = _backed_up_then_changed(server, s3_config, tmp_path)
+    current = server.checksum_tables("shop")
+    told = tmp_path / "told"
+    pattern = shlex.quote(server_pattern(server))
+    stop = [
+        "sh", "-c",
+        f"pkill -TERM -f -- {pattern}; touch {shlex.quote(str(told))}; sleep 1; "
+        + shlex.join(stop_command(server)),
+    ]  # fmt: skip
+    slow_stop = dict(spec_data, server=dict(spec_data["server"], stop=stop))
+    spec = _write_spec(tmp_path / "slow-stop.json", slow_stop)
+    state = tmp_path / "r.json"
+    worker = start_cli(["restore", "--backup-id", backup_id], spec, s3_config, state)
+    wait_state(state, lambda doc: doc.get("phase") == "stop")
+    deadline = time.monotonic() + 60
+    while not told.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=240)
+
+    assert worker.returncode == 1, stderr
+    document = json.loads(state.read_text())
+    assert document["status"] == "error"
+    assert document["message"] == (
+        "the restore ended while stopping the server (stopped by signal SIGTERM); the current "
+        "data was not touched; the server runs"
+    )
+    assert document["data-changed"] is False
+    assert len(server_pids(server)) == 1
+    assert server.checksum_tables("shop") == current
+    assert siblings(server.datadir) == []
 
 
 def test_sigterm_while_the_server_starts_waits_for_the_start_then_rolls_back(

@@ -179,6 +179,27 @@ def test_unknown_backup_is_refused(server: MariaDBServer, catalog: Catalog, tmp_
     assert server.pid == pid
 
 
+def test_failed_stop_leaves_the_current_data_and_the_server_running(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    meta, current = _backup_then_change(server, catalog, tmp_path)
+    control = FaultyServer(server)
+    control.fail_stops = 1
+    pid = server.pid
+
+    with pytest.raises(RestoreError) as failure:
+        restore_physical(
+            connection(server), control, catalog, meta.backup_id, workdir=tmp_path / "r"
+        )
+
+    assert str(failure.value) == (
+        "the restore ended while stopping the server (cannot stop it: injected fault: the "
+        "server refused to stop); the current data was not touched; the server runs"
+    )
+    assert failure.value.data_changed is False
+    _assert_untouched(server, pid, current)
+
+
 def test_failed_start_after_swap_puts_previous_data_back(
     server: MariaDBServer, catalog: Catalog, tmp_path: Path
 ):

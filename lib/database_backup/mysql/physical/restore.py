@@ -428,9 +428,12 @@ def _swap_and_start(
     except Exception as exc:
         with stopping.holding():
             swap.discard_staging()
-            _ensure_started(server)
+            running = _ensure_started(server)
+        what = str(exc) if isinstance(exc, stopping.TerminatedError) else f"cannot stop it: {exc}"
+        server_now = "the server runs" if running else "starting it again failed (see the log)"
         raise RestoreError(
-            f"cannot stop the server: {exc}; the current data was not touched"
+            f"the restore ended while stopping the server ({what}); the current data was "
+            f"not touched; {server_now}"
         ) from exc
     phase = "swap"
     try:
@@ -472,9 +475,12 @@ def _roll_back(
     ) from cause
 
 
-def _ensure_started(server: ServerControl) -> None:
+def _ensure_started(server: ServerControl) -> bool:
+    """Start the server unless it runs; whether it runs now (a failure is logged)."""
     try:
         if not server.is_running():
             server.start()
     except Exception as exc:
         logger.error("could not start the server again: %s", exc)
+        return False
+    return True
