@@ -88,6 +88,19 @@ def _slow_start(tmp_path: Path, spec_data: dict[str, Any], start: list[str]) -> 
     return _write_spec(tmp_path / "slow.json", slow)
 
 
+def _restore_until(
+    backup_id: str, spec: Path, s3_config: S3Config, state: Path, phase: str, marker: Path
+) -> subprocess.Popen[bytes]:
+    """Start a CLI restore; return once it reached `phase` and `marker` exists."""
+    worker = start_cli(["restore", "--backup-id", backup_id], spec, s3_config, state)
+    wait_state(state, lambda doc: doc.get("phase") == phase)
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), f"the {phase} command never reached {marker.name}"
+    return worker
+
+
 def _no_secrets(text: str, *secrets: str) -> None:
     for secret in secrets:
         assert secret not in text
@@ -269,14 +282,12 @@ def test_sigterm_while_the_server_stops_leaves_it_running_on_the_current_data(
         f"pkill -TERM -f -- {pattern}; touch {shlex.quote(str(told))}; sleep 1; "
         + shlex.join(stop_command(server)),
     ]  # fmt: skip
-    slow_stop = dict(spec_data, server=dict(spec_data["server"], stop=stop))
-    spec = _write_spec(tmp_path / "slow-stop.json", slow_stop)
+    spec = _write_spec(
+        tmp_path / "slow-stop.json",
+        dict(spec_data, server=dict(spec_data["server"], stop=stop)),
+    )
     state = tmp_path / "r.json"
-    worker = start_cli(["restore", "--backup-id", backup_id], spec, s3_config, state)
-    wait_state(state, lambda doc: doc.get("phase") == "stop")
-    deadline = time.monotonic() + 60
-    while not told.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = _restore_until(backup_id, spec, s3_config, state, "stop", told)
 
     worker.send_signal(signal.SIGTERM)
     _, stderr = worker.communicate(timeout=240)
@@ -308,11 +319,7 @@ def test_sigterm_while_the_server_starts_waits_for_the_start_then_rolls_back(
     start = start_command(server, after_spawn=f"touch {shlex.quote(str(spawned))}; sleep 1; ")
     slow_spec = _slow_start(tmp_path, spec_data, start)
     state = tmp_path / "r.json"
-    worker = start_cli(["restore", "--backup-id", backup_id], slow_spec, s3_config, state)
-    wait_state(state, lambda doc: doc.get("phase") == "start")
-    deadline = time.monotonic() + 60
-    while not spawned.exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = _restore_until(backup_id, slow_spec, s3_config, state, "start", spawned)
 
     worker.send_signal(signal.SIGTERM)
 
