@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.environment import bench_environment, settle
+from bench.environment import bench_environment, machine_busy, settle
 from bench.figures import (
     LARGE_ROUNDS,
     MiB,
@@ -235,6 +235,8 @@ class SizeResult:
     rounds: int = LARGE_ROUNDS
     #: every run's seconds, by "backup <tool>" / "restore <tool>"
     runs: dict[str, list[float]] = field(default_factory=dict[str, list[float]])
+    #: median core-seconds the whole machine was busy during each tool's backup
+    backup_cpu: dict[str, float] = field(default_factory=dict[str, float])
 
 
 def report(results: Iterable[SizeResult], load: str) -> str:
@@ -258,6 +260,8 @@ def report(results: Iterable[SizeResult], load: str) -> str:
             value, best = ratio(table["product"], {p: table[p] for p in PEERS})
             lines.append(f"{what:10}ratio product / best peer ({best}): {value:.2f}x")
             lines.append(_per_round_line(what, best, res.runs))
+            if what == "backup" and res.backup_cpu:
+                lines.append(_cpu_line(res.backup_cpu, best))
             if what == "backup" and NO_SUMS in table:
                 secs = table[NO_SUMS]
                 rate = mb_per_s(res.raw_bytes, secs)
@@ -272,6 +276,16 @@ def report(results: Iterable[SizeResult], load: str) -> str:
             + ", ".join(f"{cmd} {kib / 1024:.0f} MiB" for cmd, kib in sorted(res.rss_kib.items()))
         )
     return "\n".join(lines)
+
+
+def _cpu_line(cpu: Mapping[str, float], peer: str) -> str:
+    """The machine's busy core-seconds per backup (the gateway and OSD included)."""
+    names = (*PEERS, "product", NO_SUMS)
+    shown = ", ".join(f"{name} {cpu[name]:.1f}" for name in names if name in cpu)
+    line = f"{'backup':10}machine busy, core-s (median): {shown}"
+    if "product" in cpu and cpu.get(peer):
+        line += f"; product / {peer} {cpu['product'] / cpu[peer]:.2f}x"
+    return line
 
 
 def _per_round_line(what: str, peer: str, runs: Mapping[str, Sequence[float]]) -> str:
@@ -504,6 +518,7 @@ def measure(
     (alternated on one server, the two are level: 28.0-32.7 s against 28.5-31.6 s).
     """
     backup: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     restore: dict[str, list[float]] = {}
     totals: list[float] = []
     stored: dict[str, int] = {}
@@ -515,12 +530,16 @@ def measure(
             if tool == NO_SUMS:
                 bench.settle()
                 no_sums = ("--table-sums-budget", "0")
+                busy = machine_busy()
                 secs = bench.product_backup(f"bench-{int(size_mib)}-{n}-ns", no_sums)[0]
+                cpu.setdefault(NO_SUMS, []).append(machine_busy() - busy)
                 backup.setdefault(NO_SUMS, []).append(secs)
             elif tool == "product":
                 backup_id = f"bench-{int(size_mib)}-{n}"
                 bench.settle()
+                busy = machine_busy()
                 secs, raw_bytes, stored[tool], hwm = bench.product_backup(backup_id)
+                cpu.setdefault(tool, []).append(machine_busy() - busy)
                 rss["backup"] = max(rss.get("backup", 0), hwm)
                 backup.setdefault(tool, []).append(secs)
                 bench.settle()
@@ -536,7 +555,9 @@ def measure(
             else:
                 key = f"peers/{tool}/{int(size_mib)}-{n}.xbstream.zst"
                 bench.settle()
+                busy = machine_busy()
                 secs, stored[tool] = bench.peer_backup(tool, key)
+                cpu.setdefault(tool, []).append(machine_busy() - busy)
                 backup.setdefault(tool, []).append(secs)
                 bench.settle()
                 restore.setdefault(tool, []).append(bench.peer_restore(tool, key))
@@ -555,6 +576,7 @@ def measure(
             **{f"backup {name}": runs for name, runs in backup.items()},
             **{f"restore {name}": runs for name, runs in restore.items()},
         },
+        backup_cpu=medians(cpu),
     )
 
 

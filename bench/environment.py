@@ -56,6 +56,24 @@ def compile_product(roots: Sequence[Path] | None = None) -> float:
     return time.monotonic() - started
 
 
+def busy_from_stat(stat: str, ticks_per_second: float) -> float:
+    """Seconds the whole machine's CPUs were busy, from `/proc/stat`'s first line.
+
+    Busy is every field but idle and iowait (user, nice, system, irq, softirq, steal; the
+    guest fields are already in user and nice).
+    """
+    fields = stat.splitlines()[0].split()
+    if fields[0] != "cpu":
+        raise ValueError(f"not /proc/stat's total line: {fields[0]!r}")
+    ticks = [int(value) for value in fields[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / ticks_per_second
+
+
+def machine_busy() -> float:
+    """Core-seconds the whole machine has been busy since boot (`busy_from_stat`)."""
+    return busy_from_stat(Path("/proc/stat").read_text(), os.sysconf("SC_CLK_TCK"))
+
+
 def settle(datadir: Path) -> int:
     """Put the machine in the same state before every timed run; return the files evicted.
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from bench import backup_restore as bench
-from bench.environment import settle
+from bench.environment import busy_from_stat, settle
 from tests.exit_probe import frozen_count, probe_env
 
 ACCESS = "AKBENCHACCESS0001"
@@ -145,6 +145,24 @@ def test_report_prints_the_table_sums_off_variant_beside_the_default() -> None:
     assert "backup    product, table sums off     7.20   142.2" in text
     assert "backup    ratio (table sums off) / best peer (rclone): 0.90x" in text
     assert "restore   ratio product / best peer (rclone): 0.50x" in text
+
+
+def test_report_prints_the_machines_busy_time_per_backup() -> None:
+    cpu = {"aws": 45.1, "rclone": 47.0, "product": 42.4, bench.NO_SUMS: 42.0}
+    result = size_result({"aws": 10.0, "rclone": 11.0, "product": 9.3}, backup_cpu=cpu)
+    text = bench.report([result], "load average 1.0")
+    assert (
+        "backup    machine busy, core-s (median): aws 45.1, rclone 47.0, product 42.4, "
+        "product, table sums off 42.0; product / aws 0.94x"
+    ) in text
+    assert "machine busy" not in bench.report([size_result(result.backup)], "")
+
+
+def test_busy_time_counts_every_field_but_idle_and_iowait() -> None:
+    text = "cpu  100 20 30 4000 500 6 7 8 90 10\ncpu0 50 10 15 2000 250 3 3 4 45 5\n"
+    assert busy_from_stat(text, 100.0) == (100 + 20 + 30 + 6 + 7 + 8) / 100.0
+    with pytest.raises(ValueError, match="total line"):
+        busy_from_stat("cpu0 1 2 3 4 5 6 7 8\n", 100.0)
 
 
 def test_the_product_is_byte_compiled_as_packed(tmp_path: Path) -> None:
