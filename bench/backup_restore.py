@@ -38,6 +38,7 @@ the worker's peak RSS (VmHWM of the CLI process itself, without its tools').
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
@@ -47,7 +48,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -498,6 +499,14 @@ def turns(compare_sums: bool) -> tuple[str, ...]:
     return (*PEERS, "product", *((NO_SUMS,) if compare_sums else ()))
 
 
+@contextlib.contextmanager
+def _busy_into(cpu: dict[str, list[float]], name: str) -> Generator[None, None, None]:
+    """Append to `cpu[name]` the core-seconds the machine was busy during the block."""
+    before = machine_busy()
+    yield
+    cpu.setdefault(name, []).append(machine_busy() - before)
+
+
 def measure(
     bench: Bench,
     size_mib: float,
@@ -530,16 +539,14 @@ def measure(
             if tool == NO_SUMS:
                 bench.settle()
                 no_sums = ("--table-sums-budget", "0")
-                busy = machine_busy()
-                secs = bench.product_backup(f"bench-{int(size_mib)}-{n}-ns", no_sums)[0]
-                cpu.setdefault(NO_SUMS, []).append(machine_busy() - busy)
+                with _busy_into(cpu, NO_SUMS):
+                    secs = bench.product_backup(f"bench-{int(size_mib)}-{n}-ns", no_sums)[0]
                 backup.setdefault(NO_SUMS, []).append(secs)
             elif tool == "product":
                 backup_id = f"bench-{int(size_mib)}-{n}"
                 bench.settle()
-                busy = machine_busy()
-                secs, raw_bytes, stored[tool], hwm = bench.product_backup(backup_id)
-                cpu.setdefault(tool, []).append(machine_busy() - busy)
+                with _busy_into(cpu, tool):
+                    secs, raw_bytes, stored[tool], hwm = bench.product_backup(backup_id)
                 rss["backup"] = max(rss.get("backup", 0), hwm)
                 backup.setdefault(tool, []).append(secs)
                 bench.settle()
@@ -555,9 +562,8 @@ def measure(
             else:
                 key = f"peers/{tool}/{int(size_mib)}-{n}.xbstream.zst"
                 bench.settle()
-                busy = machine_busy()
-                secs, stored[tool] = bench.peer_backup(tool, key)
-                cpu.setdefault(tool, []).append(machine_busy() - busy)
+                with _busy_into(cpu, tool):
+                    secs, stored[tool] = bench.peer_backup(tool, key)
                 backup.setdefault(tool, []).append(secs)
                 bench.settle()
                 restore.setdefault(tool, []).append(bench.peer_restore(tool, key))

@@ -270,8 +270,9 @@ def test_sigterm_while_the_server_stops_leaves_it_running_on_the_current_data(
 ):
     """SIGTERM after the stop command told the server to shut down, before it is down.
 
-    Cut there, the command would leave a server shutting down that still answers, so the
-    restore, ending before its swap, would not start it again: the database left down.
+    Cut there, the command could leave a server that still answers while it shuts down,
+    and the restore, ending before its swap, would not start it again. Here the stop ends
+    first; the restore says so and starts the server.
     """
     spec_data, _spec_file, backup_id = _backed_up_then_changed(server, s3_config, tmp_path)
     current = server.checksum_tables("shop")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import stat
@@ -91,8 +90,9 @@ def test_command_server_errors(tmp_path: Path):
 def sigterm_in() -> Iterator[Callable[[float], None]]:
     """Send this process SIGTERM after some seconds, under the engine's handler.
 
-    The handler raises `TerminatedError`, as the CLI's does. Timers not yet fired are
-    cancelled before the handler is put back, so a failing test cannot end pytest.
+    The handler raises `TerminatedError`, as the CLI's does. SIGTERM is ignored while the
+    timers not yet fired are cancelled, then the handler put back: a failing test cannot
+    end pytest.
     """
 
     def raise_stop(signum: int, _frame: FrameType | None) -> None:
@@ -106,11 +106,10 @@ def sigterm_in() -> Iterator[Callable[[float], None]]:
 
     previous = signal.signal(signal.SIGTERM, raise_stop)
     yield schedule
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a timer still due cannot end pytest now
     for timer in timers:
         timer.cancel()
         timer.join()
-    with contextlib.suppress(stopping.TerminatedError):
-        time.sleep(0.01)  # a signal that came last is handled here
     signal.signal(signal.SIGTERM, previous)
     stopping.clear()
 
