@@ -19,6 +19,7 @@ from database_backup import stopping
 from database_backup.contract import EngineSpec, SpecError
 
 from . import backup, binlogs, listing, reindex, restore, verify
+from .heap import keep_freed_buffers
 from .leaving import leave
 from .restore_lock import RestoreBusyError, needs_lock, restore_lock
 from .spec_file import load_spec
@@ -96,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     state = StateFile(args.state_file, args.command)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    keep_freed_buffers()
     try:
         spec = load_spec(args.spec)
     except SpecError as exc:

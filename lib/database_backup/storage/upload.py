@@ -5,7 +5,8 @@ hands it to a pool of `max_concurrency` sender threads. A semaphore with
 `max_concurrency` permits is taken before a buffer is handed over and given back only
 after the sender dropped it, so at any moment the upload holds at most
 `max_concurrency` buffers being sent plus the one being filled:
-(max_concurrency + 1) x part size bytes.
+(max_concurrency + 1) x part size bytes. A sent part's buffer is filled again with a
+later part rather than freed, so a long upload allocates those buffers once.
 
 Each part is hashed once for the transfer: over HTTPS it carries its Content-MD5 (the
 server checks it, and with it botocore leaves the payload unsigned); over HTTP botocore
@@ -23,6 +24,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -40,13 +42,19 @@ from database_backup.storage.protocol import Readable
 logger = logging.getLogger(__name__)
 
 
-def read_part(source: Readable, size: int) -> bytearray:
+def read_part(source: Readable, size: int, spare: bytearray | None = None) -> bytearray:
     """Read up to `size` bytes from `source`, looping over short reads (pipes).
+
+    Args:
+        source: where to read from.
+        size: the part size.
+        spare: a buffer of a part already sent, to fill again (no new allocation); used
+            only when it has exactly `size` bytes.
 
     Returns:
         exactly `size` bytes, or fewer at the end of the stream (empty at EOF).
     """
-    buf = bytearray(size)
+    buf = spare if spare is not None and len(spare) == size else bytearray(size)
     filled = 0
     with memoryview(buf) as view:
         readinto = getattr(source, "readinto", None)
@@ -63,6 +71,8 @@ def read_part(source: Readable, size: int) -> bytearray:
                 break
             filled += got
     if filled < size:
+        if buf is spare:  # a sent buffer may still be exported somewhere: never resize it
+            return buf[:filled]
         del buf[filled:]
     return buf
 
@@ -107,6 +117,10 @@ class MultipartUpload:
         self._failed = threading.Event()
         self._error_lock = threading.Lock()
         self._first_error: BaseException | None = None
+        # Buffers of parts already sent, filled again by the reader: no new allocation
+        # (and no fresh pages to fault in) per part. Still at most max_concurrency + 1
+        # buffers: the reader allocates only when no sent buffer is free.
+        self._spares: deque[bytearray] = deque()
         self.upload_id: str | None = None
         self._md5 = _payload_unsigned(client)
 
@@ -173,7 +187,7 @@ class MultipartUpload:
                     if size < self._plan.size(part_number):
                         break  # a short part is the last one
                     part_number += 1
-                    nxt = read_part(source, self._plan.size(part_number))
+                    nxt = read_part(source, self._plan.size(part_number), self._spare())
                     if not nxt:
                         break
                     if part_number > MAX_PARTS:
@@ -237,8 +251,16 @@ class MultipartUpload:
                 self._failed.set()
             raise
         finally:
+            if not self._failed.is_set():
+                self._spares.append(data)
             del data
             self._slots.release()
+
+    def _spare(self) -> bytearray | None:
+        try:
+            return self._spares.pop()
+        except IndexError:
+            return None
 
     def _complete(self, etags: list[dict[str, Any]]) -> None:
         self._client.complete_multipart_upload(

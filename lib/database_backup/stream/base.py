@@ -9,6 +9,7 @@ Closing a stage closes its source.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -49,6 +50,17 @@ def read_exact(source: ByteSource, size: int) -> bytes:
         parts.append(more)
         missing -= len(more)
     return b"".join(parts)
+
+
+def readinto_of(source: object) -> Callable[[memoryview], int] | None:
+    """``source.readinto`` when it is known to work: a stage, or a file object.
+
+    A bare ``io.RawIOBase`` subclass that implements only ``read`` has a ``readinto``
+    that raises ``NotImplementedError``, so having the attribute is not enough.
+    """
+    if isinstance(source, (StageReader, io.BufferedIOBase, io.FileIO)):
+        return source.readinto
+    return None
 
 
 def close_source(source: object) -> None:
@@ -149,3 +161,30 @@ class ChunkedStageReader(StageReader):
         if len(parts) == 1:
             return parts[0]
         return b"".join(parts)
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        """Fill ``buffer`` from the chunks (fewer bytes only at the end): one copy, no join."""
+        if self.closed:
+            raise ValueError("read from a closed stream")
+        with memoryview(buffer) as raw, raw.cast("B") as view:
+            filled = 0
+            while filled < len(view):
+                available = len(self._chunk) - self._pos
+                if not available:
+                    if self._eof:
+                        break
+                    self._chunk = self._next_chunk()
+                    self._pos = 0
+                    if not self._chunk:
+                        self._eof = True
+                        break
+                    available = len(self._chunk)
+                take = min(available, len(view) - filled)
+                start = self._pos
+                view[filled : filled + take] = memoryview(self._chunk)[start : start + take]
+                self._pos += take
+                filled += take
+                if self._pos == len(self._chunk):
+                    self._chunk = b""
+                    self._pos = 0
+        return filled

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-from .base import ByteSource, StageReader, close_source, read_exact
+from .base import ByteSource, StageReader, close_source, read_exact, readinto_of
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class CountingReader(StageReader):
@@ -18,8 +22,33 @@ class CountingReader(StageReader):
 
     def _read(self, size: int) -> bytes:
         data = read_exact(self._source, size)
-        self.bytes_read += len(data)
+        self._took(data)
         return data
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        """Fill ``buffer``; fewer bytes only at the end.
+
+        Straight from the source's own ``readinto`` when it has a working one: the bytes
+        are copied once, into ``buffer``.
+        """
+        readinto = readinto_of(self._source)
+        if readinto is None:
+            return super().readinto(buffer)
+        if self.closed:
+            raise ValueError("read from a closed stream")
+        with memoryview(buffer) as raw, raw.cast("B") as view:
+            filled = 0
+            while filled < len(view):
+                got = readinto(view[filled:])
+                if not got:
+                    break
+                filled += got
+            self._took(view[:filled])
+        return filled
+
+    def _took(self, data: bytes | memoryview) -> None:
+        """Account for ``data``, which passes through now."""
+        self.bytes_read += len(data)
 
     def _close_source(self) -> None:
         close_source(self._source)
@@ -42,7 +71,6 @@ class DigestReader(CountingReader):
         """Hex SHA-256 of the bytes read so far."""
         return self._hash.hexdigest()
 
-    def _read(self, size: int) -> bytes:
-        data = super()._read(size)
+    def _took(self, data: bytes | memoryview) -> None:
+        super()._took(data)
         self._hash.update(data)
-        return data

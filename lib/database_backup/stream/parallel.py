@@ -111,17 +111,22 @@ class FramedCompressReader(ChunkedStageReader):
         self._workers = workers or default_workers()
         self._codecs = _ThreadCodecs(level)
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: list[Future[bytes]] = []
+        self._pending: list[Future[tuple[bytes, bytes]]] = []
+        self._frame = b""  # the frame whose marker was the last chunk
         self._source_done = False
         self._frames = 0
         self._raw_total = 0
         self._ended = False
 
-    def _compress(self, raw: bytes) -> bytes:
+    def _compress(self, raw: bytes) -> tuple[bytes, bytes]:
         frame = self._codecs.compressor.compress(raw)
-        return marker(len(frame), len(raw)) + frame
+        return marker(len(frame), len(raw)), frame
 
     def _next_chunk(self) -> bytes:
+        # A frame's marker and the frame are two chunks: no copy to put them together.
+        if self._frame:
+            frame, self._frame = self._frame, b""
+            return frame
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="zstd-c")
         while not self._source_done and len(self._pending) <= self._workers:
@@ -137,7 +142,8 @@ class FramedCompressReader(ChunkedStageReader):
                 return b""
             self._ended = True
             return marker(self._frames, self._raw_total, tag=END_TAG)
-        return self._pending.pop(0).result()
+        head, self._frame = self._pending.pop(0).result()
+        return head
 
     def _close_source(self) -> None:
         for future in self._pending:

@@ -26,6 +26,7 @@ class FakeS3:
         self.completed: list[int] | None = None
         self.aborted = False
         self.attempts: dict[int, int] = {}
+        self.bodies: list[bytearray] = []  # every body object handed over, kept alive
         self._fail_part = fail_part
         self._fail_times = fail_times
         self._lock = threading.Lock()
@@ -45,6 +46,7 @@ class FakeS3:
                     "UploadPart",
                 )
             self.parts[PartNumber] = bytes(Body)
+            self.bodies.append(Body)
         return {"ETag": f'"{PartNumber}"'}
 
     def complete_multipart_upload(self, *, MultipartUpload: dict, **_: object) -> None:  # noqa: N803
@@ -68,6 +70,40 @@ def test_parts_arrive_in_order_and_complete():
     assert upload(fake, data, PartPlan(base=100)) == (len(data), 11)
     assert fake.completed == list(range(1, 12))
     assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
+
+
+def test_a_long_upload_fills_the_buffers_of_sent_parts_again():
+    """41 parts through 4 senders: at most 5 part buffers ever exist.
+
+    4 are sending and 1 is filling, so a long upload allocates (and faults in) its
+    buffers once.
+    """
+    fake = FakeS3()
+    data = bytes(range(251)) * 160 + b"tail"
+
+    assert upload(fake, data, PartPlan(base=1000)) == (len(data), 41)
+
+    assert b"".join(fake.parts[n] for n in sorted(fake.parts)) == data
+    full = {id(body) for body in fake.bodies if len(body) == 1000}
+    assert len(full) <= 4 + 1
+    assert len(fake.bodies) == 41
+
+
+def test_a_spare_of_another_size_is_not_filled():
+    spare = bytearray(b"old" * 4)
+    source = io.BytesIO(b"0123456789" * 3 + b"end")
+
+    part = read_part(source, 20, spare)
+
+    assert part == b"0123456789" * 2
+    assert part is not spare
+    assert spare == b"old" * 4
+    assert read_part(source, 12, spare) is spare
+    assert spare == b"0123456789end"[:12]
+    last = read_part(source, 12, spare)
+    assert last == b"d"  # the short last part: a copy, the spare is never resized
+    assert last is not spare
+    assert len(spare) == 12
 
 
 def test_exactly_10000_parts_is_allowed_and_one_more_is_refused():
