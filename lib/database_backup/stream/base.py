@@ -133,31 +133,35 @@ class ChunkedStageReader(StageReader):
         """Return the next output chunk, ``b""`` at the end (override)."""
         raise NotImplementedError
 
+    def _available(self) -> int:
+        """Bytes left in the current chunk, taking the next one when it is used up (0: end)."""
+        available = len(self._chunk) - self._pos
+        if available or self._eof:
+            return available
+        self._chunk = self._next_chunk()
+        self._pos = 0
+        if not self._chunk:
+            self._eof = True
+        return len(self._chunk)
+
+    def _consumed(self, take: int) -> None:
+        self._pos += take
+        if self._pos == len(self._chunk):
+            self._chunk = b""
+            self._pos = 0
+
     def _read(self, size: int) -> bytes:
         parts: list[bytes] = []
         missing = size
-        while missing:
-            available = len(self._chunk) - self._pos
-            if not available:
-                if self._eof:
-                    break
-                self._chunk = self._next_chunk()
-                self._pos = 0
-                if not self._chunk:
-                    self._eof = True
-                    break
-                available = len(self._chunk)
+        while missing and (available := self._available()):
             if self._pos == 0 and available <= missing:
                 parts.append(self._chunk)  # whole chunk: no copy
                 take = available
             else:
                 take = min(available, missing)
                 parts.append(self._chunk[self._pos : self._pos + take])
-            self._pos += take
+            self._consumed(take)
             missing -= take
-            if self._pos == len(self._chunk):
-                self._chunk = b""
-                self._pos = 0
         if len(parts) == 1:
             return parts[0]
         return b"".join(parts)
@@ -168,23 +172,10 @@ class ChunkedStageReader(StageReader):
             raise ValueError("read from a closed stream")
         with memoryview(buffer) as raw, raw.cast("B") as view:
             filled = 0
-            while filled < len(view):
-                available = len(self._chunk) - self._pos
-                if not available:
-                    if self._eof:
-                        break
-                    self._chunk = self._next_chunk()
-                    self._pos = 0
-                    if not self._chunk:
-                        self._eof = True
-                        break
-                    available = len(self._chunk)
+            while filled < len(view) and (available := self._available()):
                 take = min(available, len(view) - filled)
                 start = self._pos
                 view[filled : filled + take] = memoryview(self._chunk)[start : start + take]
-                self._pos += take
+                self._consumed(take)
                 filled += take
-                if self._pos == len(self._chunk):
-                    self._chunk = b""
-                    self._pos = 0
         return filled
