@@ -71,9 +71,10 @@ def read_part(source: Readable, size: int, spare: bytearray | None = None) -> by
                 break
             filled += got
     if filled < size:
-        if buf is spare:  # a sent buffer may still be exported somewhere: never resize it
+        try:
+            del buf[filled:]
+        except BufferError:  # a sent part's buffer still exported somewhere: not resized
             return buf[:filled]
-        del buf[filled:]
     return buf
 
 
