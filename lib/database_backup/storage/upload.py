@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from database_backup.byteio import readinto_of
 from database_backup.storage.client import RetryPolicy
 from database_backup.storage.errors import (
     StorageError,
@@ -57,7 +58,7 @@ def read_part(source: Readable, size: int, spare: bytearray | None = None) -> by
     buf = spare if spare is not None and len(spare) == size else bytearray(size)
     filled = 0
     with memoryview(buf) as view:
-        readinto = getattr(source, "readinto", None)
+        readinto = readinto_of(source)
         while filled < size:
             if readinto is not None:
                 got = readinto(view[filled:])

@@ -9,7 +9,6 @@ Closing a stage closes its source.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -50,17 +49,6 @@ def read_exact(source: ByteSource, size: int) -> bytes:
         parts.append(more)
         missing -= len(more)
     return b"".join(parts)
-
-
-def readinto_of(source: object) -> Callable[[memoryview], int] | None:
-    """``source.readinto`` when it is known to work: a stage, or a file object.
-
-    A bare ``io.RawIOBase`` subclass that implements only ``read`` has a ``readinto``
-    that raises ``NotImplementedError``, so having the attribute is not enough.
-    """
-    if isinstance(source, (StageReader, io.BufferedIOBase, io.FileIO)):
-        return source.readinto
-    return None
 
 
 def close_source(source: object) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from .base import ByteSource, StageReader, close_source, read_exact, readinto_of
+from database_backup.byteio import readinto_of
+
+from .base import ByteSource, StageReader, close_source, read_exact
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

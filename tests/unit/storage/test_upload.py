@@ -149,3 +149,23 @@ def test_a_persistent_part_failure_aborts_and_names_the_real_cause():
     assert fake.aborted
     assert fake.completed is None
     assert isinstance(excinfo.value, StorageError)
+
+
+def test_a_source_that_implements_only_read_is_read_with_read():
+    """An `io.RawIOBase` with only `read` inherits a `readinto` that raises."""
+
+    class OnlyRead(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            super().__init__()
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1, /) -> bytes:
+            return self._data.read(min(size, 5))  # short reads, like a pipe
+
+    source = OnlyRead(b"0123456789" * 3)
+
+    assert read_part(source, 16) == b"0123456789012345"
+    assert read_part(source, 16) == b"67890123456789"
