@@ -1,9 +1,10 @@
-"""Whether a byte source can fill a caller's buffer (``readinto``), or only return bytes.
+"""Filling a caller's buffer from a byte source: with ``readinto`` where it works, or ``read``.
 
 A source that fills the buffer saves a copy per read: the data goes straight from the
 source into, say, an upload's part buffer. But having the attribute is not enough: a
 subclass of ``io.RawIOBase`` that implements only ``read`` inherits a ``readinto`` that
-raises ``NotImplementedError``.
+raises ``NotImplementedError``. ``fill`` is the one loop the upload's part reader and the
+digest stage share.
 """
 
 from __future__ import annotations
@@ -22,3 +23,31 @@ def readinto_of(source: object) -> Callable[[Any], int] | None:
         return None
     # blocking sources only (pipes, files, stages): None ("no data yet") never comes back
     return cast("Callable[[Any], int]", readinto)
+
+
+def fill(source: object, buffer: Any) -> int:
+    """Fill ``buffer`` from ``source``, looping over short reads (pipes); return the count.
+
+    With the source's working ``readinto`` the bytes land in ``buffer`` directly; else
+    each ``read`` is copied in. Fewer bytes than ``len(buffer)`` only at the end.
+
+    Raises:
+        ValueError: a ``read`` returned more bytes than it was asked for.
+    """
+    readinto = readinto_of(source)
+    read = cast("Callable[[int], bytes]", getattr(source, "read", None))
+    with memoryview(buffer) as raw, raw.cast("B") as view:
+        filled = 0
+        while filled < len(view):
+            if readinto is not None:
+                got = readinto(view[filled:])
+            else:
+                chunk = read(len(view) - filled)
+                got = len(chunk)
+                if got > len(view) - filled:
+                    raise ValueError("the source returned more bytes than asked for")
+                view[filled : filled + got] = chunk
+            if not got:
+                break
+            filled += got
+    return filled

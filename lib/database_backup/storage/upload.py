@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from database_backup.byteio import readinto_of
+from database_backup.byteio import fill
 from database_backup.storage.client import RetryPolicy
 from database_backup.storage.errors import (
     StorageError,
@@ -56,21 +56,7 @@ def read_part(source: Readable, size: int, spare: bytearray | None = None) -> by
         exactly `size` bytes, or fewer at the end of the stream (empty at EOF).
     """
     buf = spare if spare is not None and len(spare) == size else bytearray(size)
-    filled = 0
-    with memoryview(buf) as view:
-        readinto = readinto_of(source)
-        while filled < size:
-            if readinto is not None:
-                got = readinto(view[filled:])
-            else:
-                chunk = source.read(size - filled)
-                got = len(chunk)
-                if got > size - filled:
-                    raise StorageError("the upload source returned more bytes than asked for")
-                view[filled : filled + got] = chunk
-            if not got:
-                break
-            filled += got
+    filled = fill(source, buf)
     if filled < size:
         try:
             del buf[filled:]

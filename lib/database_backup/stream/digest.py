@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from database_backup.byteio import readinto_of
+from database_backup.byteio import fill
 
 from .base import ByteSource, StageReader, close_source, read_exact
 
@@ -30,21 +30,13 @@ class CountingReader(StageReader):
     def readinto(self, buffer: WriteableBuffer, /) -> int:
         """Fill ``buffer``; fewer bytes only at the end.
 
-        Straight from the source's own ``readinto`` when it has a working one: the bytes
-        are copied once, into ``buffer``.
+        Straight from the source's own ``readinto`` when it has a working one (the bytes
+        are copied once, into ``buffer``), else from its ``read``.
         """
-        readinto = readinto_of(self._source)
-        if readinto is None:
-            return super().readinto(buffer)
         if self.closed:
             raise ValueError("read from a closed stream")
         with memoryview(buffer) as raw, raw.cast("B") as view:
-            filled = 0
-            while filled < len(view):
-                got = readinto(view[filled:])
-                if not got:
-                    break
-                filled += got
+            filled = fill(self._source, view)
             self._took(view[:filled])
         return filled
 

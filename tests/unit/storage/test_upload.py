@@ -169,3 +169,12 @@ def test_a_source_that_implements_only_read_is_read_with_read():
 
     assert read_part(source, 16) == b"0123456789012345"
     assert read_part(source, 16) == b"67890123456789"
+
+
+def test_a_source_that_returns_more_than_asked_is_refused():
+    class Overlong:
+        def read(self, size: int = -1, /) -> bytes:
+            return b"x" * (size + 1)
+
+    with pytest.raises(ValueError, match="more bytes than asked for"):
+        read_part(Overlong(), 8)
