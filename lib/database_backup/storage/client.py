@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from database_backup.storage import signing
 from database_backup.storage.config import (
     DEFAULT_MAX_ATTEMPTS,
     S3Config,
@@ -74,6 +75,7 @@ class S3Client:
             self._ca_path = write_ca_bundle(config.tls_ca_chain)
             weakref.finalize(self, _remove_file, self._ca_path)
         with _SESSION_LOCK:
+            signing.install()  # parts signed with the hash the upload computed
             self.client: Any = _session().create_client(
                 "s3",
                 config=botocore_config(

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from database_backup.storage.checksum import PartsChecksum
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -41,11 +43,14 @@ class UploadResult:
         key: the key, relative to the configuration's path.
         size: bytes stored.
         parts: number of parts (1 for a single PUT).
+        checksum: the stored object's checksum (`storage.checksum`); None from a
+            server-side copy (the copy is verified by reading it back).
     """
 
     key: str
     size: int
     parts: int = 1
+    checksum: PartsChecksum | None = None
 
 
 class Readable(Protocol):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator
 from typing import Any, BinaryIO, cast
 
+from database_backup.storage.checksum import PartsChecksum, compose
 from database_backup.storage.client import RetryPolicy, S3Client
 from database_backup.storage.config import S3Config
 from database_backup.storage.copy import COPY_OBJECT_LIMIT, server_side_copy
@@ -20,7 +22,7 @@ from database_backup.storage.errors import (
 )
 from database_backup.storage.parts import plan_parts
 from database_backup.storage.protocol import ObjectInfo, ObjectStore, Readable, UploadResult
-from database_backup.storage.upload import MultipartUpload, content_md5, read_part
+from database_backup.storage.upload import MultipartUpload, content_md5, put_part, read_part
 
 logger = logging.getLogger(__name__)
 
@@ -209,18 +211,22 @@ class S3Storage:
         except Exception as exc:
             raise translate(exc, "read the stream for", bucket=self.bucket, key=full) from exc
         if len(first) < plan.size(1):
+            digest = hashlib.sha256(first).digest()
             self._call(
                 "upload",
                 full,
-                self.client.put_object,
+                put_part,
+                client=self.client,
+                data=first,
+                digest=digest,
                 Bucket=self.bucket,
                 Key=full,
-                Body=first,
-                ContentMD5=content_md5(first),
             )
             if on_part is not None:
                 on_part(1, len(first))
-            return UploadResult(key=key, size=len(first), parts=1)
+            return UploadResult(
+                key=key, size=len(first), parts=1, checksum=PartsChecksum(compose([digest]), plan)
+            )
 
         upload = MultipartUpload(
             self.client,
@@ -234,7 +240,7 @@ class S3Storage:
         box = [first]
         del first  # the uploader drops each buffer once sent
         try:
-            size, parts = upload.run(box, source, on_start=self._track)
+            size, parts, checksum = upload.run(box, source, on_start=self._track)
         except UploadAbortedError as exc:
             if not exc.aborted:
                 with self._lock:
@@ -245,7 +251,7 @@ class S3Storage:
                 with self._lock:
                     self._active_uploads.discard(upload.upload_id)
         logger.info("uploaded %s (%d bytes, %d parts)", full, size, parts)
-        return UploadResult(key=key, size=size, parts=parts)
+        return UploadResult(key=key, size=size, parts=parts, checksum=checksum)
 
     def _track(self, upload_id: str) -> None:
         with self._lock:

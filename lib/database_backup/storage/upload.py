@@ -8,9 +8,10 @@ after the sender dropped it, so at any moment the upload holds at most
 (max_concurrency + 1) x part size bytes. A sent part's buffer is filled again with a
 later part rather than freed, so a long upload allocates those buffers once.
 
-Each part is hashed once for the transfer: over HTTPS it carries its Content-MD5 (the
-server checks it, and with it botocore leaves the payload unsigned); over HTTP botocore
-signs the part's SHA-256 (the server checks that), so no MD5 is added on top. Parts are
+Each part is hashed once, by its sender: that SHA-256 is signed with the part (SigV4,
+over HTTP and HTTPS: the server refuses bytes that do not match it, `storage.signing`)
+and the object's checksum is composed from the parts' digests (`storage.checksum`), so
+no byte is hashed twice. Parts are
 retried with backoff on top of botocore's own retries. On any failure the multipart
 upload is aborted so no object appears at the key and no parts linger; if the abort
 itself cannot reach the server (the endpoint died), the upload id is handed back in
@@ -30,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from database_backup.byteio import fill
+from database_backup.storage.checksum import PartsChecksum, compose
 from database_backup.storage.client import RetryPolicy
 from database_backup.storage.errors import (
     StorageError,
@@ -39,6 +41,7 @@ from database_backup.storage.errors import (
 )
 from database_backup.storage.parts import MAX_PARTS, PartPlan
 from database_backup.storage.protocol import Readable
+from database_backup.storage.signing import known_payload
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,24 @@ def read_part(source: Readable, size: int, spare: bytearray | None = None) -> by
 def content_md5(data: bytes | bytearray | memoryview) -> str:
     """Base64 MD5 digest for the Content-MD5 header (an integrity check, not security)."""
     return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
+
+
+def put_part(client: Any, data: bytearray, digest: bytes, **request: Any) -> Any:
+    """Send one part (`upload_part`) or a whole small object (`put_object`, no PartNumber).
+
+    Args:
+        client: the botocore client.
+        data: the body.
+        digest: its binary SHA-256 (`hashlib.sha256(data).digest()`), computed once by
+            the caller: the request is signed with it and the server checks it.
+        request: the other parameters of the call.
+
+    Returns:
+        the response.
+    """
+    method = client.upload_part if "PartNumber" in request else client.put_object
+    with known_payload(data, digest.hex()):
+        return method(Body=data, **request)
 
 
 class MultipartUpload:
@@ -110,7 +131,8 @@ class MultipartUpload:
         # buffers: the reader allocates only when no sent buffer is free.
         self._spares: deque[bytearray] = deque()
         self.upload_id: str | None = None
-        self._md5 = _payload_unsigned(client)
+        #: the binary SHA-256 of each part sent, by part number
+        self._digests: dict[int, bytes] = {}
 
     def run(
         self,
@@ -118,7 +140,7 @@ class MultipartUpload:
         source: Readable,
         *,
         on_start: Callable[[str], None] | None = None,
-    ) -> tuple[int, int]:
+    ) -> tuple[int, int, PartsChecksum]:
         """Upload `first` (a full first part already read) and the rest of `source`.
 
         Args:
@@ -128,7 +150,7 @@ class MultipartUpload:
             on_start: called with the upload id once the multipart upload exists.
 
         Returns:
-            (bytes stored, number of parts)
+            (bytes stored, number of parts, the object's checksum)
 
         Raises:
             UploadAbortedError: any failure; the upload was aborted (or is pending abort).
@@ -149,7 +171,8 @@ class MultipartUpload:
         except BaseException as exc:  # KeyboardInterrupt, SystemExit: abort, keep the signal
             self._abort(exc)
             raise
-        return total, len(etags)
+        digests = [self._digests[number] for number in range(1, len(etags) + 1)]
+        return total, len(etags), PartsChecksum(compose(digests), self._plan)
 
     # -- sending ---------------------------------------------------------------------
 
@@ -201,19 +224,20 @@ class MultipartUpload:
     def _send_part(self, part_number: int, box: list[bytearray]) -> dict[str, Any]:
         data = box.pop()
         try:
-            checksum = {"ContentMD5": content_md5(data)} if self._md5 else {}
+            digest = hashlib.sha256(data).digest()  # once, whatever the retries
             attempt = 1
             while True:
                 if self._failed.is_set():
                     raise StorageError(f"part {part_number} skipped: another part failed")
                 try:
-                    resp = self._client.upload_part(
+                    resp = put_part(
+                        self._client,
+                        data,
+                        digest,
                         Bucket=self._bucket,
                         Key=self._key,
                         UploadId=self.upload_id,
                         PartNumber=part_number,
-                        Body=data,
-                        **checksum,
                     )
                     break
                 except Exception as exc:
@@ -229,6 +253,7 @@ class MultipartUpload:
                     )
                     time.sleep(delay)
                     attempt += 1
+            self._digests[part_number] = digest
             if self._on_part is not None:
                 self._on_part(part_number, len(data))
             return {"PartNumber": part_number, "ETag": resp["ETag"]}
@@ -293,17 +318,6 @@ class MultipartUpload:
             upload_id=upload_id,
             aborted=False,
         )
-
-
-def _payload_unsigned(client: Any) -> bool:
-    """Whether botocore sends parts unsigned (HTTPS), so a Content-MD5 must guard them.
-
-    Over plain HTTP SigV4 always signs the payload's SHA-256, which the server checks:
-    a Content-MD5 would hash every part a second time for nothing.
-    """
-    meta = getattr(client, "meta", None)
-    endpoint = getattr(meta, "endpoint_url", None)
-    return not (isinstance(endpoint, str) and endpoint.lower().startswith("http://"))
 
 
 _PERMANENT_CODES = frozenset(

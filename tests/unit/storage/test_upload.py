@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from database_backup.storage import RetryPolicy, StorageError, UploadAbortedError
+from database_backup.storage.checksum import PartsChecksum, PartsHasher
 from database_backup.storage.parts import MAX_PARTS, PartPlan
 from database_backup.storage.upload import MultipartUpload, read_part
 
@@ -57,10 +58,15 @@ class FakeS3:
 
 
 def upload(fake: FakeS3, data: bytes, plan: PartPlan) -> tuple[int, int]:
+    """Upload `data`; check the checksum the upload reports against a reading of `data`."""
     source = io.BytesIO(data)
     first = read_part(source, plan.size(1))
     job = MultipartUpload(fake, "b", "k", plan, max_concurrency=4, retry=NO_WAIT)
-    return job.run([first], source)
+    size, parts, checksum = job.run([first], source)
+    reread = PartsHasher(plan)
+    reread.update(data)
+    assert checksum == PartsChecksum(reread.hexdigest(), plan)
+    return size, parts
 
 
 def test_parts_arrive_in_order_and_complete():
