@@ -4,14 +4,26 @@ A source that fills the buffer saves a copy per read: the data goes straight fro
 source into, say, an upload's part buffer. But having the attribute is not enough: a
 subclass of ``io.RawIOBase`` that implements only ``read`` inherits a ``readinto`` that
 raises ``NotImplementedError``. ``fill`` is the one loop the upload's part reader and the
-digest stage share.
+digest stage share. ``Hasher`` is what a digest stage and a verification need of a hash.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Protocol, cast
+
+
+class Hasher(Protocol):
+    """A hash: ``hashlib.sha256()``, or ``storage.checksum.PartsHasher``."""
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        """Add the next bytes."""
+        ...
+
+    def hexdigest(self) -> str:
+        """The hex digest of the bytes added so far."""
+        ...
 
 
 def readinto_of(source: object) -> Callable[[Any], int] | None:

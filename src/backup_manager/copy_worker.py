@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
+from database_backup.byteio import Hasher
 from database_backup.catalog import BackupMetadata, Catalog
 from database_backup.catalog.binlogs import BinlogCatalog, binlog_sequence
 from database_backup.catalog.store import LOG_FILE
@@ -146,7 +147,8 @@ def run(spec: dict[str, Any], state_file: Path | None = None) -> EngineState:
         progress.update(status=ERROR, message=message, finished_at=_now())
     else:
         message = (
-            f"copied from {source.name}:{spec['backup-id']}, sha256 verified" + binlogs.describe()
+            f"copied from {source.name}:{spec['backup-id']}, checksum verified"
+            + binlogs.describe()
         )
         result = {"size": size, "backup-id": spec["new-backup-id"], "location": dest.name}
         progress.size = size
@@ -204,13 +206,17 @@ def _copy(
                 dst_store, src.artefact_key(meta.backup_id, name), dst.artefact_key(new_id, name)
             )
         update(phase="verify")
-        digest, size = _digest(dst_store, [dst.artefact_key(new_id, n) for n in meta.artefacts])
+        checksum = meta.checksum
+        digest, size = _digest(
+            dst_store, [dst.artefact_key(new_id, n) for n in meta.artefacts], checksum.hasher()
+        )
         update(bytes_done=size)
-        if digest != meta.sha256 or size != meta.stored_size:
+        if digest != checksum.sha256 or size != meta.stored_size:
             raise ManagerError(
                 f"the copy of backup {meta.backup_id} in {dest.name!r} does not match its "
-                f"checksum (sha256 {digest}, {size} bytes; expected {meta.sha256}, "
-                f"{meta.stored_size} bytes); the copy was deleted: retry the copy"
+                f"checksum ({checksum.describe()} {digest}, {size} bytes; expected "
+                f"{checksum.sha256}, {meta.stored_size} bytes); the copy was deleted: retry "
+                "the copy"
             )
         _copy_log(src, dst, meta.backup_id, new_id)
     binlogs = CopiedBinlogs()
@@ -239,9 +245,8 @@ def _copy(
     return size, binlogs
 
 
-def _digest(store: Any, keys: list[str]) -> tuple[str, int]:
-    """SHA-256 and size of the objects at `keys`, read back as one stream."""
-    digest = hashlib.sha256()
+def _digest(store: Any, keys: list[str], digest: Hasher) -> tuple[str, int]:
+    """The digest (by `digest`) and size of the objects at `keys`, read back as one stream."""
     size = 0
     for name in keys:
         with store.open_stream(name) as reader:
@@ -313,7 +318,7 @@ def _copy_binlogs(meta: BackupMetadata, src: Catalog, dst: Catalog) -> CopiedBin
         dst_key = dest.object_key(timeline.timeline_id, entry.object_name)
         store: Any = src.storage
         store.copy_to(dst.storage, src_key, dst_key)
-        digest, size = _digest(dst.storage, [dst_key])
+        digest, size = _digest(dst.storage, [dst_key], hashlib.sha256())
         if digest != entry.sha256 or size != entry.stored_size:
             dst.storage.delete(dst_key)
             raise ManagerError(

@@ -1,8 +1,14 @@
 """Backup metadata (``backup.json``), backup ids and the incomplete-backup record.
 
-``backup.json`` is JSON with kebab-case keys and ``"format-version": 1``; times are ISO
+``backup.json`` is JSON with kebab-case keys and a ``format-version``; times are ISO
 8601 in UTC. Keys this version does not know are kept in ``extra`` and written back, so
 a newer writer's fields survive an older reader's rewrite.
+
+The stored bytes' checksum is one of two kinds (``checksum``): ``sha256``, the SHA-256
+of the whole artefact (format-version 1, every backup before version 2), or
+``parts-sha256``, the SHA-256 of its upload parts' SHA-256s with the part plan
+(``storage.checksum``; format-version 2, so an older reader says "upgrade" rather than
+"corrupt").
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from datetime import datetime
 from typing import Any
 
 from database_backup import timefmt
+from database_backup.storage.checksum import PartsChecksum, WholeChecksum
 from database_backup.timefmt import as_utc
 
 from .documents import as_list, as_object
 from .errors import MetadataError
 
-FORMAT_VERSION = 1
+#: the newest format this version reads and writes (1: a whole-artefact sha256 only)
+FORMAT_VERSION = 2
+_FORMAT_WHOLE_SHA256 = 1
 KINDS = ("full", "incremental", "logical")
 COMPRESSIONS = ("none", "zstd")
 STATUS_COMPLETE = "complete"
@@ -69,6 +78,7 @@ def _kebab(name: str) -> str:
 
 
 _TIME_FIELDS = ("started_at", "finished_at")
+_CHECKSUM_FIELDS = ("sha256", "parts_sha256")
 
 
 @dataclass
@@ -81,11 +91,14 @@ class BackupMetadata:
     finished_at: datetime
     artefacts: list[str]
     stored_size: int
-    sha256: str
     compression: str
     encrypted: bool
     flavour: str
     server_version: str
+    #: the whole artefact's SHA-256 (format 1), or None when ``parts_sha256`` is set
+    sha256: str | None = None
+    #: ``storage.checksum.PartsChecksum.to_json()`` of the artefact (format 2)
+    parts_sha256: dict[str, Any] | None = None
     parent_id: str | None = None
     status: str = STATUS_COMPLETE
     job_id: str | None = None
@@ -126,8 +139,7 @@ class BackupMetadata:
                 f"backup {self.backup_id}: artefacts must be a non-empty list of object names"
             )
         _check_fingerprint(self.backup_id, self.key_fingerprint, self.encrypted)
-        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256 or ""):
-            raise MetadataError(f"backup {self.backup_id}: sha256 must be 64 hex digits")
+        self._check_checksum()
         for name in ("stored_size", "raw_size", "binlog_position", "from_lsn", "to_lsn"):
             value = getattr(self, name)
             if value is not None and (not _is_int(value) or value < 0):
@@ -137,6 +149,31 @@ class BackupMetadata:
                 raise MetadataError(f"{_kebab(name)} must be a datetime")
         _check_table_sums(self.backup_id, self.table_sums)
 
+    def _check_checksum(self) -> None:
+        if (self.sha256 is None) == (self.parts_sha256 is None):
+            raise MetadataError(
+                f"backup {self.backup_id}: exactly one of sha256 and parts-sha256 is needed"
+            )
+        if self.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise MetadataError(f"backup {self.backup_id}: sha256 must be 64 hex digits")
+        if self.parts_sha256 is not None:
+            try:
+                PartsChecksum.from_json(self.parts_sha256)
+            except ValueError as exc:
+                raise MetadataError(f"backup {self.backup_id}: {exc}") from None
+            if len(self.artefacts) != 1:
+                raise MetadataError(
+                    f"backup {self.backup_id}: parts-sha256 describes one artefact, "
+                    f"not {len(self.artefacts)}"
+                )
+
+    @property
+    def checksum(self) -> WholeChecksum | PartsChecksum:
+        """The stored bytes' checksum, to compare with what a read computes."""
+        if self.parts_sha256 is not None:
+            return PartsChecksum.from_json(self.parts_sha256)
+        return WholeChecksum(str(self.sha256))
+
     @property
     def is_complete(self) -> bool:
         """Whether the metadata says the backup is complete."""
@@ -144,11 +181,14 @@ class BackupMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (kebab-case keys, times as ISO 8601 UTC strings)."""
-        document: dict[str, Any] = {"format-version": FORMAT_VERSION}
+        version = _FORMAT_WHOLE_SHA256 if self.parts_sha256 is None else FORMAT_VERSION
+        document: dict[str, Any] = {"format-version": version}
         for item in fields(self):
             if item.name == "extra":
                 continue
             value: object = getattr(self, item.name)
+            if value is None and item.name in _CHECKSUM_FIELDS:
+                continue  # the other kind is the one this backup has
             items = as_list(value)
             if isinstance(value, datetime):  # the _TIME_FIELDS (checked by validate)
                 value = format_time(value)
@@ -230,13 +270,13 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
 _STRINGS = (
     "backup_id",
     "kind",
-    "sha256",
     "compression",
     "flavour",
     "server_version",
     "status",
 )
 _OPTIONAL_STRINGS = (
+    "sha256",
     "parent_id",
     "job_id",
     "description",

@@ -34,16 +34,18 @@ def check_key(meta: BackupMetadata, key: bytes | None) -> None:
 def decode_artefact(source: ByteSource, meta: BackupMetadata, key: bytes | None) -> BinaryIO:
     """The raw bytes of the stored artefact `source` of backup `meta` (see `stream.decode`).
 
-    Its sha256, size and (when encrypted) authentication are checked at EOF, where a
+    Its checksum, size and (when encrypted) authentication are checked at EOF, where a
     mismatch raises `stream.IntegrityError`.
     """
     from database_backup.stream import decode  # late: zstd and crypto load after the tool starts
 
     check_key(meta, key)
+    checksum = meta.checksum
     return decode(
         source,
         key=key if meta.encrypted else None,
         compressed=meta.compression != "none",
-        expected_sha256=meta.sha256,
+        expected_sha256=checksum.sha256,
         expected_size=meta.stored_size,
+        hasher=checksum.hasher(),
     )

@@ -14,15 +14,15 @@ import subprocess
 import threading
 import time
 from datetime import datetime, timezone
-from typing import IO, TYPE_CHECKING, BinaryIO, TypedDict
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, TypedDict
 
 from database_backup.catalog import BackupMetadata, Catalog
+from database_backup.storage import StorageError, UploadResult
+from database_backup.storage.checksum import PartsChecksum
 
 from .progress import ProgressCallback, emit
 
 if TYPE_CHECKING:
-    from database_backup.stream import DigestReader
-
     from .flavour import Flavour
     from .toolrun import ToolLog
 
@@ -126,7 +126,7 @@ class StoredFields(TypedDict):
     artefacts: list[str]
     stored_size: int
     raw_size: int
-    sha256: str
+    parts_sha256: dict[str, Any]
     compression: str
     encrypted: bool
     key_fingerprint: str | None
@@ -136,7 +136,7 @@ class StoredFields(TypedDict):
 
 def stored_fields(
     name: str,
-    digest: DigestReader,
+    stored: UploadResult,
     raw_size: int,
     compression_level: int | None,
     key: bytes | None,
@@ -145,16 +145,20 @@ def stored_fields(
     """The metadata fields of the artefact `name` just stored (finished now).
 
     An encrypted artefact records its key's fingerprint (never the key), so a restore
-    given another key is refused before anything is touched.
+    given another key is refused before anything is touched. The checksum is the one the
+    upload composed from its parts' SHA-256s (the stored bytes are hashed once).
+
+    Raises:
+        StorageError: the object store reported no checksum for the upload.
     """
     from database_backup.stream.crypto import fingerprint  # late, as the stream stages
 
     return StoredFields(
         finished_at=datetime.now(timezone.utc),
         artefacts=[name],
-        stored_size=digest.bytes_read,
+        stored_size=stored.size,
         raw_size=raw_size,
-        sha256=digest.sha256,
+        parts_sha256=_checksum_of(stored).to_json(),
         compression="zstd" if compression_level is not None else "none",
         encrypted=key is not None,
         key_fingerprint=fingerprint(key) if key is not None else None,
@@ -163,9 +167,21 @@ def stored_fields(
     )
 
 
+def _checksum_of(stored: UploadResult) -> PartsChecksum:
+    if stored.checksum is None:
+        raise StorageError(
+            f"the object store reported no checksum for {stored.key}: use an S3Storage "
+            "(or an ObjectStore whose upload_stream returns one)"
+        )
+    return stored.checksum
+
+
 def record(catalog: Catalog, meta: BackupMetadata, log: ToolLog) -> None:
     """Store the log, then `backup.json` (last: only then is the backup complete)."""
-    log.note(f"stored {meta.stored_size} bytes (raw {meta.raw_size}), sha256 {meta.sha256}")
+    check = meta.checksum
+    log.note(
+        f"stored {meta.stored_size} bytes (raw {meta.raw_size}), {check.describe()} {check.sha256}"
+    )
     catalog.write_log(meta.backup_id, log.text())
     catalog.write_metadata(meta)
 

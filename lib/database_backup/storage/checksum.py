@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from database_backup.byteio import Hasher
 from database_backup.storage.parts import MAX_PART_SIZE, MIN_PART_SIZE, PartPlan
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -71,6 +72,25 @@ class PartsHasher:
         if self._started or not self._digests:
             return compose([*self._digests, self._part.digest()])
         return compose(self._digests)
+
+
+@dataclass(frozen=True)
+class WholeChecksum:
+    """A recorded SHA-256 of the whole object (`sha256sum`): older backups, binlog files.
+
+    Attributes:
+        sha256: the hex digest.
+    """
+
+    sha256: str
+
+    def hasher(self) -> Hasher:
+        """A fresh SHA-256."""
+        return hashlib.sha256()
+
+    def describe(self) -> str:
+        """For messages: what kind of checksum this is."""
+        return "SHA-256"
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,6 @@ def install() -> None:
 
 def _known_payload_signer(base: type[Any]) -> type[Any]:
     """A subclass of botocore's `S3SigV4Auth` whose `payload` honours `known_payload`."""
-
     botocore_payload: Any = base.payload
 
     class KnownPayloadS3SigV4Auth(base):

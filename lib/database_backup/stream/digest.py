@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from database_backup.byteio import fill
+from database_backup.byteio import Hasher, fill
 
 from .base import ByteSource, StageReader, close_source, read_exact
 
@@ -49,20 +49,21 @@ class CountingReader(StageReader):
 
 
 class DigestReader(CountingReader):
-    """Pass ``source`` through unchanged, computing its SHA-256 and length.
+    """Pass ``source`` through unchanged, computing its digest and length.
 
     ``sha256`` is the hex digest of the bytes read so far (the whole stream once read to
-    the end); ``bytes_read`` their count.
+    the end), by ``hasher`` (default: SHA-256 of the whole stream); ``bytes_read`` their
+    count.
     """
 
-    def __init__(self, source: ByteSource) -> None:
-        """Hash the bytes read from ``source``."""
+    def __init__(self, source: ByteSource, hasher: Hasher | None = None) -> None:
+        """Hash the bytes read from ``source`` with ``hasher`` (default: SHA-256)."""
         super().__init__(source)
-        self._hash = hashlib.sha256()
+        self._hash: Hasher = hasher if hasher is not None else hashlib.sha256()
 
     @property
     def sha256(self) -> str:
-        """Hex SHA-256 of the bytes read so far."""
+        """Hex digest of the bytes read so far."""
         return self._hash.hexdigest()
 
     def _took(self, data: bytes | memoryview) -> None:

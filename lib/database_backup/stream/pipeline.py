@@ -11,28 +11,49 @@ swaps anything in.
 
 from __future__ import annotations
 
-from typing import BinaryIO, cast
+from typing import BinaryIO, Literal, cast, overload
+
+from database_backup.byteio import Hasher
 
 from .base import READ_SIZE, ByteSource, StageReader, close_source
-from .digest import DigestReader
+from .digest import CountingReader, DigestReader
 from .errors import IntegrityError
 from .parallel import AutoDecompressReader, FramedCompressReader
 
 
+@overload
 def encode(
-    source: ByteSource, *, compression_level: int | None, key: bytes | None
-) -> tuple[BinaryIO, DigestReader]:
+    source: ByteSource,
+    *,
+    compression_level: int | None,
+    key: bytes | None,
+    sha256: Literal[True] = True,
+) -> tuple[BinaryIO, DigestReader]: ...
+
+
+@overload
+def encode(
+    source: ByteSource, *, compression_level: int | None, key: bytes | None, sha256: Literal[False]
+) -> tuple[BinaryIO, CountingReader]: ...
+
+
+def encode(
+    source: ByteSource, *, compression_level: int | None, key: bytes | None, sha256: bool = True
+) -> tuple[BinaryIO, CountingReader]:
     """Build the storing pipeline over ``source``.
 
     Args:
         source: the raw backup stream (a pipe from the backup tool, a file...).
         compression_level: zstd level, or None for no compression.
         key: 32-byte encryption key, or None for no encryption.
+        sha256: hash the stored bytes (a `DigestReader`); False when the upload hashes
+            them itself (`S3Storage.upload_stream` reports the object's checksum), so
+            they are hashed once.
 
     Returns:
-        ``(stream, digest)``: read ``stream`` to its end (e.g. upload it); then
-        ``digest.sha256`` and ``digest.bytes_read`` describe the stored bytes. ``stream``
-        is the digest stage itself.
+        ``(stream, counter)``: read ``stream`` to its end (e.g. upload it); then
+        ``counter.bytes_read`` (and ``counter.sha256`` with ``sha256``) describe the
+        stored bytes. ``stream`` is the counting stage itself.
     """
     stage: ByteSource = source
     if compression_level is not None:
@@ -41,8 +62,8 @@ def encode(
         from .crypto import EncryptReader  # cryptography loads only for encrypted streams
 
         stage = EncryptReader(stage, key)
-    digest = DigestReader(stage)
-    return cast(BinaryIO, digest), digest
+    counter = DigestReader(stage) if sha256 else CountingReader(stage)
+    return cast(BinaryIO, counter), counter
 
 
 class VerifyingReader(StageReader):
@@ -88,7 +109,7 @@ class VerifyingReader(StageReader):
             )
         if self._sha256 is not None and self._digest.sha256 != self._sha256:
             raise IntegrityError(
-                "stored data does not match its recorded SHA-256: the object is corrupt "
+                "stored data does not match its recorded checksum: the object is corrupt "
                 "or was modified"
             )
         self._verified = True
@@ -104,6 +125,7 @@ def decode(
     compressed: bool,
     expected_sha256: str | None,
     expected_size: int | None,
+    hasher: Hasher | None = None,
 ) -> BinaryIO:
     """Build the reading-back pipeline over the stored bytes ``source``.
 
@@ -111,14 +133,16 @@ def decode(
         source: the stored stream (e.g. an S3 download).
         key: the encryption key if the stream is encrypted, else None.
         compressed: whether the stream is zstd-compressed.
-        expected_sha256: recorded hex SHA-256 of the stored bytes, or None.
+        expected_sha256: recorded hex digest of the stored bytes, or None.
         expected_size: recorded size of the stored bytes, or None.
+        hasher: what computed ``expected_sha256`` (default: SHA-256 of the whole
+            stream; a ``storage.checksum.PartsHasher`` for a checksum of parts).
 
     Returns:
         The raw stream. Its reads raise ``IntegrityError`` on any corruption; the read
         that reaches the end raises it when the digest or size differ from the record.
     """
-    digest = DigestReader(source)
+    digest = DigestReader(source, hasher)
     stage: ByteSource = digest
     if key is not None:
         from .crypto import DecryptReader  # as in encode

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from database_backup.catalog import BackupMetadata, MetadataError, new_backup_id
+from database_backup.storage.checksum import PartsChecksum, WholeChecksum
+from database_backup.storage.parts import PartPlan
 
 from .factories import NOW, backup
 
@@ -79,7 +81,7 @@ def test_optional_fields_may_be_absent() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"format-version": 2}, "newer"),
+        ({"format-version": 3}, "newer"),
         ({"format-version": None}, "format-version"),
         ({"kind": "differential"}, "kind"),
         ({"compression": "gzip"}, "compression"),
@@ -101,7 +103,7 @@ def test_invalid_documents_are_refused(change: dict[str, Any], message: str) -> 
         BackupMetadata.from_dict(document() | change)
 
 
-@pytest.mark.parametrize("missing", ["backup-id", "sha256", "started-at", "flavour"])
+@pytest.mark.parametrize("missing", ["backup-id", "started-at", "flavour"])
 def test_missing_required_keys_are_named(missing: str) -> None:
     doc = document()
     del doc[missing]
@@ -154,3 +156,46 @@ def test_a_bad_key_fingerprint_is_refused(encrypted: bool, value: object) -> Non
 
     with pytest.raises(MetadataError, match="key-fingerprint"):
         BackupMetadata.from_dict(doc)
+
+
+PARTS = {"sha256": "cd" * 32, "part-size": 16 << 20, "grow-after": 1000, "grow-every": 1000}
+
+
+def parts_document() -> dict[str, Any]:
+    doc = document()
+    del doc["sha256"]
+    return {**doc, "parts-sha256": PARTS}
+
+
+def test_a_checksum_of_parts_is_written_as_format_2_and_read_back() -> None:
+    meta = BackupMetadata.from_dict(parts_document())
+    doc = meta.to_dict()
+
+    assert doc["format-version"] == 2
+    assert doc["parts-sha256"] == PARTS
+    assert "sha256" not in doc
+    assert BackupMetadata.from_dict(json.loads(json.dumps(doc))) == meta
+    assert meta.checksum == PartsChecksum("cd" * 32, PartPlan(16 << 20, 1000, 1000))
+
+
+def test_a_whole_artefact_sha256_stays_format_1() -> None:
+    meta = BackupMetadata.from_dict(document())
+
+    assert meta.to_dict()["format-version"] == 1
+    assert "parts-sha256" not in meta.to_dict()
+    assert meta.checksum == WholeChecksum(meta.to_dict()["sha256"])
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (lambda: {k: v for k, v in document().items() if k != "sha256"}, "exactly one"),
+        (lambda: {**parts_document(), "sha256": "ab" * 32}, "exactly one"),
+        (lambda: {**parts_document(), "parts-sha256": {**PARTS, "sha256": "x"}}, "64 lowercase"),
+        (lambda: {**parts_document(), "parts-sha256": {**PARTS, "part-size": 0}}, "positive"),
+        (lambda: {**parts_document(), "artefacts": ["a.zst", "b.zst"]}, "one artefact, not 2"),
+    ],
+)
+def test_a_bad_checksum_is_refused_with_what_is_wrong(doc: Any, message: str) -> None:
+    with pytest.raises(MetadataError, match=message):
+        BackupMetadata.from_dict(doc())

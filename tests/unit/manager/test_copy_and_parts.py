@@ -139,7 +139,7 @@ def test_copy_action_returns_at_once_and_the_next_hook_picks_the_result_up(
     out = ctx.run(ctx.on.update_status(), out)
     record = record_of(out, results["job-id"])
     assert (record["status"], record["size"]) == ("success", meta.stored_size)
-    assert "sha256 verified" in record["message"]
+    assert "checksum verified" in record["message"]
     assert not local.spec_path.exists()
     assert json.loads(peer_data(out).get("copies", "{}")) == {}
 

@@ -237,7 +237,7 @@ def test_digest_mismatch_is_raised_by_the_final_read(level: int | None, key: byt
     )
 
     received = bytearray()
-    with pytest.raises(IntegrityError, match="SHA-256"):  # noqa: PT012
+    with pytest.raises(IntegrityError, match="recorded checksum"):  # noqa: PT012
         while True:
             chunk = raw.read(1 << 20)
             assert chunk, "the end of a stream with a wrong digest was reported"
@@ -323,7 +323,7 @@ def test_any_flipped_bit_in_a_plain_stream_fails_the_digest(
     damaged = bytearray(stored)
     damaged[where % len(damaged)] ^= 1 << bit
 
-    with pytest.raises(IntegrityError, match="SHA-256"):
+    with pytest.raises(IntegrityError, match="recorded checksum"):
         read_all(
             decode(
                 io.BytesIO(bytes(damaged)),

@@ -321,8 +321,12 @@ def backup_logical(
                 proc = toolstream.spawn(argv, err)
                 output = _DumpOutput(prefix, proc, progress, suffix)
                 try:
-                    stored, digest = encode(output, compression_level=compression_level, key=key)
-                    catalog.storage.upload_stream(catalog.artefact_key(backup_id, name), stored)
+                    encoded, _ = encode(
+                        output, compression_level=compression_level, key=key, sha256=False
+                    )
+                    stored = catalog.storage.upload_stream(
+                        catalog.artefact_key(backup_id, name), encoded
+                    )
                 finally:
                     toolstream.stop(proc)
                     output.close()
@@ -339,7 +343,7 @@ def backup_logical(
                 description=description,
                 started_at=started_at,
                 **toolstream.stored_fields(
-                    name, digest, output.count, compression_level, key, flavour
+                    name, stored, output.count, compression_level, key, flavour
                 ),
                 binlog_file=file,
                 binlog_position=position,

@@ -1,7 +1,7 @@
 """Restore of logical backups: the whole dump, or chosen databases or tables of it.
 
 Nothing is applied before the whole artefact is local and checked: it is downloaded to
-the work directory (after a free-space check) while its size and sha256 are compared with
+the work directory (after a free-space check) while its size and checksum are compared with
 `backup.json`, then decrypted and decompressed to the end once. Only then is it streamed
 from the local file through `stream.decode` and, for a selection, `sqlfilter.SqlFilter`,
 into the client, so a lost network or a damaged object can no longer cut a restore
@@ -14,7 +14,6 @@ statements had been sent (`sqlfilter.SentTracker`); the others were not touched.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import subprocess
@@ -78,7 +77,7 @@ def restore_logical(
 ) -> LogicalRestoreResult:
     """Apply a logical backup (or the chosen databases/tables of it) to the running server.
 
-    The artefact is downloaded into `workdir` and checked in full (size and sha256 against
+    The artefact is downloaded into `workdir` and checked in full (size and checksum against
     `backup.json`, then decrypted and decompressed to the end) before the first statement
     is sent; the downloaded file is removed afterwards.
 
@@ -136,7 +135,7 @@ def restore_logical(
 def _download(
     catalog: Catalog, meta: BackupMetadata, local: Path, progress: ProgressCallback | None
 ) -> None:
-    """Copy the stored artefact to `local`, checking room, size and sha256 (nothing applied).
+    """Copy the stored artefact to `local`, checking room, size and checksum (nothing applied).
 
     Raises:
         LogicalRestoreError: not enough room, the download failed, or the bytes differ
@@ -150,7 +149,8 @@ def _download(
             "free some space and retry; nothing was applied"
         )
     emit(progress, "download", 0, meta.stored_size)
-    digest = hashlib.sha256()
+    checksum = meta.checksum
+    digest = checksum.hasher()
     count = 0
     object_key = catalog.artefact_key(meta.backup_id, meta.artefacts[0])
     try:
@@ -165,10 +165,11 @@ def _download(
             f"downloading backup {meta.backup_id} failed after {count} bytes: {exc}; "
             "nothing was applied"
         ) from exc
-    if count != meta.stored_size or digest.hexdigest() != meta.sha256:
+    if count != meta.stored_size or digest.hexdigest() != checksum.sha256:
         raise LogicalRestoreError(
             f"backup {meta.backup_id} failed verification (stored {count} bytes, expected "
-            f"{meta.stored_size}; sha256 mismatch or truncated); nothing was applied"
+            f"{meta.stored_size}; {checksum.describe()} mismatch or truncated); nothing was "
+            "applied"
         )
 
 

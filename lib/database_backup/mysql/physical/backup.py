@@ -51,7 +51,7 @@ from . import commands
 from .xbstream import XbstreamTap
 
 if TYPE_CHECKING:
-    from database_backup.stream import DigestReader
+    from database_backup.storage import UploadResult
 
 logger = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ def backup_full(
     emit(progress, "backup", 0, estimate)
     try:
         with tablesums.Beside(conn, flavour, workdir=work, limits=table_sums_limits) as sums:
-            output, tap, digest = _stream_to_storage(
+            output, tap, stored = _stream_to_storage(
                 conn,
                 preflight,
                 flavour,
@@ -295,7 +295,7 @@ def backup_full(
                 description=description,
                 started_at=started_at,
                 **toolstream.stored_fields(
-                    name, digest, output.count, compression_level, key, flavour
+                    name, stored, output.count, compression_level, key, flavour
                 ),
                 binlog_file=coords.file if coords else None,
                 binlog_position=coords.position if coords else None,
@@ -332,8 +332,8 @@ def _stream_to_storage(
     log: ToolLog,
     parallel: int,
     incremental_lsn: int | None = None,
-) -> tuple[_ToolOutput, XbstreamTap, DigestReader]:
-    """Run the backup tool and upload its encoded stdout; return (output, tap, digest).
+) -> tuple[_ToolOutput, XbstreamTap, UploadResult]:
+    """Run the backup tool and upload its encoded stdout; return (output, tap, upload).
 
     The tool starts before the storage preflight is known to have passed: its output is
     read ahead (compressed, at most `_READ_AHEAD_MAX` stored bytes) until the preflight is
@@ -359,8 +359,8 @@ def _stream_to_storage(
             _grow_pipe(proc)
             preflight.start()
             tap = XbstreamTap(output, commands.BINLOG_INFO_FILES + commands.CHECKPOINT_FILES)
-            stored, digest = encode(tap, compression_level=compression_level, key=key)
-            ahead = _ReadAhead(stored)
+            encoded, _ = encode(tap, compression_level=compression_level, key=key, sha256=False)
+            ahead = _ReadAhead(encoded)
             spawned = time.monotonic()
             ahead.fill_while(lambda: not preflight.done(), _READ_AHEAD_MAX)
             catalog = preflight.wait()
@@ -371,7 +371,9 @@ def _stream_to_storage(
             )
             storage = catalog.storage
             object_key = catalog.artefact_key(*artefact)
-            storage.upload_stream(object_key, cast(BinaryIO, ahead), size_hint=_hint(estimate))
+            stored = storage.upload_stream(
+                object_key, cast(BinaryIO, ahead), size_hint=_hint(estimate)
+            )
         except BaseException as exc:
             toolstream.stop(proc)
             if exc is not preflight.error and (
@@ -384,7 +386,7 @@ def _stream_to_storage(
         rc = proc.wait()
         if rc != 0:
             raise BackupError(f"{flavour.backup_tool} failed (exit code {rc}): {tail(log.text())}")
-    return output, tap, digest
+    return output, tap, stored
 
 
 def _opener(catalog: Catalog | Callable[[], Catalog]) -> Callable[[], Catalog]:
