@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from database_backup.catalog import new_backup_id
+from database_backup.catalog import BackupMetadata, new_backup_id
 from database_backup.mysql import ConnectionSpec, ProgressEvent
 from database_backup.storage import S3Config
+from database_backup.storage.checksum import PartsChecksum
 from tests.infra.mariadb import MariaDBServer
 
 #: a string that appears in the table data; found in plain artefacts, never in encrypted ones
@@ -74,6 +75,24 @@ def databases(server: MariaDBServer) -> set[str]:
 def sha256_of(data: bytes) -> str:
     """Hex SHA-256."""
     return hashlib.sha256(data).hexdigest()
+
+
+def checksum_of(data: bytes, meta: BackupMetadata) -> str:
+    """The catalog checksum of `data`, computed here from slices (not the product's hasher).
+
+    A whole-artefact sha256, or the SHA-256 of the SHA-256s of the parts `meta`'s plan cuts.
+    """
+    check = meta.checksum
+    if not isinstance(check, PartsChecksum):
+        return sha256_of(data)
+    digests, offset, number = [], 0, 1
+    while True:
+        part = data[offset : offset + check.plan.size(number)]
+        digests.append(hashlib.sha256(part).digest())
+        offset += len(part)
+        number += 1
+        if offset >= len(data):
+            return sha256_of(b"".join(digests))
 
 
 def siblings(datadir: Path) -> list[str]:

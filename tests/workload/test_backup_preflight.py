@@ -12,7 +12,7 @@ from database_backup.catalog import Catalog, new_backup_id
 from database_backup.mysql import BackupError, backup_full
 from database_backup.storage import S3Storage
 from tests.infra.mariadb import MariaDBServer
-from tests.workload.engine_helpers import connection, fill, sha256_of
+from tests.workload.engine_helpers import checksum_of, connection, fill
 
 CLUSTER = "model-0123/preflight"
 _TOOLS = ("mariabackup", "mariadb-backup")
@@ -58,9 +58,9 @@ def test_the_catalog_is_opened_while_the_tool_already_runs(
     assert len(running_at_open) == 1
     assert running_at_open[0], "the preflight waited for nothing: no backup tool was running"
     catalog = Catalog(storage, CLUSTER)
-    assert catalog.read_metadata(backup_id).sha256 == meta.sha256
+    assert catalog.read_metadata(backup_id).checksum == meta.checksum
     stored = storage.get_bytes(catalog.artefact_key(backup_id, meta.artefacts[0]))
-    assert sha256_of(stored) == meta.sha256
+    assert checksum_of(stored, meta) == meta.checksum.sha256
     assert len(stored) == meta.stored_size
 
 

@@ -29,10 +29,10 @@ from tests.workload.engine_helpers import (
     NEEDLE,
     Recorder,
     change,
+    checksum_of,
     connection,
     databases,
     fill,
-    sha256_of,
     siblings,
 )
 
@@ -82,7 +82,7 @@ def test_backup_change_restore_gives_backup_time_data(
     assert meta.compression == ("zstd" if compression_level else "none")
     stored = storage.get_bytes(catalog.artefact_key(backup_id, meta.artefacts[0]))
     assert len(stored) == meta.stored_size
-    assert sha256_of(stored) == meta.sha256
+    assert checksum_of(stored, meta) == meta.checksum.sha256
     assert meta.raw_size is not None
     assert meta.raw_size > 0
     if compression_level is None and not encrypted:
@@ -97,7 +97,7 @@ def test_backup_change_restore_gives_backup_time_data(
         assert coordinates_from(tap.files, "") == BinlogCoordinates(
             master[0], int(master[1]), gtid_before
         )
-    assert catalog.read_metadata(backup_id).sha256 == meta.sha256
+    assert catalog.read_metadata(backup_id).checksum == meta.checksum
     job_log = storage.get_bytes(catalog.backup_prefix(backup_id).rstrip("/") + "/job.log")
     assert b"completed OK!" in job_log
     assert server.password.encode() not in job_log
@@ -234,9 +234,9 @@ def test_reused_backup_id_is_refused_and_the_existing_backup_kept(
     with pytest.raises(BackupError, match="already used"):
         backup_full(connection(server), catalog, backup_id=backup_id, workdir=tmp_path / "2")
 
-    assert catalog.read_metadata(backup_id).sha256 == first.sha256
+    assert catalog.read_metadata(backup_id).checksum == first.checksum
     stored = storage.get_bytes(catalog.artefact_key(backup_id, first.artefacts[0]))
-    assert sha256_of(stored) == first.sha256
+    assert checksum_of(stored, first) == first.checksum.sha256
 
 
 def test_restore_into_a_stopped_server_starts_it_on_the_backup(

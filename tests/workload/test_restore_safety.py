@@ -193,7 +193,8 @@ def test_statement_failing_midway_names_the_databases_changed(
     broken = dump.replace(marker, marker + b"THIS IS NOT SQL;\n")  # a corrupt statement
     storage.put_bytes(key, broken)  # recorded as it is: it passes the checks, fails applying
     catalog.write_metadata(dataclasses.replace(
-        meta, sha256=hashlib.sha256(broken).hexdigest(), stored_size=len(broken),
+        meta, sha256=hashlib.sha256(broken).hexdigest(), parts_sha256=None,
+        stored_size=len(broken),
         raw_size=len(broken),
     ))  # fmt: skip
 

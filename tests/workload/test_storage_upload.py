@@ -244,3 +244,26 @@ def test_cleanup_spares_uploads_younger_than_older_than(ceph: CephS3, s3_config:
     assert storage.cleanup_incomplete_uploads("other/") == 0
     assert storage.cleanup_incomplete_uploads("jobs/") == 1
     assert ceph.multipart_uploads(s3_config.bucket) == []
+
+
+def test_the_reported_checksum_is_what_coreutils_compute_from_the_stored_object(
+    s3_config: S3Config, tmp_path: Path
+):
+    """The by-hand check in `storage/checksum.py`'s docstring, on the object RGW stored."""
+    storage = S3Storage(s3_config, part_size=PART, max_concurrency=3)
+    with PipeFeeder(3 * PART + 777) as feeder:
+        result = storage.upload_stream("checked", feeder.reader)
+        feeder.join()
+    local = tmp_path / "checked"
+    local.write_bytes(storage.get_bytes("checked"))
+    command = (
+        f"split -b {PART // MiB}M --filter='sha256sum' {local} | cut -c1-64 "
+        "| python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read()))' "
+        "| sha256sum"
+    )
+
+    by_hand = subprocess.run(command, shell=True, capture_output=True, text=True, check=True)  # noqa: S602
+
+    assert result.parts == 4
+    assert result.checksum is not None
+    assert by_hand.stdout.split()[0] == result.checksum.sha256
