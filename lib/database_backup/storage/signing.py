@@ -60,8 +60,6 @@ def _known_payload_signer(base: type[Any]) -> type[Any]:
     botocore_payload: Any = base.payload
 
     class KnownPayloadS3SigV4Auth(base):
-        uses_known_payload = True
-
         def payload(self, request: Any) -> str:
             known = _KNOWN.get()
             if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import shutil
 from pathlib import Path
 from typing import NamedTuple
@@ -73,3 +74,29 @@ def test_a_sound_artefact_is_downloaded_and_decodes(tmp_path: Path):
     restore._download(catalog, meta, local, None)
     restore._check_decodes(local, meta, None, None)
     assert local.read_bytes() == DUMP
+
+
+def _stored_by_upload(data: bytes) -> tuple[Catalog, BackupMetadata]:
+    """As a backup stores it now: the checksum is the one the upload reports (parts)."""
+    catalog, meta = _stored(data)
+    key = catalog.artefact_key(meta.backup_id, "dump.sql")
+    result = catalog.storage.upload_stream(key, io.BytesIO(data))
+    assert result.checksum is not None
+    return catalog, dataclasses.replace(meta, sha256=None, parts_sha256=result.checksum.to_json())
+
+
+def test_a_backup_with_a_checksum_of_parts_downloads_and_verifies(tmp_path: Path):
+    catalog, meta = _stored_by_upload(DUMP)
+
+    restore._download(catalog, meta, tmp_path / "a", None)
+
+    assert (tmp_path / "a").read_bytes() == DUMP
+
+
+def test_a_changed_byte_fails_the_checksum_of_parts(tmp_path: Path):
+    catalog, meta = _stored_by_upload(DUMP)
+    key = catalog.artefact_key(meta.backup_id, "dump.sql")
+    catalog.storage.put_bytes(key, DUMP.replace(b"shop", b"shoq", 1))
+
+    with pytest.raises(LogicalRestoreError, match="SHA-256 of its 16 MiB parts mismatch"):
+        restore._download(catalog, meta, tmp_path / "a", None)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from database_backup.storage.checksum import PartsHasher
+from database_backup.storage.parts import PartPlan
 from database_backup.stream import (
     CompressReader,
     DecompressReader,
@@ -333,3 +336,30 @@ def test_any_flipped_bit_in_a_plain_stream_fails_the_digest(
                 expected_size=len(stored),
             )
         )
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["plain", "encrypted"])
+def test_a_checksum_of_parts_is_verified_at_the_end(key: bytes | None) -> None:
+    """The parts hasher a backup's `parts-sha256` names: the right plan passes."""
+    data = random.Random(7).randbytes(300_000)  # noqa: S311 - incompressible test data
+    stream, counter = encode(io.BytesIO(data), compression_level=3, key=key, sha256=False)
+    stored = read_all(stream)
+    plan = PartPlan(base=1024)
+    hasher = PartsHasher(plan)
+    hasher.update(stored)
+
+    def decoded(cut_by: PartPlan) -> bytes:
+        raw = decode(
+            io.BytesIO(stored),
+            key=key,
+            compressed=True,
+            expected_sha256=hasher.hexdigest(),
+            expected_size=counter.bytes_read,
+            hasher=PartsHasher(cut_by),
+        )
+        return read_all(raw)
+
+    assert len(stored) > 2048  # several parts either way
+    assert decoded(plan) == data
+    with pytest.raises(IntegrityError, match="recorded checksum"):
+        decoded(PartPlan(base=2048))
