@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from database_backup.catalog import Catalog, new_backup_id
-from database_backup.mysql import BackupError, backup_full, restore_physical
+from database_backup.mysql import BackupError, RestoreError, backup_full, restore_physical
 from database_backup.mysql.physical.commands import (
     BINLOG_INFO_FILES,
     BinlogCoordinates,
@@ -33,6 +33,7 @@ from tests.workload.engine_helpers import (
     connection,
     databases,
     fill,
+    sha256_of,
     siblings,
 )
 
@@ -256,5 +257,45 @@ def test_restore_into_a_stopped_server_starts_it_on_the_backup(
     restore_physical(connection(server), server, catalog, meta.backup_id, workdir=tmp_path / "r")
 
     assert server.is_running()
+    assert server.checksum_tables("shop") == before
+    assert siblings(server.datadir) == []
+
+
+def test_a_backup_recorded_before_format_2_still_restores_and_is_still_checked(
+    server: MariaDBServer, catalog: Catalog, storage: S3Storage, tmp_path: Path
+):
+    """A format-1 `backup.json` (a whole-artefact sha256) restores, and is still checked.
+
+    Every backup before the checksum of parts has one; a wrong sha256 in it is refused
+    before anything is swapped in.
+    """
+    fill(server, "shop", rows=1_000)
+    before = server.checksum_tables("shop")
+    meta = backup_full(
+        connection(server),
+        catalog,
+        backup_id=new_backup_id(datetime.now(timezone.utc)),
+        compression_level=3,
+        workdir=tmp_path / "b",
+    )
+    stored = storage.get_bytes(catalog.artefact_key(meta.backup_id, meta.artefacts[0]))
+    older = dataclasses.replace(meta, sha256=sha256_of(stored), parts_sha256=None)
+    document = older.to_dict()
+    assert (document["format-version"], "parts-sha256" in document) == (1, False)
+    key = catalog.backup_prefix(meta.backup_id).rstrip("/") + "/backup.json"
+    wrong = {**document, "sha256": sha256_of(b"another artefact")}
+    storage.put_bytes(key, json.dumps(wrong).encode())
+    change(server, "shop")
+    changed = server.checksum_tables("shop")
+
+    with pytest.raises(RestoreError, match="checksum"):
+        restore_physical(
+            connection(server), server, catalog, meta.backup_id, workdir=tmp_path / "x"
+        )
+    assert server.checksum_tables("shop") == changed  # nothing swapped in
+
+    storage.put_bytes(key, json.dumps(document).encode())
+    restore_physical(connection(server), server, catalog, meta.backup_id, workdir=tmp_path / "r")
+
     assert server.checksum_tables("shop") == before
     assert siblings(server.datadir) == []
