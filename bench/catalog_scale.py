@@ -38,7 +38,8 @@ from database_backup.catalog import (
 )
 from database_backup.catalog.documents import dump_document
 from database_backup.catalog.metadata import format_time
-from database_backup.storage import S3Storage
+from database_backup.storage import S3Storage, plan_parts
+from database_backup.storage.checksum import PartsChecksum
 from tests.infra.ceph import CephS3
 
 MiB = 1 << 20
@@ -62,6 +63,9 @@ class Requests:
             self.count += 1
 
 
+PARTS_SHA256 = PartsChecksum("ab" * 32, plan_parts()).to_json()
+
+
 def metadata(number: int) -> BackupMetadata:
     """Hourly backups: a full one a day, incrementals on top of it."""
     started = T0 + timedelta(hours=number)
@@ -76,7 +80,7 @@ def metadata(number: int) -> BackupMetadata:
         finished_at=started + timedelta(minutes=3),
         artefacts=["data.xbstream.zst"],
         stored_size=4,
-        sha256="ab" * 32,
+        parts_sha256=PARTS_SHA256,  # what backups record since backup.json format 2
         compression="zstd",
         encrypted=False,
         flavour="mariadb",
