@@ -10,10 +10,11 @@ import io
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from database_backup.catalog import Catalog, new_backup_id
+from database_backup.catalog import BackupMetadata, Catalog, new_backup_id
 from database_backup.mysql import BackupError, RestoreError, backup_full, restore_physical
 from database_backup.mysql.physical.commands import (
     BINLOG_INFO_FILES,
@@ -240,17 +241,26 @@ def test_reused_backup_id_is_refused_and_the_existing_backup_kept(
     assert checksum_of(stored, first) == first.checksum.sha256
 
 
-def test_restore_into_a_stopped_server_starts_it_on_the_backup(
-    server: MariaDBServer, catalog: Catalog, tmp_path: Path
-):
+def _small_backup(
+    server: MariaDBServer, catalog: Catalog, workdir: Path, **options: Any
+) -> tuple[BackupMetadata, dict[str, str]]:
+    """A full backup of 1,000 rows in `shop`; with the table checksums it holds."""
     fill(server, "shop", rows=1_000)
     before = server.checksum_tables("shop")
     meta = backup_full(
         connection(server),
         catalog,
         backup_id=new_backup_id(datetime.now(timezone.utc)),
-        workdir=tmp_path / "b",
+        workdir=workdir,
+        **options,
     )
+    return meta, before
+
+
+def test_restore_into_a_stopped_server_starts_it_on_the_backup(
+    server: MariaDBServer, catalog: Catalog, tmp_path: Path
+):
+    meta, before = _small_backup(server, catalog, tmp_path / "b")
     change(server, "shop")
     server.stop()
 
@@ -269,15 +279,7 @@ def test_a_backup_recorded_before_format_2_still_restores_and_is_still_checked(
     Every backup before the checksum of parts has one; a wrong sha256 in it is refused
     before anything is swapped in.
     """
-    fill(server, "shop", rows=1_000)
-    before = server.checksum_tables("shop")
-    meta = backup_full(
-        connection(server),
-        catalog,
-        backup_id=new_backup_id(datetime.now(timezone.utc)),
-        compression_level=3,
-        workdir=tmp_path / "b",
-    )
+    meta, before = _small_backup(server, catalog, tmp_path / "b", compression_level=3)
     stored = storage.get_bytes(catalog.artefact_key(meta.backup_id, meta.artefacts[0]))
     older = dataclasses.replace(meta, sha256=sha256_of(stored), parts_sha256=None)
     document = older.to_dict()
