@@ -7,8 +7,9 @@ is the SHA-256 of the parts' digests, concatenated in order (binary, 32 bytes ea
 stored bytes are hashed once, not once for the transfer and again for the catalog.
 
 Whoever reads the object back (a restore, a copy's verification) cuts it the same way
-with `PartsHasher` and compares. By hand, for an object of fewer than 1,000 parts (all of
-one size but the last; 16 MiB unless the plan says otherwise):
+with `PartsHasher` and compares. By hand, for an object of fewer parts than the plan's
+`grow_after` (1,000 by default; all of one size but the last: 16 MiB unless the plan says
+otherwise):
 
     split -b 16M --filter='sha256sum' data.xb.zst | cut -c1-64 \
         | python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read()))' \
