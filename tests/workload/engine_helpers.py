@@ -24,6 +24,7 @@ from database_backup.mysql import ConnectionSpec, ProgressEvent
 from database_backup.storage import S3Config
 from database_backup.storage.checksum import PartsChecksum
 from tests.infra.mariadb import MariaDBServer
+from tests.unit.storage.slices import checksum_by_slices
 
 #: a string that appears in the table data; found in plain artefacts, never in encrypted ones
 NEEDLE = "needle-7f3a9c-in-the-haystack"
@@ -85,14 +86,7 @@ def checksum_of(data: bytes, meta: BackupMetadata) -> str:
     check = meta.checksum
     if not isinstance(check, PartsChecksum):
         return sha256_of(data)
-    digests, offset, number = [], 0, 1
-    while True:
-        part = data[offset : offset + check.plan.size(number)]
-        digests.append(hashlib.sha256(part).digest())
-        offset += len(part)
-        number += 1
-        if offset >= len(data):
-            return sha256_of(b"".join(digests))
+    return checksum_by_slices(data, check.plan)
 
 
 def siblings(datadir: Path) -> list[str]:

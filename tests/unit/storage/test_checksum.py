@@ -10,17 +10,7 @@ import pytest
 from database_backup.storage.checksum import PartsChecksum, PartsHasher, compose
 from database_backup.storage.parts import MiB, PartPlan
 
-
-def _by_slices(data: bytes, plan: PartPlan) -> str:
-    """The checksum from explicit slices: part n has plan.size(n) bytes, the last fewer."""
-    digests, offset, number = [], 0, 1
-    while True:
-        part = data[offset : offset + plan.size(number)]
-        digests.append(hashlib.sha256(part).digest())
-        offset += len(part)
-        number += 1
-        if offset >= len(data):
-            return compose(digests)
+from .slices import checksum_by_slices
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -35,7 +25,7 @@ def test_any_chunking_gives_the_checksum_of_the_plans_slices(seed: int) -> None:
         hasher.update(memoryview(data)[offset : offset + step])
         offset += step
 
-    assert hasher.hexdigest() == _by_slices(data, plan)
+    assert hasher.hexdigest() == checksum_by_slices(data, plan)
 
 
 def test_a_stream_of_whole_parts_has_no_empty_last_part() -> None:
@@ -56,7 +46,7 @@ def test_hexdigest_does_not_end_the_stream() -> None:
     hasher.hexdigest()
     hasher.update(b"defg")
 
-    assert hasher.hexdigest() == _by_slices(b"abcdefg", PartPlan(base=4))
+    assert hasher.hexdigest() == checksum_by_slices(b"abcdefg", PartPlan(base=4))
 
 
 def test_the_catalog_form_round_trips() -> None:
